@@ -1,0 +1,131 @@
+"""The segmentation result contract that every consumer (CLI, JSON, TSV, plots) reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STATE_NAMES", "Event", "Segmentation", "states_to_rows", "rows_to_states"]
+
+#: CirCor state codes. 0 = unannotated / undefined.
+STATE_NAMES = {0: "unannotated", 1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One heart sound: ``sound`` is ``"S1"`` or ``"S2"``; times in seconds."""
+
+    sound: str
+    onset_s: float
+    offset_s: float
+
+    @property
+    def centre_s(self) -> float:
+        return 0.5 * (self.onset_s + self.offset_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sound": self.sound, "onset_s": round(self.onset_s, 4),
+                "offset_s": round(self.offset_s, 4)}
+
+
+def states_to_rows(states: np.ndarray, frame_rate: float) -> list[tuple[float, float, int]]:
+    """Run-length encode a per-frame state sequence into ``(start_s, end_s, state)`` rows."""
+    s = np.asarray(states).astype(int)
+    if s.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(s)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [s.size]])
+    return [(float(a / frame_rate), float(b / frame_rate), int(s[a])) for a, b in zip(starts, ends)]
+
+
+def rows_to_states(rows: Any, frame_rate: float, n_frames: int) -> np.ndarray:
+    """Inverse of :func:`states_to_rows`: frame ``k`` (time ``k / frame_rate``) gets the state
+    of the row containing its time; frames outside every row get 0."""
+    out = np.zeros(n_frames, dtype=np.int8)
+    t = np.arange(n_frames) / frame_rate
+    for start, end, state in rows:
+        out[(t >= start) & (t < end)] = int(state)
+    return out
+
+
+@dataclass
+class Segmentation:
+    """A four-state segmentation of one recording.
+
+    Attributes
+    ----------
+    states : np.ndarray [shape=(n_frames,), dtype=int8]
+        State per frame: 1 S1, 2 systole, 3 S2, 4 diastole (0 where undefined).
+    frame_rate : float
+        Frames per second of ``states`` (50 Hz for the HSMM methods).
+    method : str
+        Name of the method that produced it (``"springer2016"``, ``"neural"``).
+    heart_rate_bpm, systolic_interval_s : float
+        The estimates the duration model used.
+    posteriors : np.ndarray [shape=(n_frames, 4)], optional
+        Per-frame state probabilities the decoder consumed.
+    """
+
+    states: np.ndarray
+    frame_rate: float
+    method: str
+    heart_rate_bpm: float
+    systolic_interval_s: float
+    posteriors: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.states) / self.frame_rate
+
+    def rows(self) -> list[tuple[float, float, int]]:
+        """CirCor-style ``(start_s, end_s, state)`` rows."""
+        return states_to_rows(self.states, self.frame_rate)
+
+    def events(self) -> list[Event]:
+        """Every S1 and S2 as an :class:`Event`, in time order. Sounds cut by the recording's
+        edges are included with the edge as onset or offset."""
+        return [Event("S1" if st == 1 else "S2", a, b) for a, b, st in self.rows() if st in (1, 3)]
+
+    def cycles(self) -> list[tuple[float, float, float]]:
+        """Complete cardiac cycles as ``(s1_onset_s, s2_onset_s, next_s1_onset_s)``."""
+        ev = self.events()
+        out = []
+        for i in range(len(ev) - 2):
+            a, b, c = ev[i], ev[i + 1], ev[i + 2]
+            if a.sound == "S1" and b.sound == "S2" and c.sound == "S1":
+                out.append((a.onset_s, b.onset_s, c.onset_s))
+        return out
+
+    def intervals(self) -> dict[str, float | None]:
+        """Median cycle, systolic (S1 onset to S2 onset) and diastolic intervals in seconds,
+        and the heart rate they imply, from the decoded cycles."""
+        cyc = np.array(self.cycles())
+        if cyc.size == 0:
+            return {"n_cycles": 0, "rr_s": None, "systole_s": None, "diastole_s": None,
+                    "heart_rate_bpm": None}
+        rr = cyc[:, 2] - cyc[:, 0]
+        sys_ = cyc[:, 1] - cyc[:, 0]
+        return {"n_cycles": int(len(cyc)), "rr_s": float(np.median(rr)),
+                "systole_s": float(np.median(sys_)), "diastole_s": float(np.median(rr - sys_)),
+                "heart_rate_bpm": float(60.0 / np.median(rr))}
+
+    def to_tsv(self, path: str | Path) -> None:
+        """Write the rows as CirCor ``start<TAB>end<TAB>state`` lines."""
+        lines = [f"{a:.6f}\t{b:.6f}\t{s}\n" for a, b, s in self.rows()]
+        Path(path).write_text("".join(lines))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "frame_rate": self.frame_rate,
+            "heart_rate_bpm": round(float(self.heart_rate_bpm), 2),
+            "systolic_interval_s": round(float(self.systolic_interval_s), 4),
+            "states": [[round(a, 4), round(b, 4), s] for a, b, s in self.rows()],
+            "events": [e.to_dict() for e in self.events()],
+            "intervals": self.intervals(),
+        }
