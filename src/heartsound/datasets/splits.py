@@ -124,7 +124,7 @@ def leave_one_group_out(items: Sequence[Any], groups: Sequence[Any] | None = Non
     g = np.asarray([str(v) for v in groups])
     if len(g) != len(items):
         raise ParameterError(f"{len(items)} items but {len(g)} groups")
-    names = sorted(np.unique(g).tolist())
+    names = [str(v) for v in sorted(np.unique(g).tolist())]
     if len(names) < 2:
         raise ParameterError(f"leave-one-group-out needs at least 2 groups, got {names}")
     index = np.arange(len(g))
@@ -139,7 +139,7 @@ def check_grouped(splits: Sequence[Split], groups: Sequence[Any]) -> None:
     ParameterError
         Naming the first group that crosses.
     """
-    g = np.asarray([str(v) for v in groups])
+    g = np.asarray([str(v) for v in groups], dtype=object)
     seen: dict[str, int] = {}
     for k, (train, test) in enumerate(splits):
         overlap = set(g[train]) & set(g[test])
