@@ -84,8 +84,8 @@ def read_tsv(path: str | Path, *, strict: bool = False) -> list[tuple[float, flo
     list of (start_s, end_s, state)
         Times in seconds, state 0 unannotated, 1 S1, 2 systole, 3 S2, 4 diastole,
         in file order. Zero-length rows (``end_s == start_s``, present in a few official
-        files) and the sub-millisecond gaps and overlaps between consecutive rows of
-        some files are kept as written.
+        files) and the small gaps (up to ~25 ms) and overlaps (under 1 ms) between
+        consecutive rows of some files are kept as written.
 
     Raises
     ------
