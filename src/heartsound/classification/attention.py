@@ -1,0 +1,133 @@
+"""Explaining a classification: attention maps stitched over a whole recording and their
+share in each cardiac phase.
+
+The attention branch of the global attention pooling head (Ren et al. 2022) gives, per
+crop, non-negative weights summing to one over the pooled time x frequency map (RNN: over
+time). :func:`stitch` brings them back to the front-end frame grid of the whole recording;
+:func:`attention_by_phase` sums them inside the S1, systole, S2 and diastole intervals of a
+:class:`~heartsound.segmentation.result.Segmentation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["stitch", "attention_by_phase", "PHASES"]
+
+#: Phases reported by :func:`attention_by_phase` (state codes 1..4, 0 = unsegmented).
+PHASES = ("S1", "systole", "S2", "diastole")
+
+
+def _upsample(a: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """Spread each pooled cell over the frames it covers (nearest neighbour), keeping the
+    cell's mass: every frame gets the cell value divided by the number of frames."""
+    m = a.shape[axis]
+    idx = np.minimum((np.arange(n) * m) // n, m - 1)
+    counts = np.bincount(idx, minlength=m).astype(np.float64)
+    out = np.take(a, idx, axis=axis)
+    shape = [1] * a.ndim
+    shape[axis] = n
+    return out / counts[idx].reshape(shape)
+
+
+def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int,
+           n_mels: int | None = None) -> np.ndarray:
+    """Stitch per-crop attention maps into one map over the recording.
+
+    Parameters
+    ----------
+    maps : np.ndarray [shape=(n_crops, t, f)] or [shape=(n_crops, t)]
+        Attention of one class on each crop's pooled grid (each crop sums to one).
+    starts : np.ndarray [shape=(n_crops,)]
+        First frame of each crop.
+    n_frames : int
+        Frames in the recording.
+    crop_frames : int
+        Frames per crop.
+    n_mels : int, optional
+        Mel bands to upsample the frequency axis to (default 64).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, n_mels)] or [shape=(n_frames,)]
+        Non-negative, sums to one. Overlapping crops are averaged frame by frame; a
+        recording shorter than one crop (tiled at input) folds the tiles back onto its
+        frames.
+    """
+    maps = np.clip(np.asarray(maps, dtype=np.float64), 0.0, None)
+    two_d = maps.ndim == 3
+    n_mels = 64 if n_mels is None else n_mels
+    total = np.zeros((n_frames, n_mels) if two_d else (n_frames,))
+    cover = np.zeros(n_frames)
+    for a, s in zip(maps, np.asarray(starts, dtype=int)):
+        up = _upsample(a, crop_frames, 0)
+        if two_d:
+            up = _upsample(up, n_mels, 1)
+        frames = (s + np.arange(crop_frames)) % n_frames if n_frames < crop_frames \
+            else s + np.arange(crop_frames)
+        np.add.at(total, frames, up)
+        np.add.at(cover, frames, 1.0)
+    cover = np.maximum(cover, 1.0)
+    total = total / (cover[:, None] if two_d else cover)
+    s = total.sum()
+    return total / s if s > 0 else np.full(total.shape, 1.0 / total.size)
+
+
+def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation: Any
+                       ) -> dict[str, float]:
+    """Share of attention falling in each cardiac phase.
+
+    Parameters
+    ----------
+    attention : np.ndarray [shape=(n_frames, n_mels)] or [shape=(n_frames,)]
+        Stitched attention (summed over frequency when 2-D).
+    times_s : np.ndarray [shape=(n_frames,)]
+        Centre time of each attention frame in seconds.
+    segmentation : Segmentation
+        States per frame at ``segmentation.frame_rate``.
+
+    Returns
+    -------
+    dict
+        ``S1``, ``systole``, ``S2``, ``diastole`` and ``unsegmented`` shares (summing to
+        one), and ``*_ratio`` entries: each phase's share divided by its share of time,
+        so 1.0 means "no more attention than its duration explains".
+
+    Notes
+    -----
+    Each attention frame covers ``hop`` seconds (64 ms at the defaults); the share of a
+    frame is split over the states of the segmentation frames (20 ms at 50 Hz) inside it.
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    if a.ndim == 2:
+        a = a.sum(axis=1)
+    t = np.asarray(times_s, dtype=np.float64)
+    st = np.asarray(segmentation.states).astype(int)
+    fr = float(segmentation.frame_rate)
+    seg_t = (np.arange(st.size) + 0.5) / fr
+    # assign each segmentation frame to the nearest attention frame
+    if t.size > 1:
+        edges = 0.5 * (t[1:] + t[:-1])
+        owner = np.searchsorted(edges, seg_t)
+    else:
+        owner = np.zeros(st.size, dtype=int)
+    owner = np.clip(owner, 0, t.size - 1)
+    per_frame = np.bincount(owner, minlength=t.size).astype(np.float64)
+    share = np.zeros(5)
+    time_share = np.bincount(np.clip(st, 0, 4), minlength=5).astype(np.float64)
+    w = a[owner] / np.maximum(per_frame[owner], 1.0)
+    np.add.at(share, np.clip(st, 0, 4), w)
+    covered = a[per_frame > 0].sum()
+    # attention frames with no segmentation frame (beyond its end) count as unsegmented
+    share[0] += max(0.0, a.sum() - covered)
+    tot = share.sum()
+    share = share / tot if tot > 0 else share
+    time_share = time_share / max(time_share.sum(), 1.0)
+    out = {"unsegmented": float(share[0])}
+    for k, name in enumerate(PHASES, start=1):
+        out[name] = float(share[k])
+    for k, name in enumerate(PHASES, start=1):
+        out[f"{name}_ratio"] = float(share[k] / time_share[k]) if time_share[k] > 0 else None
+    return out

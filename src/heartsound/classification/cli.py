@@ -1,0 +1,240 @@
+"""``heartsound classify``, ``heartsound train classifier`` and ``heartsound evaluate
+classification``. Top-level imports are stdlib only; numpy, onnxruntime and torch are
+imported inside the functions (torch only for training)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_classify_arguments", "classify_main", "add_train_arguments", "train_main",
+           "add_evaluate_arguments", "evaluate_main"]
+
+_TASKS = ("abnormal", "murmur", "severity")
+_DATASETS = ("physionet2016", "circor2022", "pascal2011")
+#: corpora a task trains on by default
+_TRAIN_CORPORA = {"abnormal": ("physionet2016", "circor2022"), "murmur": ("circor2022",),
+                  "severity": ("circor2022",)}
+
+
+# ----------------------------------------------------------------------------- classify
+
+def add_classify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio file(s)")
+    p.add_argument("--task", choices=_TASKS + ("all",), default="abnormal",
+                   help="classification task (default abnormal; 'all' runs the three)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def classify_main(args: argparse.Namespace) -> int:
+    """Classify each file with the shipped model(s)."""
+    from ..errors import HeartsoundError
+    from ..io import load
+    from .inference import TASKS, classify
+
+    tasks = TASKS if args.task == "all" else (args.task,)
+    status = 0
+    for f in args.files:
+        try:
+            rec = load(f)
+            res = {t: classify(rec.y, rec.sr, task=t) for t in tasks}
+        except HeartsoundError as exc:
+            if len(args.files) == 1:
+                raise
+            print(f"heartsound: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        if args.json:
+            out = {"file": str(f)}
+            out.update({t: r.to_dict() for t, r in res.items()})
+            print(json.dumps(out))
+        else:
+            for t, r in res.items():
+                probs = ", ".join(f"{k} {v:.3f}" for k, v in r.probabilities.items())
+                print(f"{f}\t{t}\t{r.label}\t({probs})")
+    return status
+
+
+# ----------------------------------------------------------------------------- train
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", choices=_TASKS, required=True)
+    p.add_argument("--model", choices=("cnn", "lstm", "gru"), default="cnn")
+    p.add_argument("--no-attention", action="store_true",
+                   help="global average pooling instead of attention pooling")
+    p.add_argument("--attention", choices=("sigmoid", "softmax"), default="sigmoid",
+                   help="rectification of the attention branch (default sigmoid)")
+    p.add_argument("--upsample", action="store_true",
+                   help="randomly up-sample minority classes (default: class-weighted loss)")
+    p.add_argument("--root", action="append", metavar="DIR",
+                   help="corpus folder(s); a folder holding physionet2016/, circor2022/ ... "
+                        "or a corpus folder itself (default ../shared/data)")
+    p.add_argument("--corpora", nargs="+", choices=("physionet2016", "circor2022"),
+                   help="corpora to train on (default: abnormal both, others circor2022)")
+    p.add_argument("--cv", type=int, default=0, metavar="K",
+                   help="run grouped stratified K-fold CV and print its scores instead of "
+                        "training one model")
+    p.add_argument("--lodo", action="store_true",
+                   help="abnormal: leave-one-PhysioNet-database-out CV")
+    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
+    p.add_argument("--max-minutes", type=float, default=6.0,
+                   help="stop a training run after this many minutes (default 6)")
+    p.add_argument("--widths", type=int, nargs=4, default=(16, 32, 64, 64),
+                   help="CNN channels of the four conv layers (default 16 32 64 64)")
+    p.add_argument("--normalize", choices=("recording", "recording_bins", "none"),
+                   default="recording", help="per-recording feature normalisation")
+    p.add_argument("--no-augment", action="store_true",
+                   help="no tilt/band-limit/mask augmentation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="FILE", help="write the ONNX model (and FILE.md card)")
+    p.add_argument("--json", metavar="FILE", help="write CV predictions/scores as JSON")
+
+
+def _resolve_roots(roots: list[str] | None) -> dict[str, Path]:
+    from ..errors import DatasetError
+
+    roots = roots or ["../shared/data"]
+    out: dict[str, Path] = {}
+    for r in roots:
+        p = Path(r)
+        for name in _DATASETS:
+            if p.name == name:
+                out[name] = p
+            elif (p / name).is_dir():
+                out.setdefault(name, p / name)
+    if not out:
+        raise DatasetError(f"no corpus folder found under {', '.join(roots)}")
+    return out
+
+
+def _read(names: tuple[str, ...] | list[str], roots: dict[str, Path]) -> list:
+    from ..datasets import read
+    from ..errors import DatasetError
+
+    recs = []
+    for n in names:
+        if n not in roots:
+            raise DatasetError(f"corpus {n} not found (give --root)")
+        recs += read(n, roots[n])
+    return recs
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Train a classifier (or cross-validate it) from the corpora."""
+    import logging
+
+    import numpy as np
+
+    from ..training import classifier as tc
+    from .frontend import FrontendConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    roots = _resolve_roots(args.root)
+    names = tuple(args.corpora or _TRAIN_CORPORA[args.task])
+    recs = _read(names, roots)
+    kw = dict(model=args.model, attention=None if args.no_attention else args.attention,
+              upsample=args.upsample, max_epochs=args.epochs, max_minutes=args.max_minutes,
+              widths=tuple(args.widths), seed=args.seed, augment=not args.no_augment,
+              frontend=FrontendConfig(normalize=args.normalize))
+    if args.cv or args.lodo:
+        folds = None
+        if args.lodo:
+            folds = lodo_folds(args.task, recs)
+        res = tc.cross_validate(args.task, recs, k=args.cv or 5, seed=args.seed, folds=folds,
+                                progress=True, **kw)
+        summary = summarize_cv(args.task, recs, res, lodo=args.lodo)
+        print(json.dumps(summary, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(
+                {"summary": summary, "args": {k: v for k, v in vars(args).items()
+                                              if isinstance(v, (str, int, float, bool, list,
+                                                                tuple, type(None)))},
+                 "folds": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                            for k, v in f.items()} for f in res]}))
+        return 0
+    m = tc.train(task=args.task, train_records=recs, progress=True, **kw)
+    if args.out:
+        sha = tc.export_onnx(m, args.out, extra={"corpora": list(names)})
+        print(json.dumps({"out": args.out, "sha256": sha, "rules": m.rules,
+                          "epochs": len(m.history), "history": m.history[-1]}))
+    return 0
+
+
+def lodo_folds(task: str, recs: list) -> list[tuple[list[int], list[int]]]:
+    """Leave-one-PhysioNet-database-out folds over the records that have a ``task`` target:
+    test on one database ``a``..``f``, train on the other five (plus every non-PhysioNet
+    record)."""
+    from .tasks import patient_target
+
+    recs = [r for r in recs if patient_target(task, r) is not None]
+    dbs = sorted({r.labels.get("database") for r in recs if r.corpus == "physionet2016"})
+    folds = []
+    for d in dbs:
+        te = [i for i, r in enumerate(recs)
+              if r.corpus == "physionet2016" and r.labels.get("database") == d]
+        tr = [i for i in range(len(recs)) if i not in set(te)]
+        folds.append((tr, te))
+    return folds
+
+
+def summarize_cv(task: str, recs: list, folds: list[dict], *, lodo: bool = False) -> dict:
+    """Pooled and per-fold scores of :func:`~heartsound.training.classifier.cross_validate`
+    output."""
+    from .evaluation import scores
+
+    truth = [t for f in folds for t in f["truth"]]
+    pred = [p for f in folds for p in f["pred"]]
+    out = {"task": task, "n": len(truth), "pooled": scores(task, truth, pred),
+           "per_fold": []}
+    for f in folds:
+        s = scores(task, f["truth"], f["pred"])
+        if task == "abnormal":
+            s["auc"] = _fold_auc(f)
+        s["fold"] = f["fold"]
+        if lodo:
+            s["database"] = f["test_ids"][0].split("/")[1][0]
+        out["per_fold"].append(s)
+    key = {"abnormal": "macc", "murmur": "weighted_accuracy", "severity": "uar"}[task]
+    out[f"mean_{key}"] = float(sum(s[key] for s in out["per_fold"]) / len(folds))
+    if task == "abnormal":
+        aucs = [s["auc"] for s in out["per_fold"] if s["auc"] is not None]
+        out["mean_auc"] = float(sum(aucs) / len(aucs)) if aucs else None
+    return out
+
+
+def _fold_auc(f: dict) -> float | None:
+    import numpy as np
+
+    from .evaluation import binary_auc
+
+    y = np.array([t == "abnormal" for t in f["truth"]])
+    s = np.asarray(f["probs"])[:, 1]
+    return binary_auc(y, s) if len(s) == len(y) else None
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", choices=_TASKS, required=True)
+    p.add_argument("--dataset", choices=_DATASETS, required=True)
+    p.add_argument("--root", required=True, metavar="DIR",
+                   help="corpus folder, treated as test data for the shipped model")
+    p.add_argument("--sets", nargs="+", choices=("A", "B"),
+                   help="PASCAL 2011 sets (default both)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def evaluate_main(args: argparse.Namespace) -> int:
+    """Score the shipped model of ``--task`` on a labelled corpus."""
+    from .evaluation import evaluate
+
+    kw = {"sets": args.sets} if args.sets else {}
+    res = evaluate(args.task, args.dataset, args.root, **kw)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k}\t{v}")
+    return 0

@@ -1,0 +1,252 @@
+"""Log-Mel front end shared by classifier training and inference (numpy/scipy only).
+
+Both :mod:`heartsound.training.classifier` and :mod:`heartsound.classification.inference`
+call :func:`log_mel` and :func:`crops` with the :class:`FrontendConfig` stored in the
+model bundle, so the features a model was trained on and the features it sees at inference
+cannot drift apart.
+
+Design (after Ren et al. 2022, "Deep attention-based neural networks for explainable heart
+sound classification", Machine Learning with Applications 9, 100322):
+
+* analysis rate 2000 Hz (every corpus here has at least 2000 Hz; CirCor is stored at
+  2000 Hz, so 2 kHz is the common rate; the paper used 4 kHz);
+* Hamming window of 256 samples (128 ms) with 50 % overlap (hop 128 samples, 64 ms),
+  no centre padding: a signal of ``n >= 256`` samples gives
+  ``1 + (n - 256) // 128`` frames, frame ``k`` centred at ``(k * 128 + 128) / sr`` s;
+* power spectrum -> 64 triangular Mel filters (HTK Mel scale, peak 1) between
+  ``fmin = 25`` Hz and ``fmax = 1000`` Hz -> natural log;
+* per-recording normalisation (``normalize="recording"``): subtract the mean and divide by
+  the standard deviation of the whole recording's log-Mel values, which removes the
+  recording gain (and, with ``"recording_bins"``, the per-band channel response);
+* fixed-length model inputs: crops of ``crop_frames`` frames taken every ``crop_hop``
+  frames over the whole recording; shorter recordings are tiled (repeated) to one crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
+           "frame_times", "log_mel", "crops", "NORMALIZATIONS"]
+
+#: Per-recording normalisations by name.
+NORMALIZATIONS = ("recording", "recording_bins", "none")
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Every parameter of the front end; stored in each model bundle.
+
+    Attributes
+    ----------
+    sr : int
+        Analysis rate in Hz; input audio is resampled to it.
+    n_fft : int
+        Hamming window length in samples (also the FFT size).
+    hop_length : int
+        Hop in samples (``n_fft // 2``: 50 % overlap).
+    n_mels : int
+        Number of Mel bands.
+    fmin, fmax : float
+        Lowest and highest filter edges in Hz (``fmax <= sr / 2``).
+    normalize : str
+        One of :data:`NORMALIZATIONS`.
+    crop_frames : int
+        Frames per model input (64 frames = 4.16 s at the defaults).
+    crop_hop : int
+        Hop between crops in frames at inference (half a crop).
+    """
+
+    sr: int = 2000
+    n_fft: int = 256
+    hop_length: int = 128
+    n_mels: int = 64
+    fmin: float = 25.0
+    fmax: float = 1000.0
+    normalize: str = "recording"
+    crop_frames: int = 64
+    crop_hop: int = 32
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ParameterError(f"unknown normalisation {self.normalize!r}; valid: "
+                                 f"{', '.join(NORMALIZATIONS)}")
+        if not 0 <= self.fmin < self.fmax <= self.sr / 2:
+            raise ParameterError(f"need 0 <= fmin < fmax <= sr/2, got fmin={self.fmin}, "
+                                 f"fmax={self.fmax}, sr={self.sr}")
+        if self.hop_length <= 0 or self.n_fft <= 0 or self.crop_frames <= 0 or self.crop_hop <= 0:
+            raise ParameterError("n_fft, hop_length, crop_frames and crop_hop must be positive")
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.sr / self.hop_length
+
+    @property
+    def crop_seconds(self) -> float:
+        """Duration of one model input in seconds."""
+        return ((self.crop_frames - 1) * self.hop_length + self.n_fft) / self.sr
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrontendConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """HTK Mel scale: ``m = 2595 log10(1 + f / 700)``."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular Mel filters with peak 1.
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate in Hz.
+    n_fft : int
+        FFT size; the filters act on ``n_fft // 2 + 1`` bins at ``k * sr / n_fft`` Hz.
+    n_mels : int
+        Number of filters; their centres are equally spaced on the Mel scale strictly
+        between ``fmin`` and ``fmax``.
+    fmin, fmax : float
+        Lower edge of the first and upper edge of the last filter in Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_mels, n_fft // 2 + 1)]
+
+    Raises
+    ------
+    ParameterError
+        If a filter would contain no FFT bin (too many bands for the resolution).
+    """
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lo, ce, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None, :] - lo) / (ce - lo)
+    down = (hi - freqs[None, :]) / (hi - ce)
+    fb = np.maximum(0.0, np.minimum(up, down))
+    if np.any(fb.max(axis=1) <= 0):
+        raise ParameterError(f"{n_mels} Mel bands between {fmin} and {fmax} Hz leave empty "
+                             f"filters at n_fft={n_fft}, sr={sr}; use fewer bands or more bins")
+    return fb
+
+
+def n_frames(n_samples: int, config: FrontendConfig = FrontendConfig()) -> int:
+    """Number of frames for a signal of ``n_samples`` at ``config.sr``:
+    ``1 + (n - n_fft) // hop_length`` (0 when shorter than one window)."""
+    if n_samples < config.n_fft:
+        return 0
+    return 1 + (n_samples - config.n_fft) // config.hop_length
+
+
+def frame_times(n: int, config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """Centre time in seconds of each of ``n`` frames."""
+    return (np.arange(n) * config.hop_length + config.n_fft / 2) / config.sr
+
+
+def _prepare(y: np.ndarray, sr: int, config: FrontendConfig) -> np.ndarray:
+    from ..io import resample, validate_audio
+
+    y = validate_audio(y, sr, min_duration_s=0.0)
+    if int(sr) != config.sr:
+        y = resample(y, int(sr), config.sr)
+    # one window at least; shorter signals are tiled (repeated), not zero-padded
+    if len(y) < config.n_fft:
+        y = np.tile(y, int(np.ceil(config.n_fft / len(y))))
+    return y
+
+
+def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """Normalised log-Mel spectrogram of a whole recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio samples at ``sr``.
+    sr : int
+        Sample rate in Hz; resampled (polyphase) to ``config.sr``.
+    config : FrontendConfig
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, n_mels), dtype=float32]
+        ``log(mel_power + 1e-10)``, normalised per recording as ``config.normalize`` says.
+        Frame ``k`` is centred at :func:`frame_times`.
+
+    Raises
+    ------
+    AudioError
+        Empty, silent or non-finite input, or a sample rate below 500 Hz.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.sin(2 * np.pi * 100 * np.arange(4000) / 2000)
+    >>> log_mel(y, 2000).shape
+    (30, 64)
+    """
+    from scipy.signal import get_window
+
+    y = _prepare(y, sr, config)
+    n = n_frames(len(y), config)
+    idx = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(n)[:, None]
+    win = get_window("hamming", config.n_fft, fftbins=True)
+    spec = np.abs(np.fft.rfft(y[idx] * win, n=config.n_fft, axis=1)) ** 2
+    fb = mel_filterbank(config.sr, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    m = np.log(spec @ fb.T + 1e-10)
+    if config.normalize == "recording":
+        m = (m - m.mean()) / (m.std() + 1e-6)
+    elif config.normalize == "recording_bins":
+        m = (m - m.mean(axis=0, keepdims=True)) / (m.std() + 1e-6)
+    return m.astype(np.float32)
+
+
+def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,
+          hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a recording's features into fixed-length model inputs covering all of it.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n_frames, n_mels)]
+    config : FrontendConfig
+    hop : int, optional
+        Hop in frames between crops (default ``config.crop_hop``).
+
+    Returns
+    -------
+    batch : np.ndarray [shape=(n_crops, crop_frames, n_mels), dtype=float32]
+        Crops; a recording shorter than one crop is tiled to one crop. The last crop is
+        aligned with the end of the recording so every frame is covered.
+    starts : np.ndarray [shape=(n_crops,), dtype=int]
+        First frame of each crop (frames of a tiled crop beyond ``n_frames`` wrap round).
+    """
+    f = np.asarray(features, dtype=np.float32)
+    L = config.crop_frames
+    hop = config.crop_hop if hop is None else int(hop)
+    n = f.shape[0]
+    if n == 0:
+        raise ParameterError("no frames to crop")
+    if n <= L:
+        reps = int(np.ceil(L / n))
+        return np.tile(f, (reps, 1))[None, :L], np.array([0])
+    starts = list(range(0, n - L + 1, hop))
+    if starts[-1] != n - L:
+        starts.append(n - L)
+    st = np.array(starts)
+    return np.stack([f[s:s + L] for s in st]), st

@@ -1,0 +1,567 @@
+"""Training the attention CNN / RNN heart-sound classifiers (PyTorch) and exporting them
+to ONNX for :mod:`heartsound.classification`.
+
+Implements Ren, Qian, Dong, Koike, Schuller, Yamamoto, "Deep attention-based neural networks
+for explainable heart sound classification", Machine Learning with Applications 9 (2022)
+100322, from the paper's description:
+
+* CNN: four 3x3 conv layers (paper 64/128/256/256 channels; widths are a parameter), each
+  with batch norm, ReLU and 2x2 max-pooling, then *global attention pooling*: a 1x1 conv
+  gives one map per class (branch A), a second 1x1 conv rectified by sigmoid or softmax and
+  normalised to sum to one over time x frequency gives the attention (branch B); the sum
+  of A * B over the map is the class vector; log-softmax; NLL loss.
+* LSTM / GRU: stacked recurrent layers (paper 256/1024/256 units) over time with the same
+  attention head as 1-D convolutions of kernel 1 over time.
+* ``attention=None``: global average pooling of branch A (the paper's "no attention").
+* Adam, batch 32, optional random up-sampling of minority classes, otherwise class-weighted
+  NLL.
+
+Only this module (and ``heartsound.training``) imports torch. Everything is callable from
+Python: :func:`train` for one model, :func:`cross_validate` for grouped k-fold
+predictions, :func:`export_onnx` to ship a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..classification.frontend import FrontendConfig, crops, log_mel
+from ..classification.tasks import (DEFAULT_RULES, LABELS, aggregate_patient, check_task,
+                                    patient_target, recording_target)
+from ..errors import ParameterError
+
+__all__ = ["TrainConfig", "Trained", "build_model", "feature_cache", "train",
+           "predict_records", "cross_validate", "tune_rules", "export_onnx", "MODELS",
+           "ATTENTIONS"]
+
+log = logging.getLogger(__name__)
+
+MODELS = ("cnn", "lstm", "gru")
+ATTENTIONS = ("sigmoid", "softmax", None)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (all stored in the model card and ONNX)."""
+
+    task: str = "abnormal"
+    model: str = "cnn"
+    attention: str | None = "sigmoid"
+    upsample: bool = False
+    widths: tuple[int, ...] = (16, 32, 64, 64)
+    rnn_units: tuple[int, ...] = (64, 128, 64)
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 30
+    patience: int = 5
+    crops_per_recording: int = 2
+    val_fraction: float = 0.15
+    seed: int = 0
+    augment: bool = True
+    max_minutes: float = 6.0
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
+        if self.model not in MODELS:
+            raise ParameterError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
+        if self.attention not in ATTENTIONS:
+            raise ParameterError(f"unknown attention {self.attention!r}; valid: sigmoid, "
+                                 "softmax, None")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "frontend"}
+        d["widths"] = list(self.widths)
+        d["rnn_units"] = list(self.rnn_units)
+        d["frontend"] = self.frontend.to_dict()
+        return d
+
+
+# ----------------------------------------------------------------------------- models
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(1)
+    return torch
+
+
+def build_model(config: TrainConfig) -> Any:
+    """The torch module for ``config``: input ``[batch, frames, mels]``, outputs
+    ``(log_probs [batch, n_classes], attention [batch, n_classes, t, f])`` for the CNN or
+    ``attention [batch, n_classes, t]`` for the RNNs."""
+    torch = _torch()
+    nn = torch.nn
+    n_cls = len(LABELS[config.task])
+
+    class AttentionHead(nn.Module):
+        """Global attention pooling (Ren et al. 2022, Sec. 3): A = conv1x1(h), B = norm(
+        rect(conv1x1(h))), class vector = sum(A * B)."""
+
+        def __init__(self, c: int, dims: int) -> None:
+            super().__init__()
+            conv = nn.Conv2d if dims == 2 else nn.Conv1d
+            self.cla = conv(c, n_cls, 1)
+            self.att = conv(c, n_cls, 1)
+            self.mode = config.attention
+
+        def forward(self, h):  # h [B, C, *map]
+            a = self.cla(h)
+            shape = a.shape
+            af = a.flatten(2)
+            if self.mode is None:
+                w = torch.full_like(af, 1.0 / af.shape[-1])
+            elif self.mode == "softmax":
+                w = torch.softmax(self.att(h).flatten(2), dim=-1)
+            else:
+                s = torch.sigmoid(self.att(h).flatten(2))
+                w = s / (s.sum(dim=-1, keepdim=True) + 1e-7)
+            out = (af * w).sum(-1)
+            return torch.log_softmax(out, dim=-1), w.reshape(shape)
+
+    class CNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers, c_in = [], 1
+            for c in config.widths:
+                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c),
+                           nn.ReLU(), nn.MaxPool2d(2)]
+                c_in = c
+            self.body = nn.Sequential(*layers)
+            self.drop = nn.Dropout(0.2)
+            self.head = AttentionHead(c_in, 2)
+
+        def forward(self, x):
+            return self.head(self.drop(self.body(x.unsqueeze(1))))
+
+    class RNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            cell = nn.LSTM if config.model == "lstm" else nn.GRU
+            self.rnns = nn.ModuleList()
+            d = config.frontend.n_mels
+            for u in config.rnn_units:
+                self.rnns.append(cell(d, u, batch_first=True))
+                d = u
+            self.drop = nn.Dropout(0.2)
+            self.head = AttentionHead(d, 1)
+
+        def forward(self, x):
+            h = x
+            for r in self.rnns:
+                h, _ = r(h)
+            return self.head(self.drop(h).transpose(1, 2))
+
+    return CNN() if config.model == "cnn" else RNN()
+
+
+# ----------------------------------------------------------------------------- features
+
+def _cache_dir() -> Path:
+    d = Path(os.environ.get("HEARTSOUND_CACHE", "/tmp/heartsound_cls_cache"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def feature_cache(records: Sequence[Any], frontend: FrontendConfig = FrontendConfig()
+                  ) -> dict[str, np.ndarray]:
+    """Log-Mel features of every record (``{record.corpus/record.id: [frames, mels]}``),
+    computed with :func:`~heartsound.classification.frontend.log_mel` and cached as
+    ``.npy`` under ``$HEARTSOUND_CACHE`` (default ``/tmp/heartsound_cls_cache``)."""
+    from ..io import load
+
+    key = hashlib.sha1(json.dumps(frontend.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    out: dict[str, np.ndarray] = {}
+    by_corpus: dict[str, list[Any]] = {}
+    for r in records:
+        by_corpus.setdefault(r.corpus, []).append(r)
+    for corpus, recs in by_corpus.items():
+        base = _cache_dir() / f"{corpus}_{key}"
+        index_path = base.with_suffix(".json")
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        missing = [r for r in recs if r.id not in index]
+        if missing:
+            old = np.load(base.with_suffix(".npy")) if index else np.zeros((0, frontend.n_mels),
+                                                                           np.float32)
+            parts, off = [old], old.shape[0]
+            for r in missing:
+                rec = load(r.audio_path, min_duration_s=0.0)
+                m = log_mel(rec.y, rec.sr, frontend)
+                index[r.id] = [off, off + m.shape[0]]
+                off += m.shape[0]
+                parts.append(m)
+            np.save(base.with_suffix(".npy"), np.concatenate(parts))
+            index_path.write_text(json.dumps(index))
+        arr = np.load(base.with_suffix(".npy"), mmap_mode="r")
+        for r in recs:
+            a, b = index[r.id]
+            out[f"{corpus}/{r.id}"] = np.asarray(arr[a:b])
+    return out
+
+
+def _key(r: Any) -> str:
+    return f"{r.corpus}/{r.id}"
+
+
+# ----------------------------------------------------------------------------- training
+
+@dataclass
+class Trained:
+    """A trained model with what is needed to export and evaluate it."""
+
+    model: Any
+    config: TrainConfig
+    rules: dict[str, float]
+    history: list[dict[str, float]]
+    val_ids: list[str]
+
+    def predict(self, records: Sequence[Any], features: dict[str, np.ndarray] | None = None
+                ) -> np.ndarray:
+        """Recording-level class probabilities ``[n_records, n_classes]``."""
+        return predict_records(self.model, records, self.config, features)
+
+
+def _split_val(records: Sequence[Any], targets: list[str], frac: float, seed: int
+               ) -> tuple[list[int], list[int]]:
+    """Group-aware stratified inner split (by patient target)."""
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(r.group, []).append(i)
+    by_label: dict[str, list[str]] = {}
+    for g, idx in groups.items():
+        by_label.setdefault(str(targets[idx[0]]), []).append(g)
+    val_groups: set[str] = set()
+    for lab, gs in sorted(by_label.items()):
+        gs = sorted(gs)
+        rng.shuffle(gs)
+        val_groups.update(gs[:max(1, int(round(frac * len(gs))))])
+    tr = [i for i, r in enumerate(records) if r.group not in val_groups]
+    va = [i for i, r in enumerate(records) if r.group in val_groups]
+    return tr, va
+
+
+def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gain/tilt change (a random linear spectral tilt across Mel bins, i.e. a different
+    stethoscope response), band-limit (random top bands attenuated) and SpecAugment-style
+    time and frequency masks."""
+    b, t, f = x.shape
+    x = x.copy()
+    tilt = rng.normal(0, 0.3, size=(b, 1, 1)) * np.linspace(-1, 1, f)[None, None, :]
+    x += tilt.astype(np.float32)
+    for i in range(b):
+        if rng.random() < 0.3:  # band limit: device with a lower cut-off
+            cut = int(rng.integers(f // 2, f))
+            x[i, :, cut:] = x[i, :, cut:].min()
+        if rng.random() < 0.5:
+            w = int(rng.integers(1, f // 8))
+            s = int(rng.integers(0, f - w))
+            x[i, :, s:s + w] = 0.0
+        if rng.random() < 0.5:
+            w = int(rng.integers(1, t // 8))
+            s = int(rng.integers(0, t - w))
+            x[i, s:s + w, :] = 0.0
+    return x
+
+
+def _random_crop(feat: np.ndarray, L: int, rng: np.random.Generator) -> np.ndarray:
+    n = feat.shape[0]
+    if n <= L:
+        return crops(feat, FrontendConfig(crop_frames=L, crop_hop=L))[0][0]
+    s = int(rng.integers(0, n - L + 1))
+    return feat[s:s + L]
+
+
+def predict_records(model: Any, records: Sequence[Any], config: TrainConfig,
+                    features: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Recording-level probabilities: mean of crop log-probabilities over all crops of
+    the recording (the same pooling as inference), softmax-renormalised."""
+    torch = _torch()
+    feats = features if features is not None else feature_cache(records, config.frontend)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for r in records:
+            batch, _ = crops(feats[_key(r)], config.frontend)
+            lp, _ = model(torch.from_numpy(batch))
+            m = lp.numpy().mean(axis=0)
+            e = np.exp(m - m.max())
+            out.append(e / e.sum())
+    return np.array(out)
+
+
+def _uar(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> float:
+    rec = [np.mean(y_pred[y_true == k] == k) for k in range(n) if np.any(y_true == k)]
+    return float(np.mean(rec)) if rec else 0.0
+
+
+def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "sigmoid",
+          upsample: bool = False, train_records: Sequence[Any] = (), *,
+          val_records: Sequence[Any] | None = None,
+          features: dict[str, np.ndarray] | None = None,
+          progress: bool = False, **hyper: Any) -> Trained:
+    """Train one classifier.
+
+    Parameters
+    ----------
+    task : {"abnormal", "murmur", "severity"}
+    model : {"cnn", "lstm", "gru"}
+    attention : {"sigmoid", "softmax", None}
+        Normalisation of the attention branch; None = global average pooling.
+    upsample : bool
+        Randomly repeat minority-class recordings each epoch until classes are balanced
+        (otherwise the NLL loss is weighted by inverse class frequency).
+    train_records : sequence of Record
+        Training recordings (records without a target for ``task`` are skipped).
+    val_records : sequence of Record, optional
+        Inner validation recordings for early stopping and rule tuning; default: a
+        group-stratified ``val_fraction`` of ``train_records``.
+    features : dict, optional
+        Precomputed :func:`feature_cache` output.
+    **hyper
+        Any :class:`TrainConfig` field (``widths``, ``max_epochs``, ``frontend``...).
+
+    Returns
+    -------
+    Trained
+    """
+    torch = _torch()
+    cfg = TrainConfig(task=task, model=model, attention=attention, upsample=upsample, **hyper)
+    labels = LABELS[task]
+    recs = [r for r in train_records if recording_target(task, r) is not None]
+    if val_records is None:
+        pts = [patient_target(task, r) for r in recs]
+        tr_i, va_i = _split_val(recs, pts, cfg.val_fraction, cfg.seed)
+        val = [recs[i] for i in va_i]
+        recs = [recs[i] for i in tr_i]
+    else:
+        val = [r for r in val_records if patient_target(task, r) is not None]
+    if not recs:
+        raise ParameterError(f"no training recordings with a {task!r} target")
+    feats = features if features is not None else feature_cache(list(recs) + list(val),
+                                                                cfg.frontend)
+    y = np.array([labels.index(recording_target(task, r)) for r in recs])
+    counts = np.bincount(y, minlength=len(labels)).astype(float)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    net = build_model(cfg)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.upsample:
+        weight = None
+    else:
+        weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(labels),
+                              dtype=torch.float32)
+    loss_fn = torch.nn.NLLLoss(weight=weight)
+    val_recording = [r for r in val if recording_target(task, r) is not None]
+    yv = np.array([labels.index(recording_target(task, r)) for r in val_recording])
+    best, best_state, bad, history = -1.0, None, 0, []
+    t0 = time.time()
+    L = cfg.frontend.crop_frames
+    for epoch in range(cfg.max_epochs):
+        net.train()
+        idx = np.arange(len(recs))
+        if cfg.upsample:
+            parts = []
+            for k in range(len(labels)):
+                ik = idx[y == k]
+                if len(ik):
+                    parts.append(np.concatenate([ik, rng.choice(ik, int(counts.max()) - len(ik))]))
+            idx = np.concatenate(parts)
+        idx = np.repeat(idx, cfg.crops_per_recording)
+        rng.shuffle(idx)
+        tot = 0.0
+        for s in range(0, len(idx), cfg.batch_size):
+            bi = idx[s:s + cfg.batch_size]
+            xb = np.stack([_random_crop(feats[_key(recs[i])], L, rng) for i in bi])
+            if cfg.augment:
+                xb = _augment(xb, rng)
+            lp, _ = net(torch.from_numpy(xb))
+            loss = loss_fn(lp, torch.from_numpy(y[bi]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(bi)
+        pv = predict_records(net, val_recording, cfg, feats) if len(val_recording) else None
+        score = _uar(yv, pv.argmax(1), len(labels)) if pv is not None else -float(tot)
+        history.append({"epoch": epoch, "loss": tot / len(idx), "val_uar": score,
+                        "seconds": time.time() - t0})
+        log.info("epoch %d loss %.4f val UAR %.4f (%.0f s)", epoch, tot / len(idx), score,
+                 time.time() - t0)
+        if progress:
+            print(json.dumps(history[-1]), flush=True)
+        if score > best:
+            best, bad = score, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+        if bad >= cfg.patience or (time.time() - t0) / 60 > cfg.max_minutes:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    rules = dict(DEFAULT_RULES[task])
+    if val:
+        rules = tune_rules(task, val, predict_records(net, val, cfg, feats))
+    return Trained(model=net, config=cfg, rules=rules, history=history,
+                   val_ids=[_key(r) for r in val])
+
+
+# ----------------------------------------------------------------------------- patients
+
+def _patients(records: Sequence[Any]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        pid = r.labels.get("patient_id", r.id) if r.corpus == "circor2022" else r.id
+        out.setdefault(str(pid), []).append(i)
+    return out
+
+
+def patient_decisions(task: str, records: Sequence[Any], probs: np.ndarray,
+                      rules: dict[str, float]) -> tuple[list[str], list[str], list[str]]:
+    """Per patient (CirCor) or per recording (other corpora): ids, true labels and
+    decisions. Records with no patient target for ``task`` are skipped."""
+    ids, truth, pred = [], [], []
+    for pid, idx in _patients(records).items():
+        t = patient_target(task, records[idx[0]])
+        if t is None:
+            continue
+        lab, _ = aggregate_patient(task, probs[idx], rules)
+        ids.append(pid)
+        truth.append(t)
+        pred.append(lab)
+    return ids, truth, pred
+
+
+def _score(task: str, truth: list[str], pred: list[str]) -> float:
+    labels = LABELS[task]
+    t = np.array([labels.index(x) for x in truth])
+    p = np.array([labels.index(x) for x in pred])
+    if task == "murmur":
+        w = {0: 5.0, 1: 3.0, 2: 1.0}
+        num = sum(w[k] * np.sum((t == k) & (p == k)) for k in range(3))
+        den = sum(w[k] * np.sum(t == k) for k in range(3))
+        return float(num / den) if den else 0.0
+    return _uar(t, p, len(labels))
+
+
+def tune_rules(task: str, records: Sequence[Any], probs: np.ndarray) -> dict[str, float]:
+    """Grid-search the aggregation thresholds on (inner validation) records: murmur
+    weighted accuracy for ``murmur``, UAR (= MAcc for two classes) otherwise."""
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    best, best_r = -1.0, dict(DEFAULT_RULES[task])
+    if task == "abnormal":
+        cands = [{"threshold": float(t)} for t in grid]
+    elif task == "murmur":
+        cands = [{"t_present": float(a), "t_unknown": float(b)} for a in grid
+                 for b in np.append(grid, 1.01)]
+    else:
+        cands = [{"t_murmur": float(a), "bias": float(b)} for a in grid
+                 for b in np.arange(-2.0, 2.01, 0.25)]
+    for c in cands:
+        _, truth, pred = patient_decisions(task, records, probs, c)
+        if not truth:
+            return best_r
+        s = _score(task, truth, pred)
+        if s > best + 1e-9:
+            best, best_r = s, c
+    return best_r
+
+
+# ----------------------------------------------------------------------------- CV
+
+def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int = 0,
+                   folds: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
+                   progress: bool = False, **train_kwargs: Any) -> list[dict[str, Any]]:
+    """Grouped, stratified k-fold cross-validation; returns per-fold predictions.
+
+    Parameters
+    ----------
+    task : str
+    records : sequence of Record
+        All records; records without a target are dropped. Folds group by
+        ``record.group`` (CirCor: patient merged with ``Additional ID``).
+    k : int
+        Number of folds.
+    folds : sequence of (train_index, test_index), optional
+        Explicit folds over the filtered records (e.g. leave-one-database-out).
+    **train_kwargs
+        Passed to :func:`train` (``model``, ``attention``, ``upsample``, ``widths``...).
+
+    Returns
+    -------
+    list of dict
+        Per fold: ``fold``, ``test_ids``, ``probs`` ([n_test, n_classes], recording level),
+        ``rules``, ``patient_ids``, ``truth``, ``pred`` (patient level), ``score``.
+    """
+    recs = [r for r in records if patient_target(task, r) is not None]
+    if folds is None:
+        folds = _grouped_folds(task, recs, k, seed)
+    feats = feature_cache(recs, train_kwargs.get("frontend", FrontendConfig()))
+    out = []
+    for f, (tr, te) in enumerate(folds):
+        tr_recs = [recs[i] for i in tr]
+        te_recs = [recs[i] for i in te]
+        m = train(task=task, train_records=tr_recs, features=feats, progress=progress,
+                  **train_kwargs)
+        probs = m.predict(te_recs, feats)
+        ids, truth, pred = patient_decisions(task, te_recs, probs, m.rules)
+        res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
+               "rules": m.rules, "patient_ids": ids, "truth": truth, "pred": pred,
+               "score": _score(task, truth, pred), "epochs": len(m.history)}
+        log.info("fold %d score %.4f", f, res["score"])
+        if progress:
+            print(json.dumps({k2: v for k2, v in res.items()
+                              if k2 in ("fold", "score", "rules", "epochs")}), flush=True)
+        out.append(res)
+    return out
+
+
+def _grouped_folds(task: str, recs: Sequence[Any], k: int, seed: int
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds stratified by the patient target, grouped by ``record.group``."""
+    from ..datasets.splits import grouped_stratified_kfold
+
+    return grouped_stratified_kfold(recs, labels=[str(patient_target(task, r)) for r in recs],
+                                    groups=[r.group for r in recs], n_splits=k, seed=seed)
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | None = None
+                ) -> str:
+    """Write ``trained`` as ONNX with inputs ``features [batch, frames, mels]`` and outputs
+    ``log_probs [batch, n_classes]`` and ``attention [batch, n_classes, ...]``; the
+    frontend, labels, aggregation rules and hyper-parameters go into the ONNX metadata
+    (key ``heartsound``, JSON). Returns the file's sha256."""
+    torch = _torch()
+    import onnx
+
+    cfg = trained.config
+    net = trained.model.eval()
+    x = torch.zeros(1, cfg.frontend.crop_frames, cfg.frontend.n_mels)
+    path = Path(path)
+    torch.onnx.export(net, (x,), str(path), input_names=["features"],
+                      output_names=["log_probs", "attention"],
+                      dynamic_axes={"features": {0: "batch"}, "log_probs": {0: "batch"},
+                                    "attention": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    m = onnx.load(str(path))
+    meta = {"task": cfg.task, "labels": list(LABELS[cfg.task]), "rules": trained.rules,
+            "frontend": cfg.frontend.to_dict(), "train": cfg.to_dict(),
+            "architecture": f"{cfg.model}+{cfg.attention or 'none'}"}
+    meta.update(extra or {})
+    del m.metadata_props[:]
+    p = m.metadata_props.add()
+    p.key, p.value = "heartsound", json.dumps(meta)
+    onnx.save(m, str(path))
+    return hashlib.sha256(path.read_bytes()).hexdigest()

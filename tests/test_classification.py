@@ -1,0 +1,307 @@
+"""Classification: front end oracles, attention properties, ONNX/torch agreement, shipped
+models (checksums, valid outputs on real recordings, any length), bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from heartsound.classification.attention import attention_by_phase, stitch  # noqa: E402
+from heartsound.classification.frontend import (FrontendConfig, crops, frame_times,  # noqa: E402
+                                                hz_to_mel, log_mel, mel_filterbank,
+                                                mel_to_hz, n_frames)
+from heartsound.classification.tasks import (LABELS, aggregate_patient,  # noqa: E402
+                                             recording_target)
+from heartsound.errors import (AudioError, EmptyAudioError, NonFiniteAudioError,  # noqa: E402
+                               ParameterError, SampleRateError, SilentAudioError,
+                               TooShortError)
+
+CFG = FrontendConfig()
+
+
+# ----------------------------------------------------------------------------- front end
+
+@pytest.mark.parametrize("n", [256, 257, 383, 384, 2000, 8320, 240000])
+def test_frame_count_formula(n):
+    assert n_frames(n, CFG) == 1 + (n - 256) // 128
+    y = np.random.default_rng(n).standard_normal(n)
+    assert log_mel(y, 2000, CFG).shape == (1 + (n - 256) // 128, 64)
+
+
+def test_frame_count_short_signal_is_zero():
+    assert n_frames(255, CFG) == 0
+
+
+@pytest.mark.parametrize("f0", [50.0, 120.0, 300.0, 600.0, 900.0])
+def test_pure_tone_peaks_in_its_mel_band(f0):
+    sr = 2000
+    t = np.arange(4 * sr) / sr
+    m = log_mel(np.sin(2 * np.pi * f0 * t), sr, FrontendConfig(normalize="none"))
+    centres = mel_to_hz(np.linspace(hz_to_mel(CFG.fmin), hz_to_mel(CFG.fmax), 66))[1:-1]
+    expected = int(np.argmin(np.abs(centres - f0)))
+    peak = np.bincount(m.argmax(axis=1)).argmax()
+    assert abs(int(peak) - expected) <= 1
+
+
+def test_resampled_input_matches_native_rate():
+    t4 = np.arange(4 * 4000) / 4000
+    t2 = np.arange(4 * 2000) / 2000
+    a = log_mel(np.sin(2 * np.pi * 200 * t4), 4000)
+    b = log_mel(np.sin(2 * np.pi * 200 * t2), 2000)
+    assert a.shape == b.shape
+    assert a.argmax(axis=1).tolist() == b.argmax(axis=1).tolist()
+
+
+def test_filterbank_peaks_are_one_and_no_band_is_empty():
+    fb = mel_filterbank(2000, 256, 64, 25.0, 1000.0)
+    assert fb.shape == (64, 129)
+    assert np.all(fb.max(axis=1) > 0.4) and fb.max() <= 1.0 + 1e-12
+
+
+def test_too_many_bands_raise():
+    with pytest.raises(ParameterError):
+        mel_filterbank(4000, 256, 128, 0.0, 1000.0)
+
+
+def test_recording_normalisation_is_gain_invariant(rng):
+    y = rng.standard_normal(6000)
+    np.testing.assert_allclose(log_mel(y, 2000), log_mel(100 * y, 2000), atol=1e-4)
+
+
+def test_frame_times_are_window_centres():
+    np.testing.assert_allclose(frame_times(3), [0.064, 0.128, 0.192])
+
+
+def test_crops_cover_every_frame():
+    f = np.arange(100 * 64, dtype=np.float32).reshape(100, 64)
+    batch, starts = crops(f, CFG)
+    assert batch.shape[1:] == (64, 64)
+    covered = np.zeros(100, bool)
+    for s in starts:
+        covered[s:s + 64] = True
+    assert covered.all() and starts[-1] == 100 - 64
+
+
+def test_short_features_are_tiled_to_one_crop():
+    f = np.arange(10 * 64, dtype=np.float32).reshape(10, 64)
+    batch, starts = crops(f, CFG)
+    assert batch.shape == (1, 64, 64) and starts.tolist() == [0]
+    np.testing.assert_array_equal(batch[0, 10:20], f)
+
+
+def test_bad_config_raises():
+    with pytest.raises(ParameterError, match="normalisation"):
+        FrontendConfig(normalize="zscore")
+    with pytest.raises(ParameterError):
+        FrontendConfig(fmax=1500.0)
+
+
+# ----------------------------------------------------------------------------- attention
+
+def test_stitch_sums_to_one_and_is_nonnegative(rng):
+    maps = rng.random((5, 4, 4))
+    maps /= maps.sum(axis=(1, 2), keepdims=True)
+    out = stitch(maps, np.array([0, 32, 64, 96, 128]), 192, 64, 64)
+    assert out.shape == (192, 64)
+    assert out.min() >= 0 and np.isclose(out.sum(), 1.0)
+
+
+def test_stitch_short_recording_folds_tiles():
+    maps = np.zeros((1, 4))
+    maps[0, 0] = 1.0  # all attention on the first quarter of the crop
+    out = stitch(maps, np.array([0]), 10, 64)
+    assert out.shape == (10,) and np.isclose(out.sum(), 1.0)
+
+
+class _Seg:
+    frame_rate = 50.0
+
+    def __init__(self, states):
+        self.states = np.asarray(states)
+
+
+def test_attention_by_phase_oracle():
+    # 4 s: S1 0-1 s, systole 1-2 s, S2 2-3 s, diastole 3-4 s; all attention in second 3
+    seg = _Seg(np.repeat([1, 2, 3, 4], 50))
+    times = np.arange(40) * 0.1 + 0.05
+    att = np.zeros(40)
+    att[20:30] = 0.1
+    shares = attention_by_phase(att, times, seg)
+    assert shares["S2"] == pytest.approx(1.0)
+    assert shares["S2_ratio"] == pytest.approx(4.0)
+    uniform = attention_by_phase(np.full(40, 1 / 40), times, seg)
+    for ph in ("S1", "systole", "S2", "diastole"):
+        assert uniform[ph] == pytest.approx(0.25, abs=0.02)
+
+
+# ----------------------------------------------------------------------------- tasks
+
+class _Rec:
+    def __init__(self, corpus, label, **labels):
+        self.corpus, self.label, self.labels, self.id = corpus, label, labels, "x"
+
+
+def test_recording_targets():
+    present_here = _Rec("circor2022", "Present", murmur_at_location=True,
+                        systolic_murmur_grading="II/VI")
+    present_elsewhere = _Rec("circor2022", "Present", murmur_at_location=False,
+                             systolic_murmur_grading="I/VI")
+    assert recording_target("murmur", present_here) == "Present"
+    assert recording_target("murmur", present_elsewhere) == "Absent"
+    assert recording_target("severity", present_here) == "moderate_severe"
+    assert recording_target("severity", present_elsewhere) is None
+    assert recording_target("abnormal", present_here) == "abnormal"
+    assert recording_target("abnormal", _Rec("circor2022", "Unknown")) is None
+    assert recording_target("abnormal", _Rec("pascal2011", "murmur")) == "abnormal"
+    assert recording_target("severity", _Rec("circor2022", "Present",
+                                             murmur_at_location=True)) is None
+
+
+def test_murmur_aggregation_rule():
+    rules = {"t_present": 0.6, "t_unknown": 0.4}
+    p = np.array([[0.1, 0.2, 0.7], [0.7, 0.1, 0.2]])
+    assert aggregate_patient("murmur", p, rules)[0] == "Present"
+    p = np.array([[0.1, 0.5, 0.4], [0.2, 0.4, 0.4]])
+    assert aggregate_patient("murmur", p, rules)[0] == "Unknown"
+    p = np.array([[0.1, 0.1, 0.8]])
+    assert aggregate_patient("murmur", p, rules)[0] == "Absent"
+
+
+def test_unknown_task_lists_valid_names():
+    from heartsound.classification import classify
+
+    with pytest.raises(ParameterError, match="abnormal, murmur, severity"):
+        classify(np.ones(4000), 2000, task="mitral")
+
+
+# ----------------------------------------------------------------------------- torch vs ORT
+
+@pytest.mark.parametrize("model,attention", [("cnn", "sigmoid"), ("cnn", "softmax"),
+                                             ("cnn", None), ("gru", "sigmoid"),
+                                             ("lstm", "softmax")])
+def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention, rng):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from heartsound.training.classifier import Trained, TrainConfig, build_model, export_onnx
+
+    cfg = TrainConfig(task="murmur", model=model, attention=attention, widths=(4, 8, 8, 8),
+                      rnn_units=(8, 8, 8))
+    torch.manual_seed(0)
+    net = build_model(cfg).eval()
+    path = tmp_path / "m.onnx"
+    export_onnx(Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
+    x = rng.standard_normal((3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    lp_o, att_o = sess.run(None, {"features": x})
+    np.testing.assert_allclose(lp_o, lp_t, atol=1e-4)
+    np.testing.assert_allclose(att_o, att_t, atol=1e-5)
+    assert lp_o.shape == (3, 3)
+    assert att_o.min() >= 0
+    np.testing.assert_allclose(att_o.reshape(3, 3, -1).sum(-1), 1.0, atol=1e-5)
+    meta = json.loads(sess.get_modelmeta().custom_metadata_map["heartsound"])
+    assert meta["labels"] == list(LABELS["murmur"])
+
+
+# ----------------------------------------------------------------------------- shipped models
+
+TASKS = ("abnormal", "murmur", "severity")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_model_card_sha256_matches_file_and_bundle(task):
+    from heartsound.classification.inference import BUNDLES
+
+    b = BUNDLES[task]
+    data = files("heartsound.models").joinpath(b.file).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    assert len(data) < 5 * 1024 * 1024
+    assert b.sha256 == sha
+    card = files("heartsound.models").joinpath(b.card).read_text()
+    assert re.search(r"sha256[^0-9a-f]*([0-9a-f]{64})", card).group(1) == sha
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("seconds", [1.0, 120.0])
+def test_any_length_gives_valid_probabilities(task, seconds, rng):
+    from heartsound.classification import classify
+
+    sr = 2000
+    y = 0.1 * rng.standard_normal(int(seconds * sr))
+    r = classify(y, sr, task=task)
+    assert set(r.probabilities) == set(LABELS[task]) and r.label in LABELS[task]
+    assert sum(r.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert r.attention.shape[0] == len(r.attention_times_s) == n_frames(len(y))
+    assert r.attention.min() >= 0 and r.attention.sum() == pytest.approx(1.0)
+    assert r.attention_times_s[-1] <= seconds
+
+
+def test_classify_real_recordings(circor_root, physionet_root):
+    from heartsound import load
+    from heartsound.classification import classify, classify_all
+
+    rec = load(physionet_root / "training-a" / "a0001.flac")
+    r = classify(rec.y, rec.sr, task="abnormal")
+    d = r.to_dict()
+    assert set(d) == {"label", "probabilities", "model"}
+    assert d["label"] in ("normal", "abnormal")
+    rec = load(circor_root / "recordings" / "9979_AV.flac")
+    allr = classify_all(rec.y, rec.sr)
+    assert set(allr) == set(TASKS)
+    for t, res in allr.items():
+        assert res.task == t
+        assert np.isclose(sum(res.probabilities.values()), 1.0, atol=1e-5)
+    # classify_all reuses one front end; results equal single-task calls
+    single = classify(rec.y, rec.sr, task="murmur")
+    assert single.probabilities == pytest.approx(allr["murmur"].probabilities)
+
+
+def test_resampled_44k_input_is_accepted(pascal_root):
+    from heartsound import load
+    from heartsound.classification import classify
+
+    f = sorted((pascal_root / "setA").glob("murmur__*.flac"))[0]
+    rec = load(f)
+    assert rec.sr == 44100
+    r = classify(rec.y, rec.sr, task="abnormal")
+    assert r.label in ("normal", "abnormal")
+
+
+@pytest.mark.parametrize("y,sr,err", [
+    (np.array([]), 2000, EmptyAudioError),
+    (np.zeros(4000), 2000, SilentAudioError),
+    (np.array([0.1, np.nan] * 2000), 2000, NonFiniteAudioError),
+    (np.ones(1000) * 0.1, 2000, TooShortError),
+    (np.ones(4000) * 0.1, 100, SampleRateError),
+])
+def test_bad_input_raises_heartsound_errors(y, sr, err):
+    from heartsound.classification import classify
+
+    with pytest.raises(err):
+        classify(y, sr, task="abnormal")
+    assert issubclass(err, AudioError)
+
+
+def test_inference_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from heartsound.classification import classify; "
+            "classify(0.1*np.random.default_rng(0).standard_normal(6000), 2000); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.stdout.strip() == "False"
