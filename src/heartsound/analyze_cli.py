@@ -1,0 +1,165 @@
+"""``heartsound analyze`` and ``heartsound batch``: argument parsers and entry points.
+
+Top-level imports are stdlib only so ``heartsound --help`` stays fast; the pipeline
+(numpy, scipy, onnxruntime) is imported when a command runs and matplotlib only when a
+figure is drawn. torch is never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_analyze_arguments", "analyze_main", "add_batch_arguments", "batch_main",
+           "format_summary"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default="neural", metavar="NAME",
+                   help="segmentation method: neural (default; falls back to springer2016 "
+                        "when its model is unavailable) or springer2016")
+    p.add_argument("--tasks", default="abnormal,murmur,severity", metavar="LIST",
+                   help="comma-separated classification tasks (default: %(default)s)")
+
+
+def _tasks(args: argparse.Namespace) -> tuple[str, ...]:
+    from .errors import ParameterError
+
+    tasks = tuple(t.strip() for t in str(args.tasks).split(",") if t.strip())
+    if not tasks:
+        raise ParameterError("--tasks: give at least one task")
+    return tasks
+
+
+def add_analyze_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``heartsound analyze``."""
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to analyse")
+    p.add_argument("--example", action="store_true",
+                   help="analyse the shipped example recording (10 s of CirCor 68306_PV)")
+    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
+                   help="folder for <stem>.json/.tsv/.png[/.html] (default: current folder)")
+    p.add_argument("--json", action="store_true",
+                   help="print the JSON result to stdout (one line per file) instead of "
+                        "the summary")
+    p.add_argument("--html", action="store_true",
+                   help="also write a self-contained <stem>.html report")
+    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
+    _common(p)
+
+
+def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) -> str:
+    """A short human summary of ``Analysis.to_dict()``."""
+    q = d["quality"]
+    seg = d["segmentation"]
+    lines = [f"{d['source']}: {d['duration_s']:.1f} s at {d['sr']} Hz"]
+    verdict = "usable" if q["usable"] else "NOT usable"
+    why = "; ".join(q["reasons"])
+    lines.append(f"  quality      {verdict} (score {q['score']:.2f})" + (f": {why}" if why else ""))
+    hr = d["heart_rate_bpm"]
+    method = seg.get("method") or "unavailable"
+    lines.append(f"  heart rate   {'n/a' if hr is None else f'{hr:.0f} bpm'}, "
+                 f"{d['n_cycles']} cycles (segmentation: {method})")
+    if seg.get("note"):
+        lines.append(f"               {seg['note']}")
+    for task, c in d["classification"].items():
+        if not c.get("available", True):
+            lines.append(f"  {task:<12} unavailable ({c.get('reason')})")
+            continue
+        probs = "  ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
+        flag = "  [uncertain: poor quality]" if c.get("uncertain") else ""
+        lines.append(f"  {task:<12} {c['label']:<16} {probs}{flag}")
+    if written:
+        names = ", ".join(p.name for p in written.values())
+        lines.append(f"  wrote        {names} in {next(iter(written.values())).parent}")
+    return "\n".join(lines)
+
+
+def _error_line(path: Any, exc: BaseException) -> str:
+    msg = str(exc).strip() or type(exc).__name__
+    name = str(path)
+    if name not in msg:
+        msg = f"{name}: {msg}"
+    return msg
+
+
+def analyze_main(args: argparse.Namespace) -> int:
+    """Analyse each file; print a summary (or JSON) and write the outputs.
+
+    Returns 0 when every file was analysed, 2 when any failed (each failure is reported
+    on stderr as one ``heartsound: error: <file>: <problem>`` line; the other files still
+    run).
+    """
+    from .analyze import analyze, example_path
+    from .errors import HeartsoundError, ParameterError
+    from .report import json_text, write_outputs
+
+    files: list[Any] = list(args.files)
+    if getattr(args, "example", False):
+        files.insert(0, example_path())
+    if not files:
+        raise ParameterError("analyze: give at least one FILE, or --example")
+    tasks = _tasks(args)
+    status = 0
+    for f in files:
+        try:
+            a = analyze(f, segmenter=args.method, tasks=tasks)
+            written = write_outputs(a, args.out, Path(str(f)).stem,
+                                    png=not getattr(args, "no_plots", False),
+                                    html=getattr(args, "html", False))
+            d = a.to_dict()
+        except ParameterError:
+            raise  # a bad option fails the same way for every file
+        except (HeartsoundError, OSError) as exc:
+            print(f"heartsound: error: {_error_line(f, exc)}", file=sys.stderr)
+            status = 2
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file must not stop the others
+            print(f"heartsound: error: {_error_line(f, exc)} (unexpected "
+                  f"{type(exc).__name__}; please report it)", file=sys.stderr)
+            status = 2
+            continue
+        if args.json:
+            print(json_text(d, indent=None), end="")
+        else:
+            print(format_summary(d, written))
+        sys.stdout.flush()
+    return status
+
+
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``heartsound batch``."""
+    p.add_argument("input", type=Path, metavar="DIR",
+                   help="folder searched recursively for .wav/.flac/.ogg/.aiff/.aif files")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output folder (mirrors the input tree); summary.csv at its top")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes (default 1; each uses one ONNX Runtime thread)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
+    p.add_argument("--html", action="store_true", help="also write <stem>.html reports")
+    p.add_argument("--force", action="store_true",
+                   help="re-analyse files whose outputs already exist")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _common(p)
+
+
+def batch_main(args: argparse.Namespace) -> int:
+    """Run :func:`heartsound.batch.run_batch`; print where the summary is.
+
+    Returns 0 when every file was analysed, 1 when some failed (they are listed in the
+    summary CSV with their error).
+    """
+    from .batch import run_batch
+
+    res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
+                    tasks=_tasks(args), plots=not args.no_plots, html=args.html,
+                    force=args.force, progress=not args.no_progress)
+    print(f"{res.n_files} files: {res.n_ok} ok ({res.n_skipped} already done), "
+          f"{res.n_error} failed; summary: {res.csv_path}")
+    for path, msg in res.errors[:10]:
+        print(f"heartsound: error: {_error_line(path, Exception(msg))}", file=sys.stderr)
+    if len(res.errors) > 10:
+        print(f"heartsound: ... and {len(res.errors) - 10} more errors (see "
+              f"{res.csv_path})", file=sys.stderr)
+    return 0 if res.n_error == 0 else 1

@@ -1,0 +1,275 @@
+"""Analyse every recording under a folder, resumably, with an optional process pool.
+
+:func:`run_batch` finds every audio file under the input folder (recursively: ``.wav``,
+``.flac``, ``.ogg``, ``.aiff``, ``.aif``), runs :func:`heartsound.analyze.analyze` on each
+and writes the per-file outputs of :func:`heartsound.report.write_outputs` into the output
+folder, mirroring the input tree. ``summary.csv`` at the top of the output folder has one
+row per input file (``status`` ``ok`` or ``error`` with the message).
+
+Resuming: a file whose outputs are all present (its ``<stem>.json``, written last, parses)
+is not analysed again; its CSV row is rebuilt from that JSON, so the CSV of a resumed run
+is the same as that of an uninterrupted one. Failed files are retried on the next run.
+The CSV is rewritten atomically during the run and at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AUDIO_EXTENSIONS", "BatchResult", "find_audio", "run_batch", "summary_row",
+           "csv_columns", "SUMMARY_NAME"]
+
+#: Audio file name endings picked up (case-insensitive).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+#: Name of the summary CSV in the output folder.
+SUMMARY_NAME = "summary.csv"
+_CSV_EVERY_S = 30.0
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_batch` did.
+
+    Attributes
+    ----------
+    n_files, n_ok, n_skipped, n_error : int
+        Files found; analysed successfully (including ``n_skipped`` already done); failed.
+    errors : list of (str, str)
+        ``(path relative to the input folder, message)`` of each failure.
+    csv_path : Path
+    audio_s : float
+        Seconds of audio analysed in this run (skipped files not counted).
+    """
+
+    n_files: int = 0
+    n_ok: int = 0
+    n_skipped: int = 0
+    n_error: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    csv_path: Path = Path(SUMMARY_NAME)
+    audio_s: float = 0.0
+
+
+def find_audio(root: str | Path, *, exclude: str | Path | None = None) -> list[Path]:
+    """Audio files under ``root`` (recursive, sorted), skipping hidden files and anything
+    under ``exclude`` (the output folder, when it sits inside the input folder)."""
+    from .errors import ParameterError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ParameterError(f"batch: {root} is not a folder")
+    ex = Path(exclude).resolve() if exclude is not None else None
+    out = []
+    for p in root.rglob("*"):
+        if p.name.startswith(".") or p.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if ex is not None and ex in p.resolve().parents:
+            continue
+        if p.is_file():
+            out.append(p)
+    return sorted(out)
+
+
+def _targets(root: Path, files: Sequence[Path], out: Path) -> list[tuple[Path, str]]:
+    """Output folder and stem of each file; stems shared by two files of one folder
+    (``a.wav``, ``a.flac``) get the extension appended (``a_flac``)."""
+    seen: dict[tuple[Path, str], int] = {}
+    rel = [f.relative_to(root) for f in files]
+    for r in rel:
+        seen[(r.parent, r.stem)] = seen.get((r.parent, r.stem), 0) + 1
+    res = []
+    for r in rel:
+        stem = r.stem if seen[(r.parent, r.stem)] == 1 else f"{r.stem}_{r.suffix[1:].lower()}"
+        res.append((out / r.parent, stem))
+    return res
+
+
+def csv_columns(tasks: Sequence[str]) -> list[str]:
+    """Columns of ``summary.csv`` for ``tasks``."""
+    from .classification.tasks import LABELS
+
+    cols = ["path", "status", "error", "duration_s", "sr", "usable", "quality_score",
+            "quality_reasons", "heart_rate_bpm", "n_cycles", "segmentation_method"]
+    for t in tasks:
+        cols += [f"{t}_label", f"{t}_uncertain"] + [f"{t}_p_{lab}" for lab in LABELS[t]]
+    return cols
+
+
+def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
+    """One CSV row from ``Analysis.to_dict()``."""
+    q = d["quality"]
+    row: dict[str, Any] = {
+        "path": path, "status": "ok", "error": "", "duration_s": d["duration_s"],
+        "sr": d["sr"], "usable": q["usable"], "quality_score": q["score"],
+        "quality_reasons": "; ".join(q["reasons"]), "heart_rate_bpm": d["heart_rate_bpm"],
+        "n_cycles": d["n_cycles"], "segmentation_method": d["segmentation"].get("method"),
+    }
+    for t, c in d["classification"].items():
+        row[f"{t}_label"] = c.get("label") if c.get("available", True) else "unavailable"
+        row[f"{t}_uncertain"] = bool(c.get("uncertain", False))
+        for lab, p in c.get("probabilities", {}).items():
+            row[f"{t}_p_{lab}"] = round(float(p), 4)
+    return row
+
+
+def _done(out_dir: Path, stem: str, plots: bool, html: bool) -> dict[str, Any] | None:
+    """The JSON of a complete earlier run, or None."""
+    need = [out_dir / f"{stem}.tsv"]
+    if plots:
+        need.append(out_dir / f"{stem}.png")
+    if html:
+        need.append(out_dir / f"{stem}.html")
+    j = out_dir / f"{stem}.json"
+    if not j.is_file() or not all(p.is_file() for p in need):
+        return None
+    try:
+        d = json.loads(j.read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and "quality" in d and "classification" in d else None
+
+
+def _init_worker() -> None:
+    """Process-pool initializer: one thread for ONNX Runtime / BLAS in each worker."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["HEARTSOUND_ORT_THREADS"] = "1"
+
+
+def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
+                 ) -> tuple[dict[str, Any] | None, str | None]:
+    """Analyse one file and write its outputs; returns ``(to_dict, None)`` or
+    ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
+    path, out_dir, stem, method, tasks, plots, html = job
+    from .analyze import analyze
+    from .errors import HeartsoundError
+    from .report import write_outputs
+
+    try:
+        a = analyze(path, segmenter=method, tasks=tasks)
+        write_outputs(a, out_dir, stem, png=plots, html=html)
+        return a.to_dict(), None
+    except HeartsoundError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    from .report import write_atomic
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    write_atomic(path, buf.getvalue())
+
+
+def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
+              method: str = "neural",
+              tasks: Sequence[str] = ("abnormal", "murmur", "severity"),
+              plots: bool = True, html: bool = False, force: bool = False,
+              progress: bool = True) -> BatchResult:
+    """Analyse every audio file under ``input_dir`` into ``out_dir``.
+
+    Parameters
+    ----------
+    input_dir, out_dir : str or Path
+    jobs : int
+        Worker processes; 1 runs in this process. Each worker uses one ONNX Runtime thread.
+    method : str
+        Segmentation method (see :func:`heartsound.analyze.analyze`).
+    tasks : sequence of str
+        Classification tasks.
+    plots, html : bool
+        Write ``<stem>.png`` / ``<stem>.html`` as well as ``.json`` and ``.tsv``.
+    force : bool
+        Re-analyse files whose outputs already exist.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    BatchResult
+    """
+    from tqdm import tqdm
+
+    from .classification.tasks import check_task
+    from .errors import ParameterError
+
+    if jobs < 1:
+        raise ParameterError(f"batch: --jobs must be at least 1, got {jobs}")
+    tasks = tuple(check_task(t) for t in tasks)
+    root, out = Path(input_dir), Path(out_dir)
+    files = find_audio(root, exclude=out)
+    targets = _targets(root, files, out)
+    rel = [str(f.relative_to(root)) for f in files]
+    columns = csv_columns(tasks)
+    rows: list[dict[str, Any] | None] = [None] * len(files)
+    res = BatchResult(n_files=len(files), csv_path=out / SUMMARY_NAME)
+    out.mkdir(parents=True, exist_ok=True)
+
+    todo = []
+    for i, (od, stem) in enumerate(targets):
+        d = None if force else _done(od, stem, plots, html)
+        if d is not None:
+            rows[i] = summary_row(d, rel[i])
+            res.n_skipped += 1
+            res.n_ok += 1
+        else:
+            todo.append(i)
+
+    def flush() -> None:
+        _write_csv(res.csv_path, columns, [r for r in rows if r is not None])
+
+    def record(i: int, d: dict[str, Any] | None, err: str | None) -> None:
+        if d is not None:
+            rows[i] = summary_row(d, rel[i])
+            res.n_ok += 1
+            res.audio_s += float(d["duration_s"])
+        else:
+            rows[i] = {"path": rel[i], "status": "error", "error": err}
+            res.n_error += 1
+            res.errors.append((rel[i], str(err)))
+
+    jobs_args = [(str(files[i]), str(targets[i][0]), targets[i][1], method, tasks, plots, html)
+                 for i in todo]
+    bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
+               desc="analyse")
+    last = time.monotonic()
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for i, job in zip(todo, jobs_args):
+                record(i, *_analyze_one(job))
+                bar.update(1)
+                if time.monotonic() - last > _CSV_EVERY_S:
+                    flush()
+                    last = time.monotonic()
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as ex:
+                futs = {ex.submit(_analyze_one, job): i for i, job in zip(todo, jobs_args)}
+                for fut in as_completed(futs):
+                    i = futs[fut]
+                    try:
+                        record(i, *fut.result())
+                    except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by OOM
+                        record(i, None, f"worker failed: {type(exc).__name__}: {exc}")
+                    bar.update(1)
+                    if time.monotonic() - last > _CSV_EVERY_S:
+                        flush()
+                        last = time.monotonic()
+    finally:
+        bar.close()
+        flush()
+    return res
