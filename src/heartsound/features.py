@@ -1,0 +1,192 @@
+"""Envelope features for heart-sound segmentation (Springer et al. 2016, Sec. II-C).
+
+The one public step is :func:`springer_features`: pre-process (:mod:`heartsound.preprocess`),
+compute the envelopes at 1000 Hz, downsample them to :data:`FRAME_RATE` = 50 Hz and z-score
+each per recording. Frame ``k`` of the result corresponds to time ``k / 50`` s, the same
+convention as :func:`heartsound.segmentation.result.rows_to_states`, so CirCor ``.tsv``
+rows label the frames directly.
+
+Columns (:data:`FEATURE_NAMES`):
+
+``homomorphic``
+    ``exp(LPF_8Hz(log |H(y)|))``: the homomorphic envelope (Gupta et al. 2007), low-pass a
+    first-order zero-phase Butterworth at 8 Hz.
+``hilbert``
+    ``|H(y)|``, the magnitude of the analytic signal.
+``psd``
+    Mean power spectral density between 40 and 60 Hz in 50 ms windows with 50 % overlap,
+    interpolated to the signal's sample times.
+
+The wavelet envelope of the paper (rbio3.9 detail coefficients) is not computed: it needs
+PyWavelets, which is not a heartsound dependency, and the paper's reference setup leaves
+it out.
+
+References
+----------
+D. B. Springer, L. Tarassenko, G. D. Clifford. "Logistic Regression-HSMM-Based Heart Sound
+Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.2015.2475278
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["FRAME_RATE", "FEATURE_NAMES", "springer_features", "envelopes",
+           "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
+           "to_frames", "n_frames_for"]
+
+#: Frame rate (Hz) of every feature and state sequence of the HSMM segmenters.
+FRAME_RATE = 50.0
+#: Feature columns returned by :func:`springer_features`, in order.
+FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
+
+_EPS = 1e-12
+
+
+def hilbert_envelope(y: np.ndarray) -> np.ndarray:
+    """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``."""
+    from scipy.signal import hilbert
+
+    y = np.asarray(y, dtype=np.float64)
+    n_fft = 1 << int(np.ceil(np.log2(max(y.size, 2))))  # fast FFT length, trimmed after
+    return np.abs(hilbert(y, N=n_fft)[: y.size])
+
+
+def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0) -> np.ndarray:
+    """Homomorphic envelope ``exp(LPF(log |H(y)|))``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Pre-processed signal.
+    sr : float
+        Sample rate in Hz.
+    lpf_hz : float
+        Cut-off of the first-order zero-phase Butterworth low-pass (8 Hz in the paper).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)]
+    """
+    from scipy.signal import butter, filtfilt
+
+    b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
+    log_env = np.log(hilbert_envelope(y) + _EPS)
+    return np.exp(filtfilt(b, a, log_env, padlen=min(3 * max(len(a), len(b)), log_env.size - 1)))
+
+
+def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40.0, 60.0),
+                 window_s: float = 0.05) -> np.ndarray:
+    """Mean power spectral density in ``band_hz`` over time.
+
+    A Hann-windowed spectrogram with windows of ``window_s`` and 50 % overlap (zero-padded
+    to 1 Hz resolution) is averaged over the band and linearly interpolated from the
+    window centres to every sample.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)]
+        Power per Hz, in (signal units)^2 / Hz.
+    """
+    from scipy.signal import spectrogram
+
+    y = np.asarray(y, dtype=np.float64)
+    nper = max(int(round(window_s * sr)), 8)
+    if y.size < nper:
+        return np.full(y.size, float(np.mean(y ** 2)))
+    nfft = max(int(round(sr)), nper)
+    f, t, sxx = spectrogram(y, fs=sr, window="hann", nperseg=nper, noverlap=nper // 2,
+                            nfft=nfft, detrend=False, scaling="density", mode="psd")
+    band = (f >= band_hz[0]) & (f <= band_hz[1])
+    p = sxx[band].mean(axis=0)
+    return np.interp(np.arange(y.size) / sr, t, p)
+
+
+def zscore(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``(x - mean) / std`` along ``axis``; a constant column becomes zeros."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=axis, keepdims=True)
+    return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+
+
+def n_frames_for(n_samples: int, sr: float, frame_rate: float = FRAME_RATE) -> int:
+    """Number of frames covering ``n_samples`` at ``sr``: ``ceil(n frame_rate / sr)``."""
+    return int(np.ceil(n_samples * frame_rate / sr - 1e-9))
+
+
+def to_frames(x: np.ndarray, sr: int, frame_rate: float = FRAME_RATE) -> np.ndarray:
+    """Anti-aliased polyphase downsampling so that output ``k`` lies at time ``k / frame_rate``.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,) or (n, m)]
+    sr : int
+        Input rate in Hz (an integer multiple of ``frame_rate`` is exact).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames_for(n, sr), ...)]
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    frac = Fraction(frame_rate).limit_denominator(1000) / Fraction(int(sr))
+    out = resample_poly(np.asarray(x, dtype=np.float64), frac.numerator, frac.denominator,
+                        axis=0, padtype="line")
+    return out[: n_frames_for(np.shape(x)[0], sr, frame_rate)]
+
+
+def envelopes(y_clean: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    """The three envelopes of a pre-processed signal at its own rate (not normalised).
+
+    Returns
+    -------
+    dict
+        :data:`FEATURE_NAMES` -> ``np.ndarray [shape=(n,)]``.
+    """
+    return {"homomorphic": homomorphic_envelope(y_clean, sr),
+            "hilbert": hilbert_envelope(y_clean),
+            "psd": psd_envelope(y_clean, sr)}
+
+
+def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False
+                      ) -> tuple[np.ndarray, float]:
+    """Springer's envelope features at 50 Hz, z-scored per recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono recording (already validated; see :func:`heartsound.io.validate_audio`).
+    sr : float
+        Sample rate in Hz (at least 500 Hz).
+    preprocessed : bool
+        ``y`` is already the output of :func:`heartsound.preprocess.preprocess` (1000 Hz,
+        band-passed, de-spiked); otherwise that is applied first.
+
+    Returns
+    -------
+    features : np.ndarray [shape=(n_frames, 3), dtype=float64]
+        Columns :data:`FEATURE_NAMES`, each with zero mean and unit variance. Frame ``k``
+        lies at time ``k / 50`` s; ``n_frames = ceil(duration_s * 50)``.
+    frame_rate : float
+        50.0.
+
+    Examples
+    --------
+    >>> sr = 2000
+    >>> y = np.random.default_rng(0).standard_normal(3 * sr)
+    >>> x, fr = springer_features(y, sr)
+    >>> x.shape, fr
+    ((150, 3), 50.0)
+    """
+    from .preprocess import SR, preprocess
+
+    if preprocessed:
+        x, x_sr = np.asarray(y, dtype=np.float64), int(sr)
+    else:
+        x, x_sr = preprocess(y, sr, target_sr=SR)
+    env = envelopes(x, x_sr)
+    stack = np.column_stack([env[k] for k in FEATURE_NAMES])
+    frames = to_frames(stack, x_sr, FRAME_RATE)
+    return zscore(frames, axis=0), FRAME_RATE
