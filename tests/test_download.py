@@ -272,9 +272,14 @@ def test_download_verify_inside_archive(fake_registry, server, tmp_path, monkeyp
 
 
 def test_download_wrong_layout(fake_registry, server, tmp_path):
-    server.files["other.zip"] = _zip_bytes({"x/readme.txt": b"hi"})
+    other = _zip_bytes({"x/readme.txt": b"hi"})
+    server.files["other.zip"] = other
+    # a mirror is checked against the published checksum of the official file
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        dl.download("fake", tmp_path / "1", url=f"{server.url}/other.zip", progress=False)
     with pytest.raises(DatasetError, match="no folder holds training_data.csv"):
-        dl.download("fake", tmp_path, url=f"{server.url}/other.zip", progress=False)
+        dl.download("fake", tmp_path / "2", url=f"{server.url}/other.zip",
+                    sha256=_sha(other), progress=False)
 
 
 def test_download_unknown_name(tmp_path):

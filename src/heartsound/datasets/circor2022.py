@@ -291,7 +291,7 @@ def read(root: str | Path) -> list[Record]:
                 status, annotation = "valid", tsv
             else:
                 status, annotation = "malformed", None
-            labels = dict(base)
+            labels = {k: (list(v) if isinstance(v, list) else v) for k, v in base.items()}
             labels.update(location=location,
                           murmur_at_location=location in murmur_locations,
                           segmentation=status)

@@ -462,7 +462,8 @@ def download(name: str, to: str | Path, *, url: str | None = None, sha256: str |
     Each archive is fetched with :func:`fetch` into ``to`` and unpacked there; files
     that are not archives are copied into the corpus root. The checksum used is, in
     order: ``sha256`` (for the first file), the registry value, the value in the server's
-    published ``SHA256SUMS``; when none is known the computed digest is logged. Files of
+    published ``SHA256SUMS`` (these apply to a mirror ``url`` too, which must serve the
+    same file); when none is known the computed digest is logged. Files of
     known checksum inside the corpus (:attr:`DatasetInfo.verify`) are checked after
     unpacking.
 
@@ -504,7 +505,8 @@ def download(name: str, to: str | Path, *, url: str | None = None, sha256: str |
     for k, remote in enumerate(meta.files):
         this_url = url if (k == 0 and url is not None) else remote.url
         expected = sha256 if (k == 0 and sha256 is not None) else remote.sha256
-        if expected is None and remote.sha256sums_url and this_url == remote.url:
+        # a mirror (--url) must serve the same file, so the published value applies too
+        if expected is None and remote.sha256sums_url:
             expected = published_sha256(remote.sha256sums_url, remote.filename)
             if expected is None:
                 logger.warning("%s: no published checksum found for %s",
