@@ -23,7 +23,8 @@ class Record:
         The ``.wav`` or ``.flac`` file with that stem.
     group : str
         Patient / group id for grouped splits (CirCor: patient id merged with its
-        ``Additional ID``; PhysioNet 2016: the record; PASCAL: the file).
+        ``Additional ID``; PhysioNet 2016: the record; PASCAL set A: the file, set B: the
+        patient number in the file name, so one patient's sites stay together).
     label : str or None
         The corpus' primary label (PhysioNet: ``abnormal``/``normal``; CirCor: murmur
         ``Present``/``Absent``/``Unknown``; PASCAL: ``normal``/``murmur``/...).
