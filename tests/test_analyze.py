@@ -1,0 +1,243 @@
+"""analyze(): the one-call pipeline, its JSON contract, degradations, and the analyze CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import heartsound.analyze as A
+from heartsound.analyze import analyze, example_path
+from heartsound.analyze_cli import add_analyze_arguments, analyze_main
+from heartsound.classification.tasks import LABELS
+from heartsound.errors import ModelError, ParameterError
+
+SR = 2000
+
+
+def synthetic_pcg(rng: np.random.Generator, *, bpm: float = 72.0, seconds: float = 20.0,
+                  systole_s: float = 0.30, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """A PCG with known S1/S2: 40 ms (S1, 60 Hz) and 30 ms (S2, 90 Hz) Hann-windowed tone
+    bursts every 60/bpm s, S2 ``systole_s`` after S1, in faint white noise.
+    Returns (y, s1 onsets in s)."""
+    n = int(seconds * sr)
+    y = rng.normal(0, 0.01, n)
+    rr = 60.0 / bpm
+    onsets = np.arange(0.25, seconds - rr, rr)
+    for t0 in onsets:
+        for dt, dur, f, amp in ((0.0, 0.04, 60.0, 0.8), (systole_s, 0.03, 90.0, 0.5)):
+            i = int((t0 + dt) * sr)
+            k = np.arange(int(dur * sr))
+            y[i:i + k.size] += amp * np.hanning(k.size) * np.sin(2 * np.pi * f * k / sr)
+    return y, onsets
+
+
+def check_contract(d: dict, duration_s: float, tasks=("abnormal", "murmur", "severity")):
+    """Every required key with a valid value."""
+    for key in ("heartsound_version", "source", "sr", "duration_s", "quality",
+                "heart_rate_bpm", "segmentation", "classification"):
+        assert key in d, key
+    assert d["duration_s"] == pytest.approx(duration_s, abs=1e-3)
+    q = d["quality"]
+    assert isinstance(q["usable"], bool) and 0.0 <= q["score"] <= 1.0
+    assert isinstance(q["reasons"], list) and all(isinstance(r, str) for r in q["reasons"])
+    assert q["usable"] == (not q["reasons"])
+    seg = d["segmentation"]
+    assert seg["method"] in ("neural", "springer2016")
+    rows = seg["states"]
+    assert rows, "no states"
+    # rows tile the recording: start at 0, contiguous, end at the recording's end
+    assert rows[0][0] == 0.0
+    for (a0, b0, _), (a1, _b1, _) in zip(rows[:-1], rows[1:]):
+        assert a1 == pytest.approx(b0, abs=1e-6)
+    assert rows[-1][1] == pytest.approx(duration_s, abs=0.021)  # one 50 Hz frame
+    assert all(r[2] in (0, 1, 2, 3, 4) and r[1] > r[0] for r in rows)
+    ev = seg["events"]
+    sounds = [e["sound"] for e in ev]
+    assert set(sounds) <= {"S1", "S2"}
+    assert all(a != b for a, b in zip(sounds[:-1], sounds[1:])), "S1/S2 do not alternate"
+    assert all(e["offset_s"] > e["onset_s"] for e in ev)
+    assert len(d["classification"]) == len(tasks)
+    for task in tasks:
+        c = d["classification"][task]
+        assert {"label", "probabilities", "model"} <= set(c)
+        if c["available"]:
+            assert c["label"] in LABELS[task]
+            assert set(c["probabilities"]) == set(LABELS[task])
+            assert sum(c["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert all(0.0 <= p <= 1.0 for p in c["probabilities"].values())
+            assert isinstance(c["model"], str) and c["model"]
+        else:  # never faked
+            assert c["label"] is None and c["probabilities"] == {} and c["reason"]
+        assert c.get("uncertain", False) == (not q["usable"]) or not c["available"]
+    json.dumps(d, allow_nan=False)
+
+
+def test_synthetic_array_heart_rate_and_contract(rng):
+    y, onsets = synthetic_pcg(rng, bpm=72.0)
+    a = analyze(y, sr=SR)
+    d = a.to_dict()
+    check_contract(d, len(y) / SR)
+    assert d["source"] == "<array>" and d["sr"] == SR
+    assert d["heart_rate_bpm"] == pytest.approx(72.0, rel=0.05)
+    # every detected S1 lies on a true S1 burst (within 60 ms)
+    s1 = [e["onset_s"] for e in d["segmentation"]["events"] if e["sound"] == "S1"]
+    assert len(s1) >= 0.8 * len(onsets)
+    err = [np.min(np.abs(onsets - t)) for t in s1 if 0.1 < t < len(y) / SR - 0.5]
+    assert np.median(err) < 0.06
+
+
+def test_real_circor_file_round_trip(circor_root):
+    path = circor_root / "recordings" / "9979_AV.flac"
+    a = analyze(path)
+    d = a.to_dict()
+    check_contract(d, sf.info(str(path)).duration)
+    assert d["source"] == str(path)
+    assert 40 <= d["heart_rate_bpm"] <= 200
+    assert json.loads(json.dumps(d)) == d
+    assert d["n_cycles"] == d["segmentation"]["intervals"]["n_cycles"] > 5
+
+
+def test_white_noise_is_unusable_and_classification_uncertain(rng):
+    y = rng.normal(0, 0.1, 15 * SR)
+    d = analyze(y, sr=SR).to_dict()
+    assert d["quality"]["usable"] is False and d["quality"]["reasons"]
+    assert d["quality"]["score"] < 0.5
+    for c in d["classification"].values():
+        assert c["uncertain"] is True
+
+
+def test_array_needs_sr(rng):
+    with pytest.raises(ParameterError, match="sr"):
+        analyze(rng.normal(0, 0.1, SR * 5))
+
+
+def test_unknown_task_lists_valid_names(rng):
+    with pytest.raises(ParameterError, match="abnormal"):
+        analyze(rng.normal(0, 0.1, SR * 5), sr=SR, tasks=("nope",))
+
+
+def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
+    real = A._segment
+
+    def no_neural(y, sr, method):
+        if method == "neural":
+            raise ModelError("segmenter_neural.onnx is missing")
+        return real(y, sr, method)
+
+    monkeypatch.setattr(A, "_segment", no_neural)
+    y, _ = synthetic_pcg(rng)
+    d = analyze(y, sr=SR, segmenter="neural", tasks=("abnormal",)).to_dict()
+    assert d["segmentation"]["method"] == "springer2016"
+    assert d["segmentation"]["requested_method"] == "neural"
+    assert "segmenter_neural.onnx is missing" in d["segmentation"]["note"]
+
+
+def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
+    def missing(y, sr, task):
+        raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
+
+    monkeypatch.setattr(A, "_classify", missing)
+    y, _ = synthetic_pcg(rng)
+    d = analyze(y, sr=SR, segmenter="springer2016").to_dict()
+    for task, c in d["classification"].items():
+        assert c["available"] is False and c["label"] is None and c["probabilities"] == {}
+        assert f"{task}.onnx is missing" in c["reason"]
+
+
+def test_example_recording_is_shipped():
+    p = example_path()
+    info = sf.info(str(p))
+    assert p.stat().st_size < 100_000
+    assert info.samplerate == 2000 and info.channels == 1
+    assert 8.0 <= info.duration <= 10.5
+    assert (p.parent / "README.md").read_text().count("ODC") >= 1
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+def _run(argv: list[str]) -> int:
+    try:
+        from heartsound.cli import main
+    except ImportError:  # before the lead's cli.py: parse with our own arguments
+        p = argparse.ArgumentParser()
+        add_analyze_arguments(p)
+        return analyze_main(p.parse_args(argv[1:]))
+    return main(argv)
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "text.wav").write_text("not audio at all")
+    (tmp_path / "empty.flac").write_bytes(b"")
+    return {"missing": tmp_path / "missing.wav", "corrupt": tmp_path / "text.wav",
+            "empty": tmp_path / "empty.flac"}
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "empty"])
+def test_cli_bad_file_one_line_message(bad_files, kind, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = _run(["analyze", str(bad_files[kind]), "--out", str(out), "--no-plots"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0
+    assert len(err) == 1 and err[0].startswith("heartsound: error: ")
+    assert str(bad_files[kind]) in err[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_continues_after_bad_file_and_writes_outputs(bad_files, tmp_path, capsys, rng):
+    good = tmp_path / "good.wav"
+    sf.write(str(good), synthetic_pcg(rng, seconds=8.0)[0], SR)
+    out = tmp_path / "out"
+    rc = _run(["analyze", str(bad_files["corrupt"]), str(good), "--out", str(out),
+               "--html", "--method", "springer2016"])
+    cap = capsys.readouterr()
+    assert rc == 2
+    assert "text.wav" in cap.err and "Traceback" not in cap.err
+    assert "good.wav" in cap.out and "heart rate" in cap.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "good.html", "good.json", "good.png", "good.tsv"]
+    d = json.loads((out / "good.json").read_text())
+    check_contract(d, 8.0)
+    rows = [ln.split("\t") for ln in (out / "good.tsv").read_text().splitlines()]
+    assert [[float(a), float(b), int(s)] for a, b, s in rows] == \
+        [[pytest.approx(r[0], abs=1e-4), pytest.approx(r[1], abs=1e-4), r[2]]
+         for r in d["segmentation"]["states"]]
+
+
+def test_cli_example_json_offline_without_torch(tmp_path):
+    """``heartsound analyze --example --json`` in a fresh process: valid JSON on stdout,
+    outputs written, torch never imported and matplotlib only for the figure."""
+    code = (
+        "import sys, json\n"
+        "from heartsound.analyze import analyze, example_path\n"
+        "analyze(example_path(), tasks=('abnormal',))\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported without plotting'\n"
+        "from heartsound.cli import main\n"
+        f"rc = main(['analyze', '--example', '--json', '--out', {str(tmp_path)!r}])\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "sys.exit(rc)\n")
+    out = tmp_path / "out"
+    code = code.replace(repr(str(tmp_path)), repr(str(out)))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    check_contract(d, 10.0)
+    assert d["source"].endswith("example.flac")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "example.json", "example.png", "example.tsv"]
+
+
+def test_cli_needs_a_file_or_example(capsys):
+    with pytest.raises(ParameterError, match="--example"):
+        p = argparse.ArgumentParser()
+        add_analyze_arguments(p)
+        analyze_main(p.parse_args([]))
+
