@@ -113,6 +113,14 @@ def test_white_noise_is_unusable_and_classification_uncertain(rng):
         assert c["uncertain"] is True
 
 
+def test_too_short_is_unusable_not_an_error(rng):
+    y, _ = synthetic_pcg(rng, seconds=2.0, bpm=90.0)
+    d = analyze(y, sr=SR, tasks=("murmur",)).to_dict()
+    assert d["quality"]["usable"] is False
+    assert any("too short" in r for r in d["quality"]["reasons"])
+    assert d["classification"]["murmur"]["uncertain"] is True
+
+
 def test_array_needs_sr(rng):
     with pytest.raises(ParameterError, match="sr"):
         analyze(rng.normal(0, 0.1, SR * 5))

@@ -101,6 +101,8 @@ def analyze_main(args: argparse.Namespace) -> int:
     if not files:
         raise ParameterError("analyze: give at least one FILE, or --example")
     tasks = _tasks(args)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ParameterError(f"--out {args.out} exists and is not a folder")
     status = 0
     for f in files:
         try:

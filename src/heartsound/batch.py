@@ -210,6 +210,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         raise ParameterError(f"batch: --jobs must be at least 1, got {jobs}")
     tasks = tuple(check_task(t) for t in tasks)
     root, out = Path(input_dir), Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"batch: --out {out} exists and is not a folder")
     files = find_audio(root, exclude=out)
     targets = _targets(root, files, out)
     rel = [str(f.relative_to(root)) for f in files]

@@ -126,7 +126,8 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     dur = len(y) / sr
     fig = Figure(figsize=(11, 7.5))
     gs = fig.add_gridspec(3, max(1, len(analysis.classification)),
-                          height_ratios=[1.0, 1.2, 0.8], hspace=0.55, wspace=0.35)
+                          height_ratios=[1.0, 1.2, 0.8], hspace=0.55, wspace=0.35,
+                          left=0.07, right=0.93, top=0.91, bottom=0.06)
     ax_w = fig.add_subplot(gs[0, :])
     ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
 
@@ -158,7 +159,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
         title += f", {hr:.0f} bpm"
     q = analysis.quality
     title += f"; quality {'usable' if q.usable else 'NOT usable'} ({float(q.score):.2f})"
-    ax_w.set_title(title, fontsize=10, loc="left")
+    fig.suptitle(title, fontsize=10, x=0.07, ha="left", y=0.985)
     if any(spans.values()):
         ax_w.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
                     frameon=False, borderaxespad=0.1)
@@ -222,6 +223,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
             vals = [probs[n] for n in names]
             colours = ["#2ca02c" if n == tr.label else "#999999" for n in names]
             bars = ax.barh(names, vals, color=colours)
+            ax.invert_yaxis()
             if tr.uncertain:
                 for b in bars:
                     b.set_hatch("//")
@@ -238,7 +240,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
         ax.set_title(sub, fontsize=9)
         ax.tick_params(labelsize=8)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)  # fixed layout: one draw, no tight bbox
     return buf.getvalue()
 
 
