@@ -1,0 +1,575 @@
+"""Signal-quality assessment of a heart-sound recording.
+
+:func:`assess` computes a few signal-quality indices (SQIs) and turns them into a verdict
+(usable or not), a score in [0, 1] and human-readable reasons:
+
+* clipping: share of samples at full scale and flat-topped runs (:func:`clipping`);
+* duration;
+* near-silence: share of 20 ms frames far below the recording's loud frames;
+* band power: share of the power in the 25-400 Hz heart-sound band versus high-frequency
+  (400-1000 Hz) noise;
+* envelope periodicity: the largest peak of the normalised autocorrelation of the
+  25-400 Hz homomorphic envelope at lags 0.3-1.5 s (heart rates 40-200 bpm), the
+  autocorrelation SQI of Springer et al. (2016), computed after Schmidt spike removal
+  in 5 s windows and summarised by its median over the windows;
+* impulsiveness and spikiness: kurtosis of the band-passed signal (heart sounds are
+  impulsive; stationary noise and hum are not) and the share of 0.5 s windows holding a
+  spike (window maximum over 3 times the median window maximum, the criterion of
+  Schmidt et al. 2010 spike removal).
+
+The thresholds were chosen on the corpora in ``../shared/data`` (PASCAL 2011 set A
+``artifact`` recordings against its ``normal``/``murmur`` recordings, PhysioNet 2016 and
+CirCor 2022 share flagged); ``docs/results/quality.md`` has the figures and the command
+``python -m heartsound.quality --evaluate ../shared/data`` that reproduces them.
+
+References
+----------
+D. B. Springer, T. Brennan, N. Ntusi, H. Y. Abdelrahman, L. J. Zühlke, B. M. Mayosi,
+L. Tarassenko, G. D. Clifford. "Automated signal quality assessment of mobile
+phone-recorded heart sound signals." J Med Eng Technol 40(7-8), 2016.
+doi:10.1080/03091902.2016.1213902
+
+S. E. Schmidt, C. Holst-Hansen, C. Graff, E. Toft, J. J. Struijk. "Segmentation of heart
+sound recordings by a duration-dependent hidden Markov model." Physiol Meas 31(4), 2010.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Quality", "assess", "clipping", "measure", "evaluate", "THRESHOLDS",
+           "homomorphic_envelope", "remove_spikes",
+           "add_quality_arguments", "quality_main"]
+
+#: Rate (Hz) the band and envelope measures are computed at (all corpora have >= 2000 Hz).
+ANALYSIS_SR = 2000
+#: Rate (Hz) of the homomorphic envelope.
+ENVELOPE_SR = 50
+#: Lags (s) searched for the autocorrelation peak: 40-200 bpm.
+LAG_RANGE_S = (0.3, 1.5)
+#: Window (s) of the periodicity measure; windows overlap by half.
+PERIODICITY_WINDOW_S = 5.0
+
+#: Decision thresholds (chosen on data, see docs/results/quality.md).
+THRESHOLDS: dict[str, float] = {
+    "min_duration_s": 2.0,          # two cardiac cycles at 60 bpm
+    "max_clipped_share": 0.01,      # share of samples at full scale or in flat tops
+    "max_quiet_share": 0.5,         # share of near-silent 20 ms frames
+    "min_periodicity": 0.3,         # median autocorrelation peak of the envelope
+    "min_band_share": 0.4,          # share of 25-1000 Hz power inside 25-400 Hz
+    "max_spike_share": 0.25,        # share of 0.5 s windows with a spike
+    "min_kurtosis": 3.0,            # Gaussian noise has 3; heart sounds are impulsive
+}
+
+
+@dataclass
+class Quality:
+    """Verdict of :func:`assess`.
+
+    Attributes
+    ----------
+    usable : bool
+        False when any reason was found.
+    score : float
+        In [0, 1]; higher is better. 0.5 is the usable/unusable boundary of the
+        periodicity SQI; problems found cap it below 0.5.
+    reasons : list of str
+        Human-readable problems ("clipped: 4.1% of samples at full scale").
+    measures : dict
+        Every SQI computed (see :func:`measure`).
+    flags : list of str
+        One short code per reason (``too_short``, ``clipped``, ``silent``,
+        ``aperiodic``, ``noisy``, ``not_impulsive``, ``spiky``), in the same order.
+    """
+
+    usable: bool
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    measures: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"usable": bool(self.usable), "score": round(float(self.score), 3),
+                "reasons": list(self.reasons), "flags": list(self.flags),
+                "measures": {k: (round(v, 5) if isinstance(v, float) else v)
+                             for k, v in self.measures.items()}}
+
+
+def clipping(y: Any, *, full_scale: float = 1.0) -> dict[str, Any]:
+    """Clipping measures of a recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Samples, full scale ``±full_scale`` (1.0 for audio read by :func:`heartsound.io.load`).
+    full_scale : float
+        Amplitude of full scale.
+
+    Returns
+    -------
+    dict
+        ``n_full_scale`` (samples with ``|y| >= 0.999 full_scale``), ``full_scale_share``,
+        ``n_full_scale_runs`` (runs of >= 2 consecutive such samples) and
+        ``longest_full_scale_run``; ``peak`` (max ``|y|``); ``plateau_share``: the share
+        of samples in flat tops (runs of >= 3 equal samples at >= 0.98 of the peak),
+        which finds clipping that happened before a gain change.
+    """
+    import numpy as np
+
+    a = np.abs(np.asarray(y, dtype=np.float64).ravel())
+    n = max(1, a.size)
+    at_fs = a >= 0.999 * full_scale
+    runs = _runs(at_fs)
+    peak = float(a.max()) if a.size else 0.0
+    plateau = 0
+    if peak > 0:
+        near = a >= 0.98 * peak
+        same = np.zeros(a.size, bool)
+        same[1:] = np.diff(np.asarray(y, dtype=np.float64).ravel()) == 0
+        flat = near & (same | np.roll(same, -1))
+        plateau = int(sum(r for r in _runs(flat) if r >= 3))
+    return {"n_full_scale": int(at_fs.sum()), "full_scale_share": float(at_fs.sum() / n),
+            "n_full_scale_runs": int(sum(1 for r in runs if r >= 2)),
+            "longest_full_scale_run": int(max(runs, default=0)),
+            "peak": peak, "plateau_share": float(plateau / n)}
+
+
+def _runs(mask: Any) -> list[int]:
+    """Lengths of the runs of True in a boolean array."""
+    import numpy as np
+
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return (d[1::2] - d[::2]).tolist()
+
+
+def _bandpass(y: Any, sr: int, lo: float, hi: float) -> Any:
+    from scipy.signal import butter, sosfiltfilt
+
+    hi = min(hi, 0.45 * sr)
+    sos = butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
+    return sosfiltfilt(sos, y)
+
+
+def homomorphic_envelope(y: Any, sr: int, *, lowpass_hz: float = 8.0,
+                         out_sr: int = ENVELOPE_SR) -> Any:
+    """Homomorphic envelope: ``exp(lowpass(log |hilbert(y)|))``, resampled to ``out_sr``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Band-passed signal at ``sr`` Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(round(n * out_sr / sr),)]
+    """
+    import numpy as np
+    from scipy.fft import next_fast_len
+    from scipy.signal import butter, hilbert, sosfiltfilt
+
+    mag = np.abs(hilbert(y, N=next_fast_len(len(y))))[: len(y)]
+    logm = np.log(mag + 1e-10 * (mag.max() + 1e-30))
+    sos = butter(1, lowpass_hz, btype="lowpass", fs=sr, output="sos")
+    env = np.exp(sosfiltfilt(sos, logm))
+    step = sr / out_sr
+    idx = np.round(np.arange(int(len(env) / step)) * step).astype(int)
+    return env[idx]
+
+
+def _autocorr_peak(env: Any, env_sr: int) -> tuple[float, float]:
+    """Largest local maximum of the normalised (unbiased) autocorrelation of ``env`` at
+    lags in :data:`LAG_RANGE_S`, and its lag in seconds (0.0, nan when there is none).
+    Lags are limited to half the length of ``env`` so that every lag averages over at
+    least half of it."""
+    import numpy as np
+
+    x = np.asarray(env, dtype=np.float64)
+    x = x - x.mean()
+    n = x.size
+    if n < 3 or not np.any(x):
+        return 0.0, float("nan")
+    nfft = 1 << int(np.ceil(np.log2(2 * n)))
+    f = np.fft.rfft(x, nfft)
+    r = np.fft.irfft(f * np.conj(f), nfft)[:n]
+    r = r / (n - np.arange(n))      # unbiased: each lag averaged over its overlap
+    r = r / r[0]
+    lo = max(1, int(np.ceil(LAG_RANGE_S[0] * env_sr)))
+    hi = min(int(LAG_RANGE_S[1] * env_sr), n // 2, n - 2)
+    if hi < lo:
+        return 0.0, float("nan")
+    k = np.arange(lo, hi + 1)
+    peak = (r[k] >= r[k - 1]) & (r[k] >= r[k + 1])
+    if not peak.any():
+        return 0.0, float("nan")
+    kk = k[peak][np.argmax(r[k[peak]])]
+    return float(max(r[kk], 0.0)), float(kk / env_sr)
+
+
+def _windowed_periodicity(env: Any, env_sr: int) -> tuple[float, float, int]:
+    """Median over 5 s windows (hop 2.5 s) of :func:`_autocorr_peak`, the median lag, and
+    the number of windows. Windows make the measure robust to a heart rate that drifts
+    (children, breathing) and to a stretch of artefact; a recording shorter than one
+    window is measured whole."""
+    import numpy as np
+
+    wl = int(PERIODICITY_WINDOW_S * env_sr)
+    hop = wl // 2
+    n = len(env)
+    starts = range(0, n - wl + 1, hop) if n >= wl else [0]
+    peaks, lags = [], []
+    for i in starts:
+        p, lag = _autocorr_peak(env[i: i + wl], env_sr)
+        peaks.append(p)
+        lags.append(lag)
+    ok = [x for x in lags if np.isfinite(x)]
+    return (float(np.median(peaks)), float(np.median(ok)) if ok else float("nan"),
+            len(peaks))
+
+
+def remove_spikes(y: Any, sr: int, *, window_s: float = 0.5, factor: float = 3.0) -> Any:
+    """Schmidt et al. (2010) spike removal.
+
+    The signal is cut into ``window_s`` windows; while the largest window maximum of
+    ``|y|`` exceeds ``factor`` times the median of the window maxima, the largest sample
+    of that window is taken as a spike and the samples from the zero crossing before it
+    to the zero crossing after it are set to zero.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Band-passed signal (zero-mean, so it crosses zero between heart sounds).
+    sr : int
+        Sample rate (Hz).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)]
+        A copy with the spikes zeroed; the tail after the last full window is unchanged.
+    """
+    import numpy as np
+
+    x = np.array(y, dtype=np.float64, copy=True)
+    wl = int(window_s * sr)
+    nw = len(x) // wl if wl else 0
+    if nw < 2:
+        return x
+    w = x[: nw * wl].reshape(nw, wl)   # a view: edits land in x
+    mx = np.abs(w).max(axis=1)
+    for _ in range(20 * nw):          # each pass removes one spike; bounded for safety
+        k = int(np.argmax(mx))
+        if mx[k] == 0 or mx[k] <= factor * np.median(mx):
+            break
+        row = w[k]
+        i = int(np.argmax(np.abs(row)))
+        neg = np.signbit(row)
+        zc = np.flatnonzero(neg[1:] != neg[:-1])     # sign changes between j and j + 1
+        before, after = zc[zc < i], zc[zc >= i]
+        a = int(before[-1]) + 1 if before.size else 0
+        b = int(after[0]) + 1 if after.size else wl
+        row[a:b] = 0.0
+        mx[k] = np.abs(row).max()
+    return x
+
+
+def measure(y: Any, sr: int) -> dict[str, Any]:
+    """Every SQI of a recording (no verdict).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Samples in [-1, 1].
+    sr : int
+        Sample rate (Hz), at least 500.
+
+    Returns
+    -------
+    dict
+        ``duration_s``; the :func:`clipping` measures; ``quiet_share`` (20 ms frames with
+        RMS below 1/1000 of the 95th-percentile frame RMS, or digital zero);
+        ``band_share`` (power 25-400 Hz over power 25-1000 Hz) and ``hf_share`` (power
+        400-1000 Hz over power 25-1000 Hz), both from a Welch spectrum at 2000 Hz;
+        ``lf_share`` (power below 25 Hz over total power); ``periodicity`` and
+        ``period_s``: median over 5 s windows (hop 2.5 s) of the largest autocorrelation
+        peak of the homomorphic envelope (50 Hz, after spike removal) at lags
+        0.3-1.5 s, and the median lag of those peaks; ``n_periodicity_windows``;
+        ``periodicity_whole``, the same peak over the whole recording;
+        ``kurtosis`` (Pearson, 3 for Gaussian noise) of the 25-400 Hz signal;
+        ``spike_share`` (0.5 s windows with a spike).
+    """
+    import numpy as np
+    from scipy.signal import welch
+
+    from .io import resample
+
+    y = np.asarray(y, dtype=np.float64).ravel()
+    sr = int(sr)
+    out: dict[str, Any] = {"duration_s": float(y.size / sr)}
+    out.update(clipping(y))
+    # near-silence on 20 ms frames at the original rate
+    fl = max(1, int(0.02 * sr))
+    nf = y.size // fl
+    if nf:
+        rms = np.sqrt(np.mean(y[: nf * fl].reshape(nf, fl) ** 2, axis=1))
+        ref = np.percentile(rms, 95)
+        out["quiet_share"] = float(np.mean((rms <= 1e-3 * ref) | (rms == 0)))
+    else:
+        out["quiet_share"] = 0.0
+    # spectra at the analysis rate
+    x = resample(y, sr, ANALYSIS_SR) if sr > ANALYSIS_SR else y
+    xsr = ANALYSIS_SR if sr > ANALYSIS_SR else sr
+    f, p = welch(x - x.mean(), fs=xsr, nperseg=min(len(x), 1024))
+    tot = p.sum()
+    p25 = p[f >= 25].sum()
+    out["lf_share"] = float(p[f < 25].sum() / tot) if tot > 0 else 0.0
+    out["band_share"] = float(p[(f >= 25) & (f <= 400)].sum() / p25) if p25 > 0 else 0.0
+    out["hf_share"] = float(p[f > 400].sum() / p25) if p25 > 0 else 0.0
+    # envelope periodicity on the 25-400 Hz signal, spikes removed
+    b = _bandpass(x, xsr, 25.0, 400.0)
+    env = homomorphic_envelope(remove_spikes(b, xsr), xsr)
+    (out["periodicity"], out["period_s"],
+     out["n_periodicity_windows"]) = _windowed_periodicity(env, ENVELOPE_SR)
+    out["periodicity_whole"] = _autocorr_peak(env, ENVELOPE_SR)[0]
+    # spikiness (before spike removal)
+    sd = b.std()
+    out["kurtosis"] = float(np.mean((b - b.mean()) ** 4) / sd ** 4) if sd > 0 else 0.0
+    wl = int(0.5 * xsr)
+    nw = len(b) // wl
+    if nw >= 2:
+        mx = np.abs(b[: nw * wl]).reshape(nw, wl).max(axis=1)
+        out["spike_share"] = float(np.mean(mx > 3 * np.median(mx)))
+    else:
+        out["spike_share"] = 0.0
+    return out
+
+
+def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None) -> Quality:
+    """Assess whether a recording is good enough to analyse.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Samples in [-1, 1] (as read by :func:`heartsound.io.load`).
+    sr : int
+        Sample rate in Hz (at least 500).
+    thresholds : dict, optional
+        Overrides of :data:`THRESHOLDS`.
+
+    Returns
+    -------
+    Quality
+
+    Raises
+    ------
+    AudioError
+        Empty, non-finite or badly shaped samples, or an unsupported rate. An all-zero
+        recording is not an error: it is reported unusable ("silent").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = assess(np.random.default_rng(0).normal(0, 0.1, 20000), 2000)
+    >>> q.usable, q.reasons[0]  # doctest: +ELLIPSIS
+    (False, 'no periodic heart sounds found...')
+    """
+    import numpy as np
+
+    from .errors import SilentAudioError
+    from .io import validate_audio
+
+    th = dict(THRESHOLDS)
+    if thresholds:
+        unknown = set(thresholds) - set(THRESHOLDS)
+        if unknown:
+            from .errors import ParameterError
+
+            raise ParameterError(f"unknown quality thresholds {sorted(unknown)}; "
+                                 f"valid: {', '.join(THRESHOLDS)}")
+        th.update(thresholds)
+    try:
+        y = validate_audio(y, sr, min_duration_s=0.0)
+    except SilentAudioError:
+        n = int(np.asarray(y).size)
+        return Quality(False, 0.0, ["silent: all samples are zero"],
+                       {"duration_s": n / float(sr)}, ["silent"])
+    m = measure(y, int(sr))
+    reasons: list[str] = []
+    flags: list[str] = []
+    if m["duration_s"] < th["min_duration_s"]:
+        flags.append("too_short")
+        reasons.append(f"too short: {m['duration_s']:.1f} s "
+                       f"(at least {th['min_duration_s']:g} s needed)")
+    clip = max(m["full_scale_share"], m["plateau_share"])
+    if clip > th["max_clipped_share"]:
+        what = "at full scale" if m["full_scale_share"] >= m["plateau_share"] else \
+            "in flat-topped peaks"
+        flags.append("clipped")
+        reasons.append(f"clipped: {100 * clip:.1f}% of samples {what}")
+    if m["quiet_share"] > th["max_quiet_share"]:
+        flags.append("silent")
+        reasons.append(f"mostly silent: {100 * m['quiet_share']:.0f}% of the recording "
+                       "is near zero")
+    if m["periodicity"] < th["min_periodicity"]:
+        flags.append("aperiodic")
+        reasons.append(f"no periodic heart sounds found (envelope autocorrelation peak "
+                       f"{m['periodicity']:.2f} < {th['min_periodicity']:g})")
+    if m["band_share"] < th["min_band_share"]:
+        flags.append("noisy")
+        reasons.append(f"noisy: only {100 * m['band_share']:.0f}% of the power is in the "
+                       "25-400 Hz heart-sound band")
+    if m["kurtosis"] < th["min_kurtosis"]:
+        flags.append("not_impulsive")
+        reasons.append(f"no distinct heart sounds: the 25-400 Hz signal is no more "
+                       f"impulsive than noise (kurtosis {m['kurtosis']:.1f} < "
+                       f"{th['min_kurtosis']:g})")
+    if m["spike_share"] > th["max_spike_share"]:
+        flags.append("spiky")
+        reasons.append(f"spiky: {100 * m['spike_share']:.0f}% of 0.5 s windows hold a "
+                       "spike (knocks, friction)")
+    score = float(np.clip(m["periodicity"] / (2 * th["min_periodicity"]), 0.0, 1.0))
+    if reasons:
+        score = min(score, 0.49)
+    return Quality(not reasons, score, reasons, m, flags)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _corpus_records(root: Path) -> list[tuple[str, str, Any, str]]:
+    """``(corpus, group, audio_path, label)`` of every recording in the three corpora."""
+    from . import datasets
+
+    out: list[tuple[str, str, Any, str]] = []
+    if (root / "pascal2011").is_dir():
+        for r in datasets.read("pascal2011", root / "pascal2011"):
+            out.append(("pascal2011", f"set{r.labels.get('set')}:{r.label}", r.audio_path,
+                        str(r.label)))
+    if (root / "physionet2016").is_dir():
+        for r in datasets.read("physionet2016", root / "physionet2016"):
+            out.append(("physionet2016", str(r.labels.get("subset")), r.audio_path,
+                        str(r.label)))
+    if (root / "circor2022").is_dir():
+        for r in datasets.read("circor2022", root / "circor2022"):
+            out.append(("circor2022", f"murmur:{r.label}", r.audio_path, str(r.label)))
+    return out
+
+
+def evaluate(root: str | Path, *, limit: int | None = None,
+             measures_out: str | Path | None = None) -> dict[str, Any]:
+    """Share of recordings flagged unusable, per corpus and group.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder holding ``pascal2011``, ``physionet2016`` and/or ``circor2022``.
+    limit : int, optional
+        Only the first ``limit`` recordings of each corpus (for a quick look).
+    measures_out : str or Path, optional
+        Write every recording's measures and verdict there as JSON lines.
+
+    Returns
+    -------
+    dict
+        ``{corpus: {group: {"n", "flagged", "share_flagged", "reasons": {reason: n}}}}``,
+        groups PASCAL ``set<A|B>:<label>``, PhysioNet ``training-<x>``, CirCor
+        ``murmur:<label>``, plus ``"all"`` per corpus, and ``thresholds``.
+    """
+    from .errors import HeartsoundError
+    from .io import load
+
+    recs = _corpus_records(Path(root))
+    if limit is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for r in recs:
+            seen[r[0]] = seen.get(r[0], 0) + 1
+            if seen[r[0]] <= limit:
+                kept.append(r)
+        recs = kept
+    res: dict[str, Any] = {}
+    fh = open(measures_out, "w") if measures_out else None
+    try:
+        for corpus, group, path, label in recs:
+            try:
+                rec = load(path, min_duration_s=0.0)
+                q = assess(rec.y, rec.sr)
+                flagged, reasons = not q.usable, list(q.flags)
+            except HeartsoundError as exc:
+                q, flagged, reasons = None, True, ["unreadable"]
+                unreadable = str(exc)
+            for g in (group, "all"):
+                d = res.setdefault(corpus, {}).setdefault(
+                    g, {"n": 0, "flagged": 0, "reasons": {}})
+                d["n"] += 1
+                d["flagged"] += int(flagged)
+                for why in reasons:
+                    d["reasons"][why] = d["reasons"].get(why, 0) + 1
+            if fh is not None:
+                row = {"corpus": corpus, "group": group, "file": Path(path).name,
+                       "label": label}
+                row.update(q.to_dict() if q is not None else {
+                    "usable": False, "flags": reasons, "reasons": [unreadable]})
+                fh.write(json.dumps(row) + "\n")
+    finally:
+        if fh is not None:
+            fh.close()
+    for groups in res.values():
+        for d in groups.values():
+            d["share_flagged"] = round(d["flagged"] / d["n"], 4) if d["n"] else None
+    res["thresholds"] = dict(THRESHOLDS)
+    return res
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_quality_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to assess")
+    p.add_argument("--evaluate", metavar="ROOT",
+                   help="measure the share flagged on the corpora under ROOT (JSON)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="with --evaluate: first N recordings per corpus")
+    p.add_argument("--measures-out", metavar="JSONL",
+                   help="with --evaluate: write every recording's measures here")
+
+
+def quality_main(args: argparse.Namespace) -> int:
+    """Print a JSON quality verdict per file, or the corpus evaluation."""
+    from .errors import ParameterError
+    from .io import load
+
+    if args.evaluate:
+        print(json.dumps(evaluate(args.evaluate, limit=args.limit,
+                                  measures_out=args.measures_out), indent=1))
+        return 0
+    if not args.files:
+        raise ParameterError("give audio files to assess, or --evaluate ROOT")
+    for f in args.files:
+        rec = load(f, min_duration_s=0.0)
+        out = {"file": rec.source}
+        out.update(assess(rec.y, rec.sr).to_dict())
+        print(json.dumps(out))
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from .errors import HeartsoundError
+
+    p = argparse.ArgumentParser(prog="python -m heartsound.quality",
+                                description="signal-quality assessment of heart sounds")
+    add_quality_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return quality_main(args)
+    except HeartsoundError as exc:
+        print(f"heartsound: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
