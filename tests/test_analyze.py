@@ -114,7 +114,12 @@ def test_white_noise_is_unusable_and_classification_uncertain(rng):
 
 
 def test_too_short_is_unusable_not_an_error(rng):
-    y, _ = synthetic_pcg(rng, seconds=2.0, bpm=90.0)
+    from heartsound.io import MIN_DURATION_S
+    from heartsound.quality import THRESHOLDS
+
+    seconds = 0.5 * (MIN_DURATION_S + THRESHOLDS["min_duration_s"])  # loads, but too short
+    assert MIN_DURATION_S < seconds < THRESHOLDS["min_duration_s"]
+    y, _ = synthetic_pcg(rng, seconds=seconds, bpm=120.0)
     d = analyze(y, sr=SR, tasks=("murmur",)).to_dict()
     assert d["quality"]["usable"] is False
     assert any("too short" in r for r in d["quality"]["reasons"])

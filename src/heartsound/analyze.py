@@ -260,18 +260,19 @@ def _classify(y: np.ndarray, sr: int, task: str) -> Any:
 
 def _segment_with_fallback(y: np.ndarray, sr: int, method: str
                            ) -> tuple[Segmentation | None, str | None]:
+    """Run ``method``; when it is ``"neural"`` and its model or module is unavailable
+    (``ModelError``, or the ``ParameterError`` a valid but uninstalled method raises),
+    run ``"springer2016"`` and say why."""
     try:
         return _segment(y, sr, method), None
-    except (ModelError, ImportError) as exc:
+    except (ModelError, ImportError, ParameterError) as exc:
         if method != "neural":
-            if isinstance(exc, ImportError):
-                return None, f"segmentation unavailable: {exc}"
             raise
         note = f"neural segmenter unavailable ({exc}); used springer2016"
     try:
         return _segment(y, sr, "springer2016"), note
-    except ImportError as exc:
-        return None, f"segmentation unavailable: {exc}"
+    except (ModelError, ImportError, ParameterError) as exc:
+        return None, f"no segmenter available: neural ({note}), springer2016 ({exc})"
 
 
 def _classify_task(y: np.ndarray, sr: int, task: str, uncertain: bool,
@@ -301,7 +302,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     segmenter : str
         Segmentation method (``"neural"`` or ``"springer2016"``); ``"neural"`` falls back
         to ``"springer2016"`` when its model is unavailable.
-    tasks : sequence of str
+    tasks : str or sequence of str
         Classification tasks, any of ``"abnormal"``, ``"murmur"``, ``"severity"``.
 
     Returns
@@ -324,6 +325,8 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     """
     from .classification.tasks import check_task
 
+    if isinstance(tasks, str):
+        tasks = (tasks,)
     tasks = tuple(check_task(t) for t in tasks)
     rec = _load(source, sr)
     quality = _assess(rec.y, rec.sr)
