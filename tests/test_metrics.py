@@ -231,6 +231,21 @@ def test_score_against_rows_real_annotation_self_score(circor_root):
     assert M.score_against_rows(rows, shifted)["tp"] == 0
 
 
+def test_pascal_annotations_scored_with_reference_span(pascal_root):
+    from heartsound.datasets.pascal2011 import read_seg
+
+    seg = read_seg(pascal_root)
+    ref = seg["normal__201102081321"]
+    span = M.reference_span(ref, 0.06)
+    # estimates 50 ms late, plus one S1 before the annotated stretch (ignored by the span)
+    est = [(s, t + 0.05) for s, t in ref] + [("S1", span[0] - 0.5)]
+    s = M.event_scores(ref, est, 0.06, span=span)
+    assert s["tp"] == len(ref) and s["fp"] == 0 and s["fn"] == 0
+    assert s["timing_error_ms_median"] == pytest.approx(50.0)
+    # without the span the extra S1 is a false positive
+    assert M.event_scores(ref, est, 0.06)["fp"] == 1
+
+
 # --------------------------------------------------------------------------- states
 
 

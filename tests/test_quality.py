@@ -124,6 +124,17 @@ def test_spiky(rng):
     assert "spiky" in q.flags
 
 
+def test_to_dict_is_strict_json(rng):
+    import json
+
+    # 2.5 s of noise: few or no autocorrelation peaks; whatever is NaN must become null
+    q = quality.assess(0.1 * rng.standard_normal(int(2.5 * SR)), SR)
+    q.measures["period_s"] = float("nan")
+    d = json.loads(json.dumps(q.to_dict(), allow_nan=False))
+    assert d["measures"]["period_s"] is None
+    assert d["usable"] is False and d["flags"] == q.flags
+
+
 def test_bad_input():
     with pytest.raises(NonFiniteAudioError):
         quality.assess(np.array([0.1, np.nan] * 2000), SR)

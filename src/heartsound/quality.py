@@ -94,10 +94,15 @@ class Quality:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: floats rounded to 5 decimals, NaN (no period found) as None."""
+        def clean(v: Any) -> Any:
+            if isinstance(v, float):
+                return round(v, 5) if v == v and abs(v) != float("inf") else None
+            return v
+
         return {"usable": bool(self.usable), "score": round(float(self.score), 3),
                 "reasons": list(self.reasons), "flags": list(self.flags),
-                "measures": {k: (round(v, 5) if isinstance(v, float) else v)
-                             for k, v in self.measures.items()}}
+                "measures": {k: clean(v) for k, v in self.measures.items()}}
 
 
 def clipping(y: Any, *, full_scale: float = 1.0) -> dict[str, Any]:
