@@ -305,3 +305,21 @@ def test_inference_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.stdout.strip() == "False"
+
+
+def test_plot_attention_with_segmentation(tmp_path, rng):
+    pytest.importorskip("matplotlib")
+    from heartsound.classification import classify
+    from heartsound.classification.plot import plot_attention
+    from heartsound.segmentation.result import Segmentation
+
+    y = 0.1 * rng.standard_normal(8 * 2000)
+    r = classify(y, 2000, task="murmur")
+    seg = Segmentation(states=np.tile(np.repeat([1, 2, 3, 4], [6, 14, 5, 15]), 10).astype(
+        np.int8), frame_rate=50.0, method="test", heart_rate_bpm=75.0, systolic_interval_s=0.4)
+    shares = r.attention_by_phase(seg)
+    assert sum(shares[k] for k in ("S1", "systole", "S2", "diastole", "unsegmented")) \
+        == pytest.approx(1.0)
+    out = tmp_path / "att.png"
+    fig = plot_attention(r, segmentation=seg, path=str(out))
+    assert out.stat().st_size > 1000 and len(fig.axes) == 2

@@ -565,3 +565,71 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     p.key, p.value = "heartsound", json.dumps(meta)
     onnx.save(m, str(path))
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- model card
+
+_CREDITS = {
+    "physionet2016": ("PhysioNet/CinC Challenge 2016 training set (Liu et al., Physiol. Meas. "
+                      "37(12), 2016; Clifford et al., CinC 2016), FLAC subset in "
+                      "`../shared/data/physionet2016` (1,782 recordings)", "ODC-By 1.0"),
+    "circor2022": ("CirCor DigiScope Phonocardiogram Dataset v1.0.3 (Oliveira et al., IEEE "
+                   "JBHI 26(6), 2022; PhysioNet, doi:10.13026/tshs-mw03), 583-patient subset "
+                   "at 2000 Hz in `../shared/data/circor2022`. Contains information from The "
+                   "CirCor DigiScope Phonocardiogram Dataset, made available under the ODC "
+                   "Attribution License", "ODC-By 1.0"),
+}
+
+
+def model_card(path: str | Path, *, command: str, metrics_md: str = "",
+               commit: str = "") -> str:
+    """Markdown model card of an exported ONNX classifier: task, labels, architecture,
+    training data with credit and licence, command, hyper-parameters, aggregation rules,
+    metrics and sha256 (all read from the file and its ``heartsound`` metadata)."""
+    import onnx
+
+    path = Path(path)
+    data = path.read_bytes()
+    meta = json.loads({p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+                      ["heartsound"])
+    tr, fe = meta["train"], meta["frontend"]
+    corpora = meta.get("corpora", [])
+    lines = [
+        f"# heartsound classifier `{path.stem}`", "",
+        f"Task **{meta['task']}**: labels {', '.join(meta['labels'])} (model output order).",
+        "",
+        "Attention CNN after Ren et al., \"Deep attention-based neural networks for "
+        "explainable heart sound classification\", Machine Learning with Applications 9 "
+        "(2022) 100322: four 3x3 conv layers with batch norm, ReLU and 2x2 max-pooling, then "
+        "global attention pooling (1x1 conv class maps times a normalised attention map) "
+        "and log-softmax. Outputs `log_probs [batch, n_classes]` and "
+        "`attention [batch, n_classes, t, f]`.",
+        "",
+        "| | |", "| --- | --- |",
+        f"| file | `src/heartsound/models/{path.name}` ({len(data) / 1024:.0f} KiB) |",
+        f"| sha256 | `{hashlib.sha256(data).hexdigest()}` |",
+        f"| architecture | {meta['architecture']}, widths {tr['widths']} |",
+        f"| input | log-Mel, {fe['n_mels']} bands {fe['fmin']:g}-{fe['fmax']:g} Hz, "
+        f"{fe['sr']} Hz, Hamming {fe['n_fft']} / hop {fe['hop_length']}, "
+        f"normalisation `{fe['normalize']}`, crops of {fe['crop_frames']} frames "
+        f"({((fe['crop_frames'] - 1) * fe['hop_length'] + fe['n_fft']) / fe['sr']:.2f} s), "
+        f"hop {fe['crop_hop']} frames at inference |",
+        f"| hyper-parameters | Adam lr {tr['lr']}, weight decay {tr['weight_decay']}, batch "
+        f"{tr['batch_size']}, up to {tr['max_epochs']} epochs / {tr['max_minutes']} min, "
+        f"early stopping (patience {tr['patience']}) on inner-validation UAR "
+        f"({tr['val_fraction']:.0%} of patients), {tr['crops_per_recording']} random crops "
+        f"per recording per epoch, {'up-sampling' if tr['upsample'] else 'class-weighted NLL'}"
+        f", augmentation {'on' if tr['augment'] else 'off'}, seed {tr['seed']} |",
+        f"| aggregation rules (tuned on inner validation) | `{json.dumps(meta['rules'])}` |",
+    ]
+    if commit:
+        lines.append(f"| code commit | `{commit}` |")
+    lines += ["", "## Training data", ""]
+    for c in corpora:
+        credit, lic = _CREDITS.get(c, (c, "see corpus README"))
+        lines.append(f"* {credit}. Licence: {lic}.")
+    lines += ["", "PASCAL 2011 was never used for training.", "", "## Command", "",
+              "```", command, "```", ""]
+    if metrics_md:
+        lines += ["## Metrics", "", metrics_md.strip(), ""]
+    return "\n".join(lines)
