@@ -214,6 +214,27 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
     np.testing.assert_allclose(att_o.reshape(3, 3, -1).sum(-1), 1.0, atol=1e-5)
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["heartsound"])
     assert meta["labels"] == list(LABELS["murmur"])
+    from heartsound.classification import classify
+
+    r = classify(0.1 * rng.standard_normal(12000), 2000, task="murmur", model=str(path))
+    assert r.model.startswith("m:") and r.label in LABELS["murmur"]
+    from heartsound.errors import ModelError
+
+    with pytest.raises(ModelError, match="expected 'abnormal'"):
+        classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(path))
+
+
+def test_missing_or_corrupt_model_file_raises_model_error(tmp_path):
+    from heartsound.classification import classify
+    from heartsound.errors import ModelError
+
+    y = 0.1 * np.random.default_rng(0).standard_normal(4000)
+    with pytest.raises(ModelError, match="not found"):
+        classify(y, 2000, model=str(tmp_path / "none.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        classify(y, 2000, model=str(bad))
 
 
 # ----------------------------------------------------------------------------- shipped models

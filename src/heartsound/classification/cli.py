@@ -142,6 +142,7 @@ def train_main(args: argparse.Namespace) -> int:
         folds = None
         if args.lodo:
             folds = lodo_folds(args.task, recs)
+        kw.pop("seed")
         res = tc.cross_validate(args.task, recs, k=args.cv or 5, seed=args.seed, folds=folds,
                                 progress=True, **kw)
         summary = summarize_cv(args.task, recs, res, lodo=args.lodo)
@@ -223,6 +224,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="corpus folder, treated as test data for the shipped model")
     p.add_argument("--sets", nargs="+", choices=("A", "B"),
                    help="PASCAL 2011 sets (default both)")
+    p.add_argument("--model", metavar="FILE",
+                   help="score this exported ONNX file instead of the shipped model")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -231,7 +234,7 @@ def evaluate_main(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     kw = {"sets": args.sets} if args.sets else {}
-    res = evaluate(args.task, args.dataset, args.root, **kw)
+    res = evaluate(args.task, args.dataset, args.root, model=args.model, **kw)
     if args.json:
         print(json.dumps(res))
     else:

@@ -69,7 +69,7 @@ def scores(task: str, truth: Sequence[str], pred: Sequence[str],
 
 
 def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
-             progress: bool = False, **read_kwargs: Any) -> dict[str, Any]:
+             progress: bool = False, model: str | None = None, **read_kwargs: Any) -> dict[str, Any]:
     """Score the shipped ``task`` model on corpus ``dataset`` in ``root``.
 
     Parameters
@@ -80,6 +80,9 @@ def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
         Corpus folder, treated entirely as test data. (The shipped models were trained on
         ``../shared/data``; scoring them on those same folders measures training fit, not
         generalisation: use held-out data, or the CV figures in the results.)
+    model : str, optional
+        ONNX file to score instead of the shipped bundle (see
+        :func:`~heartsound.classification.inference.classify`).
     **read_kwargs
         Passed to the corpus reader (``sets=["A"]`` for PASCAL 2011).
 
@@ -103,7 +106,7 @@ def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
     recs = [r for r in read(dataset, root, **read_kwargs) if patient_target(task, r) is not None]
     if not recs:
         raise ParameterError(f"{dataset} in {root} has no recordings with a {task!r} target")
-    m = _load(task, threads)
+    m = _load(task, threads, None if model is None else str(model))
     probs = []
     it: Any = recs
     if progress:
@@ -115,7 +118,7 @@ def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
         y = rec.y
         if len(y) < rec.sr:  # shorter than 1 s (a few PASCAL files): tile to 1 s
             y = np.tile(y, int(np.ceil(rec.sr / len(y))))[:rec.sr]
-        res = classify(y, rec.sr, task=task, threads=threads)
+        res = classify(y, rec.sr, task=task, threads=threads, model=model)
         probs.append([res.probabilities[lab] for lab in m.labels])
     P = np.array(probs)
     groups: dict[str, list[int]] = {}

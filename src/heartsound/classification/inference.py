@@ -89,31 +89,48 @@ def _model_bytes(file: str) -> bytes:
         raise ModelError(f"model file heartsound/models/{file} is missing ({exc})") from None
 
 
-@lru_cache(maxsize=None)
-def _load(task: str, threads: int = 1) -> _Loaded:
+def _session(bundle: ModelBundle, data: bytes, threads: int, where: str) -> _Loaded:
     import onnxruntime as ort
 
-    b = BUNDLES[check_task(task)]
-    data = _model_bytes(b.file)
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != b.sha256:
-        raise ModelError(f"heartsound/models/{b.file}: sha256 {sha[:12]}... does not match "
-                         f"the bundle ({b.sha256[:12]}...); reinstall heartsound")
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads)
     so.inter_op_num_threads = 1
     try:
         sess = ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"heartsound/models/{b.file}: cannot be loaded ({exc})") from None
+        raise ModelError(f"{where}: cannot be loaded ({exc})") from None
     raw = sess.get_modelmeta().custom_metadata_map.get("heartsound")
     if raw is None:
-        raise ModelError(f"heartsound/models/{b.file}: no 'heartsound' metadata")
+        raise ModelError(f"{where}: no 'heartsound' metadata (not exported by heartsound)")
     meta = json.loads(raw)
+    task = bundle.task
     if meta.get("task") != task or tuple(meta.get("labels", ())) != LABELS[task]:
-        raise ModelError(f"heartsound/models/{b.file}: metadata describe task "
-                         f"{meta.get('task')!r} with labels {meta.get('labels')}")
-    return _Loaded(b, sess, meta, FrontendConfig.from_dict(meta["frontend"]), LABELS[task])
+        raise ModelError(f"{where}: metadata describe task {meta.get('task')!r} with labels "
+                         f"{meta.get('labels')}, expected {task!r}")
+    return _Loaded(bundle, sess, meta, FrontendConfig.from_dict(meta["frontend"]), LABELS[task])
+
+
+@lru_cache(maxsize=None)
+def _load(task: str, threads: int = 1, path: str | None = None) -> _Loaded:
+    """The shipped bundle of ``task`` (checksum verified), or an ONNX file at ``path``
+    exported by :func:`heartsound.training.classifier.export_onnx`."""
+    check_task(task)
+    if path is not None:
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.is_file():
+            raise ModelError(f"{p}: model file not found")
+        data = p.read_bytes()
+        b = ModelBundle(task, p.name, hashlib.sha256(data).hexdigest())
+        return _session(b, data, threads, str(p))
+    b = BUNDLES[task]
+    data = _model_bytes(b.file)
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != b.sha256:
+        raise ModelError(f"heartsound/models/{b.file}: sha256 {sha[:12]}... does not match "
+                         f"the bundle ({b.sha256[:12]}...); reinstall heartsound")
+    return _session(b, data, threads, f"heartsound/models/{b.file}")
 
 
 def load_bundle(task: str, *, threads: int = 1) -> dict[str, Any]:
@@ -186,7 +203,8 @@ def _run(m: _Loaded, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
-             features: np.ndarray | None = None) -> ClassificationResult:
+             features: np.ndarray | None = None, model: str | None = None
+             ) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -203,6 +221,9 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     features : np.ndarray [shape=(n_frames, n_mels)], optional
         Precomputed :func:`~heartsound.classification.frontend.log_mel` output with the
         model's front end (skips the front end).
+    model : str, optional
+        Path of an ONNX file exported by :func:`heartsound.training.classifier.export_onnx`
+        to use instead of the shipped bundle (for studies).
 
     Returns
     -------
@@ -231,7 +252,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     check_task(task)
     if features is None:
         y = validate_audio(y, sr)
-    m = _load(task, threads)
+    m = _load(task, threads, None if model is None else str(model))
     fe = m.frontend
     feat = log_mel(y, sr, fe) if features is None else np.asarray(features, np.float32)
     batch, starts = crops(feat, fe)

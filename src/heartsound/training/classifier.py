@@ -492,6 +492,8 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
         ``record.group`` (CirCor: patient merged with ``Additional ID``).
     k : int
         Number of folds.
+    seed : int
+        Seed of the folds and of each fold's training.
     folds : sequence of (train_index, test_index), optional
         Explicit folds over the filtered records (e.g. leave-one-database-out).
     **train_kwargs
@@ -512,7 +514,7 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
         tr_recs = [recs[i] for i in tr]
         te_recs = [recs[i] for i in te]
         m = train(task=task, train_records=tr_recs, features=feats, progress=progress,
-                  **train_kwargs)
+                  seed=seed, **train_kwargs)
         probs = m.predict(te_recs, feats)
         ids, truth, pred = patient_decisions(task, te_recs, probs, m.rules)
         res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
