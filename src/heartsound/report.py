@@ -33,6 +33,8 @@ OUTPUT_KINDS = ("tsv", "png", "html", "json")
 
 _PHASE_COLOURS = {1: "#d62728", 2: "#ffbb78", 3: "#1f77b4", 4: "#aec7e8"}
 _PHASE_NAMES = {1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
+#: Task whose attention map is drawn, first available in this order.
+_ATTENTION_PREFERENCE = ("murmur", "abnormal", "severity")
 
 
 def _umask() -> int:
@@ -112,9 +114,10 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     """The report figure as PNG bytes.
 
     Three panels: the waveform with S1/S2 and the systolic/diastolic phases shaded; the
-    log-Mel spectrogram a classifier saw with its attention map as contours and each
-    task's attention over time (an STFT spectrogram when no classifier ran); the class
-    probabilities of each task (hatched when uncertain).
+    log-Mel spectrogram a classifier saw (murmur first, else abnormal, else severity) with
+    its attention map as contours and its attention over time as a curve (an STFT
+    spectrogram when no classifier ran); the class probabilities of each task (hatched
+    when uncertain).
     """
     import io
 
@@ -165,7 +168,10 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
                     frameon=False, borderaxespad=0.1)
 
     # spectrogram (the log-Mel features a classifier saw, else an STFT) + attention
-    shown = next((tr.result for tr in analysis.classification.values()
+    ranked = sorted(analysis.classification.values(),
+                    key=lambda tr: _ATTENTION_PREFERENCE.index(tr.task)
+                    if tr.task in _ATTENTION_PREFERENCE else len(_ATTENTION_PREFERENCE))
+    shown = next((tr.result for tr in ranked
                   if tr.result is not None and getattr(tr.result, "spectrogram", None)
                   is not None and getattr(tr.result, "attention_freqs_hz", None) is not None),
                  None)
@@ -177,10 +183,10 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
                         rasterized=True)
         amap = np.asarray(shown.attention, dtype=float)
         if amap.ndim == 2 and amap.max() > 0:
-            ax_s.contour(ts, fs, amap.T / amap.max(), levels=[0.3, 0.6, 0.9],
-                         colors=["#00e5ff"], linewidths=[0.6, 0.9, 1.2])
-        spec_title = (f"log-Mel spectrogram; contours: attention of the {shown.task} "
-                      f"classifier for '{shown.label}'")
+            ax_s.contour(ts, fs, amap.T / amap.max(), levels=[0.5, 0.8],
+                         colors=["#00e5ff"], linewidths=[0.8, 1.4])
+        spec_title = (f"log-Mel spectrogram; cyan contours (50 %, 80 % of peak) and white "
+                      f"curve: attention of the {shown.task} classifier for '{shown.label}'")
     else:
         from scipy.signal import spectrogram
 
@@ -195,23 +201,16 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     ax_s.set_ylabel("frequency (Hz)")
     ax_s.set_xlabel("time (s)")
     ax_a = ax_s.twinx()
-    drawn = False
-    for (task, tr), colour in zip(analysis.classification.items(),
-                                  ("#7CFC00", "#ffffff", "#00e5ff")):
-        curve = attention_curve(tr.result)
-        if curve is None:
-            continue
+    curve = attention_curve(shown)
+    if curve is not None:
         t_a, w_a = curve
         peak = float(np.max(w_a)) or 1.0
-        ax_a.plot(t_a, w_a / peak, color=colour, lw=1.0, alpha=0.9, label=f"{task}")
-        drawn = True
-    ax_a.set_ylim(0, 1.05)
-    if drawn:
+        ax_a.plot(t_a, w_a / peak, color="white", lw=1.0, alpha=0.9)
         ax_a.set_ylabel("attention over time (rel.)", fontsize=8)
-        ax_a.legend(loc="upper right", fontsize=7, framealpha=0.5, title="attention",
-                    title_fontsize=7)
+        ax_a.tick_params(labelsize=7)
     else:
         ax_a.set_yticks([])
+    ax_a.set_ylim(0, 1.6)  # keep the curve in the lower part, over the sounds
     ax_s.set_title(spec_title, fontsize=9)
 
     # class probabilities
