@@ -83,6 +83,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop a training run after this many minutes (default 6)")
     p.add_argument("--widths", type=int, nargs=4, default=(16, 32, 64, 64),
                    help="CNN channels of the four conv layers (default 16 32 64 64)")
+    p.add_argument("--time-pool", type=int, nargs=4, default=(2, 2, 2, 2),
+                   help="CNN max-pooling factor along time per layer (default 2 2 2 2)")
     p.add_argument("--normalize", choices=("recording", "recording_bins", "none"),
                    default="recording", help="per-recording feature normalisation")
     p.add_argument("--no-augment", action="store_true",
@@ -136,7 +138,7 @@ def train_main(args: argparse.Namespace) -> int:
     recs = _read(names, roots)
     kw = dict(model=args.model, attention=None if args.no_attention else args.attention,
               upsample=args.upsample, max_epochs=args.epochs, max_minutes=args.max_minutes,
-              widths=tuple(args.widths), seed=args.seed, augment=not args.no_augment,
+              widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed, augment=not args.no_augment,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None

@@ -6,7 +6,8 @@ for explainable heart sound classification", Machine Learning with Applications 
 100322, from the paper's description:
 
 * CNN: four 3x3 conv layers (paper 64/128/256/256 channels; widths are a parameter), each
-  with batch norm, ReLU and 2x2 max-pooling, then *global attention pooling*: a 1x1 conv
+  with batch norm, ReLU and 2x2 max-pooling (``time_pool`` can keep more time resolution
+  for the attention map, e.g. ``(2, 2, 1, 1)``), then *global attention pooling*: a 1x1 conv
   gives one map per class (branch A), a second 1x1 conv rectified by sigmoid or softmax and
   normalised to sum to one over time x frequency gives the attention (branch B); the sum
   of A * B over the map is the class vector; log-softmax; NLL loss.
@@ -58,6 +59,7 @@ class TrainConfig:
     attention: str | None = "sigmoid"
     upsample: bool = False
     widths: tuple[int, ...] = (16, 32, 64, 64)
+    time_pool: tuple[int, ...] = (2, 2, 2, 2)
     rnn_units: tuple[int, ...] = (64, 128, 64)
     batch_size: int = 32
     lr: float = 1e-3
@@ -82,6 +84,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "frontend"}
         d["widths"] = list(self.widths)
+        d["time_pool"] = list(self.time_pool)
         d["rnn_units"] = list(self.rnn_units)
         d["frontend"] = self.frontend.to_dict()
         return d
@@ -133,9 +136,9 @@ def build_model(config: TrainConfig) -> Any:
         def __init__(self) -> None:
             super().__init__()
             layers, c_in = [], 1
-            for c in config.widths:
+            for c, tp in zip(config.widths, config.time_pool):
                 layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c),
-                           nn.ReLU(), nn.MaxPool2d(2)]
+                           nn.ReLU(), nn.MaxPool2d((tp, 2))]
                 c_in = c
             self.body = nn.Sequential(*layers)
             self.drop = nn.Dropout(0.2)
