@@ -129,7 +129,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     dur = len(y) / sr
     fig = Figure(figsize=(11, 7.5))
     gs = fig.add_gridspec(3, max(1, len(analysis.classification)),
-                          height_ratios=[1.0, 1.2, 0.8], hspace=0.55, wspace=0.35,
+                          height_ratios=[1.0, 1.2, 0.8], hspace=0.45, wspace=0.35,
                           left=0.07, right=0.93, top=0.91, bottom=0.06)
     ax_w = fig.add_subplot(gs[0, :])
     ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
@@ -153,6 +153,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     ax_w.set_ylim(-1.05 * lim, 1.05 * lim)
     ax_w.set_xlim(0, dur)
     ax_w.set_ylabel("amplitude")
+    ax_w.tick_params(labelbottom=False)  # shares the time axis of the spectrogram
     seg = analysis.segmentation
     hr = analysis.heart_rate_bpm
     title = f"{Path(analysis.source).name}: {dur:.1f} s"
@@ -206,7 +207,8 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
         t_a, w_a = curve
         peak = float(np.max(w_a)) or 1.0
         ax_a.plot(t_a, w_a / peak, color="white", lw=1.0, alpha=0.9)
-        ax_a.set_ylabel("attention over time (rel.)", fontsize=8)
+        ax_a.set_ylabel("attention (rel.)", fontsize=8)
+        ax_a.set_yticks([0.0, 0.5, 1.0])
         ax_a.tick_params(labelsize=7)
     else:
         ax_a.set_yticks([])
@@ -227,6 +229,7 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
                 for b in bars:
                     b.set_hatch("//")
             ax.set_xlim(0, 1)
+            ax.set_xticks([0.0, 0.5, 1.0])
             for yi, v in enumerate(vals):
                 ax.text(min(v + 0.02, 0.8), yi, f"{v:.2f}", va="center", fontsize=8)
             sub = f"{task}: {tr.label}" + (" (uncertain)" if tr.uncertain else "")
