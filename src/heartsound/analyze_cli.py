@@ -107,10 +107,10 @@ def analyze_main(args: argparse.Namespace) -> int:
     for f in files:
         try:
             a = analyze(f, segmenter=args.method, tasks=tasks)
+            d = a.to_dict()
             written = write_outputs(a, args.out, Path(str(f)).stem,
                                     png=not getattr(args, "no_plots", False),
-                                    html=getattr(args, "html", False))
-            d = a.to_dict()
+                                    html=getattr(args, "html", False), data=d)
         except ParameterError:
             raise  # a bad option fails the same way for every file
         except (HeartsoundError, OSError) as exc:

@@ -155,8 +155,9 @@ def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
 
     try:
         a = analyze(path, segmenter=method, tasks=tasks)
-        write_outputs(a, out_dir, stem, png=plots, html=html)
-        return a.to_dict(), None
+        d = a.to_dict()
+        write_outputs(a, out_dir, stem, png=plots, html=html, data=d)
+        return d, None
     except HeartsoundError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch

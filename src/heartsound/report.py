@@ -330,19 +330,22 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path, stem: str, *,
-                  png: bool = True, html: bool = False) -> dict[str, Path]:
+                  png: bool = True, html: bool = False,
+                  data: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``<stem>.tsv``, ``<stem>.png`` (if ``png``), ``<stem>.html`` (if ``html``)
     and ``<stem>.json`` into ``out_dir``, atomically.
 
     Every output is rendered before the first file is written, so an error leaves no file
     behind; ``<stem>.json`` is written last.
 
+    ``data`` is ``analysis.to_dict()`` when the caller already has it.
+
     Returns
     -------
     dict of str to Path
         Output kind -> written path.
     """
-    d = analysis.to_dict()
+    d = analysis.to_dict() if data is None else data
     blobs: dict[str, bytes | str] = {"tsv": tsv_text(analysis)}
     png_bytes = figure_png(analysis) if (png or html) else None
     if png and png_bytes is not None:
