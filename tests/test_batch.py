@@ -94,9 +94,18 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     assert (res3.n_ok, res3.n_skipped) == (3, 2)
     assert _read_csv(out / "summary.csv") == rows
 
+    # fewer tasks: still complete; another segmentation method: redone
+    res4 = run_batch(tree, out, method="springer2016", plots=False, progress=False,
+                     tasks=("murmur",))
+    assert res4.n_skipped == 3
+    res5 = run_batch(tree, out, method="neural", plots=False, progress=False,
+                     tasks=("murmur",))
+    assert res5.n_skipped == 0 and res5.n_ok == 3
+
     # asking for plots makes the earlier runs incomplete: PNGs are added
-    res4 = run_batch(tree, out, method="springer2016", plots=True, progress=False)
-    assert res4.n_skipped == 0 and (out / "ex.png").is_file()
+    res6 = run_batch(tree, out, method="neural", plots=True, progress=False,
+                     tasks=("murmur",))
+    assert res6.n_skipped == 0 and (out / "ex.png").is_file()
 
 
 def test_batch_pool_matches_serial(tree, tmp_path):

@@ -6,8 +6,8 @@ and writes the per-file outputs of :func:`heartsound.report.write_outputs` into 
 folder, mirroring the input tree. ``summary.csv`` at the top of the output folder has one
 row per input file (``status`` ``ok`` or ``error`` with the message).
 
-Resuming: a file whose outputs are all present (its ``<stem>.json``, written last, parses)
-is not analysed again; its CSV row is rebuilt from that JSON, so the CSV of a resumed run
+Resuming: a file whose outputs are all present (its ``<stem>.json``, written last, parses
+and was made with the same segmentation method and tasks) is not analysed again; its CSV row is rebuilt from that JSON, so the CSV of a resumed run
 is the same as that of an uninterrupted one. Failed files are retried on the next run.
 The CSV is rewritten atomically during the run and at the end.
 """
@@ -121,8 +121,10 @@ def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
     return row
 
 
-def _done(out_dir: Path, stem: str, plots: bool, html: bool) -> dict[str, Any] | None:
-    """The JSON of a complete earlier run, or None."""
+def _done(out_dir: Path, stem: str, plots: bool, html: bool, method: str,
+          tasks: Sequence[str]) -> dict[str, Any] | None:
+    """The JSON of a complete earlier run with the same segmentation method and (at least)
+    the same tasks, or None."""
     need = [out_dir / f"{stem}.tsv"]
     if plots:
         need.append(out_dir / f"{stem}.png")
@@ -135,7 +137,12 @@ def _done(out_dir: Path, stem: str, plots: bool, html: bool) -> dict[str, Any] |
         d = json.loads(j.read_text())
     except (OSError, ValueError):
         return None
-    return d if isinstance(d, dict) and "quality" in d and "classification" in d else None
+    try:
+        same = (d["segmentation"].get("requested_method") == method
+                and set(tasks) <= set(d["classification"]) and "quality" in d)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return d if same else None
 
 
 def _init_worker() -> None:
@@ -223,7 +230,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
 
     todo = []
     for i, (od, stem) in enumerate(targets):
-        d = None if force else _done(od, stem, plots, html)
+        d = None if force else _done(od, stem, plots, html, method, tasks)
         if d is not None:
             rows[i] = summary_row(d, rel[i])
             res.n_skipped += 1
@@ -260,7 +267,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         else:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as ex:
+            ex = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
+            try:
                 futs = {ex.submit(_analyze_one, job): i for i, job in zip(todo, jobs_args)}
                 for fut in as_completed(futs):
                     i = futs[fut]
@@ -272,6 +280,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
                     if time.monotonic() - last > _CSV_EVERY_S:
                         flush()
                         last = time.monotonic()
+            finally:  # on Ctrl-C: drop the queued files, let running ones finish
+                ex.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
         flush()
