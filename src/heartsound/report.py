@@ -288,8 +288,12 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
     for task, c in d["classification"].items():
         shares = c.get("attention_by_phase")
         if shares:
-            att_rows.append((task, *(f"{100 * shares.get(p, 0.0):.0f} %"
-                                     for p in ("S1", "systole", "S2", "diastole"))))
+            cells = []
+            for ph in ("S1", "systole", "S2", "diastole"):
+                cell = f"{100 * (shares.get(ph) or 0.0):.0f} %"
+                ratio = shares.get(f"{ph}_ratio")
+                cells.append(cell if ratio is None else f"{cell} ({ratio:.2f}× its time)")
+            att_rows.append((task, *cells))
     iv = seg.get("intervals") or {}
     iv_rows = [(k, "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else v))
                for k, v in iv.items()]
