@@ -268,11 +268,12 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str
     except (ModelError, ImportError, ParameterError) as exc:
         if method != "neural":
             raise
-        note = f"neural segmenter unavailable ({exc}); used springer2016"
+        why = str(exc)
     try:
-        return _segment(y, sr, "springer2016"), note
+        return _segment(y, sr, "springer2016"), \
+            f"neural segmenter unavailable ({why}); used springer2016"
     except (ModelError, ImportError, ParameterError) as exc:
-        return None, f"no segmenter available: neural ({note}), springer2016 ({exc})"
+        return None, f"no segmenter available: neural ({why}); springer2016 ({exc})"
 
 
 def _classify_task(y: np.ndarray, sr: int, task: str, uncertain: bool,
