@@ -254,3 +254,24 @@ def test_cli_needs_a_file_or_example(capsys):
         add_analyze_arguments(p)
         analyze_main(p.parse_args([]))
 
+
+
+def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
+    def none(y, sr, method):
+        raise ModelError(f"{method} model missing")
+
+    monkeypatch.setattr(A, "_segment", none)
+    y, _ = synthetic_pcg(rng, seconds=6.0)
+    a = analyze(y, sr=SR, tasks=("abnormal",))
+    d = a.to_dict()
+    assert a.segmentation is None and d["segmentation"]["method"] is None
+    assert "neural model missing" in d["segmentation"]["note"]
+    assert "springer2016 model missing" in d["segmentation"]["note"]
+    assert d["heart_rate_bpm"] is None and d["n_cycles"] == 0
+    assert "abnormal" in d["classification"]
+    json.dumps(d, allow_nan=False)
+    from heartsound.analyze_cli import format_summary
+    from heartsound.report import figure_png, tsv_text
+
+    assert "n/a" in format_summary(d)
+    assert tsv_text(a) == "" and figure_png(a).startswith(b"\x89PNG")
