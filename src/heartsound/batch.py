@@ -145,10 +145,23 @@ def _done(out_dir: Path, stem: str, plots: bool, html: bool, method: str,
     return d if same else None
 
 
+_LIMITS: Any = None
+
+
 def _init_worker() -> None:
-    """Process-pool initializer: one thread for ONNX Runtime / BLAS in each worker."""
+    """Process-pool initializer: one compute thread per worker.
+
+    ONNX Runtime sessions of the classifiers and the neural segmenter are created with
+    ``intra_op_num_threads=1`` (their default ``threads=1``); here OpenMP and the BLAS
+    thread pools already loaded into the worker are limited to one thread as well.
+    """
+    global _LIMITS
     os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["HEARTSOUND_ORT_THREADS"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    _LIMITS = threadpool_limits(limits=1)
 
 
 def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
