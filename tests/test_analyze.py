@@ -156,7 +156,11 @@ def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
     def missing(y, sr, task):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
+    def all_missing(y, sr):
+        raise ModelError("model file heartsound/models/abnormal.onnx is missing")
+
     monkeypatch.setattr(A, "_classify", missing)
+    monkeypatch.setattr(A, "_classify_all", all_missing)
     y, _ = synthetic_pcg(rng)
     d = analyze(y, sr=SR, segmenter="springer2016").to_dict()
     for task, c in d["classification"].items():
@@ -275,3 +279,34 @@ def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
 
     assert "n/a" in format_summary(d)
     assert tsv_text(a) == "" and figure_png(a).startswith(b"\x89PNG")
+
+
+def test_one_missing_model_leaves_the_others(rng, monkeypatch):
+    real = A._classify
+
+    def sev_missing(y, sr, task):
+        if task == "severity":
+            raise ModelError("model file heartsound/models/severity.onnx is missing")
+        return real(y, sr, task)
+
+    def all_fails(y, sr):
+        raise ModelError("model file heartsound/models/severity.onnx is missing")
+
+    monkeypatch.setattr(A, "_classify", sev_missing)
+    monkeypatch.setattr(A, "_classify_all", all_fails)
+    y, _ = synthetic_pcg(rng, seconds=8.0)
+    d = analyze(y, sr=SR, segmenter="springer2016").to_dict()
+    assert d["classification"]["severity"]["available"] is False
+    for t in ("abnormal", "murmur"):
+        assert d["classification"][t]["available"] is True
+        assert sum(d["classification"][t]["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_all_tasks_at_once_equal_one_at_a_time(rng):
+    y, _ = synthetic_pcg(rng, seconds=8.0)
+    both = analyze(y, sr=SR, segmenter="springer2016").to_dict()["classification"]
+    for t in ("abnormal", "murmur", "severity"):
+        one = analyze(y, sr=SR, segmenter="springer2016", tasks=(t,)).to_dict()
+        assert one["classification"][t]["probabilities"] == pytest.approx(
+            both[t]["probabilities"], abs=1e-5)
+        assert one["classification"][t]["label"] == both[t]["label"]

@@ -258,6 +258,12 @@ def _classify(y: np.ndarray, sr: int, task: str) -> Any:
     return classify(y, sr, task=task)
 
 
+def _classify_all(y: np.ndarray, sr: int) -> dict[str, Any]:
+    from .classification import classify_all
+
+    return classify_all(y, sr)
+
+
 def _segment_with_fallback(y: np.ndarray, sr: int, method: str
                            ) -> tuple[Segmentation | None, str | None]:
     """Run ``method``; when it is ``"neural"`` and its model or module is unavailable
@@ -276,12 +282,30 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str
         return None, f"no segmenter available: neural ({why}); springer2016 ({exc})"
 
 
-def _classify_task(y: np.ndarray, sr: int, task: str, uncertain: bool,
-                   seg: Segmentation | None) -> TaskResult:
-    try:
-        res = _classify(y, sr, task)
-    except (ModelError, ImportError) as exc:
-        return TaskResult(task, None, True, f"classifier unavailable: {exc}")
+def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...]) -> dict[str, Any]:
+    """Each task's ClassificationResult, or the exception saying why it is unavailable.
+    All three tasks at once go through ``classify_all`` (one shared front end)."""
+    from .classification.tasks import TASKS
+
+    if sorted(tasks) == sorted(TASKS):
+        try:
+            res = _classify_all(y, sr)
+            return {t: res[t] for t in tasks}
+        except (ModelError, ImportError):
+            pass  # a model is missing: classify task by task to report each one
+    out: dict[str, Any] = {}
+    for t in tasks:
+        try:
+            out[t] = _classify(y, sr, t)
+        except (ModelError, ImportError) as exc:
+            out[t] = exc
+    return out
+
+
+def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
+                 ) -> TaskResult:
+    if isinstance(res, Exception):
+        return TaskResult(task, None, True, f"classifier unavailable: {res}")
     shares = None
     if seg is not None and hasattr(res, "attention_by_phase"):
         shares = res.attention_by_phase(seg)
@@ -333,7 +357,8 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     quality = _assess(rec.y, rec.sr)
     seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter)
     uncertain = not bool(quality.usable)
-    cls = {t: _classify_task(rec.y, rec.sr, t, uncertain, seg) for t in tasks}
+    results = _classify_tasks(rec.y, rec.sr, tasks)
+    cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,
                     requested_segmenter=segmenter, classification=cls,
                     segmentation_note=note)
