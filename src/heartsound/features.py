@@ -19,7 +19,12 @@ Columns (:data:`FEATURE_NAMES`):
 
 The wavelet envelope of the paper (rbio3.9 detail coefficients) is not computed: it needs
 PyWavelets, which is not a heartsound dependency, and the paper's reference setup leaves
-it out.
+it out. In its place ``springer_features(..., extended=True)`` appends four sub-band
+log-envelopes (:func:`band_envelopes`, :data:`BANDS_HZ`), a heartsound extension: the
+wavelet envelope is itself a sub-band (62.5-125 Hz) envelope, and the sub-bands let the
+logistic regressions tell S1 (lower pitched) from S2, which the three broadband envelopes
+cannot. On CirCor cross-validation fold 0 this raised the S1/S2 F1 at 60 ms from 0.90 to
+0.95 (``docs/results/segmentation.md``). :data:`EXTENDED_FEATURE_NAMES` lists the columns.
 
 References
 ----------
@@ -31,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FRAME_RATE", "FEATURE_NAMES", "springer_features", "envelopes",
+__all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "BANDS_HZ",
+           "springer_features", "envelopes", "band_envelopes",
            "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
            "to_frames", "n_frames_for"]
 
@@ -39,6 +45,12 @@ __all__ = ["FRAME_RATE", "FEATURE_NAMES", "springer_features", "envelopes",
 FRAME_RATE = 50.0
 #: Feature columns returned by :func:`springer_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
+#: Sub-bands (Hz) of :func:`band_envelopes`.
+BANDS_HZ: tuple[tuple[float, float], ...] = ((25.0, 60.0), (60.0, 120.0), (120.0, 250.0),
+                                             (250.0, 400.0))
+#: Columns of ``springer_features(..., extended=True)``.
+EXTENDED_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + tuple(
+    f"band_{int(lo)}_{int(hi)}" for lo, hi in BANDS_HZ)
 
 _EPS = 1e-12
 
@@ -150,8 +162,40 @@ def envelopes(y_clean: np.ndarray, sr: int) -> dict[str, np.ndarray]:
             "psd": psd_envelope(y_clean, sr)}
 
 
-def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False
-                      ) -> tuple[np.ndarray, float]:
+def band_envelopes(y_clean: np.ndarray, sr: int, *,
+                   bands: tuple[tuple[float, float], ...] = BANDS_HZ,
+                   lpf_hz: float = 8.0) -> np.ndarray:
+    """Log homomorphic envelope of each sub-band: ``LPF_8Hz(log |H(BP_band(y))|)``.
+
+    Parameters
+    ----------
+    y_clean : np.ndarray [shape=(n,)]
+        Pre-processed signal.
+    sr : int
+        Its rate in Hz.
+    bands : tuple of (low_hz, high_hz)
+        Zero-phase Butterworth band-passes (order 4, forward-backward).
+
+    Returns
+    -------
+    np.ndarray [shape=(n, len(bands))]
+        Log-amplitude (natural log of signal units), not normalised.
+    """
+    from scipy.signal import butter, filtfilt
+
+    from .preprocess import bandpass
+
+    b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
+    cols = []
+    for lo, hi in bands:
+        env = hilbert_envelope(bandpass(y_clean, sr, low_hz=lo, high_hz=hi))
+        log_env = np.log(env + _EPS)
+        cols.append(filtfilt(b, a, log_env, padlen=min(6, log_env.size - 1)))
+    return np.column_stack(cols)
+
+
+def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
+                      extended: bool = False) -> tuple[np.ndarray, float]:
     """Springer's envelope features at 50 Hz, z-scored per recording.
 
     Parameters
@@ -163,11 +207,15 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False
     preprocessed : bool
         ``y`` is already the output of :func:`heartsound.preprocess.preprocess` (1000 Hz,
         band-passed, de-spiked); otherwise that is applied first.
+    extended : bool
+        Append the four :func:`band_envelopes` (heartsound extension, used by the shipped
+        ``springer2016`` model).
 
     Returns
     -------
-    features : np.ndarray [shape=(n_frames, 3), dtype=float64]
-        Columns :data:`FEATURE_NAMES`, each with zero mean and unit variance. Frame ``k``
+    features : np.ndarray [shape=(n_frames, 3) or (n_frames, 7), dtype=float64]
+        Columns :data:`FEATURE_NAMES` (or :data:`EXTENDED_FEATURE_NAMES`), each with zero
+        mean and unit variance. Frame ``k``
         lies at time ``k / 50`` s; ``n_frames = ceil(duration_s * 50)``.
     frame_rate : float
         50.0.
@@ -188,5 +236,7 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False
         x, x_sr = preprocess(y, sr, target_sr=SR)
     env = envelopes(x, x_sr)
     stack = np.column_stack([env[k] for k in FEATURE_NAMES])
+    if extended:
+        stack = np.column_stack([stack, band_envelopes(x, x_sr)])
     frames = to_frames(stack, x_sr, FRAME_RATE)
     return zscore(frames, axis=0), FRAME_RATE

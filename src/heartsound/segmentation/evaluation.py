@@ -74,15 +74,15 @@ def circor_folds(records: Sequence[Record], k: int = 5, seed: int = 0
 
 
 def circor_items(records: Sequence[Record], *, with_features: bool = True,
-                 progress: bool = False) -> list[dict[str, Any]]:
+                 extended: bool = True, progress: bool = False) -> list[dict[str, Any]]:
     """Load annotated CirCor recordings for training or scoring.
 
     Returns
     -------
     list of dict
         Per record: ``id``, ``group``, ``rows`` (the ``.tsv`` rows), ``y``, ``sr`` and, with
-        ``with_features``, ``features`` (:func:`heartsound.features.springer_features`)
-        and ``states`` (reference state per 50 Hz frame, 0 unannotated).
+        ``with_features``, ``features`` (:func:`heartsound.features.springer_features`,
+        with ``extended``) and ``states`` (reference state per 50 Hz frame, 0 unannotated).
     """
     from ..datasets.circor2022 import read_tsv
     from ..features import springer_features
@@ -102,7 +102,7 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
         item: dict[str, Any] = {"id": r.id, "group": r.group, "rows": read_tsv(r.annotation_path),
                                 "y": rec.y, "sr": rec.sr}
         if with_features:
-            x, fr = springer_features(rec.y, rec.sr)
+            x, fr = springer_features(rec.y, rec.sr, extended=extended)
             item["features"] = x
             item["states"] = rows_to_states(item["rows"], fr, x.shape[0])
         out.append(item)
@@ -135,10 +135,12 @@ def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Sequence[Any
                       tolerance_s: float) -> dict[str, Any]:
     """Estimated sounds inside the annotated span that fall in an annotation gap.
 
-    A gap is a stretch between consecutive annotated sounds longer than 1.5 times the
-    recording's median interval between consecutive annotated sounds (the annotator
-    skipped beats there). Estimates in such gaps, farther than ``tolerance_s`` from every
-    reference, count as false positives although they may be real beats.
+    A gap is a stretch between consecutive annotated sounds (of either kind) longer than
+    0.85 times the recording's cycle, the median interval between consecutive annotated
+    S1. Systole and diastole are both shorter than that, so such a stretch means the
+    annotator skipped at least one sound. Estimates inside a gap (more than
+    ``tolerance_s`` from its ends) count as false positives although they may be real
+    sounds.
 
     Returns
     -------
@@ -146,12 +148,13 @@ def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Sequence[Any
         ``gaps`` (list of ``(start_s, end_s)``) and ``n_in_gaps`` (estimated sounds in them).
     """
     t = np.sort(np.array([x[1] for x in ref], dtype=float))
-    if t.size < 3:
+    s1 = np.sort(np.array([x[1] for x in ref if x[0] == "S1"], dtype=float))
+    if t.size < 3 or s1.size < 2:
         return {"gaps": [], "n_in_gaps": 0}
+    cycle = float(np.median(np.diff(s1)))
     d = np.diff(t)
-    med = np.median(d)
     gaps = [(float(t[i] + tolerance_s), float(t[i + 1] - tolerance_s))
-            for i in np.flatnonzero(d > 1.5 * med)]
+            for i in np.flatnonzero(d > 0.85 * cycle)]
     n = sum(1 for e in est_events
             if any(a < (e.centre_s if hasattr(e, "centre_s") else e[1]) < b for a, b in gaps))
     return {"gaps": gaps, "n_in_gaps": int(n)}
@@ -295,8 +298,12 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
     records = circor2022.read(root)
     folds = circor_folds(records, k=k, seed=seed)
     idx_all = np.concatenate([te for _, te in folds])
+    extended = bool(getattr(make(), "extended_features", True))
     items = dict(zip(idx_all.tolist(),
-                     circor_items([records[i] for i in idx_all], progress=progress)))
+                     circor_items([records[i] for i in idx_all], extended=extended,
+                                  progress=progress)))
+    for it in items.values():
+        del it["y"]
     pooled: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
     fold_out = []
     for f, (tr, te) in enumerate(folds):

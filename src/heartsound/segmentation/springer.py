@@ -12,7 +12,12 @@ Pipeline of one recording (Springer, Tarassenko & Clifford 2016):
 4. :func:`heartsound.segmentation.hsmm.decode_with_score`: extended duration-dependent
    Viterbi with the duration model of the heart-rate estimate.
 
-Departure from the paper: the autocorrelation may leave the true heart rate as its second
+Departures from the paper (both measured in ``docs/results/segmentation.md``):
+
+* ``extended_features=True`` (default) adds four sub-band log-envelopes
+  (:func:`heartsound.features.band_envelopes`) to the three envelopes, in place of the
+  paper's optional wavelet envelope; they let the regressions tell S1 from S2.
+* the autocorrelation may leave the true heart rate as its second
 or third peak (noise, children's fast rates), so every candidate heart rate of step 2 is
 decoded and the path with the highest HSMM score is kept (``n_hr_candidates``; 1 gives
 the paper's behaviour).
@@ -39,9 +44,9 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ModelError, ParameterError
-from ..features import FEATURE_NAMES, FRAME_RATE, springer_features
+from ..features import EXTENDED_FEATURE_NAMES, FEATURE_NAMES, FRAME_RATE, springer_features
 from . import hsmm
-from .heart_rate import MAX_BPM, MIN_BPM, heart_rate_candidates
+from .heart_rate import MAX_BPM, MIN_BPM, heart_rate_candidates, typical_systolic_interval
 from .result import Segmentation
 
 __all__ = ["METHOD", "MODEL_FILE", "FORMAT", "FORMAT_VERSION", "SpringerSegmenter",
@@ -81,6 +86,9 @@ class SpringerSegmenter:
 
     Parameters
     ----------
+    extended_features : bool
+        Use :data:`heartsound.features.EXTENDED_FEATURE_NAMES` (7 columns) rather than the
+        paper's 3 envelopes.
     C : float
         Inverse L2 regularisation of the logistic regressions (scikit-learn's ``C``).
     max_train_frames : int
@@ -91,6 +99,16 @@ class SpringerSegmenter:
     n_hr_candidates : int
         Heart-rate candidates decoded per recording (the best HSMM path wins); 1 is the
         paper's single autocorrelation estimate.
+    systole_candidates : bool
+        For each heart rate also decode the mirror-image systolic interval
+        (``cycle - interval``) and the typical interval at that rate
+        (:func:`~heartsound.segmentation.heart_rate.typical_systolic_interval`), keeping the
+        best path.
+    candidate_score : {"emission", "path"}
+        How the candidates' paths are compared: ``"path"`` is the full HSMM log-score
+        (duration terms included), which favours slower rates because fewer segments pay
+        fewer duration terms; ``"emission"`` sums only the emission log-likelihoods
+        ``log b_j(o_t)`` along each path, so a rate wins by explaining the sounds.
     min_bpm, max_bpm : float
         Heart-rate search range.
     seed : int
@@ -111,13 +129,17 @@ class SpringerSegmenter:
     feature_names_ : tuple of str
     """
 
-    def __init__(self, *, C: float = 1.0, max_train_frames: int = 2_000_000,
+    def __init__(self, *, extended_features: bool = True, C: float = 1.0, max_train_frames: int = 2_000_000,
                  fit_sound_durations: bool = True, n_hr_candidates: int = 3,
+                 systole_candidates: bool = True, candidate_score: str = "emission",
                  min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM, seed: int = 0) -> None:
+        self.extended_features = extended_features
         self.C = C
         self.max_train_frames = max_train_frames
         self.fit_sound_durations = fit_sound_durations
         self.n_hr_candidates = n_hr_candidates
+        self.systole_candidates = systole_candidates
+        self.candidate_score = candidate_score
         self.min_bpm = min_bpm
         self.max_bpm = max_bpm
         self.seed = seed
@@ -130,7 +152,8 @@ class SpringerSegmenter:
         Parameters
         ----------
         features_list : sequence of np.ndarray [shape=(n_frames_i, n_features)]
-            :func:`heartsound.features.springer_features` of each recording.
+            ``springer_features(y, sr, extended=self.extended_features)`` of each
+            recording.
         states_list : sequence of np.ndarray [shape=(n_frames_i,)]
             Reference state per frame (0 = unannotated, excluded; 1-4 as in
             :data:`heartsound.segmentation.result.STATE_NAMES`), e.g. from
@@ -158,6 +181,10 @@ class SpringerSegmenter:
             runs.extend(_run_lengths(s))
         x_all = np.concatenate(xs)
         y_all = np.concatenate(ys)
+        if x_all.shape[1] != len(self._names()):
+            raise ParameterError(f"features have {x_all.shape[1]} columns; "
+                                 f"extended_features={self.extended_features} needs "
+                                 f"{len(self._names())} ({', '.join(self._names())})")
         if set(np.unique(y_all)) != {1, 2, 3, 4}:
             raise ParameterError("training states must contain all of 1, 2, 3 and 4")
         if x_all.shape[0] > self.max_train_frames:
@@ -183,8 +210,11 @@ class SpringerSegmenter:
                     durs[name] = (float(np.mean(d)), float(max(np.std(d), 1.0 / FRAME_RATE)))
         self.sound_durations_ = durs
         self.n_train_frames_ = int(x_all.shape[0])
-        self.feature_names_ = tuple(FEATURE_NAMES[: x_all.shape[1]])
+        self.feature_names_ = self._names()
         return self
+
+    def _names(self) -> tuple[str, ...]:
+        return EXTENDED_FEATURE_NAMES if self.extended_features else FEATURE_NAMES
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
@@ -245,11 +275,25 @@ class SpringerSegmenter:
                                       max_bpm=self.max_bpm, n=max(1, int(self.n_hr_candidates)))
         best: tuple[float, np.ndarray, float, float] | None = None
         tried = []
+        pairs = []
         for hr, si, _ in cands:
+            pairs.append((hr, si))
+            if self.systole_candidates:
+                cycle = 60.0 / hr
+                for alt in (typical_systolic_interval(hr),):
+                    if (0.12 <= alt <= 0.7 * cycle
+                            and all(abs(alt - p[1]) > 0.02 for p in pairs if p[0] == hr)):
+                        pairs.append((hr, alt))
+        for hr, si in pairs:
             dm = hsmm.duration_model(hr, si, frame_rate=frame_rate,
                                      s1=tuple(self.sound_durations_["S1"]),
                                      s2=tuple(self.sound_durations_["S2"]))
             states, score = hsmm.decode_with_score(loglik, dm)
+            if self.candidate_score == "emission":
+                score = float(loglik[np.arange(states.size), states - 1].sum())
+            elif self.candidate_score != "path":
+                raise ParameterError(f"candidate_score must be 'emission' or 'path', "
+                                     f"got {self.candidate_score!r}")
             tried.append((round(hr, 2), round(si, 4), round(score, 2)))
             if best is None or score > best[0]:
                 best = (score, states, hr, si)
@@ -276,16 +320,19 @@ class SpringerSegmenter:
 
         self._check_fitted()
         y = validate_audio(y, sr)
-        x, fr = springer_features(y, sr)
+        x, fr = springer_features(y, sr, extended=self.extended_features)
         states, hr, si, info = self.decode(x, fr)
         return Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
                             systolic_interval_s=si, posteriors=self.predict_proba(x), info=info)
 
     # ------------------------------------------------------------------ persistence
     def get_params(self) -> dict[str, Any]:
-        return {"C": self.C, "max_train_frames": self.max_train_frames,
+        return {"extended_features": self.extended_features, "C": self.C,
+                "max_train_frames": self.max_train_frames,
                 "fit_sound_durations": self.fit_sound_durations,
-                "n_hr_candidates": self.n_hr_candidates, "min_bpm": self.min_bpm,
+                "n_hr_candidates": self.n_hr_candidates,
+                "systole_candidates": self.systole_candidates,
+                "candidate_score": self.candidate_score, "min_bpm": self.min_bpm,
                 "max_bpm": self.max_bpm, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,9 +388,9 @@ class SpringerSegmenter:
                 or m.mean_.shape != (nf,) or m.cov_.shape != (nf, nf)
                 or set(m.sound_durations_) != {"S1", "S2"}):
             raise ModelError(f"{source}: model arrays have inconsistent shapes")
-        if tuple(m.feature_names_) != FEATURE_NAMES[:nf]:
+        if tuple(m.feature_names_) != m._names():
             raise ModelError(f"{source}: features {m.feature_names_} do not match this "
-                             f"heartsound's {FEATURE_NAMES}")
+                             f"heartsound's {m._names()}")
         return m
 
     def save(self, path: str | Path) -> None:

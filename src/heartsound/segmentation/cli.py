@@ -1,0 +1,225 @@
+"""Command-line entry points of the segmentation area.
+
+* ``heartsound segment FILE... [--method springer2016|neural] [--out DIR]``
+* ``heartsound train segmenter --method springer2016 --dataset circor2022 --root DIR
+  [--out FILE]``
+* ``heartsound evaluate segmentation --dataset {circor2022,pascal2011} --root DIR
+  --method {springer2016,neural} [--tolerance-ms 60] [--json] [--cv K]``
+
+Top-level imports are standard library only; numpy, scipy and the models load inside the
+``*_main`` functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_segment_arguments", "segment_main", "add_train_arguments", "train_main",
+           "add_evaluate_arguments", "evaluate_main"]
+
+_METHODS = ("springer2016", "neural")
+_DATASETS = ("circor2022", "pascal2011")
+
+
+# --------------------------------------------------------------------------- segment
+
+
+def add_segment_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio file(s) (any rate/format)")
+    p.add_argument("--method", choices=_METHODS, default="neural",
+                   help="segmentation method (default: neural)")
+    p.add_argument("--model", metavar="FILE", default=None,
+                   help="springer2016 only: a JSON model instead of the shipped one")
+    p.add_argument("--out", metavar="DIR", default=".",
+                   help="folder for <stem>.tsv and <stem>.png (default: current folder)")
+    p.add_argument("--no-plot", action="store_true", help="write only the .tsv")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+
+
+def segment_main(args: argparse.Namespace) -> int:
+    """Segment each file; write ``<stem>.tsv`` and ``<stem>.png``; print HR and cycles."""
+    from ..io import load
+    from . import segment
+    from .plot import plot_segmentation
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {}
+    if args.model is not None:
+        if args.method != "springer2016":
+            from ..errors import ParameterError
+
+            raise ParameterError("--model is only used with --method springer2016")
+        from .springer import SpringerSegmenter
+
+        kwargs["model"] = SpringerSegmenter.load(args.model)
+    for f in args.files:
+        rec = load(f)
+        seg = segment(rec.y, rec.sr, method=args.method, **kwargs)
+        stem = Path(f).stem
+        tsv = out / f"{stem}.tsv"
+        seg.to_tsv(tsv)
+        png = None
+        if not args.no_plot:
+            png = out / f"{stem}.png"
+            plot_segmentation(rec.y, rec.sr, seg, png, title=f"{stem} ({args.method})")
+        iv = seg.intervals()
+        if args.json:
+            d = {"file": str(f), "tsv": str(tsv), "png": str(png) if png else None}
+            d.update(seg.to_dict())
+            d.pop("states", None)
+            print(json.dumps(d))
+        else:
+            hr = iv["heart_rate_bpm"] if iv["heart_rate_bpm"] is not None else seg.heart_rate_bpm
+            print(f"{f}: heart rate {hr:.0f} bpm, {iv['n_cycles']} cycles, "
+                  f"{len(seg.events())} sounds -> {tsv}" + (f", {png}" if png else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- train
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=_METHODS, default="springer2016")
+    p.add_argument("--dataset", choices=("circor2022",), default="circor2022",
+                   help="annotated training corpus")
+    p.add_argument("--root", required=True, metavar="DIR", help="corpus folder")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="model file to write (default: springer2016.json / the neural "
+                        "trainer's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="neural only")
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Fit a segmenter on every annotated recording of the corpus and save it."""
+    if args.method == "neural":
+        from ..training.segmenter import train_from_args
+
+        return int(train_from_args(args) or 0)
+    import time
+
+    from ..datasets import circor2022
+    from .evaluation import circor_items
+    from .springer import SpringerSegmenter
+
+    t0 = time.perf_counter()
+    records = circor2022.read(args.root)
+    items = circor_items(records, progress=sys.stderr.isatty())
+    model = SpringerSegmenter(seed=args.seed).fit([it["features"] for it in items],
+                                                  [it["states"] for it in items])
+    out = Path(args.out or "springer2016.json")
+    model.save(out)
+    print(f"trained springer2016 on {len(items)} annotated recordings "
+          f"({model.n_train_frames_} frames) in {time.perf_counter() - t0:.0f} s -> {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=_DATASETS, required=True)
+    p.add_argument("--root", required=True, metavar="DIR", help="corpus folder (test data)")
+    p.add_argument("--method", choices=_METHODS, default="springer2016")
+    p.add_argument("--model", metavar="FILE", default=None,
+                   help="springer2016 only: evaluate this JSON model, not the shipped one")
+    p.add_argument("--tolerance-ms", type=float, default=60.0,
+                   help="headline tolerance (30 and 100 ms are always reported too)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="circor2022 only: patient-independent K-fold cross-validation "
+                        "(train on K-1 folds, test on the held-out one; seed 0)")
+    p.add_argument("--seed", type=int, default=0, help="fold seed for --cv")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, float):
+        return round(x, 5)
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _headline(by_tol: dict[str, Any], tol_ms: float) -> dict[str, Any]:
+    h = by_tol[f"{int(round(tol_ms))}ms"]
+    return {"s1": {k: h["S1"][k] for k in ("sensitivity", "ppv", "f1")},
+            "s2": {k: h["S2"][k] for k in ("sensitivity", "ppv", "f1")},
+            "f1": h["f1"], "timing_error_ms_median": h["timing_error_ms_median"]}
+
+
+def evaluate_main(args: argparse.Namespace) -> int:
+    """Score the shipped (or given) model on a corpus, or cross-validate on CirCor."""
+    from ..errors import ParameterError
+    from .evaluation import TOLERANCES_S, cross_validate_circor, evaluate
+
+    tol_ms = float(args.tolerance_ms)
+    if not 0 < tol_ms <= 500:
+        raise ParameterError(f"--tolerance-ms must be in (0, 500], got {tol_ms}")
+    tols = tuple(sorted(set(TOLERANCES_S) | {round(tol_ms / 1000.0, 6)}))
+    if args.cv is not None:
+        if args.dataset != "circor2022":
+            raise ParameterError("--cv needs --dataset circor2022 (the annotated training corpus)")
+        if args.method == "neural":
+            from ..training import segmenter as trainer
+
+            if not hasattr(trainer, "cross_validate_from_args"):
+                raise ParameterError("cross-validation of the neural segmenter is not "
+                                     "available in this installation")
+            return int(trainer.cross_validate_from_args(args) or 0)
+        res = cross_validate_circor(args.root, k=args.cv, seed=args.seed, tolerances=tols,
+                                    progress=sys.stderr.isatty())
+        by_tol = res["pooled"]
+    else:
+        from ..io import validate_audio
+        from . import get_method
+
+        mod = get_method(args.method)
+        kwargs: dict[str, Any] = {}
+        if args.model is not None:
+            if args.method != "springer2016":
+                raise ParameterError("--model is only used with --method springer2016")
+            from .springer import SpringerSegmenter
+
+            kwargs["model"] = SpringerSegmenter.load(args.model)
+
+        def segment_fn(y: Any, sr: float) -> Any:
+            return mod.segment(validate_audio(y, sr), sr, **kwargs)
+
+        res = evaluate(args.dataset, args.root, segment_fn, tolerances=tols,
+                       progress=sys.stderr.isatty())
+        by_tol = res["by_tolerance"]
+    out = {"dataset": args.dataset, "method": args.method, "n_recordings": res["n_recordings"],
+           "tolerance_ms": tol_ms, **_headline(by_tol, tol_ms), "seconds": res["seconds"],
+           "by_tolerance": by_tol}
+    if args.cv is not None:
+        out.update(cv=args.cv, seed=args.seed, folds=res["folds"])
+    else:
+        out["model"] = args.model or "shipped"
+        for key in ("per_recording", "n_estimated_in_annotation_gaps",
+                    "by_tolerance_gaps_excluded"):
+            if key in res:
+                out[key] = res[key]
+    out = _clean(out)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.method} on {args.dataset}: {out['n_recordings']} recordings"
+          + (f", {args.cv}-fold patient-independent CV" if args.cv else "")
+          + f" ({out['seconds']:.0f} s)")
+    for key, h in by_tol.items():
+        print(f"  ±{key:>6}: F1 {h['f1']:.4f}  S1 F1 {h['S1']['f1']:.4f} "
+              f"(Se {h['S1']['sensitivity']:.4f}, PPV {h['S1']['ppv']:.4f})  "
+              f"S2 F1 {h['S2']['f1']:.4f} (Se {h['S2']['sensitivity']:.4f}, "
+              f"PPV {h['S2']['ppv']:.4f})  median |error| "
+              f"{h['timing_error_ms_median']:.1f} ms")
+    return 0
