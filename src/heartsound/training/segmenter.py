@@ -42,7 +42,8 @@ import numpy as np
 from ..errors import DatasetError, ParameterError
 
 __all__ = ["TrainConfig", "SegmenterNet", "augment", "FeatureCache", "build_cache",
-           "train", "export_onnx", "cross_validate", "train_from_args"]
+           "train", "export_onnx", "cross_validate", "compare_cv", "train_from_args",
+           "cross_validate_from_args"]
 
 log = logging.getLogger(__name__)
 
@@ -490,8 +491,9 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
                 ) -> str:
     """Write the network (softmax output) as ONNX with a dynamic time axis.
 
-    Input ``features [batch, time, n_features]`` float32, output
-    ``posteriors [batch, time, 4]``. The metadata holds ``n_features``, ``frame_rate``,
+    Uses the ``torch.onnx`` dynamo exporter (opset 18). Input
+    ``features [batch, time, n_features]`` float32 with ``time`` a multiple of
+    ``time_multiple`` (stored in the metadata), output ``posteriors [batch, time, 4]``. The metadata holds ``n_features``, ``frame_rate``,
     ``labels``, ``feature_names``, the configuration and the heartsound version.
 
     Returns
@@ -512,12 +514,15 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     net.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.randn(1, 25 * time_multiple(cfg.widths), trained.n_features)
+    mult = time_multiple(cfg.widths)
+    dummy = torch.randn(1, 25 * mult, trained.n_features)
     tmp = path.with_suffix(".tmp.onnx")
-    torch.onnx.export(net, (dummy,), str(tmp), input_names=["features"],
-                      output_names=["posteriors"], opset_version=17, dynamo=False,
-                      dynamic_axes={"features": {0: "batch", 1: "time"},
-                                    "posteriors": {0: "batch", 1: "time"}})
+    steps = torch.export.Dim("time_steps", min=1, max=1_000_000)
+    prog = torch.onnx.export(
+        net, (dummy,), input_names=["features"], output_names=["posteriors"],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch", max=1024), 1: mult * steps}},
+        dynamo=True, opset_version=18, verbose=False)
+    prog.save(str(tmp))
     m = onnx.load(str(tmp))
     names = list(FEATURE_NAMES) + [f"logband_{lo:g}_{hi:g}Hz" for lo, hi in BANDS_HZ]
     meta = {"n_features": str(trained.n_features), "frame_rate": str(FRAME_RATE),
@@ -751,8 +756,9 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     """Score the neural fold models and Springer's LR-HSMM on the same CirCor folds.
 
     For each fold of :func:`heartsound.segmentation.evaluation.circor_folds`, a
-    :class:`~heartsound.segmentation.springer.SpringerSegmenter` (default parameters) is
-    fitted on the fold's training recordings (clean features and ``.tsv`` states) and the
+    :class:`~heartsound.segmentation.springer.SpringerSegmenter` (default parameters,
+    including its default feature set) is fitted on the fold's training recordings (clean
+    features and ``.tsv`` states) and the
     neural model ``fold_dir/fold<f>.onnx`` (from :func:`cross_validate`, trained on the
     same recordings) is loaded; both segment every held-out recording, clean and with
     white noise at each SNR in ``snrs``, from the same features. Results are written to
@@ -768,19 +774,35 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     from ..datasets.circor2022 import read_tsv
     from ..io import load
     from ..metrics import score_against_rows
-    from ..segmentation.neural import FRAME_RATE, _decode, load_model, neural_features
-    from ..segmentation.result import Segmentation
+    from ..segmentation.neural import (FRAME_RATE, _decode, load_model, neural_features,
+                                       shift_states)
+    from ..features import springer_features
+    from ..segmentation.result import Segmentation, rows_to_states
     from ..segmentation.springer import METHOD, SpringerSegmenter
 
     records = circor2022.read(root)
     folds = fold_indices(records, k=k, seed=seed)
-    cache = build_cache(records, copies=TrainConfig().copies, seed=TrainConfig().seed)
-    index = {rid: n for n, rid in enumerate(cache.ids)}
+    ext = bool(getattr(SpringerSegmenter(), "extended_features", False))
+
+    def spr_features(y: np.ndarray, sr: float) -> np.ndarray:
+        """Features of the springer2016 configuration (extended sub-bands if default)."""
+        return springer_features(y, sr, extended=True)[0] if ext else springer_features(y, sr)[0]
+
+    train_feats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, r in enumerate(records):
+        if r.annotation_path is None:
+            continue
+        rows = read_tsv(r.annotation_path)
+        rec = load(r.audio_path)
+        x = spr_features(rec.y, rec.sr)
+        train_feats[i] = (x, rows_to_states(rows, FRAME_RATE, x.shape[0]))
+    log.info("springer2016 features (extended=%s) of %d recordings", ext, len(train_feats))
     keys = ["clean" if s is None else f"{s:g}dB" for s in snrs]
     all_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
         m: {c: [] for c in keys} for m in ("neural", "springer2016")}
     result: dict[str, Any] = {"k": k, "seed": seed, "tolerance_s": tolerance_s,
-                              "conditions": keys, "folds": []}
+                              "conditions": keys, "springer_extended_features": ext,
+                              "folds": []}
     for f, (tr, te) in enumerate(folds):
         path = Path(fold_dir) / f"fold{f}.onnx"
         t_wait = time.time()
@@ -790,9 +812,9 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
             time.sleep(10)
         time.sleep(2)
         bundle = load_model(path)
-        tr_c = [index[records[i].id] for i in tr if records[i].id in index]
-        spr = SpringerSegmenter().fit([cache.feats[i][0][:, :3].astype(np.float64)
-                                       for i in tr_c], [cache.labels[i][0] for i in tr_c])
+        tr_c = [i for i in tr if i in train_feats]
+        spr = SpringerSegmenter().fit([train_feats[i][0] for i in tr_c],
+                                      [train_feats[i][1] for i in tr_c])
         fold_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
             m: {c: [] for c in keys} for m in all_scores}
         t0 = time.time()
@@ -807,8 +829,8 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
                 feats, _ = neural_features(y, rec.sr)
                 post = bundle.run(feats)
                 st, hr, si = _decode(post, bundle.priors, bundle.sound_durations)
-                segs = {"neural": Segmentation(st, FRAME_RATE, "neural", hr, si)}
-                st2, hr2, si2, _ = spr.decode(feats[:, :3].astype(np.float64), FRAME_RATE)
+                segs = {"neural": Segmentation(shift_states(st), FRAME_RATE, "neural", hr, si)}
+                st2, hr2, si2, _ = spr.decode(spr_features(y, rec.sr), FRAME_RATE)
                 segs["springer2016"] = Segmentation(st2, FRAME_RATE, METHOD, hr2, si2)
                 for m, seg in segs.items():
                     sc = score_against_rows(rows, seg.events(), tolerance_s)
@@ -827,6 +849,37 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
                  result["folds"][-1]["neural"]["clean"]["f1"],
                  result["folds"][-1]["springer2016"]["clean"]["f1"])
     return result
+
+
+def cross_validate_from_args(args: Any) -> int:
+    """``heartsound evaluate segmentation --method neural --cv K``: train one network per
+    CirCor fold (:func:`cross_validate`, fold models under ``$HEARTSOUND_CACHE``) and score
+    it with springer2016 fitted on the same folds (:func:`compare_cv`), clean and with
+    white noise at 20, 10 and 5 dB SNR. Prints the pooled and per-fold F1 (JSON with
+    ``--json``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    root = getattr(args, "root", None)
+    if root is None:
+        raise ParameterError("--root is required: the CirCor 2022 folder")
+    k = int(getattr(args, "cv", None) or 5)
+    seed = int(getattr(args, "seed", 0) or 0)
+    tol = float(getattr(args, "tolerance_ms", 60.0) or 60.0) / 1000.0
+    fold_dir = CACHE_DIR / f"neural_cv_k{k}_seed{seed}"
+    cross_validate(root, fold_dir, k=k, seed=seed)
+    res = compare_cv(root, fold_dir, fold_dir / "compare.json", k=k, seed=seed,
+                     tolerance_s=tol)
+    if getattr(args, "json", False):
+        print(json.dumps(res))
+        return 0
+    for fo in res["folds"]:
+        print(f"fold {fo['fold']}: neural F1 {fo['neural']['clean']['f1']:.4f}, "
+              f"springer2016 F1 {fo['springer2016']['clean']['f1']:.4f} "
+              f"({fo['n_test_recordings']} recordings)")
+    for c in res["conditions"]:
+        n, sp = res["pooled"]["neural"][c], res["pooled"]["springer2016"][c]
+        print(f"pooled {c}: neural F1 {n['f1']:.4f} (S1 {n['S1_f1']:.4f}, S2 {n['S2_f1']:.4f}), "
+              f"springer2016 F1 {sp['f1']:.4f} (S1 {sp['S1_f1']:.4f}, S2 {sp['S2_f1']:.4f})")
+    return 0
 
 
 if __name__ == "__main__":  # python -m heartsound.training.segmenter compare ROOT FOLD_DIR OUT
