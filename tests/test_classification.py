@@ -344,3 +344,26 @@ def test_plot_attention_with_segmentation(tmp_path, rng):
     out = tmp_path / "att.png"
     fig = plot_attention(r, segmentation=seg, path=str(out))
     assert out.stat().st_size > 1000 and len(fig.axes) == 2
+
+
+def test_cli_classify_json(circor_root):
+    import subprocess
+    import sys
+
+    f = circor_root / "recordings" / "9979_AV.flac"
+    out = subprocess.run([sys.executable, "-m", "heartsound", "classify", str(f), "--task",
+                          "all", "--json"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    d = json.loads(out.stdout)
+    assert set(d) == {"file", "abnormal", "murmur", "severity"}
+    assert d["severity"]["label"] in LABELS["severity"]
+
+
+def test_evaluate_on_pascal_set_a_reports_every_field(pascal_root):
+    from heartsound.classification.evaluation import evaluate
+
+    res = evaluate("abnormal", "pascal2011", pascal_root, sets=["A"])
+    assert res["n"] == 65  # 31 normal + 34 murmur; extrahls/artifact have no target
+    assert res["confusion"]["labels"] == ["normal", "abnormal"]
+    assert np.sum(res["confusion"]["matrix"]) == 65
+    assert 0 <= res["auc"] <= 1 and 0 <= res["macc"] <= 1
