@@ -35,7 +35,7 @@ def main() -> None:
     import numpy as np
 
     import heartsound
-    from heartsound.errors import ParameterError
+    from heartsound.errors import HeartsoundError, ParameterError
     from heartsound.io import load
     from heartsound.segmentation import METHODS, get_method, segment
 
@@ -51,10 +51,10 @@ def main() -> None:
     for method in sorted(METHODS):
         try:
             get_method(method)
-        except (ParameterError, ImportError) as exc:
+            segment(rec.y[: 10 * rec.sr], rec.sr, method=method)  # warm-up: model, imports
+        except (ParameterError, ImportError, HeartsoundError) as exc:
             out["methods"][method] = {"available": False, "reason": str(exc)}
             continue
-        segment(rec.y[: 10 * rec.sr], rec.sr, method=method)  # warm-up: model load, imports
         rows = []
         for length in LENGTHS_S:
             n = int(length * rec.sr)

@@ -202,7 +202,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
            "tolerance_ms": tol_ms, **_headline(by_tol, tol_ms), "seconds": res["seconds"],
            "by_tolerance": by_tol}
     if args.cv is not None:
-        out.update(cv=args.cv, seed=args.seed, folds=res["folds"])
+        out.update(cv=args.cv, seed=args.seed, folds=res["folds"],
+                   heart_rate=res["heart_rate"], per_recording=res["per_recording"])
     else:
         out["model"] = args.model or "shipped"
         for key in ("per_recording", "n_estimated_in_annotation_gaps",
@@ -216,6 +217,10 @@ def evaluate_main(args: argparse.Namespace) -> int:
     print(f"{args.method} on {args.dataset}: {out['n_recordings']} recordings"
           + (f", {args.cv}-fold patient-independent CV" if args.cv else "")
           + f" ({out['seconds']:.0f} s)")
+    if args.cv is not None:
+        hr = res["heart_rate"]
+        print(f"  heart rate within 10 % of the annotation: {hr['within_10pct']:.3f} "
+              f"(half {hr['half']:.3f}, double {hr['double']:.3f}, other {hr['other']:.3f})")
     for key, h in by_tol.items():
         print(f"  ±{key:>6}: F1 {h['f1']:.4f}  S1 F1 {h['S1']['f1']:.4f} "
               f"(Se {h['S1']['sensitivity']:.4f}, PPV {h['S1']['ppv']:.4f})  "

@@ -27,7 +27,7 @@ import numpy as np
 from ..datasets.base import Record
 from ..errors import DatasetError, ParameterError
 
-__all__ = ["TOLERANCES_S", "circor_folds", "circor_items", "pascal_items",
+__all__ = ["TOLERANCES_S", "circor_folds", "reference_heart_rate", "heart_rate_agreement", "circor_items", "pascal_items",
            "score_circor", "score_pascal", "evaluate", "cross_validate_circor",
            "unannotated_beats"]
 
@@ -71,6 +71,40 @@ def circor_folds(records: Sequence[Record], k: int = 5, seed: int = 0
     folds = grouped_stratified_kfold(sub, [r.label for r in sub], [r.group for r in sub],
                                      n_splits=k, seed=seed)
     return [(annotated[tr], annotated[te]) for tr, te in folds]
+
+
+def reference_heart_rate(rows: Sequence[tuple[float, float, int]]) -> float:
+    """Heart rate (bpm) of a CirCor annotation: 60 / median interval between consecutive
+    S1 onsets with no unannotated (state 0) row between them; NaN without such a pair."""
+    rr: list[float] = []
+    last = None
+    for a, b, st in rows:
+        if st == 0:
+            last = None
+        elif st == 1 and b > a:
+            if last is not None:
+                rr.append(a - last)
+            last = a
+    return float(60.0 / np.median(rr)) if rr else float("nan")
+
+
+def heart_rate_agreement(estimated: Sequence[float], reference: Sequence[float]
+                         ) -> dict[str, Any]:
+    """Share of recordings whose estimated rate is within 10 % of the reference, near half
+    of it (ratio 0.4-0.6) or near double (1.7-2.3), or otherwise off; NaN references are
+    skipped."""
+    e = np.asarray(estimated, dtype=float)
+    r = np.asarray(reference, dtype=float)
+    ok = np.isfinite(r) & np.isfinite(e)
+    q = e[ok] / r[ok]
+    n = int(q.size)
+    within = np.abs(q - 1) <= 0.1
+    half = (q >= 0.4) & (q <= 0.6)
+    double = (q >= 1.7) & (q <= 2.3)
+    return {"n": n, "within_10pct": float(np.mean(within)) if n else float("nan"),
+            "half": float(np.mean(half)) if n else float("nan"),
+            "double": float(np.mean(double)) if n else float("nan"),
+            "other": float(np.mean(~(within | half | double))) if n else float("nan")}
 
 
 def circor_items(records: Sequence[Record], *, with_features: bool = True,
@@ -255,7 +289,10 @@ def evaluate(dataset: str, root: str | Path,
                 per_tol[tol].append(scores[tol])
                 gaps_tol[tol].append(scores_ng[tol])
             s60 = scores.get(0.06, scores[tolerances[0]])
+            s1 = np.sort([t for snd, t in it["ref"] if snd == "S1"])
+            ref_hr = 60.0 / float(np.median(np.diff(s1))) if s1.size > 1 else float("nan")
             per_rec.append({"id": it["id"], "heart_rate_bpm": round(seg.heart_rate_bpm, 1),
+                            "reference_heart_rate_bpm": round(ref_hr, 1),
                             "f1": s60["f1"], "tp": s60["tp"], "fp": s60["fp"], "fn": s60["fn"],
                             "timing_error_ms_median": s60["timing_error_ms_median"],
                             "n_in_gaps": gap["n_in_gaps"]})
@@ -285,8 +322,11 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
     -------
     dict
         ``folds`` (per fold: ``n_recordings`` and ``by_tolerance``), ``pooled``
-        (``by_tolerance`` over all held-out recordings), ``k``, ``seed``,
-        ``n_recordings``, ``seconds``.
+        (``by_tolerance`` over all held-out recordings), ``heart_rate``
+        (:func:`heart_rate_agreement` of the decoded rate with
+        :func:`reference_heart_rate`), ``per_recording`` (id, fold, F1/TP/FP/FN at 60 ms,
+        estimated and reference heart rate), ``k``, ``seed``, ``n_recordings``,
+        ``seconds``.
     """
     from ..datasets import circor2022
     from ..features import FRAME_RATE
@@ -306,6 +346,7 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
         del it["y"]
     pooled: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
     fold_out = []
+    per_rec: list[dict[str, Any]] = []
     for f, (tr, te) in enumerate(folds):
         model = make().fit([items[i]["features"] for i in tr], [items[i]["states"] for i in tr])
         per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
@@ -313,13 +354,22 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
             it = items[int(i)]
             states, hr, si, info = model.decode(it["features"], FRAME_RATE)
             seg = Segmentation(states, FRAME_RATE, METHOD, hr, si, info=info)
-            for tol, sc in score_circor(it["rows"], seg.events(), tolerances).items():
+            scores = score_circor(it["rows"], seg.events(), tolerances)
+            for tol, sc in scores.items():
                 per_tol[tol].append(sc)
                 pooled[tol].append(sc)
+            head = scores.get(0.06, scores[tolerances[0]])
+            per_rec.append({"id": it["id"], "fold": f, "f1": head["f1"], "tp": head["tp"],
+                            "fp": head["fp"], "fn": head["fn"],
+                            "heart_rate_bpm": round(float(hr), 2),
+                            "reference_heart_rate_bpm": round(reference_heart_rate(it["rows"]), 2)})
         fold_out.append({"fold": f, "n_recordings": int(len(te)),
                          "n_train_recordings": int(len(tr)), "by_tolerance": _summary(per_tol)})
         logger.info("fold %d: F1@60ms %.4f", f, fold_out[-1]["by_tolerance"].get("60ms", {})
                     .get("f1", float("nan")))
     return {"dataset": "circor2022", "k": k, "seed": seed, "n_recordings": int(idx_all.size),
             "folds": fold_out, "pooled": _summary(pooled),
+            "heart_rate": heart_rate_agreement([r["heart_rate_bpm"] for r in per_rec],
+                                               [r["reference_heart_rate_bpm"] for r in per_rec]),
+            "per_recording": per_rec,
             "seconds": round(time.perf_counter() - t0, 2)}
