@@ -180,23 +180,26 @@ class Analysis:
         measures = getattr(q, "measures", None)
         if measures:
             quality["measures"] = to_jsonable(measures)
+        hr: float | None = None
         if self.segmentation is None:
             seg: dict[str, Any] = {"method": None, "available": False, "states": [],
                                    "events": [], "intervals": {"n_cycles": 0}}
         else:
-            seg = to_jsonable(self.segmentation.to_dict())
+            seg = to_jsonable(self.segmentation.to_dict())  # intervals computed once here
+            hr = seg["intervals"].get("heart_rate_bpm")
+            if hr is None:
+                hr = seg.get("heart_rate_bpm")
         seg["requested_method"] = self.requested_segmenter
         if self.segmentation_note:
             seg["note"] = self.segmentation_note
-        hr = self.heart_rate_bpm
         return {
             "heartsound_version": __version__,
             "source": self.source,
             "sr": self.sr,
             "duration_s": round(self.duration_s, 4),
             "quality": quality,
-            "heart_rate_bpm": None if hr is None else round(hr, 2),
-            "n_cycles": self.n_cycles,
+            "heart_rate_bpm": None if hr is None else round(float(hr), 2),
+            "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
             "classification": {t: r.to_dict() for t, r in self.classification.items()},
         }
@@ -205,13 +208,18 @@ class Analysis:
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, tuples and paths inside ``obj`` to JSON types;
     non-finite floats become ``None``."""
+    t = type(obj)
+    if t is float:
+        return obj if math.isfinite(obj) else None
+    if t is int or t is str or t is bool or obj is None:
+        return obj
+    if t is list or t is tuple:
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (str, bool)) or obj is None:
-        return obj
-    if isinstance(obj, int):
+    if isinstance(obj, (str, bool, int)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
