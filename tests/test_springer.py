@@ -188,3 +188,11 @@ def test_cli_segment_writes_tsv_and_png(tmp_path: Path) -> None:
     assert {int(r[2]) for r in rows} == {1, 2, 3, 4}
     assert (out / "beat.png").stat().st_size > 1000
     assert main(["segment", str(tmp_path / "missing.wav"), "--method", "springer2016"]) == 2
+
+
+def test_training_features_band_limited_copy() -> None:
+    y, _ = synthetic_pcg(80.0, 0.31, dur=5.0)
+    feats = SpringerSegmenter().training_features(y, 2000)
+    assert len(feats) == 2 and feats[0].shape == feats[1].shape == (250, 7)
+    assert not np.allclose(feats[0], feats[1])
+    assert len(SpringerSegmenter(augment_band_hz=None).training_features(y, 2000)) == 1

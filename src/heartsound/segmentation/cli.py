@@ -110,12 +110,14 @@ def train_main(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     records = circor2022.read(args.root)
-    items = circor_items(records, progress=sys.stderr.isatty())
-    model = SpringerSegmenter(seed=args.seed).fit([it["features"] for it in items],
-                                                  [it["states"] for it in items])
+    model = SpringerSegmenter(seed=args.seed)
+    items = circor_items(records, segmenter=model, progress=sys.stderr.isatty())
+    model.fit([x for it in items for x in it["train_features"]],
+              [it["states"] for it in items for _ in it["train_features"]])
     out = Path(args.out or "springer2016.json")
     model.save(out)
     print(f"trained springer2016 on {len(items)} annotated recordings "
+          f"(with band-limited copies: {model.augment_band_hz}) "
           f"({model.n_train_frames_} frames) in {time.perf_counter() - t0:.0f} s -> {out}")
     return 0
 

@@ -108,7 +108,8 @@ def heart_rate_agreement(estimated: Sequence[float], reference: Sequence[float]
 
 
 def circor_items(records: Sequence[Record], *, with_features: bool = True,
-                 extended: bool = True, progress: bool = False) -> list[dict[str, Any]]:
+                 extended: bool = True, segmenter: Any = None,
+                 progress: bool = False) -> list[dict[str, Any]]:
     """Load annotated CirCor recordings for training or scoring.
 
     Returns
@@ -117,9 +118,12 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
         Per record: ``id``, ``group``, ``rows`` (the ``.tsv`` rows), ``y``, ``sr`` and, with
         ``with_features``, ``features`` (:func:`heartsound.features.springer_features`,
         with ``extended``) and ``states`` (reference state per 50 Hz frame, 0 unannotated).
+        With a ``segmenter`` (e.g. a ``SpringerSegmenter``), ``features`` is its
+        ``features(y, sr)`` and ``train_features`` its ``training_features(y, sr)``
+        (the list of matrices to fit on, augmented copies included).
     """
     from ..datasets.circor2022 import read_tsv
-    from ..features import springer_features
+    from ..features import FRAME_RATE, springer_features
     from ..io import load
     from .result import rows_to_states
 
@@ -136,7 +140,12 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
         item: dict[str, Any] = {"id": r.id, "group": r.group, "rows": read_tsv(r.annotation_path),
                                 "y": rec.y, "sr": rec.sr}
         if with_features:
-            x, fr = springer_features(rec.y, rec.sr, extended=extended)
+            if segmenter is not None:
+                train = segmenter.training_features(rec.y, rec.sr)
+                x, fr = train[0], FRAME_RATE
+                item["train_features"] = train
+            else:
+                x, fr = springer_features(rec.y, rec.sr, extended=extended)
             item["features"] = x
             item["states"] = rows_to_states(item["rows"], fr, x.shape[0])
         out.append(item)
@@ -315,8 +324,9 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
 
     For each fold of :func:`circor_folds`, a fresh segmenter (``make_segmenter()``,
     default :class:`~heartsound.segmentation.springer.SpringerSegmenter` with default
-    parameters) is fitted on the other folds' features and ``.tsv`` states and the held-out
-    recordings are decoded and scored with :func:`score_circor`. Single process.
+    parameters) is fitted on the other folds' ``training_features`` (augmented copies
+    included) and ``.tsv`` states, and the held-out recordings, as recorded, are decoded
+    and scored with :func:`score_circor`. Single process.
 
     Returns
     -------
@@ -338,9 +348,8 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
     records = circor2022.read(root)
     folds = circor_folds(records, k=k, seed=seed)
     idx_all = np.concatenate([te for _, te in folds])
-    extended = bool(getattr(make(), "extended_features", True))
     items = dict(zip(idx_all.tolist(),
-                     circor_items([records[i] for i in idx_all], extended=extended,
+                     circor_items([records[i] for i in idx_all], segmenter=make(),
                                   progress=progress)))
     for it in items.values():
         del it["y"]
@@ -348,7 +357,9 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
     fold_out = []
     per_rec: list[dict[str, Any]] = []
     for f, (tr, te) in enumerate(folds):
-        model = make().fit([items[i]["features"] for i in tr], [items[i]["states"] for i in tr])
+        feats = [x for i in tr for x in items[i]["train_features"]]
+        states = [items[i]["states"] for i in tr for _ in items[i]["train_features"]]
+        model = make().fit(feats, states)
         per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
         for i in te:
             it = items[int(i)]

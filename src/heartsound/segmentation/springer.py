@@ -17,6 +17,9 @@ Departures from the paper (both measured in ``docs/results/segmentation.md``):
 * ``extended_features=True`` (default) adds four sub-band log-envelopes
   (:func:`heartsound.features.band_envelopes`) to the three envelopes, in place of the
   paper's optional wavelet envelope; they let the regressions tell S1 from S2.
+* ``augment_band_hz=(60, 250)`` (default): training also sees a band-limited copy of
+  every recording (as a phone microphone would record it, e.g. PASCAL set A), with the
+  same states; see :meth:`SpringerSegmenter.training_features`.
 * the autocorrelation may leave the true heart rate as its second
 or third peak (noise, children's fast rates), so every candidate heart rate of step 2 is
 decoded and the path with the highest HSMM score is kept (``n_hr_candidates``; 1 gives
@@ -89,6 +92,9 @@ class SpringerSegmenter:
     extended_features : bool
         Use :data:`heartsound.features.EXTENDED_FEATURE_NAMES` (7 columns) rather than the
         paper's 3 envelopes.
+    augment_band_hz : (float, float) or None
+        Pass band (Hz) of the band-limited training copy produced by
+        :meth:`training_features`; None trains on the recordings as they are.
     C : float
         Inverse L2 regularisation of the logistic regressions (scikit-learn's ``C``).
     max_train_frames : int
@@ -129,11 +135,13 @@ class SpringerSegmenter:
     feature_names_ : tuple of str
     """
 
-    def __init__(self, *, extended_features: bool = True, C: float = 1.0, max_train_frames: int = 2_000_000,
+    def __init__(self, *, extended_features: bool = True,
+                 augment_band_hz: tuple[float, float] | None = (60.0, 250.0), C: float = 1.0, max_train_frames: int = 2_000_000,
                  fit_sound_durations: bool = True, n_hr_candidates: int = 3,
                  systole_candidates: bool = True, candidate_score: str = "emission",
                  min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM, seed: int = 0) -> None:
         self.extended_features = extended_features
+        self.augment_band_hz = augment_band_hz
         self.C = C
         self.max_train_frames = max_train_frames
         self.fit_sound_durations = fit_sound_durations
@@ -145,6 +153,26 @@ class SpringerSegmenter:
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
+    def features(self, y: np.ndarray, sr: float) -> np.ndarray:
+        """The feature matrix this segmenter decodes, ``np.ndarray [shape=(n_frames, n_features)]``."""
+        return springer_features(y, sr, extended=self.extended_features)[0]
+
+    def training_features(self, y: np.ndarray, sr: float) -> list[np.ndarray]:
+        """Feature matrices of one training recording: as recorded, plus (with
+        ``augment_band_hz``) a copy band-passed to that band before the features.
+
+        Both have the same frames, so they share the recording's reference states.
+        """
+        from ..preprocess import preprocess
+
+        out = [self.features(y, sr)]
+        if self.augment_band_hz:
+            lo, hi = (float(v) for v in self.augment_band_hz)
+            x, x_sr = preprocess(y, sr, band_hz=(lo, hi))
+            out.append(springer_features(x, x_sr, preprocessed=True,
+                                         extended=self.extended_features)[0])
+        return out
+
     def fit(self, features_list: Sequence[np.ndarray], states_list: Sequence[np.ndarray]
             ) -> SpringerSegmenter:
         """Learn the emission model from annotated recordings.
@@ -320,14 +348,17 @@ class SpringerSegmenter:
 
         self._check_fitted()
         y = validate_audio(y, sr)
-        x, fr = springer_features(y, sr, extended=self.extended_features)
+        x = self.features(y, sr)
+        fr = FRAME_RATE
         states, hr, si, info = self.decode(x, fr)
         return Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
                             systolic_interval_s=si, posteriors=self.predict_proba(x), info=info)
 
     # ------------------------------------------------------------------ persistence
     def get_params(self) -> dict[str, Any]:
-        return {"extended_features": self.extended_features, "C": self.C,
+        return {"extended_features": self.extended_features,
+                "augment_band_hz": (list(self.augment_band_hz) if self.augment_band_hz
+                                    else None), "C": self.C,
                 "max_train_frames": self.max_train_frames,
                 "fit_sound_durations": self.fit_sound_durations,
                 "n_hr_candidates": self.n_hr_candidates,
@@ -371,6 +402,8 @@ class SpringerSegmenter:
                           f"loaded by {__version__}", stacklevel=2)
         try:
             params = dict(d.get("params", {}))
+            if params.get("augment_band_hz") is not None:
+                params["augment_band_hz"] = tuple(params["augment_band_hz"])
             m = cls(**params)
             m.coef_ = np.asarray(d["coef"], dtype=np.float64)
             m.intercept_ = np.asarray(d["intercept"], dtype=np.float64)
