@@ -752,7 +752,8 @@ def _summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: int = 5,
                seed: int = 0, snrs: Sequence[float | None] = (None, 20, 10, 5),
-               tolerance_s: float = 0.06, wait_s: float = 3600.0) -> dict[str, Any]:
+               tolerance_s: float = 0.06, wait_s: float = 3600.0,
+               methods: Sequence[str] = ("neural", "springer2016")) -> dict[str, Any]:
     """Score the neural fold models and Springer's LR-HSMM on the same CirCor folds.
 
     For each fold of :func:`heartsound.segmentation.evaluation.circor_folds`, a
@@ -799,21 +800,20 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     log.info("springer2016 features (extended=%s) of %d recordings", ext, len(train_feats))
     keys = ["clean" if s is None else f"{s:g}dB" for s in snrs]
     all_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
-        m: {c: [] for c in keys} for m in ("neural", "springer2016")}
+        m: {c: [] for c in keys} for m in methods}
     result: dict[str, Any] = {"k": k, "seed": seed, "tolerance_s": tolerance_s,
                               "conditions": keys, "springer_extended_features": ext,
                               "folds": []}
     for f, (tr, te) in enumerate(folds):
         path = Path(fold_dir) / f"fold{f}.onnx"
         t_wait = time.time()
-        while not path.is_file():
+        while "neural" in methods and not path.is_file():
             if time.time() - t_wait > wait_s:
                 raise ParameterError(f"{path} did not appear within {wait_s:.0f} s")
             time.sleep(10)
-        time.sleep(2)
-        bundle = load_model(path)
+        bundle = load_model(path) if "neural" in methods else None
         tr_c = [i for i in tr if i in train_feats]
-        spr = SpringerSegmenter().fit([train_feats[i][0] for i in tr_c],
+        spr = None if "springer2016" not in methods else SpringerSegmenter().fit([train_feats[i][0] for i in tr_c],
                                       [train_feats[i][1] for i in tr_c])
         fold_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
             m: {c: [] for c in keys} for m in all_scores}
@@ -826,28 +826,31 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
             rec = load(r.audio_path)
             for snr, key in zip(snrs, keys):
                 y = _noisy(rec.y, snr, r.id)
-                feats, _ = neural_features(y, rec.sr)
-                post = bundle.run(feats)
-                st, hr, si = _decode(post, bundle.priors, bundle.sound_durations)
-                segs = {"neural": Segmentation(shift_states(st), FRAME_RATE, "neural", hr, si)}
-                st2, hr2, si2, _ = spr.decode(spr_features(y, rec.sr), FRAME_RATE)
-                segs["springer2016"] = Segmentation(st2, FRAME_RATE, METHOD, hr2, si2)
+                segs = {}
+                if bundle is not None:
+                    feats, _ = neural_features(y, rec.sr)
+                    post = bundle.run(feats)
+                    st, hr, si = _decode(post, bundle.priors, bundle.sound_durations)
+                    segs["neural"] = Segmentation(shift_states(st), FRAME_RATE, "neural", hr, si)
+                if spr is not None:
+                    st2, hr2, si2, _ = spr.decode(spr_features(y, rec.sr), FRAME_RATE)
+                    segs["springer2016"] = Segmentation(st2, FRAME_RATE, METHOD, hr2, si2)
                 for m, seg in segs.items():
                     sc = score_against_rows(rows, seg.events(), tolerance_s)
                     sc["id"] = r.id
                     fold_scores[m][key].append(sc)
                     all_scores[m][key].append(sc)
         result["folds"].append({
-            "fold": f, "model": str(path), "model_sha256": bundle.sha256,
+            "fold": f, "model": str(path) if bundle else None,
+            "model_sha256": bundle.sha256 if bundle else None,
             "n_train_recordings": len(tr_c), "n_test_recordings": len(te),
             "seconds": round(time.time() - t0, 1),
             **{m: {c: _summary(v) for c, v in d.items()} for m, d in fold_scores.items()}})
         result["pooled"] = {m: {c: _summary(v) for c, v in d.items() if v}
                             for m, d in all_scores.items()}
         Path(out).write_text(json.dumps(result, indent=1))
-        log.info("fold %d: neural F1 %.4f, springer F1 %.4f (clean)", f,
-                 result["folds"][-1]["neural"]["clean"]["f1"],
-                 result["folds"][-1]["springer2016"]["clean"]["f1"])
+        log.info("fold %d: %s (clean F1)", f, {m: round(result["folds"][-1][m]["clean"]["f1"], 4)
+                                                for m in methods})
     return result
 
 
@@ -886,11 +889,14 @@ if __name__ == "__main__":  # python -m heartsound.training.segmenter compare RO
     import sys
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if len(sys.argv) == 5 and sys.argv[1] == "compare":
-        compare_cv(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "compare":
+        compare_cv(sys.argv[2], sys.argv[3], sys.argv[4],
+                   methods=tuple(sys.argv[5].split(",")) if len(sys.argv) == 6
+                   else ("neural", "springer2016"))
     elif len(sys.argv) == 4 and sys.argv[1] == "cv":
         json.dump(cross_validate(sys.argv[2], sys.argv[3]), sys.stdout, indent=1)
     else:
         print("usage: python -m heartsound.training.segmenter cv ROOT FOLD_DIR\n"
-              "       python -m heartsound.training.segmenter compare ROOT FOLD_DIR OUT.json")
+              "       python -m heartsound.training.segmenter compare ROOT FOLD_DIR OUT.json "
+              "[neural,springer2016]")
         sys.exit(2)
