@@ -66,7 +66,10 @@ def test_ablation_end_to_end(tmp_path, monkeypatch, rng):
     again = ablation.run("severity", recs, ["cnn+sigmoid+up"], out, **kw)
     assert out.read_text() == before
     assert again["configs"]["cnn+sigmoid+up"] == res["configs"]["cnn+sigmoid+up"]
+    rows = data["configs"]["cnn+sigmoid+up"]["patients"]
+    assert ablation.paired_bootstrap("severity", rows, rows, n=50) == (0.0, 0.0, 0.0)
     md = ablation.render([out], tmp_path / "fig")
+    assert "Paired differences from `cnn+sigmoid+up`" in md
     assert "| `gru+none+weighted` | GRU | none (avg pool) | class-weighted loss |" in md
     pngs = sorted(p.name for p in (tmp_path / "fig").glob("*.png"))
     assert pngs == ["ablation_severity_cnn_sigmoid_up.png",
