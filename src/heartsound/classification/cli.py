@@ -138,7 +138,8 @@ def train_main(args: argparse.Namespace) -> int:
     recs = _read(names, roots)
     kw = dict(model=args.model, attention=None if args.no_attention else args.attention,
               upsample=args.upsample, max_epochs=args.epochs, max_minutes=args.max_minutes,
-              widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed, augment=not args.no_augment,
+              widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
+              augment=not args.no_augment,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None

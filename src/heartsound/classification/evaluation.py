@@ -69,7 +69,8 @@ def scores(task: str, truth: Sequence[str], pred: Sequence[str],
 
 
 def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
-             progress: bool = False, model: str | None = None, **read_kwargs: Any) -> dict[str, Any]:
+             progress: bool = False, model: str | None = None,
+             **read_kwargs: Any) -> dict[str, Any]:
     """Score the shipped ``task`` model on corpus ``dataset`` in ``root``.
 
     Parameters
