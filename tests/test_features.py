@@ -54,3 +54,15 @@ def test_psd_envelope_band_selective() -> None:
     t = np.arange(2 * sr) / sr
     assert psd_envelope(np.sin(2 * np.pi * 50 * t), sr).mean() > \
         100 * psd_envelope(np.sin(2 * np.pi * 150 * t), sr).mean()
+
+
+def test_psd_envelope_matches_scipy_spectrogram(rng: np.random.Generator) -> None:
+    from scipy.signal import spectrogram
+
+    sr = 1000
+    x = rng.standard_normal(5000)
+    f, t, sxx = spectrogram(x, fs=sr, window="hann", nperseg=50, noverlap=25, nfft=1000,
+                            detrend=False, scaling="density", mode="psd")
+    band = (f >= 40) & (f <= 60)
+    ref = np.interp(np.arange(x.size) / sr, t, sxx[band].mean(axis=0))
+    assert np.allclose(psd_envelope(x, sr), ref, rtol=1e-9)
