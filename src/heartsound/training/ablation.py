@@ -386,6 +386,16 @@ def _table(task: str, data: dict[str, Any], fig_dir: Path, md_dir: Path) -> list
             + " | ".join(_fmt(s["recall"][lab]) for lab in labels) + " | "
             + " | ".join(_fmt(s["auc"][lab]) for lab in labels)
             + f" | {_fmt(s['auc_macro'])} | {min(ep)}–{max(ep)} |")
+    if task == "murmur":
+        from .. import metrics
+
+        wacc = []
+        for name, e in data["configs"].items():
+            t = [r["truth"] for r in e["patients"]]
+            p = [r["pred"] for r in e["patients"]]
+            wacc.append(f"`{name}` {metrics.murmur_weighted_accuracy(t, p):.3f}")
+        lines += ["", "PhysioNet 2022 murmur weighted accuracy, pooled over the folds: "
+                  + "; ".join(wacc) + "."]
     lines += ["", "Per-fold UAR:", "",
               "| configuration | " + " | ".join(f"fold {i}" for i in range(meta["k"]))
               + " | minutes |", "| --- | " + "--- | " * meta["k"] + "--- |"]
