@@ -55,7 +55,7 @@ class ModelBundle:
 BUNDLES: dict[str, ModelBundle] = {
     "abnormal": ModelBundle(
         "abnormal", "abnormal.onnx",
-        "adc2f1de23957d4771cc644cb2e27335606ada27b419dae4f82cca697c999f4e"),
+        "a95b68ce2cd1df874c8b24371fff750a228256ec38b005f77c6baba7831e175a"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
         "5dc378afb25f23405f3c313bc4afb95ba51a5bd7de993ea4d7f382be0396957b"),
