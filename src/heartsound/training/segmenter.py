@@ -757,9 +757,11 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     """Score the neural fold models and Springer's LR-HSMM on the same CirCor folds.
 
     For each fold of :func:`heartsound.segmentation.evaluation.circor_folds`, a
-    :class:`~heartsound.segmentation.springer.SpringerSegmenter` (default parameters,
-    including its default feature set) is fitted on the fold's training recordings (clean
-    features and ``.tsv`` states) and the
+    :class:`~heartsound.segmentation.springer.SpringerSegmenter` with default parameters
+    (the shipped ``springer2016.json`` recipe) is fitted on the fold's training recordings
+    exactly as :func:`heartsound.segmentation.evaluation.cross_validate_circor` does it
+    (its ``training_features``: each recording as recorded plus, with the default
+    ``augment_band_hz``, a band-limited copy; ``.tsv`` states) and the
     neural model ``fold_dir/fold<f>.onnx`` (from :func:`cross_validate`, trained on the
     same recordings) is loaded; both segment every held-out recording, clean and with
     white noise at each SNR in ``snrs``, from the same features. Results are written to
@@ -777,33 +779,38 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     from ..metrics import score_against_rows
     from ..segmentation.neural import (FRAME_RATE, _decode, load_model, neural_features,
                                        shift_states)
-    from ..features import springer_features
     from ..segmentation.result import Segmentation, rows_to_states
     from ..segmentation.springer import METHOD, SpringerSegmenter
 
     records = circor2022.read(root)
     folds = fold_indices(records, k=k, seed=seed)
-    ext = bool(getattr(SpringerSegmenter(), "extended_features", False))
+    proto = SpringerSegmenter()
+    ext = bool(proto.extended_features)
+    spr_features = proto.features
 
-    def spr_features(y: np.ndarray, sr: float) -> np.ndarray:
-        """Features of the springer2016 configuration (extended sub-bands if default)."""
-        return springer_features(y, sr, extended=True)[0] if ext else springer_features(y, sr)[0]
-
-    train_feats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i, r in enumerate(records):
-        if r.annotation_path is None:
-            continue
-        rows = read_tsv(r.annotation_path)
-        rec = load(r.audio_path)
-        x = spr_features(rec.y, rec.sr)
-        train_feats[i] = (x, rows_to_states(rows, FRAME_RATE, x.shape[0]))
-    log.info("springer2016 features (extended=%s) of %d recordings", ext, len(train_feats))
+    # training matrices per annotated record: as recorded plus the band-limited copy of the
+    # shipped recipe (SpringerSegmenter.training_features), as in cross_validate_circor
+    train_feats: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+    if "springer2016" in methods:
+        t_feat = time.time()
+        for i, r in enumerate(records):
+            if r.annotation_path is None:
+                continue
+            rows = read_tsv(r.annotation_path)
+            rec = load(r.audio_path)
+            xs = proto.training_features(rec.y, rec.sr)
+            train_feats[i] = (xs, rows_to_states(rows, FRAME_RATE, xs[0].shape[0]))
+            if len(train_feats) % 200 == 0:
+                log.info("springer2016 training features: %d recordings (%.0f s)",
+                         len(train_feats), time.time() - t_feat)
+        log.info("springer2016 features (extended=%s, augment_band_hz=%s) of %d recordings",
+                 ext, proto.augment_band_hz, len(train_feats))
     keys = ["clean" if s is None else f"{s:g}dB" for s in snrs]
     all_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
         m: {c: [] for c in keys} for m in methods}
     result: dict[str, Any] = {"k": k, "seed": seed, "tolerance_s": tolerance_s,
                               "conditions": keys, "springer_extended_features": ext,
-                              "folds": []}
+                              "springer_params": proto.get_params(), "folds": []}
     for f, (tr, te) in enumerate(folds):
         path = Path(fold_dir) / f"fold{f}.onnx"
         t_wait = time.time()
@@ -813,12 +820,18 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
             time.sleep(10)
         bundle = load_model(path) if "neural" in methods else None
         tr_c = [i for i in tr if i in train_feats]
-        spr = None if "springer2016" not in methods else SpringerSegmenter().fit([train_feats[i][0] for i in tr_c],
-                                      [train_feats[i][1] for i in tr_c])
+        spr = None
+        if "springer2016" in methods:
+            spr = SpringerSegmenter().fit(
+                [x for i in tr_c for x in train_feats[i][0]],
+                [train_feats[i][1] for i in tr_c for _ in train_feats[i][0]])
         fold_scores: dict[str, dict[str, list[dict[str, Any]]]] = {
             m: {c: [] for c in keys} for m in all_scores}
         t0 = time.time()
-        for i in te:
+        for n_done, i in enumerate(te):
+            if n_done and n_done % 100 == 0:
+                log.info("fold %d: %d/%d test recordings (%.0f s)", f, n_done, len(te),
+                         time.time() - t0)
             r = records[i]
             rows = read_tsv(r.annotation_path) if r.annotation_path is not None else []
             if not rows:
@@ -843,7 +856,8 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
         result["folds"].append({
             "fold": f, "model": str(path) if bundle else None,
             "model_sha256": bundle.sha256 if bundle else None,
-            "n_train_recordings": len(tr_c), "n_test_recordings": len(te),
+            "n_train_recordings": len(tr_c) if spr is not None else None,
+            "n_test_recordings": len(te),
             "seconds": round(time.time() - t0, 1),
             **{m: {c: _summary(v) for c, v in d.items()} for m, d in fold_scores.items()}})
         result["pooled"] = {m: {c: _summary(v) for c, v in d.items() if v}
