@@ -137,6 +137,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="circor2022 only: patient-independent K-fold cross-validation "
                         "(train on K-1 folds, test on the held-out one; seed 0)")
     p.add_argument("--seed", type=int, default=0, help="fold seed for --cv")
+    p.add_argument("--event-time", choices=("centre", "peak"), default="centre",
+                   help="instant of each estimated sound compared with the reference: the "
+                        "centre of the decoded segment (CirCor's convention, default) or the "
+                        "envelope peak inside it (PASCAL annotates peaks); not with --cv")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -171,6 +175,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
     if args.cv is not None:
         if args.dataset != "circor2022":
             raise ParameterError("--cv needs --dataset circor2022 (the annotated training corpus)")
+        if args.event_time != "centre":
+            raise ParameterError("--event-time peak is not available with --cv")
         if args.method == "neural":
             from ..training import segmenter as trainer
 
@@ -198,10 +204,10 @@ def evaluate_main(args: argparse.Namespace) -> int:
             return mod.segment(validate_audio(y, sr), sr, **kwargs)
 
         res = evaluate(args.dataset, args.root, segment_fn, tolerances=tols,
-                       progress=sys.stderr.isatty())
+                       progress=sys.stderr.isatty(), event_time=args.event_time)
         by_tol = res["by_tolerance"]
     out = {"dataset": args.dataset, "method": args.method, "n_recordings": res["n_recordings"],
-           "tolerance_ms": tol_ms, **_headline(by_tol, tol_ms), "seconds": res["seconds"],
+           "event_time": args.event_time, "tolerance_ms": tol_ms, **_headline(by_tol, tol_ms), "seconds": res["seconds"],
            "by_tolerance": by_tol}
     if args.cv is not None:
         out.update(cv=args.cv, seed=args.seed, folds=res["folds"],

@@ -248,7 +248,8 @@ def _summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
 def evaluate(dataset: str, root: str | Path,
              segment_fn: Callable[[np.ndarray, float], Any], *,
              tolerances: Sequence[float] = TOLERANCES_S, progress: bool = False,
-             records: Sequence[Record] | None = None) -> dict[str, Any]:
+             records: Sequence[Record] | None = None,
+             event_time: str = "centre") -> dict[str, Any]:
     """Score a segmenter on a whole annotated corpus (treated as test data).
 
     Parameters
@@ -262,6 +263,10 @@ def evaluate(dataset: str, root: str | Path,
         Seconds.
     records : sequence of Record, optional
         CirCor only: the recordings to score (default: every annotated one).
+    event_time : {"centre", "peak"}
+        Which instant of an estimated sound is compared with the reference: the centre
+        of the decoded segment (CirCor's convention), or the envelope peak inside it
+        (:func:`heartsound.segmentation.peaks.sound_peaks`; PASCAL marks peaks).
 
     Returns
     -------
@@ -270,9 +275,17 @@ def evaluate(dataset: str, root: str | Path,
         (pooled S1/S2 sensitivity, PPV, F1, median timing error per tolerance) and, for
         PASCAL, ``per_recording`` and ``by_tolerance_gaps_excluded``.
     """
+    if event_time not in ("centre", "peak"):
+        raise ParameterError(f"unknown event_time {event_time!r}; valid: centre, peak")
+    from .peaks import sound_peaks
+
+    def events_of(seg: Any, y: np.ndarray, sr: float) -> list[Any]:
+        ev = seg.events()
+        return sound_peaks(ev, y, sr) if event_time == "peak" else ev
+
     t0 = time.perf_counter()
     per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
-    out: dict[str, Any] = {"dataset": dataset}
+    out: dict[str, Any] = {"dataset": dataset, "event_time": event_time}
     if dataset == "circor2022":
         from ..datasets import circor2022
 
@@ -280,7 +293,8 @@ def evaluate(dataset: str, root: str | Path,
         items = circor_items(recs, with_features=False, progress=progress)
         for it in items:
             seg = segment_fn(it["y"], it["sr"])
-            for tol, sc in score_circor(it["rows"], seg.events(), tolerances).items():
+            ev = events_of(seg, it["y"], it["sr"])
+            for tol, sc in score_circor(it["rows"], ev, tolerances).items():
                 per_tol[tol].append(sc)
         out["n_recordings"] = len(items)
     elif dataset == "pascal2011":
@@ -289,7 +303,7 @@ def evaluate(dataset: str, root: str | Path,
         n_gap_beats = 0
         for it in pascal_items(root):
             seg = segment_fn(it["y"], it["sr"])
-            ev = seg.events()
+            ev = events_of(seg, it["y"], it["sr"])
             scores = score_pascal(it["ref"], ev, tolerances)
             scores_ng = score_pascal(it["ref"], ev, tolerances, exclude_gaps=True)
             gap = unannotated_beats(it["ref"], ev, 0.06)
