@@ -139,10 +139,10 @@ def test_unknown_task_lists_valid_names(rng):
 def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
     real = A._segment
 
-    def no_neural(y, sr, method):
+    def no_neural(y, sr, method, prepared=None):
         if method == "neural":
             raise ModelError("segmenter_neural.onnx is missing")
-        return real(y, sr, method)
+        return real(y, sr, method, prepared)
 
     monkeypatch.setattr(A, "_segment", no_neural)
     y, _ = synthetic_pcg(rng)
@@ -156,7 +156,7 @@ def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
     def missing(y, sr, task):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
-    def all_missing(y, sr):
+    def all_missing(y, sr, prepared=None):
         raise ModelError("model file heartsound/models/abnormal.onnx is missing")
 
     monkeypatch.setattr(A, "_classify", missing)
@@ -261,7 +261,7 @@ def test_cli_needs_a_file_or_example(capsys):
 
 
 def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
-    def none(y, sr, method):
+    def none(y, sr, method, prepared=None):
         raise ModelError(f"{method} model missing")
 
     monkeypatch.setattr(A, "_segment", none)
@@ -289,7 +289,7 @@ def test_one_missing_model_leaves_the_others(rng, monkeypatch):
             raise ModelError("model file heartsound/models/severity.onnx is missing")
         return real(y, sr, task)
 
-    def all_fails(y, sr):
+    def all_fails(y, sr, prepared=None):
         raise ModelError("model file heartsound/models/severity.onnx is missing")
 
     monkeypatch.setattr(A, "_classify", sev_missing)

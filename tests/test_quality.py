@@ -180,3 +180,26 @@ def test_evaluate_json_shape(pascal_root, tmp_path):
     lines = (tmp_path / "m.jsonl").read_text().splitlines()
     assert len(lines) == 3 * sum(1 for k in ("pascal2011", "physionet2016", "circor2022")
                                  if k in out)
+
+
+@pytest.mark.parametrize("n, nperseg", [(20000, 1024), (5000, 1024), (1500, 1024),
+                                        (777, 777), (3001, 255)])
+def test_welch_matches_scipy(rng, n, nperseg):
+    from scipy.signal import welch
+
+    x = rng.standard_normal(n) + 0.3
+    f0, p0 = welch(x, fs=SR, nperseg=nperseg)
+    f1, p1 = quality._welch(x, SR, nperseg)
+    np.testing.assert_allclose(f1, f0)
+    np.testing.assert_allclose(p1, p0, rtol=1e-10, atol=1e-15)
+
+
+def test_measure_with_shared_signals_is_identical(rng):
+    from heartsound.preprocess import Prepared
+
+    y = synthetic_pcg(rng, sr=4000)
+    prep = Prepared(y, 4000)
+    prep.homomorphic()  # computed first, as the segmenter would
+    assert quality.measure(y, 4000, prepared=prep) == quality.measure(y, 4000)
+    other = Prepared(y[::-1].copy(), 4000)  # another signal: ignored, not used
+    assert quality.measure(y, 4000, prepared=other) == quality.measure(y, 4000)

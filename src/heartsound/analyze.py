@@ -248,16 +248,16 @@ def _load(source: Any, sr: int | None) -> Recording:
                      meta={"original_sr": int(sr), "channels": 1, "duration_s": len(y) / sr})
 
 
-def _assess(y: np.ndarray, sr: int) -> Any:
+def _assess(y: np.ndarray, sr: int, prepared: Any = None) -> Any:
     from .quality import assess
 
-    return assess(y, sr)
+    return assess(y, sr, prepared=prepared)
 
 
-def _segment(y: np.ndarray, sr: int, method: str) -> Segmentation:
+def _segment(y: np.ndarray, sr: int, method: str, prepared: Any = None) -> Segmentation:
     from .segmentation import segment
 
-    return segment(y, sr, method=method)
+    return segment(y, sr, method=method, prepared=prepared)
 
 
 def _classify(y: np.ndarray, sr: int, task: str) -> Any:
@@ -266,38 +266,39 @@ def _classify(y: np.ndarray, sr: int, task: str) -> Any:
     return classify(y, sr, task=task)
 
 
-def _classify_all(y: np.ndarray, sr: int) -> dict[str, Any]:
+def _classify_all(y: np.ndarray, sr: int, prepared: Any = None) -> dict[str, Any]:
     from .classification import classify_all
 
-    return classify_all(y, sr)
+    return classify_all(y, sr, prepared=prepared)
 
 
-def _segment_with_fallback(y: np.ndarray, sr: int, method: str
+def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Any = None
                            ) -> tuple[Segmentation | None, str | None]:
     """Run ``method``; when it is ``"neural"`` and its model or module is unavailable
     (``ModelError``, or the ``ParameterError`` a valid but uninstalled method raises),
     run ``"springer2016"`` and say why."""
     try:
-        return _segment(y, sr, method), None
+        return _segment(y, sr, method, prepared), None
     except (ModelError, ImportError, ParameterError) as exc:
         if method != "neural":
             raise
         why = str(exc)
     try:
-        return _segment(y, sr, "springer2016"), \
+        return _segment(y, sr, "springer2016", prepared), \
             f"neural segmenter unavailable ({why}); used springer2016"
     except (ModelError, ImportError, ParameterError) as exc:
         return None, f"no segmenter available: neural ({why}); springer2016 ({exc})"
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...]) -> dict[str, Any]:
+def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Any = None
+                    ) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
     All three tasks at once go through ``classify_all`` (one shared front end)."""
     from .classification.tasks import TASKS
 
     if sorted(tasks) == sorted(TASKS):
         try:
-            res = _classify_all(y, sr)
+            res = _classify_all(y, sr, prepared)
             return {t: res[t] for t in tasks}
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
@@ -361,11 +362,16 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     if isinstance(tasks, str):
         tasks = (tasks,)
     tasks = tuple(check_task(t) for t in tasks)
+    from .preprocess import Prepared
+
     rec = _load(source, sr)
-    quality = _assess(rec.y, rec.sr)
-    seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter)
+    # resampled, band-passed and de-spiked signals and envelopes, computed once and
+    # shared by the quality check, the segmenter and the classifiers' front end
+    prep = Prepared(rec.y, rec.sr)
+    quality = _assess(rec.y, rec.sr, prep)
+    seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter, prep)
     uncertain = not bool(quality.usable)
-    results = _classify_tasks(rec.y, rec.sr, tasks)
+    results = _classify_tasks(rec.y, rec.sr, tasks, prep)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,
                     requested_segmenter=segmenter, classification=cls,

@@ -34,6 +34,8 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "BANDS_HZ",
@@ -64,7 +66,8 @@ def hilbert_envelope(y: np.ndarray) -> np.ndarray:
     return np.abs(hilbert(y, N=n_fft)[: y.size])
 
 
-def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0) -> np.ndarray:
+def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
+                         hilbert: np.ndarray | None = None) -> np.ndarray:
     """Homomorphic envelope ``exp(LPF(log |H(y)|))``.
 
     Parameters
@@ -75,6 +78,8 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0) -> np
         Sample rate in Hz.
     lpf_hz : float
         Cut-off of the first-order zero-phase Butterworth low-pass (8 Hz in the paper).
+    hilbert : np.ndarray [shape=(n,)], optional
+        ``hilbert_envelope(y)`` when the caller already has it (not recomputed).
 
     Returns
     -------
@@ -83,7 +88,8 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0) -> np
     from scipy.signal import butter, filtfilt
 
     b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
-    log_env = np.log(hilbert_envelope(y) + _EPS)
+    h = hilbert_envelope(y) if hilbert is None else np.asarray(hilbert, dtype=np.float64)
+    log_env = np.log(h + _EPS)
     return np.exp(filtfilt(b, a, log_env, padlen=min(3 * max(len(a), len(b)), log_env.size - 1)))
 
 
@@ -165,8 +171,9 @@ def envelopes(y_clean: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     dict
         :data:`FEATURE_NAMES` -> ``np.ndarray [shape=(n,)]``.
     """
-    return {"homomorphic": homomorphic_envelope(y_clean, sr),
-            "hilbert": hilbert_envelope(y_clean),
+    hil = hilbert_envelope(y_clean)
+    return {"homomorphic": homomorphic_envelope(y_clean, sr, hilbert=hil),
+            "hilbert": hil,
             "psd": psd_envelope(y_clean, sr)}
 
 
@@ -203,7 +210,8 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
 
 
 def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
-                      extended: bool = False) -> tuple[np.ndarray, float]:
+                      extended: bool = False, prepared: Any = None
+                      ) -> tuple[np.ndarray, float]:
     """Springer's envelope features at 50 Hz, z-scored per recording.
 
     Parameters
@@ -218,6 +226,10 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     extended : bool
         Append the four :func:`band_envelopes` (heartsound extension, used by the shipped
         ``springer2016`` model).
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this ``y`` and ``sr`` (the pre-processed signal and
+        its Hilbert and homomorphic envelopes are taken from it, not recomputed). Ignored
+        when ``preprocessed`` or when it was built from another signal.
 
     Returns
     -------
@@ -238,11 +250,16 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     """
     from .preprocess import SR, preprocess
 
-    if preprocessed:
-        x, x_sr = np.asarray(y, dtype=np.float64), int(sr)
+    if not preprocessed and prepared is not None and prepared.matches(y, sr):
+        x, x_sr = prepared.clean(), SR
+        env = {"homomorphic": prepared.homomorphic(), "hilbert": prepared.hilbert(),
+               "psd": psd_envelope(x, x_sr)}
     else:
-        x, x_sr = preprocess(y, sr, target_sr=SR)
-    env = envelopes(x, x_sr)
+        if preprocessed:
+            x, x_sr = np.asarray(y, dtype=np.float64), int(sr)
+        else:
+            x, x_sr = preprocess(y, sr, target_sr=SR)
+        env = envelopes(x, x_sr)
     stack = np.column_stack([env[k] for k in FEATURE_NAMES])
     if extended:
         stack = np.column_stack([stack, band_envelopes(x, x_sr)])

@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Quality", "assess", "clipping", "measure", "evaluate", "THRESHOLDS",
-           "homomorphic_envelope", "remove_spikes",
            "add_quality_arguments", "quality_main"]
 
-#: Rate (Hz) the band and envelope measures are computed at (all corpora have >= 2000 Hz).
+#: Rate (Hz) the band-power measures are computed at (all corpora have >= 2000 Hz); the
+#: envelope, kurtosis and spike measures use the 1000 Hz segmentation front end.
 ANALYSIS_SR = 2000
 #: Rate (Hz) of the homomorphic envelope.
 ENVELOPE_SR = 50
@@ -153,35 +153,39 @@ def _runs(mask: Any) -> list[int]:
     return (d[1::2] - d[::2]).tolist()
 
 
-def _bandpass(y: Any, sr: int, lo: float, hi: float) -> Any:
-    from scipy.signal import butter, sosfiltfilt
+def _welch(x: Any, sr: float, nperseg: int) -> tuple[Any, Any]:
+    """Welch power spectral density: Hann (periodic) windows of ``nperseg`` samples, 50 %
+    overlap, each segment's mean removed, one-sided, density scaling, mean over segments.
 
-    hi = min(hi, 0.45 * sr)
-    sos = butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
-    return sosfiltfilt(sos, y)
-
-
-def homomorphic_envelope(y: Any, sr: int, *, lowpass_hz: float = 8.0,
-                         out_sr: int = ENVELOPE_SR) -> Any:
-    """Homomorphic envelope: ``exp(lowpass(log |hilbert(y)|))``, resampled to ``out_sr``.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Band-passed signal at ``sr`` Hz.
+    The same estimate as ``scipy.signal.welch(x, fs=sr, nperseg=nperseg)`` (its
+    defaults), computed with one batched FFT; ``tests/test_quality.py`` checks the two
+    agree.
 
     Returns
     -------
-    np.ndarray [shape=(round(n * out_sr / sr),)]
+    f : np.ndarray [shape=(nperseg // 2 + 1,)]
+        Frequencies in Hz.
+    p : np.ndarray [shape=(nperseg // 2 + 1,)]
+        Power per Hz.
     """
     import numpy as np
-    from scipy.fft import next_fast_len
-    from scipy.signal import butter, hilbert, sosfiltfilt
+    from numpy.lib.stride_tricks import sliding_window_view
 
-    mag = np.abs(hilbert(y, N=next_fast_len(len(y))))[: len(y)]
-    logm = np.log(mag + 1e-10 * (mag.max() + 1e-30))
-    sos = butter(1, lowpass_hz, btype="lowpass", fs=sr, output="sos")
-    env = np.exp(sosfiltfilt(sos, logm))
+    x = np.asarray(x, dtype=np.float64)
+    step = nperseg - nperseg // 2
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
+    seg = sliding_window_view(x, nperseg)[::step]
+    seg = seg - seg.mean(axis=1, keepdims=True)
+    p = np.abs(np.fft.rfft(seg * win, axis=1)) ** 2
+    p = p.mean(axis=0) / (float(sr) * np.sum(win ** 2))
+    p[1:-1 if nperseg % 2 == 0 else None] *= 2.0
+    return np.fft.rfftfreq(nperseg, 1.0 / float(sr)), p
+
+
+def _decimate_pick(env: Any, sr: int, out_sr: int) -> Any:
+    """Every ``sr / out_sr``-th sample (nearest), ``floor(n out_sr / sr)`` of them."""
+    import numpy as np
+
     step = sr / out_sr
     idx = np.round(np.arange(int(len(env) / step)) * step).astype(int)
     return env[idx]
@@ -237,52 +241,7 @@ def _windowed_periodicity(env: Any, env_sr: int) -> tuple[float, float, int]:
             len(peaks))
 
 
-def remove_spikes(y: Any, sr: int, *, window_s: float = 0.5, factor: float = 3.0) -> Any:
-    """Schmidt et al. (2010) spike removal.
-
-    The signal is cut into ``window_s`` windows; while the largest window maximum of
-    ``|y|`` exceeds ``factor`` times the median of the window maxima, the largest sample
-    of that window is taken as a spike and the samples from the zero crossing before it
-    to the zero crossing after it are set to zero.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Band-passed signal (zero-mean, so it crosses zero between heart sounds).
-    sr : int
-        Sample rate (Hz).
-
-    Returns
-    -------
-    np.ndarray [shape=(n,)]
-        A copy with the spikes zeroed; the tail after the last full window is unchanged.
-    """
-    import numpy as np
-
-    x = np.array(y, dtype=np.float64, copy=True)
-    wl = int(window_s * sr)
-    nw = len(x) // wl if wl else 0
-    if nw < 2:
-        return x
-    w = x[: nw * wl].reshape(nw, wl)   # a view: edits land in x
-    mx = np.abs(w).max(axis=1)
-    for _ in range(20 * nw):          # each pass removes one spike; bounded for safety
-        k = int(np.argmax(mx))
-        if mx[k] == 0 or mx[k] <= factor * np.median(mx):
-            break
-        row = w[k]
-        i = int(np.argmax(np.abs(row)))
-        neg = np.signbit(row)
-        zc = np.flatnonzero(neg[1:] != neg[:-1])     # sign changes between j and j + 1
-        before, after = zc[zc < i], zc[zc >= i]
-        a = int(before[-1]) + 1 if before.size else 0
-        b = int(after[0]) + 1 if after.size else wl
-        row[a:b] = 0.0
-        mx[k] = np.abs(row).max()
-    return x
-
-
-def measure(y: Any, sr: int) -> dict[str, Any]:
+def measure(y: Any, sr: int, *, prepared: Any = None) -> dict[str, Any]:
     """Every SQI of a recording (no verdict).
 
     Parameters
@@ -291,6 +250,10 @@ def measure(y: Any, sr: int) -> dict[str, Any]:
         Samples in [-1, 1].
     sr : int
         Sample rate (Hz), at least 500.
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this ``y`` and ``sr`` for segmentation and
+        classification (the 2000 Hz resampled signal, the 1000 Hz band-passed and
+        de-spiked signals and the homomorphic envelope); built here when not given.
 
     Returns
     -------
@@ -301,19 +264,26 @@ def measure(y: Any, sr: int) -> dict[str, Any]:
         400-1000 Hz over power 25-1000 Hz), both from a Welch spectrum at 2000 Hz;
         ``lf_share`` (power below 25 Hz over total power); ``periodicity`` and
         ``period_s``: median over 5 s windows (hop 2.5 s) of the largest autocorrelation
-        peak of the homomorphic envelope (50 Hz, after spike removal) at lags
-        0.3-1.5 s, and the median lag of those peaks; ``n_periodicity_windows``;
-        ``periodicity_whole``, the same peak over the whole recording;
-        ``kurtosis`` (Pearson, 3 for Gaussian noise) of the 25-400 Hz signal;
-        ``spike_share`` (0.5 s windows with a spike).
+        peak of the homomorphic envelope at lags 0.3-1.5 s, and the median lag of those
+        peaks; ``n_periodicity_windows``; ``periodicity_whole``, the same peak over the
+        whole recording; ``kurtosis`` (Pearson, 3 for Gaussian noise) of the 25-400 Hz
+        signal; ``spike_share`` (0.5 s windows with a spike).
+
+    Notes
+    -----
+    The envelope, kurtosis and spike measures use the signals of the segmentation
+    front end (:class:`heartsound.preprocess.Prepared`: 1000 Hz, 25-400 Hz band-pass,
+    Schmidt spike removal, :func:`heartsound.features.homomorphic_envelope`), the
+    envelope taken every 20 ms (50 Hz).
     """
     import numpy as np
-    from scipy.signal import welch
 
-    from .io import resample
+    from .preprocess import SR, Prepared
 
     y = np.asarray(y, dtype=np.float64).ravel()
     sr = int(sr)
+    if prepared is None or not prepared.matches(y, sr):
+        prepared = Prepared(y, sr)
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
     # near-silence on 20 ms frames at the original rate
@@ -326,24 +296,24 @@ def measure(y: Any, sr: int) -> dict[str, Any]:
     else:
         out["quiet_share"] = 0.0
     # spectra at the analysis rate
-    x = resample(y, sr, ANALYSIS_SR) if sr > ANALYSIS_SR else y
+    x = prepared.resampled(ANALYSIS_SR) if sr > ANALYSIS_SR else y
     xsr = ANALYSIS_SR if sr > ANALYSIS_SR else sr
-    f, p = welch(x - x.mean(), fs=xsr, nperseg=min(len(x), 1024))
+    f, p = _welch(x, xsr, min(len(x), 1024))
     tot = p.sum()
     p25 = p[f >= 25].sum()
     out["lf_share"] = float(p[f < 25].sum() / tot) if tot > 0 else 0.0
     out["band_share"] = float(p[(f >= 25) & (f <= 400)].sum() / p25) if p25 > 0 else 0.0
     out["hf_share"] = float(p[f > 400].sum() / p25) if p25 > 0 else 0.0
     # envelope periodicity on the 25-400 Hz signal, spikes removed
-    b = _bandpass(x, xsr, 25.0, 400.0)
-    env = homomorphic_envelope(remove_spikes(b, xsr), xsr)
+    env = _decimate_pick(prepared.homomorphic(), SR, ENVELOPE_SR)
     (out["periodicity"], out["period_s"],
      out["n_periodicity_windows"]) = _windowed_periodicity(env, ENVELOPE_SR)
     out["periodicity_whole"] = _autocorr_peak(env, ENVELOPE_SR)[0]
     # spikiness (before spike removal)
+    b = prepared.bandpassed()
     sd = b.std()
     out["kurtosis"] = float(np.mean((b - b.mean()) ** 4) / sd ** 4) if sd > 0 else 0.0
-    wl = int(0.5 * xsr)
+    wl = int(0.5 * SR)
     nw = len(b) // wl
     if nw >= 2:
         mx = np.abs(b[: nw * wl]).reshape(nw, wl).max(axis=1)
@@ -353,7 +323,8 @@ def measure(y: Any, sr: int) -> dict[str, Any]:
     return out
 
 
-def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None) -> Quality:
+def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
+           prepared: Any = None) -> Quality:
     """Assess whether a recording is good enough to analyse.
 
     Parameters
@@ -364,6 +335,8 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None) -> Qu
         Sample rate in Hz (at least 500).
     thresholds : dict, optional
         Overrides of :data:`THRESHOLDS`.
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this recording (see :func:`measure`).
 
     Returns
     -------
@@ -402,7 +375,7 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None) -> Qu
         n = int(np.asarray(y).size)
         return Quality(False, 0.0, ["silent: all samples are zero"],
                        {"duration_s": n / float(sr)}, ["silent"])
-    m = measure(y, int(sr))
+    m = measure(y, int(sr), prepared=prepared)
     reasons: list[str] = []
     flags: list[str] = []
     if m["duration_s"] < th["min_duration_s"]:

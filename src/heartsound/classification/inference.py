@@ -285,18 +285,27 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         attention_freqs_hz=freqs, spectrogram=feat, crop_probabilities=cp)
 
 
-def classify_all(y: np.ndarray, sr: int, *, threads: int = 1) -> dict[str, ClassificationResult]:
-    """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``)."""
+def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
+                 prepared: Any = None) -> dict[str, ClassificationResult]:
+    """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``).
+
+    ``prepared`` (a :class:`heartsound.preprocess.Prepared` of ``y``) supplies the
+    signal already resampled to the front end's rate when another stage made it."""
     from ..io import validate_audio
 
     y = validate_audio(y, sr)
+    if prepared is not None and not prepared.matches(y, sr):
+        prepared = None
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
     for t in TASKS:
         fe = _load(t, threads).frontend
         key = json.dumps(fe.to_dict(), sort_keys=True)
         if key not in cache:
-            cache[key] = log_mel(y, sr, fe)
+            if prepared is not None and int(sr) == sr:
+                cache[key] = log_mel(prepared.resampled(fe.sr), fe.sr, fe)
+            else:
+                cache[key] = log_mel(y, sr, fe)
         out[t] = classify(y, sr, task=t, threads=threads, features=cache[key])
     return out
 

@@ -285,16 +285,22 @@ def decode_with_score(emission: np.ndarray, durations: DurationModel, *,
     init_t = np.ascontiguousarray(init.T)
     best_prev = np.full((n + 1, N_STATES), -np.inf)  # best[k, prev[j]], filled as we go
     d_all = np.arange(1, dmax + 1)
+    cols = np.arange(N_STATES)
     for k in range(1, n):
         dk = min(dmax, k)
-        starts = k - d_all[:dk]                     # start frame of the segment, >= 0
-        cand = best_prev[starts] + logp_t[:dk] + (cum[k] - cum[starts])
+        # segments of durations 1..dk ending at frame k - 1 start at frames k - 1 ... k - dk:
+        # reversed slices (views) rather than gathers
+        lo = k - dk
+        cand = best_prev[k - 1::-1][:dk] if lo == 0 else best_prev[k - 1:lo - 1:-1]
+        cs = cum[k - 1::-1][:dk] if lo == 0 else cum[k - 1:lo - 1:-1]
+        cand = cand + logp_t[:dk] + (cum[k] - cs)
         if k <= dmax:                               # segment starting at frame 0
             cand[k - 1] = init_t[k - 1] + cum[k]
-        arg = np.argmax(cand, axis=0)
-        best[k] = cand[arg, np.arange(N_STATES)]
+        arg = cand.argmax(axis=0)
+        bk = cand[arg, cols]
+        best[k] = bk
         back[k] = arg + 1
-        best_prev[k] = best[k, prev]
+        best_prev[k] = bk[prev]
     # the last segment may continue after the last frame: survival instead of pmf
     dk = min(dmax, n)
     starts = n - d_all[:dk]

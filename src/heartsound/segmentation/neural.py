@@ -92,7 +92,8 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def neural_features(y: np.ndarray, sr: float) -> tuple[np.ndarray, float]:
+def neural_features(y: np.ndarray, sr: float, *, prepared: Any = None
+                    ) -> tuple[np.ndarray, float]:
     """The network's input: Springer envelopes plus log band energies, at 50 Hz.
 
     Parameters
@@ -101,6 +102,10 @@ def neural_features(y: np.ndarray, sr: float) -> tuple[np.ndarray, float]:
         Validated audio samples.
     sr : float
         Sample rate in Hz.
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this ``y`` (the 1 kHz resampled and pre-processed
+        signals and the envelopes); built here when not given, so that the envelopes and
+        the band energies share one resampling.
 
     Returns
     -------
@@ -111,13 +116,16 @@ def neural_features(y: np.ndarray, sr: float) -> tuple[np.ndarray, float]:
         50.0 Hz.
     """
     from ..features import springer_features
+    from ..preprocess import Prepared
 
-    env, fr = springer_features(y, sr)
+    if prepared is None or not prepared.matches(y, sr):
+        prepared = Prepared(y, sr)
+    env, fr = springer_features(prepared.y, prepared.sr, prepared=prepared)
     env = np.asarray(env, dtype=np.float32)
     if abs(float(fr) - FRAME_RATE) > 1e-9:
         raise ModelError(f"springer_features returned {fr} Hz frames; the neural segmenter "
                          f"needs {FRAME_RATE} Hz")
-    bands = band_energies(y, sr, env.shape[0])
+    bands = band_energies(prepared.resampled(_BAND_SR), _BAND_SR, env.shape[0])
     return np.concatenate([env, bands], axis=1), FRAME_RATE
 
 
@@ -273,8 +281,8 @@ class NeuralSegmenter:
             self.model_ = load_model(self.model_path, n_threads=self.n_threads)
         return self
 
-    def posteriors(self, y: Any, sr: Any, *, source: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def posteriors(self, y: Any, sr: Any, *, source: str | None = None,
+                   prepared: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Features and per-frame state probabilities of a recording.
 
         Returns
@@ -288,13 +296,14 @@ class NeuralSegmenter:
         y = validate_audio(y, sr, source=source)
         model = self.load().model_
         assert model is not None
-        feats, _ = neural_features(y, float(sr))
+        feats, _ = neural_features(y, float(sr), prepared=prepared)
         if feats.shape[1] != model.n_features:
             raise ModelError(f"{model.path} expects {model.n_features} features per frame, "
                              f"the feature extractor gives {feats.shape[1]}")
         return feats, model.run(feats)
 
-    def segment(self, y: Any, sr: Any, *, source: str | None = None) -> Segmentation:
+    def segment(self, y: Any, sr: Any, *, source: str | None = None,
+                prepared: Any = None) -> Segmentation:
         """Segment a recording into S1, systole, S2 and diastole.
 
         Parameters
@@ -317,7 +326,7 @@ class NeuralSegmenter:
         from ..io import validate_audio
 
         y = validate_audio(y, sr, source=source)
-        feats, post = self.posteriors(y, sr, source=source)
+        feats, post = self.posteriors(y, sr, source=source, prepared=prepared)
         model = self.model_
         assert model is not None
         states, hr, sys_s = _decode(post, model.priors, model.sound_durations)
@@ -354,7 +363,7 @@ _DEFAULT: dict[tuple[str | None, int], NeuralSegmenter] = {}
 
 def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
             model_path: str | Path | None = None, n_threads: int = 1,
-            source: str | None = None) -> Segmentation:
+            source: str | None = None, prepared: Any = None) -> Segmentation:
     """Segment a recording with the neural method (the registry's entry point).
 
     Parameters
@@ -370,6 +379,8 @@ def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
         ONNX file of another network (e.g. a cross-validation fold model).
     n_threads : int
         ONNX Runtime threads.
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this recording (see :func:`neural_features`).
 
     Returns
     -------
@@ -382,7 +393,7 @@ def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
         if model is None:
             model = _DEFAULT[key] = NeuralSegmenter(model_path=model_path,
                                                     n_threads=n_threads).load()
-    return model.segment(y, sr, source=source)
+    return model.segment(y, sr, source=source, prepared=prepared)
 
 
 def _cross_lag(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> int:

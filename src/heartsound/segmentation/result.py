@@ -39,7 +39,8 @@ def states_to_rows(states: np.ndarray, frame_rate: float) -> list[tuple[float, f
     change = np.flatnonzero(np.diff(s)) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [s.size]])
-    return [(float(a / frame_rate), float(b / frame_rate), int(s[a])) for a, b in zip(starts, ends)]
+    return list(zip((starts / frame_rate).tolist(), (ends / frame_rate).tolist(),
+                    s[starts].tolist()))
 
 
 def rows_to_states(rows: Any, frame_rate: float, n_frames: int) -> np.ndarray:

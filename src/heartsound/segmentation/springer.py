@@ -153,9 +153,12 @@ class SpringerSegmenter:
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def features(self, y: np.ndarray, sr: float) -> np.ndarray:
-        """The feature matrix this segmenter decodes, ``np.ndarray [shape=(n_frames, n_features)]``."""
-        return springer_features(y, sr, extended=self.extended_features)[0]
+    def features(self, y: np.ndarray, sr: float, *, prepared: Any = None) -> np.ndarray:
+        """The feature matrix this segmenter decodes, ``np.ndarray [shape=(n_frames, n_features)]``.
+
+        ``prepared`` (a :class:`heartsound.preprocess.Prepared` of ``y``) reuses signals
+        already computed for this recording."""
+        return springer_features(y, sr, extended=self.extended_features, prepared=prepared)[0]
 
     def training_features(self, y: np.ndarray, sr: float) -> list[np.ndarray]:
         """Feature matrices of one training recording: as recorded, plus (with
@@ -328,7 +331,7 @@ class SpringerSegmenter:
         assert best is not None
         return best[1], best[2], best[3], {"candidates": tried}
 
-    def segment(self, y: np.ndarray, sr: float) -> Segmentation:
+    def segment(self, y: np.ndarray, sr: float, *, prepared: Any = None) -> Segmentation:
         """Segment one recording.
 
         Parameters
@@ -348,7 +351,7 @@ class SpringerSegmenter:
 
         self._check_fitted()
         y = validate_audio(y, sr)
-        x = self.features(y, sr)
+        x = self.features(y, sr, prepared=prepared)
         fr = FRAME_RATE
         states, hr, si, info = self.decode(x, fr)
         return Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
@@ -483,8 +486,8 @@ def load_default() -> SpringerSegmenter:
     return _DEFAULT
 
 
-def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path | None = None
-            ) -> Segmentation:
+def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path | None = None,
+            prepared: Any = None) -> Segmentation:
     """Segment a recording with Springer's LR-HSMM.
 
     Parameters
@@ -495,6 +498,8 @@ def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path |
         Sample rate in Hz.
     model : SpringerSegmenter or path, optional
         A fitted segmenter or a JSON model file; the shipped model by default.
+    prepared : heartsound.preprocess.Prepared, optional
+        Signals already derived from this recording (not recomputed).
 
     Returns
     -------
@@ -504,4 +509,4 @@ def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path |
         model = load_default()
     elif not isinstance(model, SpringerSegmenter):
         model = SpringerSegmenter.load(model)
-    return model.segment(y, sr)
+    return model.segment(y, sr, prepared=prepared)
