@@ -369,7 +369,9 @@ def _table(task: str, data: dict[str, Any], fig_dir: Path, md_dir: Path) -> list
         f"(checked after each epoch), early stopping patience {tr['patience']} on "
         f"inner-validation UAR ({tr['val_fraction']:.0%} of training patients), "
         f"{tr['crops_per_recording']} random {tr['frontend']['crop_frames']}-frame crops "
-        f"per recording per epoch, augmentation {'on' if tr['augment'] else 'off'}; "
+        f"per recording per epoch, log-Mel normalisation "
+        f"`{tr['frontend'].get('normalize', 'recording')}`, "
+        f"augmentation {'on' if tr['augment'] else 'off'}; "
         "aggregation thresholds tuned on the inner validation set.", "",
         "| configuration | body | attention | imbalance | UAR mean ± SD (folds) | "
         "UAR pooled | " + " | ".join(f"recall {s}" for s in short) + " | "
@@ -521,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--widths", type=int, nargs=4, default=(16, 32, 64, 64))
     p.add_argument("--rnn-units", type=int, nargs="+", default=(64, 128, 64))
+    p.add_argument("--normalize", choices=("recording", "recording_bins", "none"),
+                   default="recording",
+                   help="per-recording log-Mel normalisation (default recording; the "
+                        "shipped abnormal model uses recording_bins)")
     p.add_argument("--render", nargs="+", metavar="JSON",
                    help="only draw figures and print Markdown of these result files")
     p.add_argument("--figures", default="docs/figures", metavar="DIR")
@@ -535,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     import torch
 
+    from ..classification.frontend import FrontendConfig
+
     torch.set_num_threads(1)
     roots = args.root or ["../shared/data/circor2022"]
     recs, corpora = _read_records(roots, args.task)
@@ -544,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run(args.task, recs, configs, args.out, k=args.k, seed=args.seed, progress=True,
         extra={"command": cmd, "corpora": corpora}, max_epochs=args.epochs,
         max_minutes=args.max_minutes, patience=args.patience, widths=tuple(args.widths),
-        rnn_units=tuple(args.rnn_units))
+        rnn_units=tuple(args.rnn_units), frontend=FrontendConfig(normalize=args.normalize))
     return 0
 
 
