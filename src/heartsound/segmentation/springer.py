@@ -50,7 +50,7 @@ from ..errors import ModelError, ParameterError
 from ..features import EXTENDED_FEATURE_NAMES, FEATURE_NAMES, FRAME_RATE, springer_features
 from . import hsmm
 from .heart_rate import MAX_BPM, MIN_BPM, heart_rate_candidates, typical_systolic_interval
-from .result import Segmentation
+from .result import Segmentation, states_to_rows
 
 __all__ = ["METHOD", "MODEL_FILE", "FORMAT", "FORMAT_VERSION", "SpringerSegmenter",
            "segment", "load_default"]
@@ -68,20 +68,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _run_lengths(states: np.ndarray) -> list[tuple[int, int]]:
     """``(state, length)`` of every run not touching the ends or a state-0 run."""
-    s = np.asarray(states).astype(int)
-    if s.size == 0:
-        return []
-    change = np.flatnonzero(np.diff(s)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [s.size]])
-    out = []
-    for k, (a, b) in enumerate(zip(starts, ends)):
-        if k == 0 or k == len(starts) - 1 or s[a] == 0:
-            continue
-        if s[starts[k - 1]] == 0 or s[ends[k]] == 0:
-            continue
-        out.append((int(s[a]), int(b - a)))
-    return out
+    rows = states_to_rows(states, 1.0)
+    return [(st, int(b - a)) for (_, _, prev), (a, b, st), (_, _, nxt)
+            in zip(rows, rows[1:], rows[2:]) if 0 not in (prev, st, nxt)]
 
 
 class SpringerSegmenter:
