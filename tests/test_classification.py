@@ -175,6 +175,46 @@ def test_murmur_aggregation_rule():
     assert aggregate_patient("murmur", p, rules)[0] == "Absent"
 
 
+def _murmur_val_set(rng, n_per_class=(8, 4, 20), noise=0.0):
+    """Two recordings per CirCor-like patient; P(Present) of the patient's first recording
+    is 0.8 for Present patients and 0.2 otherwise, mean P(Unknown) 0.6 for Unknown
+    patients and 0.1 otherwise (plus optional noise): thresholds in (0.2, 0.8] for
+    t_present and (0.1, 0.6] for t_unknown separate the classes."""
+    recs, probs = [], []
+    for lab, n in zip(LABELS["murmur"], n_per_class):
+        for i in range(n):
+            for j in range(2):
+                r = _Rec("circor2022", lab, patient_id=f"{lab}{i}")
+                r.id = f"{lab}{i}_{j}"
+                recs.append(r)
+                pp = 0.8 if (lab == "Present" and j == 0) else 0.2
+                pu = 0.6 if lab == "Unknown" else 0.1
+                pp, pu = pp + noise * rng.uniform(-1, 1), pu + noise * rng.uniform(-1, 1)
+                probs.append([pp, pu, 1 - pp - pu])
+    return recs, np.array(probs)
+
+
+@pytest.mark.parametrize("method", ["grid", "bagged"])
+def test_tuned_murmur_rules_separate_a_separable_validation_set(method, rng):
+    from heartsound.training.classifier import patient_decisions, tune_rules
+
+    recs, probs = _murmur_val_set(rng, noise=0.05)
+    rules = tune_rules("murmur", recs, probs, method)
+    assert 0.2 < rules["t_present"] <= 0.8 and 0.1 < rules["t_unknown"] <= 0.6
+    _, truth, pred = patient_decisions("murmur", recs, probs, rules)
+    assert truth == pred
+
+
+def test_bagged_rules_are_seeded_and_unknown_method_raises(rng):
+    from heartsound.training.classifier import tune_rules
+
+    recs, probs = _murmur_val_set(rng, noise=0.3)
+    a = tune_rules("murmur", recs, probs, "bagged", seed=3)
+    assert a == tune_rules("murmur", recs, probs, "bagged", seed=3)
+    with pytest.raises(ParameterError, match="grid, bagged"):
+        tune_rules("murmur", recs, probs, "median")
+
+
 def test_unknown_task_lists_valid_names():
     from heartsound.classification import classify
 

@@ -68,6 +68,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="rectification of the attention branch (default sigmoid)")
     p.add_argument("--upsample", action="store_true",
                    help="randomly up-sample minority classes (default: class-weighted loss)")
+    p.add_argument("--balance", choices=("database",),
+                   help="database: draw training recordings so that every (database, class) "
+                        "pair weighs the same (PhysioNet 2016 a-f and CirCor are databases)")
     p.add_argument("--root", action="append", metavar="DIR",
                    help="corpus folder(s); a folder holding physionet2016/, circor2022/ ... "
                         "or a corpus folder itself (default ../shared/data)")
@@ -89,6 +92,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    default="recording", help="per-recording feature normalisation")
     p.add_argument("--no-augment", action="store_true",
                    help="no tilt/band-limit/mask augmentation")
+    p.add_argument("--rule-tuning", choices=("grid", "bagged"), default="grid",
+                   help="how the patient aggregation thresholds are chosen on the inner "
+                        "validation split: best of a grid, or bootstrap-bagged (median of "
+                        "the best thresholds over resamples); default grid")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE", help="write the ONNX model (and FILE.md card)")
     p.add_argument("--json", metavar="FILE", help="write CV predictions/scores as JSON")
@@ -137,9 +144,10 @@ def train_main(args: argparse.Namespace) -> int:
     names = tuple(args.corpora or _TRAIN_CORPORA[args.task])
     recs = _read(names, roots)
     kw = dict(model=args.model, attention=None if args.no_attention else args.attention,
-              upsample=args.upsample, max_epochs=args.epochs, max_minutes=args.max_minutes,
+              upsample=args.upsample, balance=args.balance, max_epochs=args.epochs,
+              max_minutes=args.max_minutes,
               widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
-              augment=not args.no_augment,
+              augment=not args.no_augment, rule_tuning=args.rule_tuning,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None

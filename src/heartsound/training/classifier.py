@@ -42,12 +42,13 @@ from ..errors import ParameterError
 
 __all__ = ["TrainConfig", "Trained", "build_model", "feature_cache", "train",
            "predict_records", "cross_validate", "tune_rules", "export_onnx", "MODELS",
-           "ATTENTIONS"]
+           "ATTENTIONS", "RULE_TUNINGS", "retune_cv"]
 
 log = logging.getLogger(__name__)
 
 MODELS = ("cnn", "lstm", "gru")
 ATTENTIONS = ("sigmoid", "softmax", None)
+BALANCES = (None, "database")
 
 
 @dataclass
@@ -71,15 +72,28 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     max_minutes: float = 6.0
+    rule_tuning: str = "grid"
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    #: None, or "database": each epoch draws recordings so that every (database, class)
+    #: cell weighs the same (PhysioNet 2016 databases a-f and each other corpus are
+    #: databases); the loss is then unweighted.
+    balance: str | None = None
 
     def __post_init__(self) -> None:
         check_task(self.task)
+        if self.balance not in BALANCES:
+            raise ParameterError(f"unknown balance {self.balance!r}; valid: database, None")
+        if self.balance is not None and self.upsample:
+            raise ParameterError("balance and upsample are exclusive: both resample the "
+                                 "training recordings")
         if self.model not in MODELS:
             raise ParameterError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
         if self.attention not in ATTENTIONS:
             raise ParameterError(f"unknown attention {self.attention!r}; valid: sigmoid, "
                                  "softmax, None")
+        if self.rule_tuning not in RULE_TUNINGS:
+            raise ParameterError(f"unknown rule tuning {self.rule_tuning!r}; valid: "
+                                 f"{', '.join(RULE_TUNINGS)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "frontend"}
@@ -87,6 +101,8 @@ class TrainConfig:
         d["time_pool"] = list(self.time_pool)
         d["rnn_units"] = list(self.rnn_units)
         d["frontend"] = self.frontend.to_dict()
+        if self.balance is None:  # results and models from before the option compare equal
+            d.pop("balance")
         return d
 
 
@@ -303,6 +319,39 @@ def predict_records(model: Any, records: Sequence[Any], config: TrainConfig,
     return np.array(out)
 
 
+def _database(r: Any) -> str:
+    """The recording device / site a record comes from: the PhysioNet 2016 database
+    letter (``physionet2016/a``...), otherwise the corpus name."""
+    if r.corpus == "physionet2016":
+        return f"{r.corpus}/{r.labels.get('database')}"
+    return str(r.corpus)
+
+
+def balanced_indices(domains: Sequence[str], y: np.ndarray, n: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Draw ``n`` indices (with replacement) so that every (domain, class) cell present
+    has the same expected count ``n / n_cells``.
+
+    Parameters
+    ----------
+    domains : sequence of str [shape=(n_records,)]
+        Domain (database) of each record.
+    y : np.ndarray [shape=(n_records,)]
+        Class index of each record.
+    n : int
+        Number of indices to draw.
+    rng : np.random.Generator
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)]
+    """
+    cells = [f"{d}\x00{int(c)}" for d, c in zip(domains, y)]
+    names, inv, counts = np.unique(cells, return_inverse=True, return_counts=True)
+    p = 1.0 / (len(names) * counts[inv])
+    return rng.choice(len(cells), size=n, p=p / p.sum())
+
+
 def _uar(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> float:
     rec = [np.mean(y_pred[y_true == k] == k) for k in range(n) if np.any(y_true == k)]
     return float(np.mean(rec)) if rec else 0.0
@@ -323,7 +372,8 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
         Normalisation of the attention branch; None = global average pooling.
     upsample : bool
         Randomly repeat minority-class recordings each epoch until classes are balanced
-        (otherwise the NLL loss is weighted by inverse class frequency).
+        (otherwise the NLL loss is weighted by inverse class frequency, unless
+        ``balance="database"`` is given in ``hyper``: see :class:`TrainConfig`).
     train_records : sequence of Record
         Training recordings (records without a target for ``task`` are skipped).
     val_records : sequence of Record, optional
@@ -359,7 +409,7 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     torch.manual_seed(cfg.seed)
     net = build_model(cfg)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.upsample:
+    if cfg.upsample or cfg.balance is not None:
         weight = None
     else:
         weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(labels),
@@ -373,7 +423,9 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     for epoch in range(cfg.max_epochs):
         net.train()
         idx = np.arange(len(recs))
-        if cfg.upsample:
+        if cfg.balance == "database":
+            idx = balanced_indices([_database(r) for r in recs], y, len(recs), rng)
+        elif cfg.upsample:
             parts = []
             for k in range(len(labels)):
                 ik = idx[y == k]
@@ -414,7 +466,8 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     net.eval()
     rules = dict(DEFAULT_RULES[task])
     if val:
-        rules = tune_rules(task, val, predict_records(net, val, cfg, feats))
+        rules = tune_rules(task, val, predict_records(net, val, cfg, feats),
+                           cfg.rule_tuning, seed=cfg.seed)
     return Trained(model=net, config=cfg, rules=rules, history=history,
                    val_ids=[_key(r) for r in val])
 
@@ -457,27 +510,88 @@ def _score(task: str, truth: list[str], pred: list[str]) -> float:
     return _uar(t, p, len(labels))
 
 
-def tune_rules(task: str, records: Sequence[Any], probs: np.ndarray) -> dict[str, float]:
-    """Grid-search the aggregation thresholds on (inner validation) records: murmur
-    weighted accuracy for ``murmur``, UAR (= MAcc for two classes) otherwise."""
+RULE_TUNINGS = ("grid", "bagged")
+
+
+def _candidates(task: str) -> list[dict[str, float]]:
     grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
-    best, best_r = -1.0, dict(DEFAULT_RULES[task])
     if task == "abnormal":
-        cands = [{"threshold": float(t)} for t in grid]
-    elif task == "murmur":
-        cands = [{"t_present": float(a), "t_unknown": float(b)} for a in grid
-                 for b in np.append(grid, 1.01)]
-    else:
-        cands = [{"t_murmur": float(a), "bias": float(b)} for a in grid
-                 for b in np.arange(-2.0, 2.01, 0.25)]
+        return [{"threshold": float(t)} for t in grid]
+    if task == "murmur":
+        return [{"t_present": float(a), "t_unknown": float(b)} for a in grid
+                for b in np.append(grid, 1.01)]
+    return [{"t_murmur": float(a), "bias": float(b)} for a in grid
+            for b in np.arange(-2.0, 2.01, 0.25)]
+
+
+def _weighted_scores(task: str, correct: np.ndarray, t: np.ndarray, counts: np.ndarray
+                     ) -> np.ndarray:
+    """Task score of every candidate (rows of ``correct`` [n_cand, n_patients]) when patient
+    ``i`` counts ``counts[i]`` times: murmur weighted accuracy, UAR otherwise."""
+    if task == "murmur":
+        w = np.array([5.0, 3.0, 1.0])[t] * counts
+        return correct @ w / max(w.sum(), 1e-12)
+    recs = [correct[:, t == k] @ counts[t == k] / counts[t == k].sum()
+            for k in range(len(LABELS[task])) if counts[t == k].sum() > 0]
+    return np.mean(recs, axis=0)
+
+
+def tune_rules(task: str, records: Sequence[Any], probs: np.ndarray, method: str = "grid",
+               *, n_boot: int = 201, seed: int = 0) -> dict[str, float]:
+    """Choose the aggregation thresholds on (inner validation) records by the task score:
+    murmur weighted accuracy for ``murmur``, UAR (= MAcc for two classes) otherwise.
+
+    Parameters
+    ----------
+    task : str
+    records : sequence of Record
+    probs : np.ndarray [shape=(n_records, n_classes)]
+        Recording-level probabilities of ``records``.
+    method : {"grid", "bagged"}
+        ``grid``: the best candidate of a 0.05-step grid on the records (first of ties).
+        ``bagged``: bootstrap aggregation of that choice (Breiman, "Bagging predictors",
+        Machine Learning 24, 1996): ``n_boot`` class-stratified bootstrap resamples of the
+        patients, the best candidates of each (median of tied ones), and the median of
+        each threshold over the resamples. Less sensitive to the few patients of a small
+        validation split that decide between neighbouring thresholds.
+    n_boot, seed : int
+        Resamples and seed of ``bagged``.
+
+    Returns
+    -------
+    dict
+        Rules for :func:`~heartsound.classification.tasks.aggregate_patient`.
+    """
+    if method not in RULE_TUNINGS:
+        raise ParameterError(f"unknown rule tuning {method!r}; valid: "
+                             f"{', '.join(RULE_TUNINGS)}")
+    cands = _candidates(task)
+    labels = LABELS[task]
+    preds = []
+    truth: list[str] = []
     for c in cands:
         _, truth, pred = patient_decisions(task, records, probs, c)
         if not truth:
-            return best_r
-        s = _score(task, truth, pred)
-        if s > best + 1e-9:
-            best, best_r = s, c
-    return best_r
+            return dict(DEFAULT_RULES[task])
+        preds.append([labels.index(x) for x in pred])
+    t = np.array([labels.index(x) for x in truth])
+    correct = (np.array(preds) == t[None, :]).astype(float)
+    if method == "grid":
+        s = _weighted_scores(task, correct, t, np.ones(len(t)))
+        return dict(cands[int(np.argmax(s > s.max() - 1e-9))])
+    keys = list(cands[0])
+    values = np.array([[c[k] for k in keys] for c in cands])
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for _ in range(n_boot):
+        counts = np.zeros(len(t))
+        for k in np.unique(t):
+            ik = np.flatnonzero(t == k)
+            np.add.at(counts, rng.choice(ik, len(ik)), 1.0)
+        s = _weighted_scores(task, correct, t, counts)
+        chosen.append(np.median(values[s > s.max() - 1e-9], axis=0))
+    med = np.median(np.array(chosen), axis=0)
+    return {k: float(np.round(v, 3)) for k, v in zip(keys, med)}
 
 
 # ----------------------------------------------------------------------------- CV
@@ -506,7 +620,9 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
     -------
     list of dict
         Per fold: ``fold``, ``test_ids``, ``probs`` ([n_test, n_classes], recording level),
-        ``rules``, ``patient_ids``, ``truth``, ``pred`` (patient level), ``score``.
+        ``rules``, ``patient_ids``, ``truth``, ``pred`` (patient level), ``score``,
+        ``epochs``, ``best_epoch`` and the inner validation recordings' ``val_ids`` and
+        ``val_probs`` (what the fold's rules were tuned on).
     """
     recs = [r for r in records if patient_target(task, r) is not None]
     if folds is None:
@@ -520,14 +636,41 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
                   seed=seed, **train_kwargs)
         probs = m.predict(te_recs, feats)
         ids, truth, pred = patient_decisions(task, te_recs, probs, m.rules)
+        by_key = {_key(r): r for r in tr_recs}
+        val_recs = [by_key[v] for v in m.val_ids if v in by_key]
         res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
                "rules": m.rules, "patient_ids": ids, "truth": truth, "pred": pred,
-               "score": _score(task, truth, pred), "epochs": len(m.history)}
+               "score": _score(task, truth, pred), "epochs": len(m.history),
+               "best_epoch": int(np.argmax([h["val_uar"] for h in m.history]))
+               if m.history else None,
+               "val_ids": [_key(r) for r in val_recs],
+               "val_probs": m.predict(val_recs, feats) if val_recs else np.zeros((0, 0))}
         log.info("fold %d score %.4f", f, res["score"])
         if progress:
             print(json.dumps({k2: v for k2, v in res.items()
                               if k2 in ("fold", "score", "rules", "epochs")}), flush=True)
         out.append(res)
+    return out
+
+
+def retune_cv(task: str, records: Sequence[Any], folds: Sequence[dict[str, Any]],
+              method: str = "bagged") -> list[dict[str, Any]]:
+    """Re-decide the patients of :func:`cross_validate` output with rules tuned by
+    ``method`` on each fold's stored inner-validation probabilities (``val_ids``,
+    ``val_probs``); the fold models and their test probabilities are unchanged and no test
+    patient is used for tuning. Returns copies of ``folds`` with new ``rules``, ``pred``
+    and ``score``."""
+    by_key = {_key(r): r for r in records}
+    out = []
+    for f in folds:
+        val = [by_key[k] for k in f["val_ids"]]
+        te = [by_key[k] for k in f["test_ids"]]
+        rules = tune_rules(task, val, np.asarray(f["val_probs"]), method)
+        ids, truth, pred = patient_decisions(task, te, np.asarray(f["probs"]), rules)
+        g = dict(f)
+        g.update(rules=rules, patient_ids=ids, truth=truth, pred=pred,
+                 score=_score(task, truth, pred))
+        out.append(g)
     return out
 
 
@@ -625,7 +768,8 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
         f"({tr['val_fraction']:.0%} of patients), {tr['crops_per_recording']} random crops "
         f"per recording per epoch, {'up-sampling' if tr['upsample'] else 'class-weighted NLL'}"
         f", augmentation {'on' if tr['augment'] else 'off'}, seed {tr['seed']} |",
-        f"| aggregation rules (tuned on inner validation) | `{json.dumps(meta['rules'])}` |",
+        f"| aggregation rules (tuned on inner validation, "
+        f"`{tr.get('rule_tuning', 'grid')}`) | `{json.dumps(meta['rules'])}` |",
     ]
     if commit:
         lines.append(f"| code commit | `{commit}` |")
