@@ -215,6 +215,18 @@ def test_bagged_rules_are_seeded_and_unknown_method_raises(rng):
         tune_rules("murmur", recs, probs, "median")
 
 
+def test_early_stopping_auc_oracle_and_bad_name():
+    pytest.importorskip("torch")
+    from heartsound.training.classifier import TrainConfig, _macro_auc
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    perfect = np.eye(3)[y] * 0.8 + 0.1
+    assert _macro_auc(y, perfect) == pytest.approx(1.0)
+    assert _macro_auc(y, perfect[:, [1, 2, 0]]) == pytest.approx(0.25)
+    with pytest.raises(ParameterError, match="uar, auc"):
+        TrainConfig(task="murmur", early_stop="loss")
+
+
 def test_unknown_task_lists_valid_names():
     from heartsound.classification import classify
 

@@ -96,6 +96,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="how the patient aggregation thresholds are chosen on the inner "
                         "validation split: best of a grid, or bootstrap-bagged (median of "
                         "the best thresholds over resamples); default grid")
+    p.add_argument("--early-stop", choices=("uar", "auc"), default="uar",
+                   help="inner-validation score for early stopping and model selection: "
+                        "recording UAR of arg-max decisions (default) or macro one-vs-rest "
+                        "ROC AUC of the recording probabilities")
+    p.add_argument("--patience", type=int, default=5,
+                   help="early-stopping patience in epochs (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE", help="write the ONNX model (and FILE.md card)")
     p.add_argument("--json", metavar="FILE", help="write CV predictions/scores as JSON")
@@ -148,6 +154,7 @@ def train_main(args: argparse.Namespace) -> int:
               max_minutes=args.max_minutes,
               widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
               augment=not args.no_augment, rule_tuning=args.rule_tuning,
+              early_stop=args.early_stop, patience=args.patience,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None

@@ -42,11 +42,14 @@ from ..errors import ParameterError
 
 __all__ = ["TrainConfig", "Trained", "build_model", "feature_cache", "train",
            "predict_records", "cross_validate", "tune_rules", "export_onnx", "MODELS",
-           "ATTENTIONS", "RULE_TUNINGS", "retune_cv"]
+           "ATTENTIONS", "RULE_TUNINGS", "EARLY_STOPS", "retune_cv"]
 
 log = logging.getLogger(__name__)
 
 MODELS = ("cnn", "lstm", "gru")
+#: Inner-validation score for early stopping: recording UAR of the arg-max decisions, or
+#: the threshold-free macro one-vs-rest ROC AUC of the recording probabilities.
+EARLY_STOPS = ("uar", "auc")
 ATTENTIONS = ("sigmoid", "softmax", None)
 BALANCES = (None, "database")
 
@@ -73,6 +76,7 @@ class TrainConfig:
     augment: bool = True
     max_minutes: float = 6.0
     rule_tuning: str = "grid"
+    early_stop: str = "uar"
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     #: None, or "database": each epoch draws recordings so that every (database, class)
     #: cell weighs the same (PhysioNet 2016 databases a-f and each other corpus are
@@ -91,6 +95,9 @@ class TrainConfig:
         if self.attention not in ATTENTIONS:
             raise ParameterError(f"unknown attention {self.attention!r}; valid: sigmoid, "
                                  "softmax, None")
+        if self.early_stop not in EARLY_STOPS:
+            raise ParameterError(f"unknown early-stopping score {self.early_stop!r}; valid: "
+                                 f"{', '.join(EARLY_STOPS)}")
         if self.rule_tuning not in RULE_TUNINGS:
             raise ParameterError(f"unknown rule tuning {self.rule_tuning!r}; valid: "
                                  f"{', '.join(RULE_TUNINGS)}")
@@ -357,6 +364,15 @@ def _uar(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> float:
     return float(np.mean(rec)) if rec else 0.0
 
 
+def _macro_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean one-vs-rest ROC AUC over the classes present (and absent somewhere)."""
+    from ..classification.evaluation import binary_auc
+
+    aucs = [binary_auc(y_true == k, probs[:, k]) for k in range(probs.shape[1])]
+    aucs = [a for a in aucs if a is not None]
+    return float(np.mean(aucs)) if aucs else 0.0
+
+
 def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "sigmoid",
           upsample: bool = False, train_records: Sequence[Any] = (), *,
           val_records: Sequence[Any] | None = None,
@@ -447,11 +463,16 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
             opt.step()
             tot += float(loss.detach()) * len(bi)
         pv = predict_records(net, val_recording, cfg, feats) if len(val_recording) else None
-        score = _uar(yv, pv.argmax(1), len(labels)) if pv is not None else -float(tot)
-        history.append({"epoch": epoch, "loss": tot / len(idx), "val_uar": score,
-                        "seconds": time.time() - t0})
-        log.info("epoch %d loss %.4f val UAR %.4f (%.0f s)", epoch, tot / len(idx), score,
-                 time.time() - t0)
+        if pv is None:
+            score = -float(tot)
+        elif cfg.early_stop == "auc":
+            score = _macro_auc(yv, pv)
+        else:
+            score = _uar(yv, pv.argmax(1), len(labels))
+        history.append({"epoch": epoch, "loss": tot / len(idx), "val_score": score,
+                        "val_metric": cfg.early_stop, "seconds": time.time() - t0})
+        log.info("epoch %d loss %.4f val %s %.4f (%.0f s)", epoch, tot / len(idx),
+                 cfg.early_stop.upper(), score, time.time() - t0)
         if progress:
             print(json.dumps(history[-1]), flush=True)
         if score > best:
@@ -641,7 +662,7 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
         res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
                "rules": m.rules, "patient_ids": ids, "truth": truth, "pred": pred,
                "score": _score(task, truth, pred), "epochs": len(m.history),
-               "best_epoch": int(np.argmax([h["val_uar"] for h in m.history]))
+               "best_epoch": int(np.argmax([h["val_score"] for h in m.history]))
                if m.history else None,
                "val_ids": [_key(r) for r in val_recs],
                "val_probs": m.predict(val_recs, feats) if val_recs else np.zeros((0, 0))}
@@ -764,7 +785,8 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
         f"hop {fe['crop_hop']} frames at inference |",
         f"| hyper-parameters | Adam lr {tr['lr']}, weight decay {tr['weight_decay']}, batch "
         f"{tr['batch_size']}, up to {tr['max_epochs']} epochs / {tr['max_minutes']} min, "
-        f"early stopping (patience {tr['patience']}) on inner-validation UAR "
+        f"early stopping (patience {tr['patience']}) on inner-validation "
+        f"{'macro AUC' if tr.get('early_stop') == 'auc' else 'UAR'} "
         f"({tr['val_fraction']:.0%} of patients), {tr['crops_per_recording']} random crops "
         f"per recording per epoch, {'up-sampling' if tr['upsample'] else 'class-weighted NLL'}"
         f", augmentation {'on' if tr['augment'] else 'off'}, seed {tr['seed']} |",
