@@ -763,21 +763,32 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
                       ["heartsound"])
     tr, fe = meta["train"], meta["frontend"]
     corpora = meta.get("corpora", [])
+    paper = ("after Ren et al., \"Deep attention-based neural networks for explainable heart "
+             "sound classification\", Machine Learning with Applications 9 (2022) 100322")
+    if tr["model"] == "cnn":
+        body = (f"Attention CNN {paper}: four 3x3 conv layers with batch norm, ReLU and 2x2 "
+                "max-pooling, then global attention pooling (1x1 conv class maps times a "
+                "normalised attention map) and log-softmax. Outputs "
+                "`log_probs [batch, n_classes]` and `attention [batch, n_classes, t, f]`.")
+        size = f"widths {tr['widths']}"
+    else:
+        body = (f"Attention {tr['model'].upper()} {paper}: stacked {tr['model'].upper()} "
+                f"layers of {tr['rnn_units']} units over the log-Mel frames, then global "
+                "attention pooling over time (kernel-1 convolutions: class maps times a "
+                "normalised attention curve) and log-softmax. Outputs "
+                "`log_probs [batch, n_classes]` and `attention [batch, n_classes, t]` "
+                "(time only).")
+        size = f"units {tr['rnn_units']}"
     lines = [
         f"# heartsound classifier `{path.stem}`", "",
         f"Task **{meta['task']}**: labels {', '.join(meta['labels'])} (model output order).",
         "",
-        "Attention CNN after Ren et al., \"Deep attention-based neural networks for "
-        "explainable heart sound classification\", Machine Learning with Applications 9 "
-        "(2022) 100322: four 3x3 conv layers with batch norm, ReLU and 2x2 max-pooling, then "
-        "global attention pooling (1x1 conv class maps times a normalised attention map) "
-        "and log-softmax. Outputs `log_probs [batch, n_classes]` and "
-        "`attention [batch, n_classes, t, f]`.",
+        body,
         "",
         "| | |", "| --- | --- |",
         f"| file | `src/heartsound/models/{path.name}` ({len(data) / 1024:.0f} KiB) |",
         f"| sha256 | `{hashlib.sha256(data).hexdigest()}` |",
-        f"| architecture | {meta['architecture']}, widths {tr['widths']} |",
+        f"| architecture | {meta['architecture']}, {size} |",
         f"| input | log-Mel, {fe['n_mels']} bands {fe['fmin']:g}-{fe['fmax']:g} Hz, "
         f"{fe['sr']} Hz, Hamming {fe['n_fft']} / hop {fe['hop_length']}, "
         f"normalisation `{fe['normalize']}`, crops of {fe['crop_frames']} frames "
