@@ -58,7 +58,7 @@ BUNDLES: dict[str, ModelBundle] = {
         "a95b68ce2cd1df874c8b24371fff750a228256ec38b005f77c6baba7831e175a"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
-        "5dc378afb25f23405f3c313bc4afb95ba51a5bd7de993ea4d7f382be0396957b"),
+        "e4a96371957e852f952b7f8818962e2e01b8e7824d53c624afbac59f7d29bb49"),
     "severity": ModelBundle(
         "severity", "severity.onnx",
         "9ffff390698ae6e14d979d4a8ca66b52517050f42a0bdb58e818d6121535629b"),
