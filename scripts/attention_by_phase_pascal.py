@@ -1,0 +1,31 @@
+"""Attention per cardiac phase of the shipped murmur model on PASCAL 2011 (never trained on)."""
+import json, sys
+import numpy as np
+from heartsound.datasets import pascal2011
+from heartsound.io import load
+from heartsound.segmentation import segment
+from heartsound.classification.inference import classify
+
+rows = []
+for r in pascal2011.read("../shared/data/pascal2011"):
+    if r.label not in ("normal", "murmur"):
+        continue
+    try:
+        rec = load(r.audio_path)
+        seg = segment(rec.y, rec.sr)
+        res = classify(rec.y, rec.sr, task="murmur")
+    except Exception as e:  # too short etc.
+        continue
+    ph = res.attention_by_phase(seg)
+    rows.append({"id": r.id, "set": r.labels["set"], "label": r.label, "pred": res.label, **ph})
+out = {}
+for s in ("A", "B"):
+    for lab in ("murmur", "normal"):
+        for pred in ("Present", "Absent"):
+            g = [x for x in rows if x["set"] == s and x["label"] == lab and x["pred"] == pred]
+            if not g:
+                continue
+            out[f"{s}:{lab}:pred {pred}"] = {"n": len(g), **{k: round(float(np.median([x[k + '_ratio'] for x in g])), 2)
+                                                           for k in ("S1", "systole", "S2", "diastole")}}
+print(json.dumps(out, indent=1))
+json.dump(rows, open("/tmp/exp/attn_phase_rows.json", "w"))
