@@ -1,12 +1,22 @@
-"""Attention per cardiac phase of the shipped murmur model on PASCAL 2011 (never trained on)."""
-import json, sys
+"""Attention per cardiac phase of the shipped murmur model on PASCAL 2011 (never trained on).
+
+Run from the repository root: ``python scripts/attention_by_phase_pascal.py``. Prints the
+median attention ratio (share of attention / share of time) per phase of the predicted
+class, by set, true label and prediction; recordings heartsound rejects (too short) are
+counted and skipped.
+"""
+import json
+
 import numpy as np
+
+from heartsound.errors import HeartsoundError
 from heartsound.datasets import pascal2011
 from heartsound.io import load
 from heartsound.segmentation import segment
 from heartsound.classification.inference import classify
 
 rows = []
+skipped = []
 for r in pascal2011.read("../shared/data/pascal2011"):
     if r.label not in ("normal", "murmur"):
         continue
@@ -14,7 +24,8 @@ for r in pascal2011.read("../shared/data/pascal2011"):
         rec = load(r.audio_path)
         seg = segment(rec.y, rec.sr)
         res = classify(rec.y, rec.sr, task="murmur")
-    except Exception as e:  # too short etc.
+    except HeartsoundError as e:
+        skipped.append(f"{r.id}: {e}")
         continue
     ph = res.attention_by_phase(seg)
     rows.append({"id": r.id, "set": r.labels["set"], "label": r.label, "pred": res.label, **ph})
@@ -27,5 +38,5 @@ for s in ("A", "B"):
                 continue
             out[f"{s}:{lab}:pred {pred}"] = {"n": len(g), **{k: round(float(np.median([x[k + '_ratio'] for x in g])), 2)
                                                            for k in ("S1", "systole", "S2", "diastole")}}
+out["skipped"] = len(skipped)
 print(json.dumps(out, indent=1))
-json.dump(rows, open("/tmp/exp/attn_phase_rows.json", "w"))
