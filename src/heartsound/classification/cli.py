@@ -66,6 +66,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="global average pooling instead of attention pooling")
     p.add_argument("--attention", choices=("sigmoid", "softmax"), default="sigmoid",
                    help="rectification of the attention branch (default sigmoid)")
+    p.add_argument("--bidirectional", action="store_true",
+                   help="lstm/gru: bidirectional recurrent layers (forward and backward "
+                        "states concatenated before the attention head)")
     p.add_argument("--upsample", action="store_true",
                    help="randomly up-sample minority classes (default: class-weighted loss)")
     p.add_argument("--balance", choices=("database",),
@@ -151,6 +154,7 @@ def train_main(args: argparse.Namespace) -> int:
     recs = _read(names, roots)
     kw = dict(model=args.model, attention=None if args.no_attention else args.attention,
               upsample=args.upsample, balance=args.balance, max_epochs=args.epochs,
+              bidirectional=args.bidirectional,
               max_minutes=args.max_minutes,
               widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
               augment=not args.no_augment, rule_tuning=args.rule_tuning,

@@ -12,7 +12,11 @@ for explainable heart sound classification", Machine Learning with Applications 
   normalised to sum to one over time x frequency gives the attention (branch B); the sum
   of A * B over the map is the class vector; log-softmax; NLL loss.
 * LSTM / GRU: stacked recurrent layers (paper 256/1024/256 units) over time with the same
-  attention head as 1-D convolutions of kernel 1 over time.
+  attention head as 1-D convolutions of kernel 1 over time. ``bidirectional=True`` runs
+  each layer forwards and backwards in time (Schuster & Paliwal, "Bidirectional recurrent
+  neural networks", IEEE Trans. Signal Process. 45(11), 1997) and concatenates the two
+  states (2 x units features per frame), so the state at a frame, and the attention on it,
+  can use the sound after that frame too (a forward-only RNN's attention lags the evidence).
 * ``attention=None``: global average pooling of branch A (the paper's "no attention").
 * Adam, batch 32, optional random up-sampling of minority classes, otherwise class-weighted
   NLL.
@@ -65,6 +69,9 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 64)
     time_pool: tuple[int, ...] = (2, 2, 2, 2)
     rnn_units: tuple[int, ...] = (64, 128, 64)
+    #: LSTM/GRU only: bidirectional recurrent layers (forward and backward states
+    #: concatenated, so the next layer and the attention head see 2 x units features).
+    bidirectional: bool = False
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -92,6 +99,9 @@ class TrainConfig:
                                  "training recordings")
         if self.model not in MODELS:
             raise ParameterError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
+        if self.bidirectional and self.model == "cnn":
+            raise ParameterError("bidirectional applies to the lstm and gru models only, "
+                                 "not cnn")
         if self.attention not in ATTENTIONS:
             raise ParameterError(f"unknown attention {self.attention!r}; valid: sigmoid, "
                                  "softmax, None")
@@ -110,6 +120,8 @@ class TrainConfig:
         d["frontend"] = self.frontend.to_dict()
         if self.balance is None:  # results and models from before the option compare equal
             d.pop("balance")
+        if not self.bidirectional and self.model == "cnn":  # idem (RNNs always record it)
+            d.pop("bidirectional")
         return d
 
 
@@ -176,9 +188,11 @@ def build_model(config: TrainConfig) -> Any:
             cell = nn.LSTM if config.model == "lstm" else nn.GRU
             self.rnns = nn.ModuleList()
             d = config.frontend.n_mels
+            n_dir = 2 if config.bidirectional else 1
             for u in config.rnn_units:
-                self.rnns.append(cell(d, u, batch_first=True))
-                d = u
+                self.rnns.append(cell(d, u, batch_first=True,
+                                      bidirectional=config.bidirectional))
+                d = n_dir * u
             self.drop = nn.Dropout(0.2)
             self.head = AttentionHead(d, 1)
 
@@ -727,7 +741,8 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     m = onnx.load(str(path))
     meta = {"task": cfg.task, "labels": list(LABELS[cfg.task]), "rules": trained.rules,
             "frontend": cfg.frontend.to_dict(), "train": cfg.to_dict(),
-            "architecture": f"{cfg.model}+{cfg.attention or 'none'}"}
+            "architecture": f"{'bi' if cfg.bidirectional else ''}{cfg.model}+"
+                            f"{cfg.attention or 'none'}"}
     meta.update(extra or {})
     del m.metadata_props[:]
     p = m.metadata_props.add()
@@ -772,13 +787,18 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
                 "`log_probs [batch, n_classes]` and `attention [batch, n_classes, t, f]`.")
         size = f"widths {tr['widths']}"
     else:
-        body = (f"Attention {tr['model'].upper()} {paper}: stacked {tr['model'].upper()} "
-                f"layers of {tr['rnn_units']} units over the log-Mel frames, then global "
-                "attention pooling over time (kernel-1 convolutions: class maps times a "
-                "normalised attention curve) and log-softmax. Outputs "
+        bi = bool(tr.get("bidirectional", False))
+        kind = ("bidirectional " if bi else "forward-only ") + tr["model"].upper()
+        body = (f"Attention {tr['model'].upper()} {paper}: stacked {kind} "
+                f"layers of {tr['rnn_units']} units over the log-Mel frames"
+                + (" (forward and backward states concatenated, 2 x units per frame; "
+                   "Schuster & Paliwal, IEEE Trans. Signal Process. 45(11), 1997)"
+                   if bi else "")
+                + ", then global attention pooling over time (kernel-1 convolutions: "
+                "class maps times a normalised attention curve) and log-softmax. Outputs "
                 "`log_probs [batch, n_classes]` and `attention [batch, n_classes, t]` "
                 "(time only).")
-        size = f"units {tr['rnn_units']}"
+        size = f"units {tr['rnn_units']}, bidirectional {'yes' if bi else 'no'}"
     lines = [
         f"# heartsound classifier `{path.stem}`", "",
         f"Task **{meta['task']}**: labels {', '.join(meta['labels'])} (model output order).",
