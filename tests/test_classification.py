@@ -236,10 +236,12 @@ def test_unknown_task_lists_valid_names():
 
 # ----------------------------------------------------------------------------- torch vs ORT
 
-@pytest.mark.parametrize("model,attention", [("cnn", "sigmoid"), ("cnn", "softmax"),
-                                             ("cnn", None), ("gru", "sigmoid"),
-                                             ("lstm", "softmax")])
-def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention, rng):
+@pytest.mark.parametrize("model,attention,bidirectional", [
+    ("cnn", "sigmoid", False), ("cnn", "softmax", False), ("cnn", None, False),
+    ("gru", "sigmoid", False), ("lstm", "softmax", False), ("gru", "sigmoid", True),
+    ("lstm", "softmax", True)])
+def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention,
+                                                      bidirectional, rng):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     import onnxruntime as ort
@@ -247,25 +249,48 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
     from heartsound.training.classifier import Trained, TrainConfig, build_model, export_onnx
 
     cfg = TrainConfig(task="murmur", model=model, attention=attention, widths=(4, 8, 8, 8),
-                      rnn_units=(8, 8, 8))
+                      rnn_units=(8, 8, 8), bidirectional=bidirectional)
     torch.manual_seed(0)
     net = build_model(cfg).eval()
     path = tmp_path / "m.onnx"
     export_onnx(Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
-    x = rng.standard_normal((3, 64, 64)).astype(np.float32)
-    with torch.no_grad():
-        lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    lp_o, att_o = sess.run(None, {"features": x})
-    np.testing.assert_allclose(lp_o, lp_t, atol=1e-4)
-    np.testing.assert_allclose(att_o, att_t, atol=1e-5)
-    assert lp_o.shape == (3, 3)
-    assert att_o.min() >= 0
-    np.testing.assert_allclose(att_o.reshape(3, 3, -1).sum(-1), 1.0, atol=1e-5)
+    # the export's crop length (64 frames) and other lengths (dynamic time axis)
+    for n_frames in (64, 96, 32):
+        x = rng.standard_normal((3, n_frames, 64)).astype(np.float32)
+        with torch.no_grad():
+            lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
+        lp_o, att_o = sess.run(None, {"features": x})
+        np.testing.assert_allclose(lp_o, lp_t, atol=1e-4)
+        np.testing.assert_allclose(att_o, att_t, atol=1e-5)
+        assert lp_o.shape == (3, 3)
+        if model != "cnn":  # one attention weight per input frame
+            assert att_o.shape == (3, 3, n_frames)
+        assert att_o.min() >= 0
+        np.testing.assert_allclose(att_o.reshape(3, 3, -1).sum(-1), 1.0, atol=1e-5)
+    if model != "cnn":
+        # causality oracle: change only frame 2. The attention is normalised over time, so
+        # compare the ratio of the weights of frames 0 and 1, which a forward-only RNN
+        # cannot change (their states precede the change); the backward direction does.
+        x2 = x.copy()
+        x2[:, 2] += 3.0
+        att2 = sess.run(None, {"features": x2})[1]
+        r1, r2 = att_o[:, :, 0] / att_o[:, :, 1], att2[:, :, 0] / att2[:, :, 1]
+        if bidirectional:
+            assert np.abs(r2 / r1 - 1).max() > 1e-3
+        else:
+            np.testing.assert_allclose(r2, r1, rtol=1e-4)
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["heartsound"])
     assert meta["labels"] == list(LABELS["murmur"])
+    if model != "cnn":
+        assert meta["train"]["bidirectional"] is bidirectional
+        assert meta["architecture"] == ("bi" if bidirectional else "") + f"{model}+{attention}"
+        from heartsound.training.classifier import model_card
+
+        card = model_card(path, command="heartsound train classifier ...")
+        assert f"bidirectional {'yes' if bidirectional else 'no'}" in card
     from heartsound.classification import classify
 
     r = classify(0.1 * rng.standard_normal(12000), 2000, task="murmur", model=str(path))

@@ -723,9 +723,11 @@ def _grouped_folds(task: str, recs: Sequence[Any], k: int, seed: int
 def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | None = None
                 ) -> str:
     """Write ``trained`` as ONNX with inputs ``features [batch, frames, mels]`` and outputs
-    ``log_probs [batch, n_classes]`` and ``attention [batch, n_classes, ...]``; the
-    frontend, labels, aggregation rules and hyper-parameters go into the ONNX metadata
-    (key ``heartsound``, JSON). Returns the file's sha256."""
+    ``log_probs [batch, n_classes]`` and ``attention [batch, n_classes, ...]``; batch and
+    frames are dynamic axes (inference feeds crops of ``crop_frames``; the CNN needs frames
+    divisible by the product of ``time_pool``). The frontend, labels, aggregation rules and
+    hyper-parameters go into the ONNX metadata (key ``heartsound``, JSON). Returns the
+    file's sha256."""
     torch = _torch()
     import onnx
 
@@ -735,8 +737,9 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     path = Path(path)
     torch.onnx.export(net, (x,), str(path), input_names=["features"],
                       output_names=["log_probs", "attention"],
-                      dynamic_axes={"features": {0: "batch"}, "log_probs": {0: "batch"},
-                                    "attention": {0: "batch"}},
+                      dynamic_axes={"features": {0: "batch", 1: "frames"},
+                                    "log_probs": {0: "batch"},
+                                    "attention": {0: "batch", 2: "frames_out"}},
                       opset_version=17, dynamo=False)
     m = onnx.load(str(path))
     meta = {"task": cfg.task, "labels": list(LABELS[cfg.task]), "rules": trained.rules,
