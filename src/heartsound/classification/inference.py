@@ -58,7 +58,7 @@ BUNDLES: dict[str, ModelBundle] = {
         "a95b68ce2cd1df874c8b24371fff750a228256ec38b005f77c6baba7831e175a"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
-        "e4a96371957e852f952b7f8818962e2e01b8e7824d53c624afbac59f7d29bb49"),
+        "72d4614cedc076d7ecb2337ef0a3a70db5ef16d50ef5f48f8cc9696702bd1198"),
     "severity": ModelBundle(
         "severity", "severity.onnx",
         "9ffff390698ae6e14d979d4a8ca66b52517050f42a0bdb58e818d6121535629b"),
