@@ -113,11 +113,12 @@ def _phase_spans(analysis: Analysis) -> dict[int, list[tuple[float, float]]]:
 def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     """The report figure as PNG bytes.
 
-    Three panels: the waveform with S1/S2 and the systolic/diastolic phases shaded; the
-    log-Mel spectrogram a classifier saw (murmur first, else abnormal, else severity) with
-    its attention map as contours and its attention over time as a curve (an STFT
-    spectrogram when no classifier ran); the class probabilities of each task (hatched
-    when uncertain).
+    Three panels: the waveform with S1/S2 and the systolic/diastolic phases shaded, and
+    over it the attention over time of the first classifier (murmur, abnormal, severity)
+    whose attention has no frequency axis (GRU/LSTM); the log-Mel spectrogram the first
+    classifier with a time x frequency attention map (CNN) saw, with that map as
+    contours and its attention over time as a curve (an STFT spectrogram when no
+    classifier ran); the class probabilities of each task (hatched when uncertain).
     """
     import io
 
@@ -214,6 +215,23 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
         ax_a.set_yticks([])
     ax_a.set_ylim(0, 1.6)  # keep the curve in the lower part, over the sounds
     ax_s.set_title(spec_title, fontsize=9)
+
+    # a preferred classifier with attention over time only (GRU/LSTM) is drawn over the
+    # waveform, where its frames line up with the S1/S2 phases
+    timed = next((tr.result for tr in ranked
+                  if tr.result is not None and tr.result is not shown
+                  and getattr(tr.result, "attention_freqs_hz", None) is None), None)
+    if timed is not None and (curve_t := attention_curve(timed)) is not None:
+        t_t, w_t = curve_t
+        ax_t = ax_w.twinx()
+        ax_t.plot(t_t, w_t / (float(np.max(w_t)) or 1.0), color="#2ca02c", lw=1.2,
+                  label=f"attention of the {timed.task} classifier for '{timed.label}'")
+        ax_t.set_ylim(0, 1.05)
+        ax_t.set_yticks([0.0, 0.5, 1.0])
+        ax_t.set_ylabel("attention (rel.)", fontsize=8)
+        ax_t.tick_params(labelsize=7)
+        ax_t.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False,
+                    borderaxespad=0.1)
 
     # class probabilities
     for j, (task, tr) in enumerate(analysis.classification.items()):
