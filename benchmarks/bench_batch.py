@@ -12,7 +12,7 @@ The subset: every k-th recording of ``circor2022/manifest.tsv`` (in its order) s
 
 Usage (from the repository root)::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_batch.py --n 100 > /tmp/bench_batch.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_batch.py --n 100 > out/bench_batch.json
 
 Prints one JSON object.
 """

@@ -54,3 +54,16 @@ def pascal_root() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261122)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Files heartsound builds for itself (the example recording, training caches) go to
+    a temporary folder during the tests, not to the user's cache."""
+    old = os.environ.get("HEARTSOUND_CACHE")
+    os.environ["HEARTSOUND_CACHE"] = str(tmp_path_factory.mktemp("heartsound_cache"))
+    yield
+    if old is None:
+        os.environ.pop("HEARTSOUND_CACHE", None)
+    else:
+        os.environ["HEARTSOUND_CACHE"] = old

@@ -168,13 +168,47 @@ def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
         assert f"{task}.onnx is missing" in c["reason"]
 
 
-def test_example_recording_is_shipped():
+def test_example_recording_is_synthetic_with_known_segmentation(tmp_path, monkeypatch):
+    """The example is built from code (no audio in the package), once, with its truth."""
+    from heartsound.example import synthetic_pcg
+    from heartsound.metrics import score_against_rows
+
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path))
     p = example_path()
+    assert p.is_relative_to(tmp_path) and p.name == "example.flac"
     info = sf.info(str(p))
-    assert p.stat().st_size < 100_000
-    assert info.samplerate == 2000 and info.channels == 1
-    assert 8.0 <= info.duration <= 10.5
-    assert (p.parent / "README.md").read_text().count("ODC") >= 1
+    assert info.samplerate == 2000 and info.channels == 1 and info.duration == 10.0
+    mtime = p.stat().st_mtime_ns
+    assert example_path() == p and p.stat().st_mtime_ns == mtime  # built once
+    y, rows = synthetic_pcg()
+    np.testing.assert_allclose(sf.read(str(p))[0], y, atol=1 / 2 ** 15)
+    tsv = [tuple(float(v) for v in line.split("\t")) for line in
+           (p.parent / "example.tsv").read_text().splitlines()]
+    assert [(a, b, int(s)) for a, b, s in tsv] == [(round(a, 6), round(b, 6), s)
+                                                    for a, b, s in rows]
+    n_s1 = sum(1 for _, _, s in rows if s == 1)
+    assert 11 <= n_s1 <= 12  # complete beats at about 75 bpm from 0.35 s to 10 s
+    d = analyze(p).to_dict()
+    assert d["heart_rate_bpm"] == pytest.approx(75.0, rel=0.05)
+    ev = [(e["sound"], 0.5 * (e["onset_s"] + e["offset_s"]))
+          for e in d["segmentation"]["events"]]
+    assert score_against_rows(rows, ev, 0.06)["f1"] >= 0.95
+
+
+def test_synthetic_pcg_murmur_only_in_systole():
+    from heartsound.example import synthetic_pcg
+
+    y0, rows = synthetic_pcg(murmur=False)
+    y1, rows1 = synthetic_pcg(murmur=True)
+    assert rows == rows1
+    sr = 2000
+    for a, b, s in rows:
+        i, j = int(a * sr) + 2, int(b * sr) - 2
+        quiet0 = np.sqrt(np.mean(y0[i:j] ** 2))
+        if s == 2:  # systole: the murmur adds energy
+            assert np.sqrt(np.mean(y1[i:j] ** 2)) > 3 * quiet0
+        elif s == 4:  # diastole: only the faint background
+            assert np.sqrt(np.mean(y1[i:j] ** 2)) < 0.05
 
 
 # --- CLI -----------------------------------------------------------------------------------

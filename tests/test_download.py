@@ -191,7 +191,7 @@ def test_extract_zip(archive, tmp_path):
     assert dl.find_root(tmp_path / "out", "training_data.csv") == tmp_path / "out/corpus-1.0"
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil.txt", "a/../../evil.txt"])
+@pytest.mark.parametrize("name", ["../evil.txt", "/evil.txt", "a/../../evil.txt"])
 def test_extract_zip_path_traversal(tmp_path, name):
     (tmp_path / "bad.zip").write_bytes(_zip_bytes({"ok.txt": b"x", name: b"evil"}))
     with pytest.raises(DatasetError, match="refusing to extract"):

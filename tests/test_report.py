@@ -109,7 +109,7 @@ def test_html_is_self_contained(analysis):
 
 def test_html_escapes_names(analysis):
     d = analysis.to_dict()
-    d["source"] = "/tmp/<script>alert(1)</script>.wav"
+    d["source"] = "out/<script>alert(1)</script>.wav"
     page = R.html_report(d)
     assert "<script>" not in page and "&lt;script&gt;" in page
 

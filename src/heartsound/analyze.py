@@ -44,13 +44,12 @@ STATE_CODES = {1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
 
 
 def example_path() -> Path:
-    """Path of the shipped example recording (10 s of CirCor ``68306_PV``, 2000 Hz FLAC).
+    """Path of the example recording: a synthetic 10 s PCG at 2000 Hz with a systolic
+    murmur and known S1/S2 (``example.tsv`` beside it), built on first use in the user's
+    cache folder; see :mod:`heartsound.example`."""
+    from .example import example_path as _example_path
 
-    See ``heartsound/data/README.md`` for its source, labels and licence (ODC-By 1.0).
-    """
-    from importlib.resources import files
-
-    return Path(str(files("heartsound") / "data" / "example.flac"))
+    return _example_path()
 
 
 @dataclass

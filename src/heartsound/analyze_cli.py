@@ -37,7 +37,8 @@ def add_analyze_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``heartsound analyze``."""
     p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to analyse")
     p.add_argument("--example", action="store_true",
-                   help="analyse the shipped example recording (10 s of CirCor 68306_PV)")
+                   help="analyse the example recording (a synthetic 10 s PCG with a systolic "
+                        "murmur and known S1/S2, built on first use)")
     p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                    help="folder for <stem>.json/.tsv/.png[/.html] (default: current folder)")
     p.add_argument("--json", action="store_true",

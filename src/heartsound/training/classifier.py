@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,7 +207,9 @@ def build_model(config: TrainConfig) -> Any:
 # ----------------------------------------------------------------------------- features
 
 def _cache_dir() -> Path:
-    d = Path(os.environ.get("HEARTSOUND_CACHE", "/tmp/heartsound_cls_cache"))
+    from ..example import cache_dir
+
+    d = cache_dir() / "classifier-features"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -217,7 +218,8 @@ def feature_cache(records: Sequence[Any], frontend: FrontendConfig = FrontendCon
                   ) -> dict[str, np.ndarray]:
     """Log-Mel features of every record (``{record.corpus/record.id: [frames, mels]}``),
     computed with :func:`~heartsound.classification.frontend.log_mel` and cached as
-    ``.npy`` under ``$HEARTSOUND_CACHE`` (default ``/tmp/heartsound_cls_cache``)."""
+    ``.npy`` under ``classifier-features/`` of :func:`heartsound.example.cache_dir`
+    (``$HEARTSOUND_CACHE``, else ``~/.cache/heartsound``)."""
     from ..io import load
 
     key = hashlib.sha1(json.dumps(frontend.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
@@ -750,7 +752,9 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     del m.metadata_props[:]
     p = m.metadata_props.add()
     p.key, p.value = "heartsound", json.dumps(meta)
-    onnx.save(m, str(path))
+    from .onnx_export import strip_debug_info
+
+    onnx.save(strip_debug_info(m), str(path))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,8 +46,12 @@ __all__ = ["TrainConfig", "SegmenterNet", "augment", "FeatureCache", "build_cach
 
 log = logging.getLogger(__name__)
 
-#: Default cache folder for augmented features (never inside the repository).
-CACHE_DIR = Path(os.environ.get("HEARTSOUND_CACHE", "/tmp/heartsound_cache"))
+def _default_cache() -> Path:
+    """Cache folder for augmented features and fold models (never inside the repository):
+    ``segmenter/`` of :func:`heartsound.example.cache_dir`."""
+    from ..example import cache_dir
+
+    return cache_dir() / "segmenter"
 
 
 @dataclass
@@ -185,7 +188,7 @@ def _record_versions(args: tuple[str, str, str, int, int]) -> tuple[list[np.ndar
 
 
 def build_cache(records: Sequence[Any], *, copies: int = 5, seed: int = 0,
-                cache_dir: Path | None = CACHE_DIR) -> FeatureCache:
+                cache_dir: Path | None = None) -> FeatureCache:
     """Compute (or read from ``cache_dir``) features of every annotated record.
 
     Parameters
@@ -539,7 +542,9 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
         p = m.metadata_props.add()
         p.key, p.value = k, v
     m.doc_string = "heartsound neural segmenter: per-frame S1/systole/S2/diastole posteriors"
-    onnx.save(m, str(path))
+    from .onnx_export import strip_debug_info
+
+    onnx.save(strip_debug_info(m), str(path))
     tmp.unlink(missing_ok=True)
     data = path.read_bytes()
     return hashlib.sha256(data).hexdigest()
@@ -585,7 +590,7 @@ def cross_validate(root: str | Path, out_dir: str | Path, *, k: int = 5, seed: i
 
     cfg = config or TrainConfig()
     records = circor2022.read(root)
-    cache = build_cache(records, copies=cfg.copies, seed=cfg.seed)
+    cache = build_cache(records, copies=cfg.copies, seed=cfg.seed, cache_dir=_default_cache())
     index = {rid: n for n, rid in enumerate(cache.ids)}
     out = []
     for f, (tr, te) in enumerate(fold_indices(records, k=k, seed=seed)):
@@ -639,7 +644,7 @@ def train_from_args(args: Any) -> int:
     k = int(getattr(args, "k", None) or getattr(args, "folds", None) or 5)
     out = Path(getattr(args, "out", None) or "segmenter_neural.onnx")
     records = circor2022.read(root)
-    cache = build_cache(records, copies=cfg.copies, seed=cfg.seed)
+    cache = build_cache(records, copies=cfg.copies, seed=cfg.seed, cache_dir=_default_cache())
     index = {rid: n for n, rid in enumerate(cache.ids)}
     extra: dict[str, Any] = {"dataset": "circor2022"}
     if fold is None:
@@ -881,7 +886,7 @@ def cross_validate_from_args(args: Any) -> int:
     k = int(getattr(args, "cv", None) or 5)
     seed = int(getattr(args, "seed", 0) or 0)
     tol = float(getattr(args, "tolerance_ms", 60.0) or 60.0) / 1000.0
-    fold_dir = CACHE_DIR / f"neural_cv_k{k}_seed{seed}"
+    fold_dir = _default_cache() / f"neural_cv_k{k}_seed{seed}"
     cross_validate(root, fold_dir, k=k, seed=seed)
     res = compare_cv(root, fold_dir, fold_dir / "compare.json", k=k, seed=seed,
                      tolerance_s=tol)
