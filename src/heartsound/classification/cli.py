@@ -105,6 +105,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "ROC AUC of the recording probabilities")
     p.add_argument("--patience", type=int, default=5,
                    help="early-stopping patience in epochs (default 5)")
+    p.add_argument("--inner-folds", type=int, default=1, metavar="K",
+                   help="K > 1: cross-fitting, an ensemble of K networks each trained on "
+                        "K-1 patient-grouped inner folds and early-stopped on the last, "
+                        "with the aggregation rules tuned on the out-of-fold predictions of "
+                        "all training patients (default 1: one network, 15%% inner split)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with --cv/--lodo: folds trained in parallel processes (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE", help="write the ONNX model (and FILE.md card)")
     p.add_argument("--json", metavar="FILE", help="write CV predictions/scores as JSON")
@@ -159,6 +166,7 @@ def train_main(args: argparse.Namespace) -> int:
               widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
               augment=not args.no_augment, rule_tuning=args.rule_tuning,
               early_stop=args.early_stop, patience=args.patience,
+              inner_folds=args.inner_folds,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None
@@ -166,7 +174,7 @@ def train_main(args: argparse.Namespace) -> int:
             folds = lodo_folds(args.task, recs)
         kw.pop("seed")
         res = tc.cross_validate(args.task, recs, k=args.cv or 5, seed=args.seed, folds=folds,
-                                progress=True, **kw)
+                                progress=True, jobs=args.jobs, **kw)
         summary = summarize_cv(args.task, recs, res, lodo=args.lodo)
         print(json.dumps(summary, indent=1))
         if args.json:

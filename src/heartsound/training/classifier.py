@@ -88,9 +88,17 @@ class TrainConfig:
     #: cell weighs the same (PhysioNet 2016 databases a-f and each other corpus are
     #: databases); the loss is then unweighted.
     balance: str | None = None
+    #: 1: one network, early-stopped and its rules tuned on a ``val_fraction`` split.
+    #: K > 1: cross-fitting, an ensemble of K networks, each trained on K-1 of K
+    #: patient-grouped inner folds and early-stopped on the remaining one; the rules are
+    #: tuned on the out-of-fold probabilities of *all* training patients, and the ensemble
+    #: averages the members' log-probabilities (see :func:`train`).
+    inner_folds: int = 1
 
     def __post_init__(self) -> None:
         check_task(self.task)
+        if self.inner_folds < 1:
+            raise ParameterError(f"inner_folds must be >= 1, got {self.inner_folds}")
         if self.balance not in BALANCES:
             raise ParameterError(f"unknown balance {self.balance!r}; valid: database, None")
         if self.balance is not None and self.upsample:
@@ -121,6 +129,8 @@ class TrainConfig:
             d.pop("balance")
         if not self.bidirectional and self.model == "cnn":  # idem (RNNs always record it)
             d.pop("bidirectional")
+        if self.inner_folds == 1:  # idem
+            d.pop("inner_folds")
         return d
 
 
@@ -204,6 +214,28 @@ def build_model(config: TrainConfig) -> Any:
     return CNN() if config.model == "cnn" else RNN()
 
 
+def ensemble_module(members: Sequence[Any]) -> Any:
+    """One torch module averaging ``members`` (each as :func:`build_model`): the
+    log-probabilities are the renormalised mean of the members' log-probabilities (a
+    geometric mean of probabilities, as crops are pooled at inference) and the attention
+    map is the members' mean, so the module has the same inputs and outputs as one
+    member and exports to the same ONNX signature."""
+    torch = _torch()
+
+    class Ensemble(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, x):
+            outs = [m(x) for m in self.members]
+            lp = torch.stack([o[0] for o in outs]).mean(0)
+            att = torch.stack([o[1] for o in outs]).mean(0)
+            return torch.log_softmax(lp, dim=-1), att
+
+    return Ensemble()
+
+
 # ----------------------------------------------------------------------------- features
 
 def _cache_dir() -> Path:
@@ -266,6 +298,9 @@ class Trained:
     rules: dict[str, float]
     history: list[dict[str, float]]
     val_ids: list[str]
+    #: Probabilities of ``val_ids`` by the network(s) that did not train on them (set for
+    #: cross-fitted ensembles, whose full-ensemble predictions of them would be in-sample).
+    val_probs: np.ndarray | None = None
 
     def predict(self, records: Sequence[Any], features: dict[str, np.ndarray] | None = None
                 ) -> np.ndarray:
@@ -424,6 +459,11 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     cfg = TrainConfig(task=task, model=model, attention=attention, upsample=upsample, **hyper)
     labels = LABELS[task]
     recs = [r for r in train_records if recording_target(task, r) is not None]
+    if cfg.inner_folds > 1:
+        if val_records is not None:
+            raise ParameterError("inner_folds > 1 makes its own validation folds; "
+                                 "val_records cannot be given")
+        return _train_crossfit(cfg, recs, features, progress)
     if val_records is None:
         pts = [patient_target(task, r) for r in recs]
         tr_i, va_i = _split_val(recs, pts, cfg.val_fraction, cfg.seed)
@@ -507,6 +547,42 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
                            cfg.rule_tuning, seed=cfg.seed)
     return Trained(model=net, config=cfg, rules=rules, history=history,
                    val_ids=[_key(r) for r in val])
+
+
+def _train_crossfit(cfg: TrainConfig, recs: Sequence[Any],
+                    features: dict[str, np.ndarray] | None, progress: bool) -> Trained:
+    """Cross-fitting (``cfg.inner_folds`` = K > 1): K members, member k trained on the
+    patient-grouped, target-stratified inner folds other than k and early-stopped on fold
+    k; the aggregation rules are tuned on the out-of-fold probabilities of every training
+    patient (K times the patients of one ``val_fraction`` split), and the returned model
+    is the members' ensemble (:func:`ensemble_module`)."""
+    import dataclasses
+
+    if not recs:
+        raise ParameterError(f"no training recordings with a {cfg.task!r} target")
+    feats = features if features is not None else feature_cache(recs, cfg.frontend)
+    folds = _grouped_folds(cfg.task, recs, cfg.inner_folds, cfg.seed)
+    member_cfg = dataclasses.asdict(cfg)
+    for k in ("task", "model", "attention", "upsample", "inner_folds"):
+        member_cfg.pop(k)
+    member_cfg["frontend"] = cfg.frontend
+    members, history, oob_recs, oob_probs = [], [], [], []
+    for k, (tr, va) in enumerate(folds):
+        val = [recs[i] for i in va]
+        m = train(cfg.task, cfg.model, cfg.attention, cfg.upsample,
+                  [recs[i] for i in tr], val_records=val, features=feats,
+                  progress=progress, **member_cfg)
+        members.append(m.model)
+        history += [dict(h, member=k) for h in m.history]
+        oob_recs += val
+        oob_probs.append(m.predict(val, feats))
+        log.info("member %d/%d: %d epochs, best inner score %.4f", k + 1, len(folds),
+                 len(m.history), max((h["val_score"] for h in m.history), default=float("nan")))
+    probs = np.concatenate(oob_probs)
+    rules = tune_rules(cfg.task, oob_recs, probs, cfg.rule_tuning, seed=cfg.seed)
+    net = ensemble_module(members).eval()
+    return Trained(model=net, config=cfg, rules=rules, history=history,
+                   val_ids=[_key(r) for r in oob_recs], val_probs=probs)
 
 
 # ----------------------------------------------------------------------------- patients
@@ -635,7 +711,8 @@ def tune_rules(task: str, records: Sequence[Any], probs: np.ndarray, method: str
 
 def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int = 0,
                    folds: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
-                   progress: bool = False, **train_kwargs: Any) -> list[dict[str, Any]]:
+                   progress: bool = False, jobs: int = 1,
+                   **train_kwargs: Any) -> list[dict[str, Any]]:
     """Grouped, stratified k-fold cross-validation; returns per-fold predictions.
 
     Parameters
@@ -650,6 +727,10 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
         Seed of the folds and of each fold's training.
     folds : sequence of (train_index, test_index), optional
         Explicit folds over the filtered records (e.g. leave-one-database-out).
+    jobs : int
+        Folds trained at the same time, each in its own process with one torch thread
+        (the results do not depend on it; the wall-clock cap ``max_minutes`` does, if the
+        processes outnumber free cores).
     **train_kwargs
         Passed to :func:`train` (``model``, ``attention``, ``upsample``, ``widths``...).
 
@@ -658,36 +739,62 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
     list of dict
         Per fold: ``fold``, ``test_ids``, ``probs`` ([n_test, n_classes], recording level),
         ``rules``, ``patient_ids``, ``truth``, ``pred`` (patient level), ``score``,
-        ``epochs``, ``best_epoch`` and the inner validation recordings' ``val_ids`` and
-        ``val_probs`` (what the fold's rules were tuned on).
+        ``epochs``, ``best_epoch`` (a list, one per member, for ``inner_folds`` > 1) and
+        the inner validation recordings' ``val_ids`` and ``val_probs`` (what the fold's
+        rules were tuned on; out-of-fold probabilities for ``inner_folds`` > 1).
     """
     recs = [r for r in records if patient_target(task, r) is not None]
     if folds is None:
         folds = _grouped_folds(task, recs, k, seed)
     feats = feature_cache(recs, train_kwargs.get("frontend", FrontendConfig()))
+    jobs_ = [(task, f, [recs[i] for i in tr], [recs[i] for i in te], feats, seed, progress,
+              train_kwargs) for f, (tr, te) in enumerate(folds)]
+    if jobs <= 1 or len(jobs_) <= 1:
+        return [_cv_fold(*j) for j in jobs_]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: each worker starts its own single-threaded torch
+    with ProcessPoolExecutor(min(jobs, len(jobs_)),
+                             mp_context=multiprocessing.get_context("spawn")) as ex:
+        return list(ex.map(_cv_fold, *zip(*jobs_)))
+
+
+def _best_epochs(history: Sequence[dict[str, Any]]) -> int | list[int] | None:
+    """0-based best epoch of a training history; one per member for an ensemble."""
+    if not history:
+        return None
+    if "member" not in history[0]:
+        return int(np.argmax([h["val_score"] for h in history]))
     out = []
-    for f, (tr, te) in enumerate(folds):
-        tr_recs = [recs[i] for i in tr]
-        te_recs = [recs[i] for i in te]
-        m = train(task=task, train_records=tr_recs, features=feats, progress=progress,
-                  seed=seed, **train_kwargs)
-        probs = m.predict(te_recs, feats)
-        ids, truth, pred = patient_decisions(task, te_recs, probs, m.rules)
-        by_key = {_key(r): r for r in tr_recs}
-        val_recs = [by_key[v] for v in m.val_ids if v in by_key]
-        res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
-               "rules": m.rules, "patient_ids": ids, "truth": truth, "pred": pred,
-               "score": _score(task, truth, pred), "epochs": len(m.history),
-               "best_epoch": int(np.argmax([h["val_score"] for h in m.history]))
-               if m.history else None,
-               "val_ids": [_key(r) for r in val_recs],
-               "val_probs": m.predict(val_recs, feats) if val_recs else np.zeros((0, 0))}
-        log.info("fold %d score %.4f", f, res["score"])
-        if progress:
-            print(json.dumps({k2: v for k2, v in res.items()
-                              if k2 in ("fold", "score", "rules", "epochs")}), flush=True)
-        out.append(res)
+    for k in sorted({h["member"] for h in history}):
+        out.append(int(np.argmax([h["val_score"] for h in history if h["member"] == k])))
     return out
+
+
+def _cv_fold(task: str, f: int, tr_recs: list[Any], te_recs: list[Any],
+             feats: dict[str, np.ndarray], seed: int, progress: bool,
+             train_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Train on ``tr_recs`` and score ``te_recs``: one fold of :func:`cross_validate`."""
+    m = train(task=task, train_records=tr_recs, features=feats, progress=progress,
+              seed=seed, **train_kwargs)
+    probs = m.predict(te_recs, feats)
+    ids, truth, pred = patient_decisions(task, te_recs, probs, m.rules)
+    by_key = {_key(r): r for r in tr_recs}
+    val_recs = [by_key[v] for v in m.val_ids if v in by_key]
+    res = {"fold": f, "test_ids": [_key(r) for r in te_recs], "probs": probs,
+           "rules": m.rules, "patient_ids": ids, "truth": truth, "pred": pred,
+           "score": _score(task, truth, pred), "epochs": len(m.history),
+           "best_epoch": _best_epochs(m.history),
+           "val_ids": [_key(r) for r in val_recs],
+           "val_probs": (m.val_probs if m.val_probs is not None
+                         else m.predict(val_recs, feats) if val_recs
+                         else np.zeros((0, 0)))}
+    log.info("fold %d score %.4f", f, res["score"])
+    if progress:
+        print(json.dumps({k2: v for k2, v in res.items()
+                          if k2 in ("fold", "score", "rules", "epochs")}), flush=True)
+    return res
 
 
 def retune_cv(task: str, records: Sequence[Any], folds: Sequence[dict[str, Any]],
@@ -806,6 +913,20 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
                 "`log_probs [batch, n_classes]` and `attention [batch, n_classes, t]` "
                 "(time only).")
         size = f"units {tr['rnn_units']}, bidirectional {'yes' if bi else 'no'}"
+    k_in = int(tr.get("inner_folds", 1))
+    if k_in > 1:
+        body += (f" The file holds an **ensemble of {k_in}** such networks (cross-fitting): "
+                 f"the training patients were split into {k_in} patient-grouped, "
+                 "target-stratified inner folds, member k was trained on the other folds "
+                 "and early-stopped on fold k, and the aggregation rules were tuned on the "
+                 "members' out-of-fold probabilities of every training patient. The ONNX "
+                 "graph averages the members' log-probabilities (renormalised) and their "
+                 "attention maps, so its inputs and outputs are those of one network.")
+        size += f", {k_in} members"
+    val_desc = (f"its held-out inner fold (1/{k_in} of patients)" if k_in > 1
+                else f"({tr['val_fraction']:.0%} of patients)")
+    rules_desc = ("out-of-fold predictions of all training patients" if k_in > 1
+                  else "inner validation")
     lines = [
         f"# heartsound classifier `{path.stem}`", "",
         f"Task **{meta['task']}**: labels {', '.join(meta['labels'])} (model output order).",
@@ -825,10 +946,10 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
         f"{tr['batch_size']}, up to {tr['max_epochs']} epochs / {tr['max_minutes']} min, "
         f"early stopping (patience {tr['patience']}) on inner-validation "
         f"{'macro AUC' if tr.get('early_stop') == 'auc' else 'UAR'} "
-        f"({tr['val_fraction']:.0%} of patients), {tr['crops_per_recording']} random crops "
+        f"{val_desc}, {tr['crops_per_recording']} random crops "
         f"per recording per epoch, {'up-sampling' if tr['upsample'] else 'class-weighted NLL'}"
         f", augmentation {'on' if tr['augment'] else 'off'}, seed {tr['seed']} |",
-        f"| aggregation rules (tuned on inner validation, "
+        f"| aggregation rules (tuned on {rules_desc}, "
         f"`{tr.get('rule_tuning', 'grid')}`) | `{json.dumps(meta['rules'])}` |",
     ]
     if commit:

@@ -1,0 +1,128 @@
+"""Cross-fitted ensembles (``TrainConfig.inner_folds``) and parallel CV folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heartsound.datasets.base import Record
+from heartsound.errors import ParameterError
+
+torch = pytest.importorskip("torch")
+sf = pytest.importorskip("soundfile")
+
+from heartsound.training import classifier as tc  # noqa: E402
+
+SR = 2000
+
+
+def _records(tmp_path: Path, rng: np.random.Generator, n: int = 18) -> list[Record]:
+    """Separable PhysioNet-like records: abnormal ones carry loud broadband noise."""
+    out = []
+    t = np.arange(5 * SR) / SR
+    for i in range(n):
+        lab = "abnormal" if i % 2 else "normal"
+        y = np.sin(2 * np.pi * 50 * t) * (np.mod(t, 0.8) < 0.1)
+        y = y + (0.5 if lab == "abnormal" else 0.01) * rng.standard_normal(t.size)
+        path = tmp_path / f"a{i:04d}.wav"
+        sf.write(path, (0.5 * y / np.abs(y).max()).astype(np.float32), SR)
+        out.append(Record(id=f"a{i:04d}", corpus="physionet2016", audio_path=path,
+                          group=f"a{i:04d}", label=lab, labels={"database": "a"}))
+    return out
+
+
+def test_inner_folds_validated_and_stored_only_when_set():
+    with pytest.raises(ParameterError, match="inner_folds"):
+        tc.TrainConfig(inner_folds=0)
+    assert "inner_folds" not in tc.TrainConfig().to_dict()
+    assert tc.TrainConfig(inner_folds=3).to_dict()["inner_folds"] == 3
+
+
+def test_ensemble_module_averages_log_probs_and_attention():
+    cfg = tc.TrainConfig(task="abnormal", widths=(4, 4, 4, 4))
+    torch.manual_seed(0)
+    members = [tc.build_model(cfg).eval() for _ in range(3)]
+    ens = tc.ensemble_module(members).eval()
+    x = torch.randn(2, 64, 64)
+    with torch.no_grad():
+        outs = [m(x) for m in members]
+        lp, att = ens(x)
+    mean_lp = torch.stack([o[0] for o in outs]).mean(0)
+    assert torch.allclose(lp, torch.log_softmax(mean_lp, -1), atol=1e-6)
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(att, torch.stack([o[1] for o in outs]).mean(0), atol=1e-7)
+
+
+def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path, monkeypatch,
+                                                                         rng):
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng)
+    seen = []
+    orig = tc.train
+
+    def spy(*a, **kw):
+        if kw.get("val_records") is not None:
+            tr = a[4] if len(a) > 4 else kw["train_records"]
+            seen.append(({r.id for r in tr}, {r.id for r in kw["val_records"]}))
+        return orig(*a, **kw)
+
+    monkeypatch.setattr(tc, "train", spy)
+    m = tc.train("abnormal", "cnn", train_records=recs, inner_folds=3, max_epochs=2,
+                 widths=(4, 4, 4, 4), crops_per_recording=1, augment=False)
+    assert len(seen) == 3
+    vals = [v for _, v in seen]
+    # every record is validated by exactly one member, never by one it trained
+    assert sorted(sum((sorted(v) for v in vals), [])) == sorted(r.id for r in recs)
+    assert all(not (tr & va) for tr, va in seen)
+    assert sorted(k.split("/")[1] for k in m.val_ids) == sorted(r.id for r in recs)
+    assert m.val_probs.shape == (len(recs), 2)
+    assert len(m.model.members) == 3
+    assert sorted({h["member"] for h in m.history}) == [0, 1, 2]
+    assert tc._best_epochs(m.history) == [
+        int(np.argmax([h["val_score"] for h in m.history if h["member"] == k]))
+        for k in range(3)]
+    # the out-of-fold probabilities are the members' own, not the ensemble's
+    feats = tc.feature_cache(recs, m.config.frontend)
+    ens_probs = m.predict([r for r in recs], feats)
+    assert not np.allclose(ens_probs, m.val_probs[np.argsort(
+        [next(i for i, r in enumerate(recs) if k.endswith(r.id)) for k in m.val_ids])])
+    with pytest.raises(ParameterError, match="val_records"):
+        tc.train("abnormal", "cnn", train_records=recs, val_records=recs[:2], inner_folds=3)
+
+
+def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=12)
+    kw = dict(model="cnn", max_epochs=1, widths=(4, 4, 4, 4), crops_per_recording=1,
+              augment=False)
+    serial = tc.cross_validate("abnormal", recs, k=2, **kw)
+    parallel = tc.cross_validate("abnormal", recs, k=2, jobs=2, **kw)
+    for a, b in zip(serial, parallel):
+        assert a["test_ids"] == b["test_ids"] and a["fold"] == b["fold"]
+        np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["cnn", "gru"])
+def test_ensemble_exports_to_onnx_and_matches_torch(tmp_path, model, rng):
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    cfg = tc.TrainConfig(task="murmur", model=model, widths=(4, 8, 8, 8),
+                         rnn_units=(8, 8, 8), bidirectional=model == "gru", inner_folds=3)
+    torch.manual_seed(0)
+    net = tc.ensemble_module([tc.build_model(cfg) for _ in range(3)]).eval()
+    path = tmp_path / "e.onnx"
+    tc.export_onnx(tc.Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n_frames in (64, 96):
+        x = rng.standard_normal((2, n_frames, 64)).astype(np.float32)
+        with torch.no_grad():
+            lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
+        lp_o, att_o = sess.run(None, {"features": x})
+        np.testing.assert_allclose(lp_o, lp_t, atol=1e-4)
+        np.testing.assert_allclose(att_o, att_t, atol=1e-5)
+        np.testing.assert_allclose(att_o.reshape(2, 3, -1).sum(-1), 1.0, atol=1e-5)
+    card = tc.model_card(path, command="heartsound train classifier ... --inner-folds 3")
+    assert "ensemble of 3" in card
