@@ -93,3 +93,54 @@ def test_train_draws_database_balanced_epochs(tmp_path, monkeypatch, rng):
     assert n == 14 and sorted(set(domains)) == ["physionet2016/a", "physionet2016/e"]
     # the labels passed are the training targets in LABELS order (normal 0, abnormal 1)
     assert y.tolist() == [1 if r.label == "abnormal" else 0 for r in recs[:12] + recs[14:]]
+
+
+# ----------------------------------------------------------------------------- adversarial
+
+def test_gradient_reversal_is_identity_forward_and_scales_gradient_backward():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = tc.gradient_reversal(x, 0.5)
+    assert torch.equal(y.detach(), x.detach())
+    (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.allclose(x.grad, torch.tensor([-0.5, -1.0, -1.5]))
+
+
+@pytest.mark.parametrize("model,bidirectional", [("cnn", False), ("gru", True)])
+def test_model_features_match_forward_and_have_the_head_width(model, bidirectional):
+    torch = pytest.importorskip("torch")
+    cfg = tc.TrainConfig(model=model, widths=(4, 4, 4, 6), rnn_units=(4, 4, 5),
+                         bidirectional=bidirectional)
+    net = tc.build_model(cfg).eval()
+    x = torch.randn(2, 64, 64)
+    with torch.no_grad():
+        lp, att = net(x)
+        lp2, att2, h = net.features(x)
+    assert torch.equal(lp, lp2) and torch.equal(att, att2)
+    assert h.shape == (2, tc._feature_dim(cfg)) == (2, 6 if model == "cnn" else 10)
+
+
+def test_domain_adversarial_trains_stores_weight_and_validates(tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng)
+    calls = []
+    orig = tc.gradient_reversal
+
+    def spy(x, w):
+        calls.append(w)
+        return orig(x, w)
+
+    monkeypatch.setattr(tc, "gradient_reversal", spy)
+    m = tc.train("abnormal", "cnn", train_records=recs[:12] + recs[14:],
+                 val_records=recs[12:14] + recs[:2], domain_adversarial=0.3, max_epochs=3,
+                 widths=(4, 4, 4, 4), crops_per_recording=1, augment=False)
+    assert m.config.to_dict()["domain_adversarial"] == 0.3
+    assert "domain_adversarial" not in tc.TrainConfig().to_dict()
+    # weight ramps up from 0 over the epochs and stays below the final weight
+    assert calls[0] == 0.0 and 0 < max(calls) < 0.3 and calls == sorted(calls)
+    with pytest.raises(ParameterError, match="domain_adversarial"):
+        tc.TrainConfig(domain_adversarial=-1)
+    one_db = [r for r in recs if r.labels["database"] == "a"]
+    with pytest.raises(ParameterError, match="two databases"):
+        tc.train("abnormal", "cnn", train_records=one_db, domain_adversarial=1.0,
+                 max_epochs=1, widths=(4, 4, 4, 4))

@@ -110,6 +110,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "K-1 patient-grouped inner folds and early-stopped on the last, "
                         "with the aggregation rules tuned on the out-of-fold predictions of "
                         "all training patients (default 1: one network, 15%% inner split)")
+    p.add_argument("--domain-adversarial", type=float, default=0.0, metavar="W",
+                   help="domain-adversarial training against the recording's database "
+                        "(gradient reversal, Ganin & Lempitsky 2015) with final weight W "
+                        "(default 0: off)")
     p.add_argument("--jobs", type=int, default=1,
                    help="with --cv/--lodo: folds trained in parallel processes (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -166,7 +170,7 @@ def train_main(args: argparse.Namespace) -> int:
               widths=tuple(args.widths), time_pool=tuple(args.time_pool), seed=args.seed,
               augment=not args.no_augment, rule_tuning=args.rule_tuning,
               early_stop=args.early_stop, patience=args.patience,
-              inner_folds=args.inner_folds,
+              inner_folds=args.inner_folds, domain_adversarial=args.domain_adversarial,
               frontend=FrontendConfig(normalize=args.normalize))
     if args.cv or args.lodo:
         folds = None

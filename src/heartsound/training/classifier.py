@@ -94,9 +94,19 @@ class TrainConfig:
     #: tuned on the out-of-fold probabilities of *all* training patients, and the ensemble
     #: averages the members' log-probabilities (see :func:`train`).
     inner_folds: int = 1
+    #: Weight of domain-adversarial training (Ganin & Lempitsky, "Unsupervised domain
+    #: adaptation by backpropagation", ICML 2015): a linear head predicts the recording's
+    #: database (:func:`_database`) from the time/frequency-averaged body features through
+    #: a gradient-reversal layer, so the body is pushed to features that do not identify
+    #: the database. The reversal weight ramps 0 -> this value as 2 / (1 + exp(-10 p)) - 1
+    #: over the epochs (p = epoch / max_epochs). 0 = off; the head is not exported.
+    domain_adversarial: float = 0.0
 
     def __post_init__(self) -> None:
         check_task(self.task)
+        if self.domain_adversarial < 0:
+            raise ParameterError("domain_adversarial must be >= 0, got "
+                                 f"{self.domain_adversarial}")
         if self.inner_folds < 1:
             raise ParameterError(f"inner_folds must be >= 1, got {self.inner_folds}")
         if self.balance not in BALANCES:
@@ -131,6 +141,8 @@ class TrainConfig:
             d.pop("bidirectional")
         if self.inner_folds == 1:  # idem
             d.pop("inner_folds")
+        if not self.domain_adversarial:  # idem
+            d.pop("domain_adversarial")
         return d
 
 
@@ -188,6 +200,12 @@ def build_model(config: TrainConfig) -> Any:
             self.drop = nn.Dropout(0.2)
             self.head = AttentionHead(c_in, 2)
 
+        def features(self, x):
+            """(log_probs, attention, body features averaged over the map [B, C])."""
+            h = self.drop(self.body(x.unsqueeze(1)))
+            lp, w = self.head(h)
+            return lp, w, h.mean(dim=(2, 3))
+
         def forward(self, x):
             return self.head(self.drop(self.body(x.unsqueeze(1))))
 
@@ -205,13 +223,46 @@ def build_model(config: TrainConfig) -> Any:
             self.drop = nn.Dropout(0.2)
             self.head = AttentionHead(d, 1)
 
-        def forward(self, x):
+        def _body(self, x):
             h = x
             for r in self.rnns:
                 h, _ = r(h)
-            return self.head(self.drop(h).transpose(1, 2))
+            return self.drop(h).transpose(1, 2)
+
+        def features(self, x):
+            """(log_probs, attention, body features averaged over time [B, C])."""
+            h = self._body(x)
+            lp, w = self.head(h)
+            return lp, w, h.mean(dim=2)
+
+        def forward(self, x):
+            return self.head(self._body(x))
 
     return CNN() if config.model == "cnn" else RNN()
+
+
+def _feature_dim(config: TrainConfig) -> int:
+    """Size of the body features :func:`build_model`'s ``features`` returns."""
+    if config.model == "cnn":
+        return int(config.widths[-1])
+    return int(config.rnn_units[-1]) * (2 if config.bidirectional else 1)
+
+
+def gradient_reversal(x: Any, weight: float) -> Any:
+    """Identity forward; backward multiplies the gradient by ``-weight`` (Ganin &
+    Lempitsky 2015)."""
+    torch = _torch()
+
+    class _Reverse(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            return v.view_as(v)
+
+        @staticmethod
+        def backward(ctx, g):
+            return -weight * g
+
+    return _Reverse.apply(x)
 
 
 def ensemble_module(members: Sequence[Any]) -> Any:
@@ -487,6 +538,18 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
         weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(labels),
                               dtype=torch.float32)
     loss_fn = torch.nn.NLLLoss(weight=weight)
+    params = list(net.parameters())
+    dom_head = None
+    if cfg.domain_adversarial > 0:
+        dom_names = sorted({_database(r) for r in recs})
+        dom = np.array([dom_names.index(_database(r)) for r in recs])
+        if len(dom_names) < 2:
+            raise ParameterError("domain_adversarial needs training recordings from at "
+                                 f"least two databases, got {dom_names}")
+        dom_head = torch.nn.Linear(_feature_dim(cfg), len(dom_names))
+        params += list(dom_head.parameters())
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        dom_loss_fn = torch.nn.CrossEntropyLoss()
     val_recording = [r for r in val if recording_target(task, r) is not None]
     yv = np.array([labels.index(recording_target(task, r)) for r in val_recording])
     best, best_state, bad, history = -1.0, None, 0, []
@@ -512,8 +575,15 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
             xb = np.stack([_random_crop(feats[_key(recs[i])], L, rng) for i in bi])
             if cfg.augment:
                 xb = _augment(xb, rng)
-            lp, _ = net(torch.from_numpy(xb))
-            loss = loss_fn(lp, torch.from_numpy(y[bi]))
+            if dom_head is None:
+                lp, _ = net(torch.from_numpy(xb))
+                loss = loss_fn(lp, torch.from_numpy(y[bi]))
+            else:
+                lp, _, h = net.features(torch.from_numpy(xb))
+                ramp = 2.0 / (1.0 + np.exp(-10.0 * epoch / cfg.max_epochs)) - 1.0
+                d_logits = dom_head(gradient_reversal(h, cfg.domain_adversarial * ramp))
+                loss = loss_fn(lp, torch.from_numpy(y[bi])) + dom_loss_fn(
+                    d_logits, torch.from_numpy(dom[bi]))
             opt.zero_grad()
             loss.backward()
             opt.step()
