@@ -58,7 +58,7 @@ BUNDLES: dict[str, ModelBundle] = {
         "a95b68ce2cd1df874c8b24371fff750a228256ec38b005f77c6baba7831e175a"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
-        "72d4614cedc076d7ecb2337ef0a3a70db5ef16d50ef5f48f8cc9696702bd1198"),
+        "9cc8be5d7de6c4139702e110b0c52fdfb9a67833deab5f052418e7a4af594f13"),
     "severity": ModelBundle(
         "severity", "severity.onnx",
         "9ffff390698ae6e14d979d4a8ca66b52517050f42a0bdb58e818d6121535629b"),

@@ -993,7 +993,7 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
                  "graph averages the members' log-probabilities (renormalised) and their "
                  "attention maps, so its inputs and outputs are those of one network.")
         size += f", {k_in} members"
-    val_desc = (f"its held-out inner fold (1/{k_in} of patients)" if k_in > 1
+    val_desc = (f"of its held-out inner fold (1/{k_in} of patients)" if k_in > 1
                 else f"({tr['val_fraction']:.0%} of patients)")
     rules_desc = ("out-of-fold predictions of all training patients" if k_in > 1
                   else "inner validation")
