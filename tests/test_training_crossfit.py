@@ -126,3 +126,29 @@ def test_ensemble_exports_to_onnx_and_matches_torch(tmp_path, model, rng):
         np.testing.assert_allclose(att_o.reshape(2, 3, -1).sum(-1), 1.0, atol=1e-5)
     card = tc.model_card(path, command="heartsound train classifier ... --inner-folds 3")
     assert "ensemble of 3" in card
+
+
+def test_cli_train_writes_model_and_card(tmp_path, monkeypatch, rng, capsys):
+    """`heartsound train classifier --out F` writes F and its model card F.md (with the
+    command); the ensemble loads for inference like a single network."""
+    from heartsound import cli
+    from heartsound.classification import cli as ccli
+    from heartsound.classification import classify
+
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=12)
+    monkeypatch.setattr(ccli, "_resolve_roots", lambda roots: {"physionet2016": tmp_path})
+    monkeypatch.setattr(ccli, "_read", lambda names, roots: recs)
+    out = tmp_path / "m.onnx"
+    argv = ["train", "classifier", "--task", "abnormal", "--corpora", "physionet2016",
+            "--epochs", "1", "--widths", "4", "4", "4", "4", "--inner-folds", "2",
+            "--out", str(out)]
+    monkeypatch.setattr("sys.argv", ["heartsound"] + argv)
+    assert cli.main(argv) == 0
+    card = out.with_suffix(".md").read_text()
+    assert "ensemble of 2" in card and "--inner-folds 2" in card
+    import hashlib
+
+    assert hashlib.sha256(out.read_bytes()).hexdigest() in card
+    r = classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(out))
+    assert r.label in ("normal", "abnormal")

@@ -192,6 +192,11 @@ def train_main(args: argparse.Namespace) -> int:
     m = tc.train(task=args.task, train_records=recs, progress=True, **kw)
     if args.out:
         sha = tc.export_onnx(m, args.out, extra={"corpora": list(names)})
+        import shlex
+        import sys
+
+        command = "heartsound " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        Path(args.out).with_suffix(".md").write_text(tc.model_card(args.out, command=command))
         print(json.dumps({"out": args.out, "sha256": sha, "rules": m.rules,
                           "epochs": len(m.history), "history": m.history[-1]}))
     return 0
