@@ -55,7 +55,7 @@ class ModelBundle:
 BUNDLES: dict[str, ModelBundle] = {
     "abnormal": ModelBundle(
         "abnormal", "abnormal.onnx",
-        "a95b68ce2cd1df874c8b24371fff750a228256ec38b005f77c6baba7831e175a"),
+        "5ab6cebdb576cbcf0438d37ad73d3da3f950538938ceabf951dde1d2a7dd0d76"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
         "9cc8be5d7de6c4139702e110b0c52fdfb9a67833deab5f052418e7a4af594f13"),
