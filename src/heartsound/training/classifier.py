@@ -200,14 +200,17 @@ def build_model(config: TrainConfig) -> Any:
             self.drop = nn.Dropout(0.2)
             self.head = AttentionHead(c_in, 2)
 
+        def _body(self, x):
+            return self.drop(self.body(x.unsqueeze(1)))
+
         def features(self, x):
             """(log_probs, attention, body features averaged over the map [B, C])."""
-            h = self.drop(self.body(x.unsqueeze(1)))
+            h = self._body(x)
             lp, w = self.head(h)
             return lp, w, h.mean(dim=(2, 3))
 
         def forward(self, x):
-            return self.head(self.drop(self.body(x.unsqueeze(1))))
+            return self.head(self._body(x))
 
     class RNN(nn.Module):
         def __init__(self) -> None:
@@ -531,7 +534,6 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     net = build_model(cfg)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.upsample or cfg.balance is not None:
         weight = None
     else:
@@ -542,14 +544,14 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
     dom_head = None
     if cfg.domain_adversarial > 0:
         dom_names = sorted({_database(r) for r in recs})
-        dom = np.array([dom_names.index(_database(r)) for r in recs])
         if len(dom_names) < 2:
             raise ParameterError("domain_adversarial needs training recordings from at "
                                  f"least two databases, got {dom_names}")
+        dom = np.array([dom_names.index(_database(r)) for r in recs])
         dom_head = torch.nn.Linear(_feature_dim(cfg), len(dom_names))
         params += list(dom_head.parameters())
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         dom_loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     val_recording = [r for r in val if recording_target(task, r) is not None]
     yv = np.array([labels.index(recording_target(task, r)) for r in val_recording])
     best, best_state, bad, history = -1.0, None, 0, []
@@ -632,10 +634,8 @@ def _train_crossfit(cfg: TrainConfig, recs: Sequence[Any],
         raise ParameterError(f"no training recordings with a {cfg.task!r} target")
     feats = features if features is not None else feature_cache(recs, cfg.frontend)
     folds = _grouped_folds(cfg.task, recs, cfg.inner_folds, cfg.seed)
-    member_cfg = dataclasses.asdict(cfg)
-    for k in ("task", "model", "attention", "upsample", "inner_folds"):
-        member_cfg.pop(k)
-    member_cfg["frontend"] = cfg.frontend
+    member_cfg = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                  if f.name not in ("task", "model", "attention", "upsample", "inner_folds")}
     members, history, oob_recs, oob_probs = [], [], [], []
     for k, (tr, va) in enumerate(folds):
         val = [recs[i] for i in va]
@@ -817,29 +817,26 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
     if folds is None:
         folds = _grouped_folds(task, recs, k, seed)
     feats = feature_cache(recs, train_kwargs.get("frontend", FrontendConfig()))
-    jobs_ = [(task, f, [recs[i] for i in tr], [recs[i] for i in te], feats, seed, progress,
-              train_kwargs) for f, (tr, te) in enumerate(folds)]
-    if jobs <= 1 or len(jobs_) <= 1:
-        return [_cv_fold(*j) for j in jobs_]
+    fold_args = [(task, f, [recs[i] for i in tr], [recs[i] for i in te], feats, seed,
+                  progress, train_kwargs) for f, (tr, te) in enumerate(folds)]
+    if jobs <= 1 or len(fold_args) <= 1:
+        return [_cv_fold(*a) for a in fold_args]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: each worker starts its own single-threaded torch
-    with ProcessPoolExecutor(min(jobs, len(jobs_)),
+    with ProcessPoolExecutor(min(jobs, len(fold_args)),
                              mp_context=multiprocessing.get_context("spawn")) as ex:
-        return list(ex.map(_cv_fold, *zip(*jobs_)))
+        return list(ex.map(_cv_fold, *zip(*fold_args)))
 
 
 def _best_epochs(history: Sequence[dict[str, Any]]) -> int | list[int] | None:
     """0-based best epoch of a training history; one per member for an ensemble."""
     if not history:
         return None
-    if "member" not in history[0]:
-        return int(np.argmax([h["val_score"] for h in history]))
-    out = []
-    for k in sorted({h["member"] for h in history}):
-        out.append(int(np.argmax([h["val_score"] for h in history if h["member"] == k])))
-    return out
+    best = [int(np.argmax([h["val_score"] for h in history if h.get("member", 0) == k]))
+            for k in sorted({h.get("member", 0) for h in history})]
+    return best if "member" in history[0] else best[0]
 
 
 def _cv_fold(task: str, f: int, tr_recs: list[Any], te_recs: list[Any],
