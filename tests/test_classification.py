@@ -236,22 +236,25 @@ def test_unknown_task_lists_valid_names():
 
 # ----------------------------------------------------------------------------- torch vs ORT
 
-@pytest.mark.parametrize("model,attention,bidirectional", [
-    ("cnn", "sigmoid", False), ("cnn", "softmax", False), ("cnn", None, False),
-    ("gru", "sigmoid", False), ("lstm", "softmax", False), ("gru", "sigmoid", True),
-    ("lstm", "softmax", True)])
+@pytest.mark.parametrize("model,attention,bidirectional,members", [
+    ("cnn", "sigmoid", False, 1), ("cnn", "softmax", False, 1), ("cnn", None, False, 1),
+    ("gru", "sigmoid", False, 1), ("lstm", "softmax", False, 1), ("gru", "sigmoid", True, 1),
+    ("lstm", "softmax", True, 1), ("cnn", "sigmoid", False, 3), ("gru", "sigmoid", True, 3)])
 def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention,
-                                                      bidirectional, rng):
+                                                      bidirectional, members, rng):
+    """One network, or a cross-fitted ensemble of ``members`` exported as one graph."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     import onnxruntime as ort
 
-    from heartsound.training.classifier import Trained, TrainConfig, build_model, export_onnx
+    from heartsound.training.classifier import (Trained, TrainConfig, build_model,
+                                                ensemble_module, export_onnx, model_card)
 
     cfg = TrainConfig(task="murmur", model=model, attention=attention, widths=(4, 8, 8, 8),
-                      rnn_units=(8, 8, 8), bidirectional=bidirectional)
+                      rnn_units=(8, 8, 8), bidirectional=bidirectional, inner_folds=members)
     torch.manual_seed(0)
-    net = build_model(cfg).eval()
+    net = (build_model(cfg) if members == 1
+           else ensemble_module([build_model(cfg) for _ in range(members)])).eval()
     path = tmp_path / "m.onnx"
     export_onnx(Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
     so = ort.SessionOptions()
@@ -284,12 +287,13 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
             np.testing.assert_allclose(r2, r1, rtol=1e-4)
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["heartsound"])
     assert meta["labels"] == list(LABELS["murmur"])
+    card = model_card(path, command="heartsound train classifier ...")
+    assert ("ensemble of" in card) is (members > 1)
+    if members > 1:
+        assert f"ensemble of {members}" in card
     if model != "cnn":
         assert meta["train"]["bidirectional"] is bidirectional
         assert meta["architecture"] == ("bi" if bidirectional else "") + f"{model}+{attention}"
-        from heartsound.training.classifier import model_card
-
-        card = model_card(path, command="heartsound train classifier ...")
         assert f"bidirectional {'yes' if bidirectional else 'no'}" in card
     from heartsound.classification import classify
 

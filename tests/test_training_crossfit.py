@@ -104,30 +104,6 @@ def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
         np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)
 
 
-@pytest.mark.parametrize("model", ["cnn", "gru"])
-def test_ensemble_exports_to_onnx_and_matches_torch(tmp_path, model, rng):
-    pytest.importorskip("onnx")
-    import onnxruntime as ort
-
-    cfg = tc.TrainConfig(task="murmur", model=model, widths=(4, 8, 8, 8),
-                         rnn_units=(8, 8, 8), bidirectional=model == "gru", inner_folds=3)
-    torch.manual_seed(0)
-    net = tc.ensemble_module([tc.build_model(cfg) for _ in range(3)]).eval()
-    path = tmp_path / "e.onnx"
-    tc.export_onnx(tc.Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for n_frames in (64, 96):
-        x = rng.standard_normal((2, n_frames, 64)).astype(np.float32)
-        with torch.no_grad():
-            lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
-        lp_o, att_o = sess.run(None, {"features": x})
-        np.testing.assert_allclose(lp_o, lp_t, atol=1e-4)
-        np.testing.assert_allclose(att_o, att_t, atol=1e-5)
-        np.testing.assert_allclose(att_o.reshape(2, 3, -1).sum(-1), 1.0, atol=1e-5)
-    card = tc.model_card(path, command="heartsound train classifier ... --inner-folds 3")
-    assert "ensemble of 3" in card
-
-
 def test_cli_train_writes_model_and_card(tmp_path, monkeypatch, rng, capsys):
     """`heartsound train classifier --out F` writes F and its model card F.md (with the
     command); the ensemble loads for inference like a single network."""
