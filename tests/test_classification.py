@@ -305,6 +305,37 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
         classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(path))
 
 
+def test_half_weights_halve_the_file_and_keep_the_outputs(tmp_path, rng):
+    """``export_onnx(half_weights=True)``: float16 storage, float32 arithmetic."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from heartsound.training.classifier import (Trained, TrainConfig, build_model,
+                                                ensemble_module, export_onnx, model_card)
+
+    cfg = TrainConfig(task="murmur", model="gru", widths=(4, 8, 8, 8), rnn_units=(32, 32, 32),
+                      bidirectional=True, inner_folds=2)
+    torch.manual_seed(0)
+    net = ensemble_module([build_model(cfg) for _ in range(2)]).eval()
+    trained = Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], [])
+    full, half = tmp_path / "full.onnx", tmp_path / "half.onnx"
+    export_onnx(trained, full)
+    export_onnx(trained, half, half_weights=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    x = rng.standard_normal((2, 80, 64)).astype(np.float32)
+    out = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+           .run(None, {"features": x}) for f in (full, half)]
+    np.testing.assert_allclose(np.exp(out[1][0]), np.exp(out[0][0]), atol=2e-3)
+    np.testing.assert_allclose(out[1][1], out[0][1], atol=2e-3)
+    assert not np.array_equal(out[1][0], out[0][0])  # the weights really were rounded
+    sess = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"])
+    meta = json.loads(sess.get_modelmeta().custom_metadata_map["heartsound"])
+    assert meta["weights"] == "float16"
+    assert "stored as float16" in model_card(half, command="heartsound train classifier ...")
+    assert "float16" not in model_card(full, command="heartsound train classifier ...")
+
+
 def test_missing_or_corrupt_model_file_raises_model_error(tmp_path):
     from heartsound.classification import classify
     from heartsound.errors import ModelError

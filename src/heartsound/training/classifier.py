@@ -896,14 +896,16 @@ def _grouped_folds(task: str, recs: Sequence[Any], k: int, seed: int
 
 # ----------------------------------------------------------------------------- export
 
-def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | None = None
-                ) -> str:
+def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | None = None,
+                half_weights: bool = False) -> str:
     """Write ``trained`` as ONNX with inputs ``features [batch, frames, mels]`` and outputs
     ``log_probs [batch, n_classes]`` and ``attention [batch, n_classes, ...]``; batch and
     frames are dynamic axes (inference feeds crops of ``crop_frames``; the CNN needs frames
     divisible by the product of ``time_pool``). The frontend, labels, aggregation rules and
-    hyper-parameters go into the ONNX metadata (key ``heartsound``, JSON). Returns the
-    file's sha256."""
+    hyper-parameters go into the ONNX metadata (key ``heartsound``, JSON). With
+    ``half_weights`` the large weight tensors are stored as float16 and cast back to
+    float32 in the graph (:func:`~heartsound.training.onnx_export.half_precision_weights`):
+    half the file size, same arithmetic. Returns the file's sha256."""
     torch = _torch()
     import onnx
 
@@ -921,14 +923,16 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
     meta = {"task": cfg.task, "labels": list(LABELS[cfg.task]), "rules": trained.rules,
             "frontend": cfg.frontend.to_dict(), "train": cfg.to_dict(),
             "architecture": f"{'bi' if cfg.bidirectional else ''}{cfg.model}+"
-                            f"{cfg.attention or 'none'}"}
+                            f"{cfg.attention or 'none'}",
+            "weights": "float16" if half_weights else "float32"}
     meta.update(extra or {})
     del m.metadata_props[:]
     p = m.metadata_props.add()
     p.key, p.value = "heartsound", json.dumps(meta)
-    from .onnx_export import strip_debug_info
+    from .onnx_export import half_precision_weights, strip_debug_info
 
-    onnx.save(strip_debug_info(m), str(path))
+    m = strip_debug_info(m)
+    onnx.save(half_precision_weights(m) if half_weights else m, str(path))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -990,6 +994,9 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
                  "graph averages the members' log-probabilities (renormalised) and their "
                  "attention maps, so its inputs and outputs are those of one network.")
         size += f", {k_in} members"
+    if meta.get("weights") == "float16":
+        size += ("; weights stored as float16 and cast to float32 in the graph "
+                 "(computation in float32)")
     val_desc = (f"of its held-out inner fold (1/{k_in} of patients)" if k_in > 1
                 else f"({tr['val_fraction']:.0%} of patients)")
     rules_desc = ("out-of-fold predictions of all training patients" if k_in > 1
