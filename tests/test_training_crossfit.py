@@ -104,6 +104,22 @@ def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
         np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)
 
 
+def test_crossfit_jobs_trains_the_same_members_as_serial(tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=12)
+    kw = dict(inner_folds=2, max_epochs=1, widths=(4, 4, 4, 4), crops_per_recording=1,
+              augment=False)
+    serial = tc.train("abnormal", "cnn", train_records=recs, **kw)
+    parallel = tc.train("abnormal", "cnn", train_records=recs, jobs=2, **kw)
+    assert serial.val_ids == parallel.val_ids and serial.rules == parallel.rules
+    np.testing.assert_allclose(serial.val_probs, parallel.val_probs, atol=1e-5)
+    assert [h["member"] for h in serial.history] == [h["member"] for h in parallel.history]
+    x = torch.randn(2, 64, 64)
+    with torch.no_grad():
+        np.testing.assert_allclose(serial.model(x)[0].numpy(), parallel.model(x)[0].numpy(),
+                                   atol=1e-5)
+
+
 def test_cli_train_writes_model_and_card(tmp_path, monkeypatch, rng, capsys):
     """`heartsound train classifier --out F` writes F and its model card F.md (with the
     command); the ensemble loads for inference like a single network."""

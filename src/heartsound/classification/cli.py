@@ -115,7 +115,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "(gradient reversal, Ganin & Lempitsky 2015) with final weight W "
                         "(default 0: off)")
     p.add_argument("--jobs", type=int, default=1,
-                   help="with --cv/--lodo: folds trained in parallel processes (default 1)")
+                   help="with --cv/--lodo: folds trained in parallel processes; without "
+                        "them, with --inner-folds: the members (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE", help="write the ONNX model (and FILE.md card)")
     p.add_argument("--half-weights", action="store_true",
@@ -193,7 +194,7 @@ def train_main(args: argparse.Namespace) -> int:
                  "folds": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
                             for k, v in f.items()} for f in res]}))
         return 0
-    m = tc.train(task=args.task, train_records=recs, progress=True, **kw)
+    m = tc.train(task=args.task, train_records=recs, progress=True, jobs=args.jobs, **kw)
     if args.out:
         sha = tc.export_onnx(m, args.out, extra={"corpora": list(names)},
                              half_weights=args.half_weights)

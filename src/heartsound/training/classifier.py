@@ -482,7 +482,7 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
           upsample: bool = False, train_records: Sequence[Any] = (), *,
           val_records: Sequence[Any] | None = None,
           features: dict[str, np.ndarray] | None = None,
-          progress: bool = False, **hyper: Any) -> Trained:
+          progress: bool = False, jobs: int = 1, **hyper: Any) -> Trained:
     """Train one classifier.
 
     Parameters
@@ -502,6 +502,10 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
         group-stratified ``val_fraction`` of ``train_records``.
     features : dict, optional
         Precomputed :func:`feature_cache` output.
+    jobs : int
+        With ``inner_folds`` > 1: members trained at the same time, each in its own
+        process with one torch thread (same results; the wall-clock cap ``max_minutes``
+        applies per member).
     **hyper
         Any :class:`TrainConfig` field (``widths``, ``max_epochs``, ``frontend``...).
 
@@ -517,7 +521,7 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
         if val_records is not None:
             raise ParameterError("inner_folds > 1 makes its own validation folds; "
                                  "val_records cannot be given")
-        return _train_crossfit(cfg, recs, features, progress)
+        return _train_crossfit(cfg, recs, features, progress, jobs)
     if val_records is None:
         pts = [patient_target(task, r) for r in recs]
         tr_i, va_i = _split_val(recs, pts, cfg.val_fraction, cfg.seed)
@@ -621,33 +625,54 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
                    val_ids=[_key(r) for r in val])
 
 
+def _train_member(cfg: TrainConfig, tr_recs: list[Any], val: list[Any],
+                  feats: dict[str, np.ndarray], progress: bool
+                  ) -> tuple[Any, list[dict[str, Any]], np.ndarray]:
+    """One cross-fitting member: its weights (``state_dict``; the network classes are
+    local to :func:`build_model`, so modules do not pickle across processes), history and
+    probabilities on ``val``."""
+    import dataclasses
+
+    member_cfg = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                  if f.name not in ("task", "model", "attention", "upsample", "inner_folds")}
+    m = train(cfg.task, cfg.model, cfg.attention, cfg.upsample, tr_recs, val_records=val,
+              features=feats, progress=progress, **member_cfg)
+    return m.model.state_dict(), m.history, m.predict(val, feats)
+
+
 def _train_crossfit(cfg: TrainConfig, recs: Sequence[Any],
-                    features: dict[str, np.ndarray] | None, progress: bool) -> Trained:
+                    features: dict[str, np.ndarray] | None, progress: bool,
+                    jobs: int = 1) -> Trained:
     """Cross-fitting (``cfg.inner_folds`` = K > 1): K members, member k trained on the
     patient-grouped, target-stratified inner folds other than k and early-stopped on fold
     k; the aggregation rules are tuned on the out-of-fold probabilities of every training
     patient (K times the patients of one ``val_fraction`` split), and the returned model
     is the members' ensemble (:func:`ensemble_module`)."""
-    import dataclasses
-
     if not recs:
         raise ParameterError(f"no training recordings with a {cfg.task!r} target")
     feats = features if features is not None else feature_cache(recs, cfg.frontend)
     folds = _grouped_folds(cfg.task, recs, cfg.inner_folds, cfg.seed)
-    member_cfg = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-                  if f.name not in ("task", "model", "attention", "upsample", "inner_folds")}
+    args = [(cfg, [recs[i] for i in tr], [recs[i] for i in va], feats, progress)
+            for tr, va in folds]
+    if jobs <= 1:
+        results = [_train_member(*a) for a in args]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(jobs, len(args)),
+                                 mp_context=multiprocessing.get_context("spawn")) as ex:
+            results = list(ex.map(_train_member, *zip(*args)))
     members, history, oob_recs, oob_probs = [], [], [], []
-    for k, (tr, va) in enumerate(folds):
-        val = [recs[i] for i in va]
-        m = train(cfg.task, cfg.model, cfg.attention, cfg.upsample,
-                  [recs[i] for i in tr], val_records=val, features=feats,
-                  progress=progress, **member_cfg)
-        members.append(m.model)
-        history += [dict(h, member=k) for h in m.history]
-        oob_recs += val
-        oob_probs.append(m.predict(val, feats))
+    for k, ((state_k, hist_k, probs_k), a) in enumerate(zip(results, args)):
+        net_k = build_model(cfg)
+        net_k.load_state_dict(state_k)
+        members.append(net_k.eval())
+        history += [dict(h, member=k) for h in hist_k]
+        oob_recs += a[2]
+        oob_probs.append(probs_k)
         log.info("member %d/%d: %d epochs, best inner score %.4f", k + 1, len(folds),
-                 len(m.history), max((h["val_score"] for h in m.history), default=float("nan")))
+                 len(hist_k), max((h["val_score"] for h in hist_k), default=float("nan")))
     probs = np.concatenate(oob_probs)
     rules = tune_rules(cfg.task, oob_recs, probs, cfg.rule_tuning, seed=cfg.seed)
     net = ensemble_module(members).eval()
