@@ -44,7 +44,8 @@ def test_half_precision_weights_store_float16_and_compute_float32():
     w = rng.standard_normal((64, 32)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)  # small: stays float32
     g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]),
+         helper.make_node("Add", ["xw", "b"], ["y"])],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])

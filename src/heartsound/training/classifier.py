@@ -654,15 +654,7 @@ def _train_crossfit(cfg: TrainConfig, recs: Sequence[Any],
     folds = _grouped_folds(cfg.task, recs, cfg.inner_folds, cfg.seed)
     args = [(cfg, [recs[i] for i in tr], [recs[i] for i in va], feats, progress)
             for tr, va in folds]
-    if jobs <= 1:
-        results = [_train_member(*a) for a in args]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(min(jobs, len(args)),
-                                 mp_context=multiprocessing.get_context("spawn")) as ex:
-            results = list(ex.map(_train_member, *zip(*args)))
+    results = _map_jobs(_train_member, args, jobs)
     members, history, oob_recs, oob_probs = [], [], [], []
     for k, ((state_k, hist_k, probs_k), a) in enumerate(zip(results, args)):
         net_k = build_model(cfg)
@@ -844,15 +836,20 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
     feats = feature_cache(recs, train_kwargs.get("frontend", FrontendConfig()))
     fold_args = [(task, f, [recs[i] for i in tr], [recs[i] for i in te], feats, seed,
                   progress, train_kwargs) for f, (tr, te) in enumerate(folds)]
-    if jobs <= 1 or len(fold_args) <= 1:
-        return [_cv_fold(*a) for a in fold_args]
+    return _map_jobs(_cv_fold, fold_args, jobs)
+
+
+def _map_jobs(fn: Any, args: Sequence[tuple], jobs: int) -> list[Any]:
+    """``[fn(*a) for a in args]``, in up to ``jobs`` worker processes when ``jobs`` > 1 (in
+    order). Spawn, not fork: each worker starts its own single-threaded torch."""
+    if jobs <= 1 or len(args) <= 1:
+        return [fn(*a) for a in args]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, not fork: each worker starts its own single-threaded torch
-    with ProcessPoolExecutor(min(jobs, len(fold_args)),
+    with ProcessPoolExecutor(min(jobs, len(args)),
                              mp_context=multiprocessing.get_context("spawn")) as ex:
-        return list(ex.map(_cv_fold, *zip(*fold_args)))
+        return list(ex.map(fn, *zip(*args)))
 
 
 def _best_epochs(history: Sequence[dict[str, Any]]) -> int | list[int] | None:
