@@ -153,10 +153,10 @@ def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
 
 
 def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
-    def missing(y, sr, task):
+    def missing(y, sr, task, segmentation=None):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
-    def all_missing(y, sr, prepared=None):
+    def all_missing(y, sr, prepared=None, segmentation=None):
         raise ModelError("model file heartsound/models/abnormal.onnx is missing")
 
     monkeypatch.setattr(A, "_classify", missing)
@@ -166,6 +166,24 @@ def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
     for task, c in d["classification"].items():
         assert c["available"] is False and c["label"] is None and c["probabilities"] == {}
         assert f"{task}.onnx is missing" in c["reason"]
+
+
+@pytest.mark.parametrize("segmenter", ["neural", "springer2016"])
+def test_classifiers_get_only_the_neural_segmentation(rng, monkeypatch, segmenter):
+    """Phase-channel classifiers were trained on the neural segmenter's phases: analyze
+    hands its segmentation on only when that method made it."""
+    seen = []
+    real = A._classify_all
+
+    def spy(y, sr, prepared=None, segmentation=None):
+        seen.append(segmentation)
+        return real(y, sr, prepared, segmentation)
+
+    monkeypatch.setattr(A, "_classify_all", spy)
+    y, _ = synthetic_pcg(rng, seconds=8.0)
+    a = analyze(y, sr=SR, segmenter=segmenter)
+    assert a.segmentation.method == segmenter
+    assert seen == [a.segmentation if segmenter == "neural" else None]
 
 
 def test_example_recording_is_synthetic_with_known_segmentation(tmp_path, monkeypatch):
@@ -318,12 +336,12 @@ def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
 def test_one_missing_model_leaves_the_others(rng, monkeypatch):
     real = A._classify
 
-    def sev_missing(y, sr, task):
+    def sev_missing(y, sr, task, segmentation=None):
         if task == "severity":
             raise ModelError("model file heartsound/models/severity.onnx is missing")
-        return real(y, sr, task)
+        return real(y, sr, task, segmentation)
 
-    def all_fails(y, sr, prepared=None):
+    def all_fails(y, sr, prepared=None, segmentation=None):
         raise ModelError("model file heartsound/models/severity.onnx is missing")
 
     monkeypatch.setattr(A, "_classify", sev_missing)

@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from heartsound.classification.attention import attention_by_phase, stitch  # noqa: E402
 from heartsound.classification.frontend import (FrontendConfig, crops, frame_times,  # noqa: E402
                                                 hz_to_mel, log_mel, mel_filterbank,
-                                                mel_to_hz, n_frames)
+                                                mel_to_hz, n_frames, phase_shares)
 from heartsound.classification.tasks import (LABELS, aggregate_patient,  # noqa: E402
                                              recording_target)
 from heartsound.errors import (AudioError, EmptyAudioError, NonFiniteAudioError,  # noqa: E402
@@ -140,6 +140,48 @@ def test_attention_by_phase_oracle():
     uniform = attention_by_phase(np.full(40, 1 / 40), times, seg)
     for ph in ("S1", "systole", "S2", "diastole"):
         assert uniform[ph] == pytest.approx(0.25, abs=0.02)
+
+
+def test_phase_shares_oracle():
+    # 50 Hz states: 0.5 s unsegmented, then 1 s S1, 1 s systole, 1 s S2, 1 s diastole
+    states = np.repeat([0, 1, 2, 3, 4], [25, 50, 50, 50, 50])
+    n = n_frames(int(4.5 * 2000), CFG)
+    p = phase_shares(states, 50.0, n, CFG)
+    assert p.shape == (n, 4) and p.dtype == np.float32
+    assert np.all(p >= 0) and np.all(p.sum(1) <= 1 + 1e-6)
+    t = frame_times(n, CFG)
+    u = (t - 0.5) % 1.0  # boundaries every second from 0.5 s
+    whole = np.minimum(u, 1 - u) > 0.065  # the 128 ms window lies inside one state
+    for k in np.flatnonzero(whole & (t > 0.5)):
+        assert p[k, int(t[k] - 0.5)] == pytest.approx(1.0)
+    assert np.all(p[t < 0.43] == 0)  # before any segmented frame
+    # across the S1/systole boundary at 1.5 s the S1 share falls from 1 to 0 while the two
+    # shares sum to one, and it is above one half exactly for windows centred before it
+    near = np.flatnonzero(np.abs(t - 1.5) < 0.2)
+    np.testing.assert_allclose(p[near, 0] + p[near, 1], 1.0, atol=1e-6)
+    assert np.all(np.diff(p[near, 0]) <= 1e-6) and p[near[0], 0] == 1 and p[near[-1], 0] == 0
+    np.testing.assert_array_equal(p[near, 0] > 0.5, t[near] < 1.5)
+    # the same boundary at another state rate gives the same shares
+    p100 = phase_shares(np.repeat(states, 2), 100.0, n, CFG)
+    np.testing.assert_allclose(p100, p, atol=0.06)
+
+
+def test_phase_channel_features(rng):
+    from heartsound.classification.frontend import features
+
+    y = rng.standard_normal(6 * 2000)
+    cfg = FrontendConfig(phase_channels=True)
+    seg = _Seg(np.repeat([1, 2, 3, 4], 75))
+    f = features(y, 2000, cfg, segmentation=seg)
+    assert cfg.n_features == 68 and f.shape == (n_frames(len(y), cfg), 68)
+    np.testing.assert_array_equal(f[:, :64], log_mel(y, 2000, cfg))
+    np.testing.assert_array_equal(f[:, 64:], phase_shares(seg.states, 50.0, len(f), cfg))
+    np.testing.assert_array_equal(features(y, 2000, CFG), log_mel(y, 2000, CFG))
+    assert "phase_channels" not in CFG.to_dict()  # old bundles and caches compare equal
+    assert FrontendConfig.from_dict(cfg.to_dict()) == cfg
+    # too short for the segmenter (< 1 s): nothing segmented, no error
+    short = features(rng.standard_normal(1500), 2000, cfg)
+    assert short.shape[1] == 68 and np.all(short[:, 64:] == 0)
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -303,6 +345,44 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
 
     with pytest.raises(ModelError, match="expected 'abnormal'"):
         classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(path))
+
+
+def test_phase_channel_model_exports_and_classifies(tmp_path, rng):
+    """A GRU with phase channels: 68 inputs per frame in torch, ONNX and ``classify``,
+    which segments the recording itself or uses the segmentation it is given."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from heartsound.classification import classify
+    from heartsound.segmentation import segment
+    from heartsound.training.classifier import (Trained, TrainConfig, _augment, build_model,
+                                                export_onnx, model_card)
+
+    fe = FrontendConfig(phase_channels=True)
+    with pytest.raises(ParameterError, match="phase channels"):
+        TrainConfig(task="murmur", model="cnn", frontend=fe)
+    cfg = TrainConfig(task="murmur", model="gru", rnn_units=(8, 8, 8), frontend=fe)
+    x = rng.standard_normal((4, 64, 68)).astype(np.float32)
+    aug = _augment(x, np.random.default_rng(0), fe.n_mels)
+    np.testing.assert_array_equal(aug[..., 64:], x[..., 64:])  # phases never augmented
+    assert not np.array_equal(aug[..., :64], x[..., :64])
+    np.testing.assert_array_equal(_augment(x, np.random.default_rng(0)),
+                                  _augment(x, np.random.default_rng(0), None))
+    torch.manual_seed(0)
+    net = build_model(cfg).eval()
+    path = tmp_path / "phase.onnx"
+    export_onnx(Trained(net, cfg, {"t_present": 0.5, "t_unknown": 0.5}, [], []), path)
+    assert "4 phase channels" in model_card(path, command="heartsound train classifier ...")
+    y = 0.1 * rng.standard_normal(8 * 2000)
+    seg = segment(y, 2000)
+    own = classify(y, 2000, task="murmur", model=str(path))
+    given = classify(y, 2000, task="murmur", model=str(path), segmentation=seg)
+    assert own.probabilities == given.probabilities
+    assert own.spectrogram.shape[1] == 64
+    flipped = classify(y, 2000, task="murmur", model=str(path),
+                       segmentation=_Seg(np.where(seg.states > 0, 5 - seg.states, 0)))
+    assert flipped.probabilities != own.probabilities  # the phases reach the network
+    with pytest.raises(ParameterError, match=r"\(n_frames, 68\)"):
+        classify(y, 2000, task="murmur", model=str(path), features=log_mel(y, 2000, fe))
 
 
 def test_half_weights_halve_the_file_and_keep_the_outputs(tmp_path, rng):

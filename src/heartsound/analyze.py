@@ -259,16 +259,17 @@ def _segment(y: np.ndarray, sr: int, method: str, prepared: Any = None) -> Segme
     return segment(y, sr, method=method, prepared=prepared)
 
 
-def _classify(y: np.ndarray, sr: int, task: str) -> Any:
+def _classify(y: np.ndarray, sr: int, task: str, segmentation: Any = None) -> Any:
     from .classification import classify
 
-    return classify(y, sr, task=task)
+    return classify(y, sr, task=task, segmentation=segmentation)
 
 
-def _classify_all(y: np.ndarray, sr: int, prepared: Any = None) -> dict[str, Any]:
+def _classify_all(y: np.ndarray, sr: int, prepared: Any = None, segmentation: Any = None
+                  ) -> dict[str, Any]:
     from .classification import classify_all
 
-    return classify_all(y, sr, prepared=prepared)
+    return classify_all(y, sr, prepared=prepared, segmentation=segmentation)
 
 
 def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Any = None
@@ -289,22 +290,29 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Any = 
         return None, f"no segmenter available: neural ({why}); springer2016 ({exc})"
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Any = None
-                    ) -> dict[str, Any]:
+def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Any = None,
+                    seg: Segmentation | None = None) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
-    All three tasks at once go through ``classify_all`` (one shared front end)."""
-    from .classification.tasks import TASKS
+    All three tasks at once go through ``classify_all`` (one shared front end).
 
+    ``seg`` is handed to models with phase channels only if the default (neural) method
+    made it: they were trained on its phases, so after a springer2016 segmentation or a
+    fallback they segment the recording with the neural method themselves."""
+    from .classification.tasks import TASKS
+    from .segmentation import DEFAULT_METHOD
+
+    if seg is not None and seg.method != DEFAULT_METHOD:
+        seg = None
     if sorted(tasks) == sorted(TASKS):
         try:
-            res = _classify_all(y, sr, prepared)
+            res = _classify_all(y, sr, prepared, seg)
             return {t: res[t] for t in tasks}
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
     for t in tasks:
         try:
-            out[t] = _classify(y, sr, t)
+            out[t] = _classify(y, sr, t, seg)
         except (ModelError, ImportError) as exc:
             out[t] = exc
     return out
@@ -370,7 +378,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     quality = _assess(rec.y, rec.sr, prep)
     seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter, prep)
     uncertain = not bool(quality.usable)
-    results = _classify_tasks(rec.y, rec.sr, tasks, prep)
+    results = _classify_tasks(rec.y, rec.sr, tasks, prep, seg)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,
                     requested_segmenter=segmenter, classification=cls,

@@ -93,6 +93,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="CNN max-pooling factor along time per layer (default 2 2 2 2)")
     p.add_argument("--normalize", choices=("recording", "recording_bins", "none"),
                    default="recording", help="per-recording feature normalisation")
+    p.add_argument("--phase-channels", action="store_true",
+                   help="lstm/gru: add four columns per frame, the share of the frame in "
+                        "S1, systole, S2 and diastole by the default segmenter")
     p.add_argument("--no-augment", action="store_true",
                    help="no tilt/band-limit/mask augmentation")
     p.add_argument("--rule-tuning", choices=("grid", "bagged"), default="grid",
@@ -176,7 +179,8 @@ def train_main(args: argparse.Namespace) -> int:
               augment=not args.no_augment, rule_tuning=args.rule_tuning,
               early_stop=args.early_stop, patience=args.patience,
               inner_folds=args.inner_folds, domain_adversarial=args.domain_adversarial,
-              frontend=FrontendConfig(normalize=args.normalize))
+              frontend=FrontendConfig(normalize=args.normalize,
+                                      phase_channels=args.phase_channels))
     if args.cv or args.lodo:
         folds = None
         if args.lodo:

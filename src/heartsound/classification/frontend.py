@@ -1,7 +1,7 @@
 """Log-Mel front end shared by classifier training and inference (numpy/scipy only).
 
 Both :mod:`heartsound.training.classifier` and :mod:`heartsound.classification.inference`
-call :func:`log_mel` and :func:`crops` with the :class:`FrontendConfig` stored in the
+call :func:`features` and :func:`crops` with the :class:`FrontendConfig` stored in the
 model bundle, so the features a model was trained on and the features it sees at inference
 cannot drift apart.
 
@@ -19,7 +19,11 @@ sound classification", Machine Learning with Applications 9, 100322):
   the standard deviation of the whole recording's log-Mel values, which removes the
   recording gain (and, with ``"recording_bins"``, the per-band channel response);
 * fixed-length model inputs: crops of ``crop_frames`` frames taken every ``crop_hop``
-  frames over the whole recording; shorter recordings are tiled (repeated) to one crop.
+  frames over the whole recording; shorter recordings are tiled (repeated) to one crop;
+* optional cardiac-phase channels (``phase_channels=True``, :func:`features`): four more
+  columns per frame, the share of the frame's Hamming window that the segmenter labels
+  S1, systole, S2 and diastole (:func:`phase_shares`), so a model knows which frames are
+  systolic without having to find the heart sounds itself.
 """
 
 from __future__ import annotations
@@ -32,10 +36,14 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
-           "frame_times", "log_mel", "crops", "NORMALIZATIONS"]
+           "frame_times", "log_mel", "phase_shares", "features", "crops", "NORMALIZATIONS",
+           "PHASES"]
 
 #: Per-recording normalisations by name.
 NORMALIZATIONS = ("recording", "recording_bins", "none")
+
+#: Cardiac phases of the phase channels, in column order (segmentation states 1-4).
+PHASES = ("S1", "systole", "S2", "diastole")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class FrontendConfig:
         Frames per model input (64 frames = 4.16 s at the defaults).
     crop_hop : int
         Hop between crops in frames at inference (half a crop).
+    phase_channels : bool
+        Append the four :data:`PHASES` shares of each frame (:func:`features`) to the
+        ``n_mels`` log-Mel values, giving ``n_features = n_mels + 4`` columns.
     """
 
     sr: int = 2000
@@ -71,6 +82,7 @@ class FrontendConfig:
     normalize: str = "recording"
     crop_frames: int = 64
     crop_hop: int = 32
+    phase_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
@@ -92,8 +104,16 @@ class FrontendConfig:
         """Duration of one model input in seconds."""
         return ((self.crop_frames - 1) * self.hop_length + self.n_fft) / self.sr
 
+    @property
+    def n_features(self) -> int:
+        """Columns per frame of :func:`features`."""
+        return self.n_mels + (len(PHASES) if self.phase_channels else 0)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.phase_channels:  # bundles and feature caches from before compare equal
+            d.pop("phase_channels")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrontendConfig:
@@ -215,6 +235,92 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -
     elif config.normalize == "recording_bins":
         m = (m - m.mean(axis=0, keepdims=True)) / (m.std() + 1e-6)
     return m.astype(np.float32)
+
+
+def phase_shares(states: np.ndarray, state_rate: float, n: int,
+                 config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """Share of each analysis frame in each cardiac phase.
+
+    Every segmentation frame ``j`` (centred at ``(j + 0.5) / state_rate`` s) that falls in
+    the Hamming window of analysis frame ``k`` (samples ``k * hop`` to ``k * hop + n_fft``
+    at ``config.sr``) adds the window's value there to its state's column; the columns are
+    then divided by the window's total over all segmentation frames in it. Unsegmented
+    frames (state 0) count in the total only, so a row sums to the segmented share.
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(m,)]
+        Segmentation states: 0 undefined, 1 S1, 2 systole, 3 S2, 4 diastole.
+    state_rate : float
+        Frames per second of ``states`` (50 for the HSMM segmenters).
+    n : int
+        Number of analysis frames (rows of :func:`log_mel`).
+    config : FrontendConfig
+
+    Returns
+    -------
+    np.ndarray [shape=(n, 4), dtype=float32]
+        Columns :data:`PHASES`; rows in ``[0, 1]`` and summing to at most 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> states = np.repeat([1, 2], 50)           # 1 s of S1, then 1 s of systole at 50 Hz
+    >>> shares = phase_shares(states, 50.0, 30)
+    >>> shares[0].round(2).tolist(), shares[-1].round(2).tolist()
+    ([1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0])
+    """
+    s = np.asarray(states).astype(int)
+    onehot = np.zeros((len(s) + 1, len(PHASES)), np.float64)  # last row: beyond the end
+    known = (s >= 1) & (s <= len(PHASES))
+    onehot[np.flatnonzero(known), s[known] - 1] = 1.0
+    start = np.arange(n) * config.hop_length / config.sr
+    width = config.n_fft / config.sr
+    first = np.floor(start * state_rate - 0.5).astype(int)
+    out = np.zeros((n, len(PHASES)))
+    total = np.zeros(n)
+    for o in range(int(np.ceil(width * state_rate)) + 2):
+        j = first + o
+        pos = ((j + 0.5) / state_rate - start) / width
+        w = np.where((pos >= 0) & (pos < 1) & (j >= 0) & (j < len(s)),
+                     0.54 - 0.46 * np.cos(2 * np.pi * pos), 0.0)
+        out += w[:, None] * onehot[np.clip(j, -1, len(s))]
+        total += w
+    return (out / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
+
+
+def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
+             segmentation: Any = None) -> np.ndarray:
+    """The model input of a whole recording: :func:`log_mel`, followed with
+    ``config.phase_channels`` by :func:`phase_shares` of its segmentation.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr : int
+    config : FrontendConfig
+    segmentation : heartsound.segmentation.Segmentation, optional
+        Used for the phase channels; default: :func:`heartsound.segmentation.segment` of
+        ``y`` with the default (neural) method. A recording too short to segment gets
+        all-zero phase channels (nothing segmented), as at its edges.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, config.n_features), dtype=float32]
+    """
+    m = log_mel(y, sr, config)
+    if not config.phase_channels:
+        return m
+    if segmentation is None:
+        from ..errors import TooShortError
+        from ..segmentation import segment
+
+        try:
+            segmentation = segment(y, sr)
+        except TooShortError:
+            return np.concatenate([m, np.zeros((len(m), len(PHASES)), np.float32)], axis=1)
+    p = phase_shares(segmentation.states, segmentation.frame_rate, len(m), config)
+    return np.concatenate([m, p], axis=1)
 
 
 def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,

@@ -4,7 +4,9 @@ A :class:`ModelBundle` describes each shipped model in one place: the ONNX file 
 sha256 (:data:`BUNDLES`), and, read from the ONNX metadata written at export, the front-end
 parameters (sample rate, window, crop length), the class labels and the patient-level
 aggregation rules. Inference follows the training pipeline exactly:
-:func:`~heartsound.classification.frontend.log_mel` over the whole recording, crops of
+:func:`~heartsound.classification.frontend.features` (the log-Mel spectrogram, and for
+models trained with phase channels the segmentation's cardiac phases) over the whole
+recording, crops of
 ``crop_frames`` every ``crop_hop`` frames, the mean of the crops' log-probabilities, and the
 crops' attention maps stitched over the whole recording.
 """
@@ -21,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ModelError
-from .frontend import FrontendConfig, crops, frame_times, log_mel
+from .frontend import FrontendConfig, crops, features as frontend_features, frame_times
 from .tasks import LABELS, TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
@@ -203,8 +205,8 @@ def _run(m: _Loaded, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
-             features: np.ndarray | None = None, model: str | None = None
-             ) -> ClassificationResult:
+             features: np.ndarray | None = None, model: str | None = None,
+             segmentation: Any = None) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -218,12 +220,15 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         recording's site; ``severity``: normal / mild / moderate_severe.
     threads : int
         ONNX Runtime intra-op threads (default 1).
-    features : np.ndarray [shape=(n_frames, n_mels)], optional
-        Precomputed :func:`~heartsound.classification.frontend.log_mel` output with the
+    features : np.ndarray [shape=(n_frames, n_features)], optional
+        Precomputed :func:`~heartsound.classification.frontend.features` output with the
         model's front end (skips the front end).
     model : str, optional
         Path of an ONNX file exported by :func:`heartsound.training.classifier.export_onnx`
         to use instead of the shipped bundle (for studies).
+    segmentation : heartsound.segmentation.Segmentation, optional
+        The recording's segmentation, for a model with phase channels (default: the
+        default segmenter is run); ignored by the other models.
 
     Returns
     -------
@@ -254,7 +259,15 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         y = validate_audio(y, sr)
     m = _load(task, threads, None if model is None else str(model))
     fe = m.frontend
-    feat = log_mel(y, sr, fe) if features is None else np.asarray(features, np.float32)
+    if features is None:
+        feat = frontend_features(y, sr, fe, segmentation=segmentation)
+    else:
+        feat = np.asarray(features, np.float32)
+    if feat.ndim != 2 or feat.shape[1] != fe.n_features:
+        from ..errors import ParameterError
+
+        raise ParameterError(f"features must have shape (n_frames, {fe.n_features}) for "
+                             f"the {task} model, got {feat.shape}")
     batch, starts = crops(feat, fe)
     lp, att = _run(m, batch)
     mean = lp.mean(axis=0)
@@ -282,15 +295,17 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         task=task, label=m.labels[k],
         probabilities={lab: float(v) for lab, v in zip(m.labels, p)}, model=m.name,
         attention=attention, attention_times_s=frame_times(feat.shape[0], fe),
-        attention_freqs_hz=freqs, spectrogram=feat, crop_probabilities=cp)
+        attention_freqs_hz=freqs, spectrogram=feat[:, :fe.n_mels], crop_probabilities=cp)
 
 
 def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
-                 prepared: Any = None) -> dict[str, ClassificationResult]:
+                 prepared: Any = None, segmentation: Any = None
+                 ) -> dict[str, ClassificationResult]:
     """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``).
 
     ``prepared`` (a :class:`heartsound.preprocess.Prepared` of ``y``) supplies the
-    signal already resampled to the front end's rate when another stage made it."""
+    signal already resampled to the front end's rate when another stage made it;
+    ``segmentation`` the recording's segmentation for models with phase channels."""
     from ..io import validate_audio
 
     y = validate_audio(y, sr)
@@ -303,9 +318,10 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
         key = json.dumps(fe.to_dict(), sort_keys=True)
         if key not in cache:
             if prepared is not None and int(sr) == sr:
-                cache[key] = log_mel(prepared.resampled(fe.sr), fe.sr, fe)
+                cache[key] = frontend_features(prepared.resampled(fe.sr), fe.sr, fe,
+                                               segmentation=segmentation)
             else:
-                cache[key] = log_mel(y, sr, fe)
+                cache[key] = frontend_features(y, sr, fe, segmentation=segmentation)
         out[t] = classify(y, sr, task=t, threads=threads, features=cache[key])
     return out
 

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..classification.frontend import FrontendConfig, crops, log_mel
+from ..classification.frontend import FrontendConfig, crops, features as frontend_features
 from ..classification.tasks import (DEFAULT_RULES, LABELS, aggregate_patient, check_task,
                                     patient_target, recording_target)
 from ..errors import ParameterError
@@ -116,6 +116,9 @@ class TrainConfig:
                                  "training recordings")
         if self.model not in MODELS:
             raise ParameterError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
+        if self.frontend.phase_channels and self.model == "cnn":
+            raise ParameterError("phase channels apply to the lstm and gru models only, "
+                                 "not cnn (they are not a frequency axis)")
         if self.bidirectional and self.model == "cnn":
             raise ParameterError("bidirectional applies to the lstm and gru models only, "
                                  "not cnn")
@@ -217,7 +220,7 @@ def build_model(config: TrainConfig) -> Any:
             super().__init__()
             cell = nn.LSTM if config.model == "lstm" else nn.GRU
             self.rnns = nn.ModuleList()
-            d = config.frontend.n_mels
+            d = config.frontend.n_features
             n_dir = 2 if config.bidirectional else 1
             for u in config.rnn_units:
                 self.rnns.append(cell(d, u, batch_first=True,
@@ -302,8 +305,8 @@ def _cache_dir() -> Path:
 
 def feature_cache(records: Sequence[Any], frontend: FrontendConfig = FrontendConfig()
                   ) -> dict[str, np.ndarray]:
-    """Log-Mel features of every record (``{record.corpus/record.id: [frames, mels]}``),
-    computed with :func:`~heartsound.classification.frontend.log_mel` and cached as
+    """Model inputs of every record (``{record.corpus/record.id: [frames, n_features]}``),
+    computed with :func:`~heartsound.classification.frontend.features` and cached as
     ``.npy`` under ``classifier-features/`` of :func:`heartsound.example.cache_dir`
     (``$HEARTSOUND_CACHE``, else ``~/.cache/heartsound``)."""
     from ..io import load
@@ -319,12 +322,12 @@ def feature_cache(records: Sequence[Any], frontend: FrontendConfig = FrontendCon
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
         missing = [r for r in recs if r.id not in index]
         if missing:
-            old = np.load(base.with_suffix(".npy")) if index else np.zeros((0, frontend.n_mels),
-                                                                           np.float32)
+            old = (np.load(base.with_suffix(".npy")) if index
+                   else np.zeros((0, frontend.n_features), np.float32))
             parts, off = [old], old.shape[0]
             for r in missing:
                 rec = load(r.audio_path, min_duration_s=0.0)
-                m = log_mel(rec.y, rec.sr, frontend)
+                m = frontend_features(rec.y, rec.sr, frontend)
                 index[r.id] = [off, off + m.shape[0]]
                 off += m.shape[0]
                 parts.append(m)
@@ -382,12 +385,15 @@ def _split_val(records: Sequence[Any], targets: list[str], frac: float, seed: in
     return tr, va
 
 
-def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _augment(x: np.ndarray, rng: np.random.Generator, n_mels: int | None = None
+             ) -> np.ndarray:
     """Gain/tilt change (a random linear spectral tilt across Mel bins, i.e. a different
     stethoscope response), band-limit (random top bands attenuated) and SpecAugment-style
-    time and frequency masks."""
+    time and frequency masks, on the first ``n_mels`` columns (default all); further
+    columns (phase channels) are left as they are."""
+    out = x.copy()
+    x = out[:, :, :n_mels]  # a view: the changes below land in ``out``
     b, t, f = x.shape
-    x = x.copy()
     tilt = rng.normal(0, 0.3, size=(b, 1, 1)) * np.linspace(-1, 1, f)[None, None, :]
     x += tilt.astype(np.float32)
     for i in range(b):
@@ -402,7 +408,7 @@ def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             w = int(rng.integers(1, t // 8))
             s = int(rng.integers(0, t - w))
             x[i, s:s + w, :] = 0.0
-    return x
+    return out
 
 
 def _random_crop(feat: np.ndarray, L: int, rng: np.random.Generator) -> np.ndarray:
@@ -580,7 +586,7 @@ def train(task: str = "abnormal", model: str = "cnn", attention: str | None = "s
             bi = idx[s:s + cfg.batch_size]
             xb = np.stack([_random_crop(feats[_key(recs[i])], L, rng) for i in bi])
             if cfg.augment:
-                xb = _augment(xb, rng)
+                xb = _augment(xb, rng, cfg.frontend.n_mels)
             if dom_head is None:
                 lp, _ = net(torch.from_numpy(xb))
                 loss = loss_fn(lp, torch.from_numpy(y[bi]))
@@ -933,7 +939,7 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
 
     cfg = trained.config
     net = trained.model.eval()
-    x = torch.zeros(1, cfg.frontend.crop_frames, cfg.frontend.n_mels)
+    x = torch.zeros(1, cfg.frontend.crop_frames, cfg.frontend.n_features)
     path = Path(path)
     torch.onnx.export(net, (x,), str(path), input_names=["features"],
                       output_names=["log_probs", "attention"],
@@ -1037,7 +1043,9 @@ def model_card(path: str | Path, *, command: str, metrics_md: str = "",
         f"{fe['sr']} Hz, Hamming {fe['n_fft']} / hop {fe['hop_length']}, "
         f"normalisation `{fe['normalize']}`, crops of {fe['crop_frames']} frames "
         f"({((fe['crop_frames'] - 1) * fe['hop_length'] + fe['n_fft']) / fe['sr']:.2f} s), "
-        f"hop {fe['crop_hop']} frames at inference |",
+        f"hop {fe['crop_hop']} frames at inference"
+        + ("; plus 4 phase channels (share of each frame in S1, systole, S2, diastole by "
+           "the neural segmenter)" if fe.get("phase_channels") else "") + " |",
         f"| hyper-parameters | Adam lr {tr['lr']}, weight decay {tr['weight_decay']}, batch "
         f"{tr['batch_size']}, up to {tr['max_epochs']} epochs / {tr['max_minutes']} min, "
         f"early stopping (patience {tr['patience']}) on inner-validation "
