@@ -303,8 +303,8 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     # the export's crop length (64 frames) and other lengths (dynamic time axis)
-    for n_frames in (64, 96, 32):
-        x = rng.standard_normal((3, n_frames, 64)).astype(np.float32)
+    for length in (64, 96, 32):
+        x = rng.standard_normal((3, length, 64)).astype(np.float32)
         with torch.no_grad():
             lp_t, att_t = (v.numpy() for v in net(torch.from_numpy(x)))
         lp_o, att_o = sess.run(None, {"features": x})
@@ -312,7 +312,7 @@ def test_onnx_matches_torch_and_attention_sums_to_one(tmp_path, model, attention
         np.testing.assert_allclose(att_o, att_t, atol=1e-5)
         assert lp_o.shape == (3, 3)
         if model != "cnn":  # one attention weight per input frame
-            assert att_o.shape == (3, 3, n_frames)
+            assert att_o.shape == (3, 3, length)
         assert att_o.min() >= 0
         np.testing.assert_allclose(att_o.reshape(3, 3, -1).sum(-1), 1.0, atol=1e-5)
     if model != "cnn":
