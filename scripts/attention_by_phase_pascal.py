@@ -23,7 +23,7 @@ for r in pascal2011.read("../shared/data/pascal2011"):
     try:
         rec = load(r.audio_path)
         seg = segment(rec.y, rec.sr)
-        res = classify(rec.y, rec.sr, task="murmur")
+        res = classify(rec.y, rec.sr, task="murmur", segmentation=seg)
     except HeartsoundError as e:
         skipped.append(f"{r.id}: {e}")
         continue

@@ -60,7 +60,7 @@ BUNDLES: dict[str, ModelBundle] = {
         "5ab6cebdb576cbcf0438d37ad73d3da3f950538938ceabf951dde1d2a7dd0d76"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
-        "9cc8be5d7de6c4139702e110b0c52fdfb9a67833deab5f052418e7a4af594f13"),
+        "c6881d5c3b93125b449e8f89723fc5f062826a3993e1216a370be7a4fafbf3c6"),
     "severity": ModelBundle(
         "severity", "severity.onnx",
         "9ffff390698ae6e14d979d4a8ca66b52517050f42a0bdb58e818d6121535629b"),
