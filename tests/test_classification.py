@@ -385,6 +385,31 @@ def test_phase_channel_model_exports_and_classifies(tmp_path, rng):
         classify(y, 2000, task="murmur", model=str(path), features=log_mel(y, 2000, fe))
 
 
+def test_classify_all_segments_once(rng, monkeypatch):
+    """Shipped models with phase channels share one segmentation per recording."""
+    import heartsound.segmentation as S
+    from heartsound.classification import classify_all
+    from heartsound.classification.inference import _load
+
+    calls = []
+    real = S.segment
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(S, "segment", counting)
+    y = 0.1 * rng.standard_normal(8 * 2000)
+    res = classify_all(y, 2000)
+    n_phase = sum(_load(t).frontend.phase_channels for t in TASKS)
+    assert len(calls) == (1 if n_phase else 0)
+    seg = real(y, 2000)
+    again = classify_all(y, 2000, segmentation=seg)
+    assert len(calls) == (1 if n_phase else 0)  # a given segmentation is used as it is
+    for t in TASKS:
+        assert again[t].probabilities == res[t].probabilities
+
+
 def test_half_weights_halve_the_file_and_keep_the_outputs(tmp_path, rng):
     """``export_onnx(half_weights=True)``: float16 storage, float32 arithmetic."""
     torch = pytest.importorskip("torch")

@@ -57,7 +57,7 @@ class ModelBundle:
 BUNDLES: dict[str, ModelBundle] = {
     "abnormal": ModelBundle(
         "abnormal", "abnormal.onnx",
-        "5ab6cebdb576cbcf0438d37ad73d3da3f950538938ceabf951dde1d2a7dd0d76"),
+        "b09591838274a11f69b6e6839ad5b614673d0152b1b281dfe90c57793f57662c"),
     "murmur": ModelBundle(
         "murmur", "murmur.onnx",
         "c6881d5c3b93125b449e8f89723fc5f062826a3993e1216a370be7a4fafbf3c6"),
@@ -313,6 +313,10 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
         prepared = None
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
+    if segmentation is None and any(_load(t, threads).frontend.phase_channels for t in TASKS):
+        from ..segmentation import segment
+
+        segmentation = segment(y, sr, prepared=prepared)  # once for every phase model
     for t in TASKS:
         fe = _load(t, threads).frontend
         key = json.dumps(fe.to_dict(), sort_keys=True)
