@@ -144,3 +144,32 @@ def test_cli_train_writes_model_and_card(tmp_path, monkeypatch, rng, capsys):
     assert hashlib.sha256(out.read_bytes()).hexdigest() in card
     r = classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(out))
     assert r.label in ("normal", "abnormal")
+
+
+def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rng):
+    """Cached phase channels are the shipped segmenter's: another segmenter, another cache;
+    the cached rows are the front end's output."""
+    from heartsound.classification.frontend import FrontendConfig, features
+    from heartsound.io import load
+    from heartsound.segmentation import neural
+
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=2)
+    fe = FrontendConfig(phase_channels=True)
+    first = tc.feature_cache(recs, fe)
+    r = recs[0]
+    rec = load(r.audio_path)
+    np.testing.assert_allclose(first[f"{r.corpus}/{r.id}"], features(rec.y, rec.sr, fe),
+                               atol=1e-6)
+    cache = tmp_path / "cache" / "classifier-features"
+    before = set(cache.glob("*.npy"))
+    assert len(before) == 1
+
+    class _Other:
+        sha256 = "0" * 64
+
+    monkeypatch.setattr(neural, "load_model", lambda *a, **k: _Other())
+    # the stand-in cannot segment, so the (already checked) features are stubbed too
+    monkeypatch.setattr(tc, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
+    tc.feature_cache(recs, fe)
+    assert len(set(cache.glob("*.npy")) - before) == 1  # recomputed under a new key

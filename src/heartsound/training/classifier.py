@@ -308,10 +308,16 @@ def feature_cache(records: Sequence[Any], frontend: FrontendConfig = FrontendCon
     """Model inputs of every record (``{record.corpus/record.id: [frames, n_features]}``),
     computed with :func:`~heartsound.classification.frontend.features` and cached as
     ``.npy`` under ``classifier-features/`` of :func:`heartsound.example.cache_dir`
-    (``$HEARTSOUND_CACHE``, else ``~/.cache/heartsound``)."""
+    (``$HEARTSOUND_CACHE``, else ``~/.cache/heartsound``), keyed by the front end and, with
+    phase channels, by the sha256 of the shipped segmenter that computes them."""
     from ..io import load
 
-    key = hashlib.sha1(json.dumps(frontend.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    ident = frontend.to_dict()
+    if frontend.phase_channels:  # the phases depend on the segmenter: a new one, a new cache
+        from ..segmentation.neural import load_model
+
+        ident["segmenter_sha256"] = load_model().sha256
+    key = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
     out: dict[str, np.ndarray] = {}
     by_corpus: dict[str, list[Any]] = {}
     for r in records:
