@@ -1,11 +1,13 @@
-"""Attention per cardiac phase of the shipped murmur model on PASCAL 2011 (never trained on).
+"""Attention per cardiac phase of a shipped model on PASCAL 2011 (never trained on).
 
-Run from the repository root: ``python scripts/attention_by_phase_pascal.py``. Prints the
+Run from the repository root: ``python scripts/attention_by_phase_pascal.py [TASK]``
+(``murmur``, the default, or ``abnormal``). Prints the
 median attention ratio (share of attention / share of time) per phase of the predicted
 class, by set, true label and prediction; recordings heartsound rejects (too short) are
 counted and skipped.
 """
 import json
+import sys
 
 import numpy as np
 
@@ -15,6 +17,8 @@ from heartsound.io import load
 from heartsound.segmentation import segment
 from heartsound.classification.inference import classify
 
+task = sys.argv[1] if len(sys.argv) > 1 else "murmur"
+positive, negative = {"murmur": ("Present", "Absent"), "abnormal": ("abnormal", "normal")}[task]
 rows = []
 skipped = []
 for r in pascal2011.read("../shared/data/pascal2011"):
@@ -23,7 +27,7 @@ for r in pascal2011.read("../shared/data/pascal2011"):
     try:
         rec = load(r.audio_path)
         seg = segment(rec.y, rec.sr)
-        res = classify(rec.y, rec.sr, task="murmur", segmentation=seg)
+        res = classify(rec.y, rec.sr, task=task, segmentation=seg)
     except HeartsoundError as e:
         skipped.append(f"{r.id}: {e}")
         continue
@@ -32,7 +36,7 @@ for r in pascal2011.read("../shared/data/pascal2011"):
 out = {}
 for s in ("A", "B"):
     for lab in ("murmur", "normal"):
-        for pred in ("Present", "Absent"):
+        for pred in (positive, negative):
             g = [x for x in rows if x["set"] == s and x["label"] == lab and x["pred"] == pred]
             if not g:
                 continue
