@@ -32,7 +32,7 @@ def _best(fn, repeats: int = 5) -> float:
 def main() -> None:
     from heartsound.classification import classify, classify_all
     from heartsound.classification.frontend import log_mel
-    from heartsound.classification.inference import _load, load_bundle
+    from heartsound.classification.inference import load_bundle
     from heartsound.segmentation import segment
 
     rng = np.random.default_rng(0)
@@ -51,7 +51,7 @@ def main() -> None:
             d[f"s_per_audio_s_{sr}hz"] = t / seconds
             d[f"realtime_factor_{sr}hz"] = seconds / t
             d[f"model_share_{sr}hz"] = max(0.0, (t - fe) / t)
-            if _load(task, 1).frontend.phase_channels:
+            if load_bundle(task)["frontend"].get("phase_channels"):
                 d["phase_channels"] = True
                 t = _best(lambda: classify(y, sr, task=task, segmentation=seg))
                 d[f"s_per_audio_s_{sr}hz_segmentation_given"] = t / seconds

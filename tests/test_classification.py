@@ -509,8 +509,9 @@ def test_classify_real_recordings(circor_root, physionet_root):
         assert res.task == t
         assert np.isclose(sum(res.probabilities.values()), 1.0, atol=1e-5)
     # classify_all reuses one front end; results equal single-task calls
-    single = classify(rec.y, rec.sr, task="murmur")
-    assert single.probabilities == pytest.approx(allr["murmur"].probabilities)
+    for t in TASKS:
+        single = classify(rec.y, rec.sr, task=t)
+        assert single.probabilities == pytest.approx(allr[t].probabilities)
 
 
 def test_resampled_44k_input_is_accepted(pascal_root):

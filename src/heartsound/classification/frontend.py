@@ -36,7 +36,8 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
-           "frame_times", "log_mel", "phase_shares", "features", "crops", "NORMALIZATIONS",
+           "frame_times", "log_mel", "phase_shares", "with_phases", "features", "crops",
+           "NORMALIZATIONS",
            "PHASES"]
 
 #: Per-recording normalisations by name.
@@ -318,9 +319,23 @@ def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), 
         try:
             segmentation = segment(y, sr)
         except TooShortError:
-            return np.concatenate([m, np.zeros((len(m), len(PHASES)), np.float32)], axis=1)
-    p = phase_shares(segmentation.states, segmentation.frame_rate, len(m), config)
-    return np.concatenate([m, p], axis=1)
+            pass
+    return with_phases(m, segmentation, config)
+
+
+def with_phases(mel: np.ndarray, segmentation: Any, config: FrontendConfig = FrontendConfig()
+                ) -> np.ndarray:
+    """``mel`` (:func:`log_mel` output) followed by the :func:`phase_shares` of
+    ``segmentation`` (all zero when it is None: nothing segmented).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, n_mels + 4), dtype=float32]
+    """
+    n = len(mel)
+    p = (np.zeros((n, len(PHASES)), np.float32) if segmentation is None
+         else phase_shares(segmentation.states, segmentation.frame_rate, n, config))
+    return np.concatenate([np.asarray(mel, np.float32), p], axis=1)
 
 
 def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,

@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import ModelError
-from .frontend import FrontendConfig, crops, features as frontend_features, frame_times
+from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
+                       log_mel, with_phases)
 from .tasks import LABELS, TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
@@ -319,14 +320,17 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
         segmentation = segment(y, sr, prepared=prepared)  # once for every phase model
     for t in TASKS:
         fe = _load(t, threads).frontend
-        key = json.dumps(fe.to_dict(), sort_keys=True)
+        # one log-Mel per front end without the phases: models that differ only in
+        # having phase channels share it
+        mel_fe = replace(fe, phase_channels=False)
+        key = json.dumps(mel_fe.to_dict(), sort_keys=True)
         if key not in cache:
             if prepared is not None and int(sr) == sr:
-                cache[key] = frontend_features(prepared.resampled(fe.sr), fe.sr, fe,
-                                               segmentation=segmentation)
+                cache[key] = log_mel(prepared.resampled(fe.sr), fe.sr, mel_fe)
             else:
-                cache[key] = frontend_features(y, sr, fe, segmentation=segmentation)
-        out[t] = classify(y, sr, task=t, threads=threads, features=cache[key])
+                cache[key] = log_mel(y, sr, mel_fe)
+        feat = with_phases(cache[key], segmentation, fe) if fe.phase_channels else cache[key]
+        out[t] = classify(y, sr, task=t, threads=threads, features=feat)
     return out
 
 
