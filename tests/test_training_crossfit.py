@@ -173,3 +173,29 @@ def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rn
     monkeypatch.setattr(tc, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
     tc.feature_cache(recs, fe)
     assert len(set(cache.glob("*.npy")) - before) == 1  # recomputed under a new key
+
+
+def test_cli_train_analysis_rate_and_crop_reach_the_bundle(tmp_path, monkeypatch, rng, capsys):
+    """`--analysis-rate 4000 --crop-frames 128` trains on 64 ms windows (32 ms hop) and
+    crops of 4.1 s; the bundle carries that front end, so inference uses it too."""
+    from heartsound import cli
+    from heartsound.classification import cli as ccli
+    from heartsound.classification import classify
+    from heartsound.classification.inference import _load
+
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=8)
+    monkeypatch.setattr(ccli, "_resolve_roots", lambda roots: {"physionet2016": tmp_path})
+    monkeypatch.setattr(ccli, "_read", lambda names, roots: recs)
+    out = tmp_path / "m.onnx"
+    argv = ["train", "classifier", "--task", "abnormal", "--corpora", "physionet2016",
+            "--model", "gru", "--epochs", "1", "--analysis-rate", "4000",
+            "--crop-frames", "128", "--out", str(out)]
+    monkeypatch.setattr("sys.argv", ["heartsound"] + argv)
+    assert cli.main(argv) == 0
+    fe = _load("abnormal", 1, str(out)).frontend
+    assert (fe.sr, fe.crop_frames, fe.crop_hop) == (4000, 128, 64)
+    assert fe.frame_rate == 4000 / 128 and abs(fe.crop_seconds - 4.128) < 1e-9
+    assert "crops of 128 frames (4.13 s)" in out.with_suffix(".md").read_text()
+    r = classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(out))
+    assert r.label in ("normal", "abnormal")

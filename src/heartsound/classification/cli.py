@@ -93,6 +93,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="CNN max-pooling factor along time per layer (default 2 2 2 2)")
     p.add_argument("--normalize", choices=("recording", "recording_bins", "none"),
                    default="recording", help="per-recording feature normalisation")
+    p.add_argument("--analysis-rate", type=int, default=2000, metavar="HZ",
+                   help="front-end sample rate: the 256-sample Hamming window lasts "
+                        "256/HZ s (default 2000: 128 ms windows, 64 ms hop; 4000, the "
+                        "paper's rate, halves both)")
+    p.add_argument("--crop-frames", type=int, default=64, metavar="N",
+                   help="frames per model input (default 64: 4.16 s at 2000 Hz); crops "
+                        "overlap by half at inference")
     p.add_argument("--phase-channels", action="store_true",
                    help="lstm/gru: add four columns per frame, the share of the frame in "
                         "S1, systole, S2 and diastole by the default segmenter")
@@ -179,7 +186,9 @@ def train_main(args: argparse.Namespace) -> int:
               augment=not args.no_augment, rule_tuning=args.rule_tuning,
               early_stop=args.early_stop, patience=args.patience,
               inner_folds=args.inner_folds, domain_adversarial=args.domain_adversarial,
-              frontend=FrontendConfig(normalize=args.normalize,
+              frontend=FrontendConfig(sr=args.analysis_rate, normalize=args.normalize,
+                                      crop_frames=args.crop_frames,
+                                      crop_hop=max(1, args.crop_frames // 2),
                                       phase_channels=args.phase_channels))
     if args.cv or args.lodo:
         folds = None

@@ -1,0 +1,81 @@
+"""Where the `abnormal` errors are, and what besides the heart can separate the labels.
+
+Run from the repository root::
+
+    python scripts/abnormal_confounds.py out/cv_abn_bigru_phase.json
+
+The JSON is the output of ``heartsound train classifier --task abnormal ... --cv 5 --json``
+(PhysioNet 2016 only). Prints, as JSON:
+
+* ``cv_by_database``: for each PhysioNet database, the recordings, the share abnormal, the
+  ROC AUC of the out-of-fold P(abnormal) within that database, and sensitivity,
+  specificity and MAcc of the fold rules' decisions;
+* ``duration_auc``: ROC AUC of the recording duration alone as an abnormal score, over
+  PhysioNet, per database, and for normal vs murmur in PASCAL 2011 sets A and B (a score
+  that knows nothing about the heart);
+* ``database_e_spectrum``: median relative power (dB, Welch, each recording's spectrum
+  normalised to unit total power) of database e's abnormal and normal recordings in
+  frequency bands: a recording-chain difference between the two classes.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import welch
+
+from heartsound.classification.evaluation import binary_auc
+from heartsound.classification.tasks import recording_target
+from heartsound.datasets import read
+
+cv = json.loads(Path(sys.argv[1]).read_text())
+keys, prob, truth, pred = [], [], [], []
+for f in cv["folds"]:
+    keys += f["test_ids"]
+    prob += [p[1] for p in f["probs"]]
+    truth += f["truth"]
+    pred += f["pred"]
+y = np.array([t == "abnormal" for t in truth])
+yp = np.array([p == "abnormal" for p in pred])
+prob = np.array(prob)
+db = np.array([k.split("/")[1][0] for k in keys])
+by_db = {}
+for d in sorted(set(db)):
+    m = db == d
+    se, sp = float(yp[m & y].mean()), float((~yp[m & ~y]).mean())
+    by_db[d] = {"n": int(m.sum()), "abnormal_share": round(float(y[m].mean()), 3),
+                "auc": round(binary_auc(y[m], prob[m]), 3), "sensitivity": round(se, 3),
+                "specificity": round(sp, 3), "macc": round((se + sp) / 2, 3),
+                "errors": int((yp[m] != y[m]).sum())}
+
+root = Path("../shared/data")
+pn = [r for r in read("physionet2016", root / "physionet2016")
+      if recording_target("abnormal", r) is not None]
+dur = np.array([sf.info(str(r.audio_path)).duration for r in pn])
+ab = np.array([recording_target("abnormal", r) == "abnormal" for r in pn])
+pdb = np.array([r.labels["database"] for r in pn])
+duration = {"physionet2016": round(binary_auc(ab, dur), 3)}
+for d in sorted(set(pdb)):
+    m = pdb == d
+    duration[f"physionet2016_{d}"] = round(binary_auc(ab[m], dur[m]), 3)
+pas = [r for r in read("pascal2011", root / "pascal2011") if r.label in ("normal", "murmur")]
+for s in "AB":
+    sub = [r for r in pas if r.labels["set"] == s]
+    duration[f"pascal2011_{s}"] = round(binary_auc([r.label == "murmur" for r in sub],
+                                                   [float(r.labels["duration_s"]) for r in sub]), 3)
+
+bands = [(0, 25), (25, 50), (50, 100), (100, 200), (200, 400), (400, 600), (600, 1000)]
+spec: dict[bool, list] = {True: [], False: []}
+for r, a in zip(pn, ab):
+    if r.labels["database"] != "e":
+        continue
+    x, sr = sf.read(str(r.audio_path))
+    f, p = welch(x, sr, nperseg=512)
+    rel = 10 * np.log10(p / p.sum() + 1e-20)
+    spec[bool(a)].append([rel[(f >= lo) & (f < hi)].mean() for lo, hi in bands])
+e_spec = {f"{lo}-{hi} Hz": {"abnormal_db": round(float(np.median(np.array(spec[True])[:, i])), 1),
+                            "normal_db": round(float(np.median(np.array(spec[False])[:, i])), 1)}
+          for i, (lo, hi) in enumerate(bands)}
+print(json.dumps({"cv_file": sys.argv[1], "cv_by_database": by_db, "duration_auc": duration,
+                  "database_e_spectrum": e_spec}, indent=1))
