@@ -15,7 +15,10 @@ The JSON is the output of ``heartsound train classifier --task abnormal ... --cv
   that knows nothing about the heart);
 * ``database_e_spectrum``: median relative power (dB, Welch, each recording's spectrum
   normalised to unit total power) of database e's abnormal and normal recordings in
-  frequency bands: a recording-chain difference between the two classes.
+  frequency bands: a recording-chain difference between the two classes;
+* ``other_tasks_auc``: the shipped `murmur` model's P(Present) and the shipped `severity`
+  model's 1 - P(normal), both trained on CirCor only, as abnormal scores per PhysioNet
+  database (does murmur evidence learnt elsewhere transfer?).
 """
 import json
 import sys
@@ -26,8 +29,10 @@ import soundfile as sf
 from scipy.signal import welch
 
 from heartsound.classification.evaluation import binary_auc
+from heartsound.classification.inference import classify_all
 from heartsound.classification.tasks import recording_target
 from heartsound.datasets import read
+from heartsound.io import load
 
 cv = json.loads(Path(sys.argv[1]).read_text())
 keys, prob, truth, pred = [], [], [], []
@@ -77,5 +82,15 @@ for r, a in zip(pn, ab):
 e_spec = {f"{lo}-{hi} Hz": {"abnormal_db": round(float(np.median(np.array(spec[True])[:, i])), 1),
                             "normal_db": round(float(np.median(np.array(spec[False])[:, i])), 1)}
           for i, (lo, hi) in enumerate(bands)}
+murmur, severity = [], []
+for r in pn:
+    rec = load(r.audio_path, min_duration_s=0.0)
+    res = classify_all(rec.y, rec.sr)
+    murmur.append(res["murmur"].probabilities["Present"])
+    severity.append(1 - res["severity"].probabilities["normal"])
+murmur, severity = np.array(murmur), np.array(severity)
+other = {d: {"murmur_present": round(binary_auc(ab[pdb == d], murmur[pdb == d]), 3),
+             "severity_not_normal": round(binary_auc(ab[pdb == d], severity[pdb == d]), 3)}
+         for d in sorted(set(pdb))}
 print(json.dumps({"cv_file": sys.argv[1], "cv_by_database": by_db, "duration_auc": duration,
-                  "database_e_spectrum": e_spec}, indent=1))
+                  "database_e_spectrum": e_spec, "other_tasks_auc": other}, indent=1))
