@@ -120,23 +120,30 @@ def test_crossfit_jobs_trains_the_same_members_as_serial(tmp_path, monkeypatch, 
                                    atol=1e-5)
 
 
+def _train_cli(tmp_path, monkeypatch, rng, n: int, extra: list[str]) -> None:
+    """Run `heartsound train classifier --task abnormal --corpora physionet2016 EXTRA` on
+    ``n`` synthetic records (the corpus readers are stubbed)."""
+    from heartsound import cli
+    from heartsound.classification import cli as ccli
+
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=n)
+    monkeypatch.setattr(ccli, "_resolve_roots", lambda roots: {"physionet2016": tmp_path})
+    monkeypatch.setattr(ccli, "_read", lambda names, roots: recs)
+    argv = ["train", "classifier", "--task", "abnormal", "--corpora", "physionet2016"] + extra
+    monkeypatch.setattr("sys.argv", ["heartsound"] + argv)
+    assert cli.main(argv) == 0
+
+
 def test_cli_train_writes_model_and_card(tmp_path, monkeypatch, rng, capsys):
     """`heartsound train classifier --out F` writes F and its model card F.md (with the
     command); the ensemble loads for inference like a single network."""
-    from heartsound import cli
-    from heartsound.classification import cli as ccli
     from heartsound.classification import classify
 
-    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
-    recs = _records(tmp_path, rng, n=12)
-    monkeypatch.setattr(ccli, "_resolve_roots", lambda roots: {"physionet2016": tmp_path})
-    monkeypatch.setattr(ccli, "_read", lambda names, roots: recs)
     out = tmp_path / "m.onnx"
-    argv = ["train", "classifier", "--task", "abnormal", "--corpora", "physionet2016",
-            "--epochs", "1", "--widths", "4", "4", "4", "4", "--inner-folds", "2",
-            "--out", str(out)]
-    monkeypatch.setattr("sys.argv", ["heartsound"] + argv)
-    assert cli.main(argv) == 0
+    _train_cli(tmp_path, monkeypatch, rng, 12,
+               ["--epochs", "1", "--widths", "4", "4", "4", "4", "--inner-folds", "2",
+                "--out", str(out)])
     card = out.with_suffix(".md").read_text()
     assert "ensemble of 2" in card and "--inner-folds 2" in card
     import hashlib
@@ -178,21 +185,13 @@ def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rn
 def test_cli_train_analysis_rate_and_crop_reach_the_bundle(tmp_path, monkeypatch, rng, capsys):
     """`--analysis-rate 4000 --crop-frames 128` trains on 64 ms windows (32 ms hop) and
     crops of 4.1 s; the bundle carries that front end, so inference uses it too."""
-    from heartsound import cli
-    from heartsound.classification import cli as ccli
     from heartsound.classification import classify
     from heartsound.classification.inference import _load
 
-    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
-    recs = _records(tmp_path, rng, n=8)
-    monkeypatch.setattr(ccli, "_resolve_roots", lambda roots: {"physionet2016": tmp_path})
-    monkeypatch.setattr(ccli, "_read", lambda names, roots: recs)
     out = tmp_path / "m.onnx"
-    argv = ["train", "classifier", "--task", "abnormal", "--corpora", "physionet2016",
-            "--model", "gru", "--epochs", "1", "--analysis-rate", "4000",
-            "--crop-frames", "128", "--out", str(out)]
-    monkeypatch.setattr("sys.argv", ["heartsound"] + argv)
-    assert cli.main(argv) == 0
+    _train_cli(tmp_path, monkeypatch, rng, 8,
+               ["--model", "gru", "--epochs", "1", "--analysis-rate", "4000",
+                "--crop-frames", "128", "--out", str(out)])
     fe = _load("abnormal", 1, str(out)).frontend
     assert (fe.sr, fe.crop_frames, fe.crop_hop) == (4000, 128, 64)
     assert fe.frame_rate == 4000 / 128 and abs(fe.crop_seconds - 4.128) < 1e-9
