@@ -10,8 +10,9 @@ log-Mel, 64 bands pooled to 16, and the neural segmenter's phase shares): the me
 log-Mel of frames mostly (> 50 %) in systole, S1 and S2 minus that of diastole, S1 minus
 S2, the spread over systolic minus diastolic frames, and the share of frames in each
 phase (84 values). Differences of log spectra within one recording cancel its device
-response. With ``--duration`` the log of the recording length is added (85 values): a
-cue that identifies databases, not disease.
+response. Each figure is computed twice: with those 84 values (``phase_contrast``) and
+with the log of the recording length added (``with_duration``, 85 values), a cue that
+identifies databases, not disease.
 
 Model: scikit-learn ``GradientBoostingClassifier`` (300 trees of depth 3, learning rate
 0.05, subsample 0.8, class-balanced sample weights). Prints, as JSON, for each feature set:

@@ -184,7 +184,7 @@ def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rn
 
 def test_cli_train_analysis_rate_and_crop_reach_the_bundle(tmp_path, monkeypatch, rng, capsys):
     """`--analysis-rate 4000 --crop-frames 128` trains on 64 ms windows (32 ms hop) and
-    crops of 4.1 s; the bundle carries that front end, so inference uses it too."""
+    crops of 4.13 s; the bundle carries that front end, so inference uses it too."""
     from heartsound.classification import classify
     from heartsound.classification.inference import _load
 
