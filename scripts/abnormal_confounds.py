@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import welch
 
-from heartsound.classification.evaluation import binary_auc
+from heartsound.evaluation.classification import binary_auc
 from heartsound.classification.inference import classify_all
 from heartsound.classification.tasks import recording_target
 from heartsound.datasets import read

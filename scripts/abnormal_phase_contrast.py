@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 
-from heartsound.classification.cli import lodo_folds
-from heartsound.classification.evaluation import binary_auc
+from heartsound.cli.train import lodo_folds
+from heartsound.evaluation.classification import binary_auc
 from heartsound.classification.frontend import FrontendConfig
 from heartsound.classification.tasks import recording_target
 from heartsound.datasets import read

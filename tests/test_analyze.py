@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import heartsound.analyze as A
-from heartsound.analyze import analyze, example_path
-from heartsound.analyze_cli import add_analyze_arguments, analyze_main
+import heartsound.pipeline as A
+from heartsound.pipeline import analyze, example_path
+from heartsound.cli.analyze import add_arguments as add_analyze_arguments, main as analyze_main
 from heartsound.classification.tasks import LABELS
 from heartsound.errors import ModelError, ParameterError
 
@@ -189,7 +189,7 @@ def test_classifiers_get_only_the_neural_segmentation(rng, monkeypatch, segmente
 def test_example_recording_is_synthetic_with_known_segmentation(tmp_path, monkeypatch):
     """The example is built from code (no audio in the package), once, with its truth."""
     from heartsound.example import synthetic_pcg
-    from heartsound.metrics import score_against_rows
+    from heartsound.evaluation.metrics import score_against_rows
 
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path))
     p = example_path()
@@ -285,7 +285,7 @@ def test_cli_example_json_offline_without_torch(tmp_path):
     outputs written, torch never imported and matplotlib only for the figure."""
     code = (
         "import sys, json\n"
-        "from heartsound.analyze import analyze, example_path\n"
+        "from heartsound.pipeline import analyze, example_path\n"
         "analyze(example_path(), tasks=('abnormal',))\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported without plotting'\n"
         "from heartsound.cli import main\n"
@@ -326,7 +326,7 @@ def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
     assert d["heart_rate_bpm"] is None and d["n_cycles"] == 0
     assert "abnormal" in d["classification"]
     json.dumps(d, allow_nan=False)
-    from heartsound.analyze_cli import format_summary
+    from heartsound.cli.analyze import format_summary
     from heartsound.report import figure_png, tsv_text
 
     assert "n/a" in format_summary(d)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from heartsound.analyze import example_path
-from heartsound.analyze_cli import add_batch_arguments, batch_main
+from heartsound.pipeline import example_path
+from heartsound.cli.batch import add_arguments as add_batch_arguments, main as batch_main
 from heartsound.batch import csv_columns, find_audio, run_batch
 from heartsound.errors import ParameterError
 

@@ -584,7 +584,7 @@ def test_cli_classify_json(circor_root):
 
 
 def test_evaluate_on_pascal_set_a_reports_every_field(pascal_root):
-    from heartsound.classification.evaluation import evaluate
+    from heartsound.evaluation.classification import evaluate
 
     res = evaluate("abnormal", "pascal2011", pascal_root, sets=["A"])
     assert res["n"] == 65  # 31 normal + 34 murmur; extrahls/artifact have no target

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from heartsound.datasets import download as dl
-from heartsound.datasets.cli import add_datasets_arguments, datasets_main
+from heartsound.cli.datasets import add_arguments as add_datasets_arguments, main as datasets_main
 from heartsound.errors import DatasetError, ParameterError
 
 

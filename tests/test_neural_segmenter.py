@@ -113,7 +113,7 @@ def test_onnx_matches_torch(segmenter: neural.NeuralSegmenter, rng) -> None:
 def test_real_circor_recording(segmenter: neural.NeuralSegmenter, circor_root) -> None:
     from heartsound.datasets.circor2022 import read_tsv
     from heartsound.io import load
-    from heartsound.metrics import score_against_rows
+    from heartsound.evaluation.metrics import score_against_rows
 
     # a functional check, not a figure: the shipped model was trained on all of CirCor
     stem = circor_root / "recordings" / "9979_MV"
@@ -129,7 +129,7 @@ def test_real_circor_recording(segmenter: neural.NeuralSegmenter, circor_root) -
 
 @pytest.mark.parametrize("sr", [2000, 4000, 44100])
 def test_synthetic_pcg_known_sounds(segmenter: neural.NeuralSegmenter, rng, sr) -> None:
-    from heartsound.metrics import event_scores
+    from heartsound.evaluation.metrics import event_scores
 
     y, ref = synthetic_pcg(sr, 10.0, rng)
     seg = segmenter.segment(y, sr)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from heartsound.errors import ParameterError
-from heartsound.segmentation.evaluation import evaluate
+from heartsound.evaluation.segmentation import evaluate
 from heartsound.segmentation.peaks import sound_peaks
 from heartsound.segmentation.result import Event
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import heartsound.report as R
-from heartsound.analyze import Analysis, TaskResult, example_path
+from heartsound.pipeline import Analysis, TaskResult, example_path
 from heartsound.classification.frontend import FrontendConfig, frame_times, log_mel
 from heartsound.classification.inference import ClassificationResult
 from heartsound.io import load

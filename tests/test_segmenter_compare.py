@@ -1,7 +1,7 @@
 """``heartsound.training.segmenter.compare_cv`` scores springer2016 like the Springer CV.
 
 The noise-robustness comparison fits springer2016 per fold inside ``compare_cv``; its clean
-figures must equal those of :func:`heartsound.segmentation.evaluation.cross_validate_circor`
+figures must equal those of :func:`heartsound.evaluation.segmentation.cross_validate_circor`
 (the shipped recipe, band-limited training copies included) on the same folds, and the
 noisy audio must be a fixed function of the recording id and SNR.
 """
@@ -27,7 +27,7 @@ def circor_subset(circor_root):
 def test_compare_cv_springer_matches_cross_validate_circor(circor_root, circor_subset,
                                                            monkeypatch, tmp_path) -> None:
     from heartsound.datasets import circor2022
-    from heartsound.segmentation.evaluation import cross_validate_circor
+    from heartsound.evaluation.segmentation import cross_validate_circor
 
     monkeypatch.setattr(circor2022, "read", lambda root, *a, **kw: list(circor_subset))
     out = tmp_path / "compare.json"

@@ -10,7 +10,7 @@ import pytest
 
 from heartsound.errors import (AudioError, ModelError, ParameterError, SampleRateError,
                                TooShortError)
-from heartsound.metrics import event_scores
+from heartsound.evaluation.metrics import event_scores
 from heartsound.segmentation import METHODS, segment
 from heartsound.segmentation.result import Segmentation
 from heartsound.segmentation.springer import SpringerSegmenter, load_default
@@ -130,7 +130,7 @@ def test_fit_learns_synthetic_states() -> None:
 def test_real_circor_recording(circor_root: Path) -> None:
     from heartsound.datasets import circor2022
     from heartsound.io import load
-    from heartsound.metrics import score_against_rows
+    from heartsound.evaluation.metrics import score_against_rows
 
     rid = "9979_AV"
     rec = load(circor_root / "recordings" / f"{rid}.flac")
@@ -147,7 +147,7 @@ def test_real_circor_recording(circor_root: Path) -> None:
 def test_pascal_recording_never_trained_on(pascal_root: Path) -> None:
     from heartsound.datasets import pascal2011
     from heartsound.io import load
-    from heartsound.metrics import reference_span
+    from heartsound.evaluation.metrics import reference_span
 
     rid = "normal__201108011112"
     ref = pascal2011.read_seg(pascal_root)[rid]
@@ -160,7 +160,7 @@ def test_pascal_recording_never_trained_on(pascal_root: Path) -> None:
 
 def test_circor_folds_grouped_and_reproducible(circor_root: Path) -> None:
     from heartsound.datasets import circor2022
-    from heartsound.segmentation.evaluation import circor_folds
+    from heartsound.evaluation.segmentation import circor_folds
 
     records = circor2022.read(circor_root)
     folds = circor_folds(records, k=5, seed=0)

@@ -124,7 +124,7 @@ def _train_cli(tmp_path, monkeypatch, rng, n: int, extra: list[str]) -> None:
     """Run `heartsound train classifier --task abnormal --corpora physionet2016 EXTRA` on
     ``n`` synthetic records (the corpus readers are stubbed)."""
     from heartsound import cli
-    from heartsound.classification import cli as ccli
+    from heartsound.cli import train as ccli
 
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng, n=n)

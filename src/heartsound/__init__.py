@@ -20,8 +20,8 @@ __all__ = ["__version__", "HeartsoundError", "Recording", "load", "segment", "cl
 _LAZY = {
     "segment": ("heartsound.segmentation", "segment"),
     "classify": ("heartsound.classification", "classify"),
-    "analyze": ("heartsound.analyze", "analyze"),
-    "metrics": ("heartsound.metrics", None),
+    "analyze": ("heartsound.pipeline", "analyze"),
+    "metrics": ("heartsound.evaluation.metrics", None),
     "datasets": ("heartsound.datasets", None),
 }
 

@@ -1,7 +1,7 @@
 """Analyse every recording under a folder, resumably, with an optional process pool.
 
 :func:`run_batch` finds every audio file under the input folder (recursively: ``.wav``,
-``.flac``, ``.ogg``, ``.aiff``, ``.aif``), runs :func:`heartsound.analyze.analyze` on each
+``.flac``, ``.ogg``, ``.aiff``, ``.aif``), runs :func:`heartsound.pipeline.analyze` on each
 and writes the per-file outputs of :func:`heartsound.report.write_outputs` into the output
 folder, mirroring the input tree. ``summary.csv`` at the top of the output folder has one
 row per input file (``status`` ``ok`` or ``error`` with the message).
@@ -169,7 +169,7 @@ def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
     """Analyse one file and write its outputs; returns ``(to_dict, None)`` or
     ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
     path, out_dir, stem, method, tasks, plots, html = job
-    from .analyze import analyze
+    from .pipeline import analyze
     from .errors import HeartsoundError
     from .report import write_outputs
 
@@ -208,7 +208,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     jobs : int
         Worker processes; 1 runs in this process. Each worker uses one ONNX Runtime thread.
     method : str
-        Segmentation method (see :func:`heartsound.analyze.analyze`).
+        Segmentation method (see :func:`heartsound.pipeline.analyze`).
     tasks : sequence of str
         Classification tasks.
     plots, html : bool

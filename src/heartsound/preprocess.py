@@ -169,7 +169,7 @@ def _bandpass_centred(x: np.ndarray, sr: int, band_hz: tuple[float, float]) -> n
 class Prepared:
     """The signals that several stages derive from one recording, each computed once.
 
-    :func:`heartsound.analyze.analyze` builds one per recording and hands it to the
+    :func:`heartsound.pipeline.analyze` builds one per recording and hands it to the
     quality check, the segmenter and the classifiers, so that the resampling, the
     band-pass, the spike removal and the envelopes are not recomputed by each of them.
     Every value is computed on first use with the same functions the stages call on

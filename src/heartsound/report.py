@@ -1,4 +1,4 @@
-"""Reports of an :class:`~heartsound.analyze.Analysis`: JSON, CirCor TSV, PNG figure, HTML.
+"""Reports of an :class:`~heartsound.pipeline.Analysis`: JSON, CirCor TSV, PNG figure, HTML.
 
 Every function here reads the analysis; none recomputes what the pipeline already knows
 (the spectrogram under the attention map is the classifier's own log-Mel input; an STFT
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from .analyze import Analysis
+    from .pipeline import Analysis
 
 __all__ = ["write_atomic", "write_outputs", "tsv_text", "json_text", "figure_png",
            "html_report", "attention_curve", "OUTPUT_KINDS"]

@@ -114,7 +114,7 @@ def summarize(task: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     import numpy as np
 
-    from .. import metrics
+    from ..evaluation import metrics
     from ..classification.tasks import LABELS
 
     labels = list(LABELS[task])
@@ -281,7 +281,7 @@ def plot_config(task: str, name: str, entry: dict[str, Any], path: str | Path) -
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .. import metrics
+    from ..evaluation import metrics
 
     s = entry["summary"]
     labels = s["confusion"]["labels"]
@@ -389,7 +389,7 @@ def _table(task: str, data: dict[str, Any], fig_dir: Path, md_dir: Path) -> list
             + " | ".join(_fmt(s["auc"][lab]) for lab in labels)
             + f" | {_fmt(s['auc_macro'])} | {min(ep)}–{max(ep)} |")
     if task == "murmur":
-        from .. import metrics
+        from ..evaluation import metrics
 
         wacc = []
         for name, e in data["configs"].items():

@@ -483,7 +483,7 @@ def _uar(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> float:
 
 def _macro_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean one-vs-rest ROC AUC over the classes present (and absent somewhere)."""
-    from ..classification.evaluation import binary_auc
+    from ..evaluation.classification import binary_auc
 
     aucs = [binary_auc(y_true == k, probs[:, k]) for k in range(probs.shape[1])]
     aucs = [a for a in aucs if a is not None]

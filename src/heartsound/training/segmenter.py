@@ -556,8 +556,8 @@ def export_onnx(trained: Trained, path: str | Path, *, extra: dict[str, Any] | N
 def fold_indices(records: Sequence[Any], k: int = 5, seed: int = 0) -> list[tuple[list[int],
                                                                                   list[int]]]:
     """``(train, test)`` record indices of the shared patient-independent CirCor folds
-    (:func:`heartsound.segmentation.evaluation.circor_folds`)."""
-    from ..segmentation.evaluation import circor_folds
+    (:func:`heartsound.evaluation.segmentation.circor_folds`)."""
+    from ..evaluation.segmentation import circor_folds
 
     folds = circor_folds(list(records), k=k, seed=seed)
     out = []
@@ -697,12 +697,12 @@ def score_circor(records: Sequence[Any], segmenters: dict[str, Any], *,
     Returns
     -------
     dict
-        ``result[name][snr_key]`` = list of :func:`heartsound.metrics.score_against_rows`
+        ``result[name][snr_key]`` = list of :func:`heartsound.evaluation.metrics.score_against_rows`
         dicts, ``snr_key`` ``"clean"`` or ``"<snr>dB"``.
     """
     from ..datasets.circor2022 import read_tsv
     from ..io import load
-    from ..metrics import score_against_rows
+    from ..evaluation.metrics import score_against_rows
 
     out: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in segmenters}
     for r in records:
@@ -726,10 +726,10 @@ def score_circor(records: Sequence[Any], segmenters: dict[str, Any], *,
 def score_pascal(root: str | Path, segmenters: dict[str, Any], *, tolerance_s: float = 0.06
                  ) -> dict[str, list[dict[str, Any]]]:
     """Per-recording S1/S2 scores on the 21 annotated PASCAL set A recordings, each scored
-    within its annotated span (:func:`heartsound.metrics.reference_span`)."""
+    within its annotated span (:func:`heartsound.evaluation.metrics.reference_span`)."""
     from ..datasets import pascal2011
     from ..io import load
-    from ..metrics import event_scores, reference_span
+    from ..evaluation.metrics import event_scores, reference_span
 
     ann = pascal2011.read_seg(root)
     out: dict[str, list[dict[str, Any]]] = {n: [] for n in segmenters}
@@ -746,7 +746,7 @@ def score_pascal(root: str | Path, segmenters: dict[str, Any], *, tolerance_s: f
 
 
 def _summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
-    from ..metrics import pool_scores
+    from ..evaluation.metrics import pool_scores
 
     p = pool_scores(scores)
     return {"f1": p["f1"], "S1_f1": p["S1"]["f1"], "S2_f1": p["S2"]["f1"],
@@ -761,10 +761,10 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
                methods: Sequence[str] = ("neural", "springer2016")) -> dict[str, Any]:
     """Score the neural fold models and Springer's LR-HSMM on the same CirCor folds.
 
-    For each fold of :func:`heartsound.segmentation.evaluation.circor_folds`, a
+    For each fold of :func:`heartsound.evaluation.segmentation.circor_folds`, a
     :class:`~heartsound.segmentation.springer.SpringerSegmenter` with default parameters
     (the shipped ``springer2016.json`` recipe) is fitted on the fold's training recordings
-    exactly as :func:`heartsound.segmentation.evaluation.cross_validate_circor` does it
+    exactly as :func:`heartsound.evaluation.segmentation.cross_validate_circor` does it
     (its ``training_features``: each recording as recorded plus, with the default
     ``augment_band_hz``, a band-limited copy; ``.tsv`` states) and the
     neural model ``fold_dir/fold<f>.onnx`` (from :func:`cross_validate`, trained on the
@@ -781,7 +781,7 @@ def compare_cv(root: str | Path, fold_dir: str | Path, out: str | Path, *, k: in
     from ..datasets import circor2022
     from ..datasets.circor2022 import read_tsv
     from ..io import load
-    from ..metrics import score_against_rows
+    from ..evaluation.metrics import score_against_rows
     from ..segmentation.neural import (FRAME_RATE, _decode, load_model, neural_features,
                                        shift_states)
     from ..segmentation.result import Segmentation, rows_to_states

@@ -1,17 +1,20 @@
-"""``heartsound classify``, ``heartsound train classifier`` and ``heartsound evaluate
-classification``. Top-level imports are stdlib only; numpy, onnxruntime and torch are
-imported inside the functions (torch only for training)."""
+"""``heartsound train segmenter`` and ``heartsound train classifier``: the commands that
+reproduce every shipped model. torch is imported inside the functions only."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_classify_arguments", "classify_main", "add_train_arguments", "train_main",
-           "add_evaluate_arguments", "evaluate_main"]
+__all__ = ["add_segmenter_arguments", "segmenter_main", "add_classifier_arguments",
+           "classifier_main", "lodo_folds", "summarize_cv"]
 
+_METHODS = ("springer2016", "neural")
+_SEG_DATASETS = ("circor2022", "pascal2011")
 _TASKS = ("abnormal", "murmur", "severity")
 _DATASETS = ("physionet2016", "circor2022", "pascal2011")
 #: corpora a task trains on by default
@@ -19,47 +22,51 @@ _TRAIN_CORPORA = {"abnormal": ("physionet2016", "circor2022"), "murmur": ("circo
                   "severity": ("circor2022",)}
 
 
-# ----------------------------------------------------------------------------- classify
-
-def add_classify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio file(s)")
-    p.add_argument("--task", choices=_TASKS + ("all",), default="abnormal",
-                   help="classification task (default abnormal; 'all' runs the three)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+# --------------------------------------------------------------------------- train
 
 
-def classify_main(args: argparse.Namespace) -> int:
-    """Classify each file with the shipped model(s)."""
-    from ..errors import HeartsoundError
-    from ..io import load
-    from .inference import TASKS, classify
+def add_segmenter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=_METHODS, default="springer2016")
+    p.add_argument("--dataset", choices=("circor2022",), default="circor2022",
+                   help="annotated training corpus")
+    p.add_argument("--root", required=True, metavar="DIR", help="corpus folder")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="model file to write (default: springer2016.json / the neural "
+                        "trainer's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="neural only")
 
-    tasks = TASKS if args.task == "all" else (args.task,)
-    status = 0
-    for f in args.files:
-        try:
-            rec = load(f)
-            res = {t: classify(rec.y, rec.sr, task=t) for t in tasks}
-        except HeartsoundError as exc:
-            if len(args.files) == 1:
-                raise
-            print(f"heartsound: error: {exc}", file=sys.stderr)
-            status = 2
-            continue
-        if args.json:
-            out = {"file": str(f)}
-            out.update({t: r.to_dict() for t, r in res.items()})
-            print(json.dumps(out))
-        else:
-            for t, r in res.items():
-                probs = ", ".join(f"{k} {v:.3f}" for k, v in r.probabilities.items())
-                print(f"{f}\t{t}\t{r.label}\t({probs})")
-    return status
+
+def segmenter_main(args: argparse.Namespace) -> int:
+    """Fit a segmenter on every annotated recording of the corpus and save it."""
+    if args.method == "neural":
+        from ..training.segmenter import train_from_args
+
+        return int(train_from_args(args) or 0)
+    import time
+
+    from ..datasets import circor2022
+    from ..evaluation.segmentation import circor_items
+    from ..segmentation.springer import SpringerSegmenter
+
+    t0 = time.perf_counter()
+    records = circor2022.read(args.root)
+    model = SpringerSegmenter(seed=args.seed)
+    items = circor_items(records, segmenter=model, progress=sys.stderr.isatty())
+    model.fit([x for it in items for x in it["train_features"]],
+              [it["states"] for it in items for _ in it["train_features"]])
+    out = Path(args.out or "springer2016.json")
+    model.save(out)
+    print(f"trained springer2016 on {len(items)} annotated recordings "
+          f"(with band-limited copies: {model.augment_band_hz}) "
+          f"({model.n_train_frames_} frames) in {time.perf_counter() - t0:.0f} s -> {out}")
+    return 0
+
 
 
 # ----------------------------------------------------------------------------- train
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=_TASKS, required=True)
     p.add_argument("--model", choices=("cnn", "lstm", "gru"), default="cnn")
     p.add_argument("--no-attention", action="store_true",
@@ -165,14 +172,14 @@ def _read(names: tuple[str, ...] | list[str], roots: dict[str, Path]) -> list:
     return recs
 
 
-def train_main(args: argparse.Namespace) -> int:
+def classifier_main(args: argparse.Namespace) -> int:
     """Train a classifier (or cross-validate it) from the corpora."""
     import logging
 
     import numpy as np
 
     from ..training import classifier as tc
-    from .frontend import FrontendConfig
+    from ..classification.frontend import FrontendConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     roots = _resolve_roots(args.root)
@@ -225,7 +232,7 @@ def lodo_folds(task: str, recs: list) -> list[tuple[list[int], list[int]]]:
     """Leave-one-PhysioNet-database-out folds over the records that have a ``task`` target:
     test on one database ``a``..``f``, train on the other five (plus every non-PhysioNet
     record)."""
-    from .tasks import patient_target
+    from ..classification.tasks import patient_target
 
     recs = [r for r in recs if patient_target(task, r) is not None]
     dbs = sorted({r.labels.get("database") for r in recs if r.corpus == "physionet2016"})
@@ -241,7 +248,7 @@ def lodo_folds(task: str, recs: list) -> list[tuple[list[int], list[int]]]:
 def summarize_cv(task: str, recs: list, folds: list[dict], *, lodo: bool = False) -> dict:
     """Pooled and per-fold scores of :func:`~heartsound.training.classifier.cross_validate`
     output."""
-    from .evaluation import scores
+    from ..evaluation.classification import scores
 
     truth = [t for f in folds for t in f["truth"]]
     pred = [p for f in folds for p in f["pred"]]
@@ -266,36 +273,10 @@ def summarize_cv(task: str, recs: list, folds: list[dict], *, lodo: bool = False
 def _fold_auc(f: dict) -> float | None:
     import numpy as np
 
-    from .evaluation import binary_auc
+    from ..evaluation.classification import binary_auc
 
     y = np.array([t == "abnormal" for t in f["truth"]])
     s = np.asarray(f["probs"])[:, 1]
     return binary_auc(y, s) if len(s) == len(y) else None
 
 
-# ----------------------------------------------------------------------------- evaluate
-
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", choices=_TASKS, required=True)
-    p.add_argument("--dataset", choices=_DATASETS, required=True)
-    p.add_argument("--root", required=True, metavar="DIR",
-                   help="corpus folder, treated as test data for the shipped model")
-    p.add_argument("--sets", nargs="+", choices=("A", "B"),
-                   help="PASCAL 2011 sets (default both)")
-    p.add_argument("--model", metavar="FILE",
-                   help="score this exported ONNX file instead of the shipped model")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-
-def evaluate_main(args: argparse.Namespace) -> int:
-    """Score the shipped model of ``--task`` on a labelled corpus."""
-    from .evaluation import evaluate
-
-    kw = {"sets": args.sets} if args.sets else {}
-    res = evaluate(args.task, args.dataset, args.root, model=args.model, **kw)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k}\t{v}")
-    return 0

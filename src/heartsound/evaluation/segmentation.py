@@ -1,16 +1,16 @@
 """Measuring segmenters on annotated corpora: CirCor 2022 cross-validation and PASCAL 2011.
 
-Scoring (:mod:`heartsound.metrics`): an estimated S1 (S2) is a true positive when its
+Scoring (:mod:`heartsound.evaluation.metrics`): an estimated S1 (S2) is a true positive when its
 centre is within ``±tolerance`` of an unmatched reference S1 (S2) centre.
 
-* **CirCor 2022** (``.tsv`` states as truth): :func:`heartsound.metrics.score_against_rows`
+* **CirCor 2022** (``.tsv`` states as truth): :func:`heartsound.evaluation.metrics.score_against_rows`
   scores only inside annotated (non-zero) stretches; sounds touching a state-0 stretch are
   "don't care". :func:`circor_folds` is the one patient-independent fold assignment every
   segmenter is measured with (5 folds, seed 0, grouped by patient merged with its
   ``Additional ID``, stratified by murmur label).
 * **PASCAL 2011 set A** (21 annotated normal recordings, never trained on): each
   recording is scored only within its annotated span, first to last annotated sound
-  ``± tolerance`` (:func:`heartsound.metrics.reference_span`). The annotations mark
+  ``± tolerance`` (:func:`heartsound.evaluation.metrics.reference_span`). The annotations mark
   roughly the centre or peak of each sound, so the estimate's centre is compared.
 """
 
@@ -125,7 +125,7 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
     from ..datasets.circor2022 import read_tsv
     from ..features import FRAME_RATE, springer_features
     from ..io import load
-    from .result import rows_to_states
+    from ..segmentation.result import rows_to_states
 
     it: Any = records
     if progress:
@@ -205,8 +205,8 @@ def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Sequence[Any
 
 def score_circor(rows: Sequence[tuple[float, float, int]], events: Sequence[Any],
                  tolerances: Sequence[float] = TOLERANCES_S) -> dict[float, dict[str, Any]]:
-    """Per-tolerance :func:`heartsound.metrics.score_against_rows` of one recording."""
-    from ..metrics import score_against_rows
+    """Per-tolerance :func:`heartsound.evaluation.metrics.score_against_rows` of one recording."""
+    from .metrics import score_against_rows
 
     return {tol: score_against_rows(rows, events, tol) for tol in tolerances}
 
@@ -214,12 +214,12 @@ def score_circor(rows: Sequence[tuple[float, float, int]], events: Sequence[Any]
 def score_pascal(ref: Sequence[tuple[str, float]], events: Sequence[Any],
                  tolerances: Sequence[float] = TOLERANCES_S, *,
                  exclude_gaps: bool = False) -> dict[float, dict[str, Any]]:
-    """Per-tolerance :func:`heartsound.metrics.event_scores` within the annotated span.
+    """Per-tolerance :func:`heartsound.evaluation.metrics.event_scores` within the annotated span.
 
     With ``exclude_gaps`` estimated sounds in annotation gaps (:func:`unannotated_beats`)
     are dropped before scoring.
     """
-    from ..metrics import event_scores, reference_span
+    from .metrics import event_scores, reference_span
 
     out = {}
     for tol in tolerances:
@@ -232,7 +232,7 @@ def score_pascal(ref: Sequence[tuple[str, float]], events: Sequence[Any],
 
 
 def _summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
-    from ..metrics import pool_scores
+    from .metrics import pool_scores
 
     out: dict[str, Any] = {}
     for tol, scores in per_tol.items():
@@ -277,7 +277,7 @@ def evaluate(dataset: str, root: str | Path,
     """
     if event_time not in ("centre", "peak"):
         raise ParameterError(f"unknown event_time {event_time!r}; valid: centre, peak")
-    from .peaks import sound_peaks
+    from ..segmentation.peaks import sound_peaks
 
     def events_of(seg: Any, y: np.ndarray, sr: float) -> list[Any]:
         ev = seg.events()
@@ -354,8 +354,8 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
     """
     from ..datasets import circor2022
     from ..features import FRAME_RATE
-    from .result import Segmentation
-    from .springer import METHOD, SpringerSegmenter
+    from ..segmentation.result import Segmentation
+    from ..segmentation.springer import METHOD, SpringerSegmenter
 
     t0 = time.perf_counter()
     make = make_segmenter or SpringerSegmenter

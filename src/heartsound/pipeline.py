@@ -360,7 +360,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
 
     Examples
     --------
-    >>> from heartsound.analyze import analyze, example_path
+    >>> from heartsound.pipeline import analyze, example_path
     >>> a = analyze(example_path())  # doctest: +SKIP
     >>> a.to_dict()["classification"]["murmur"]["label"]  # doctest: +SKIP
     """

@@ -1,7 +1,7 @@
 """``heartsound datasets``: list the public corpora and download them.
 
 Wired into the top-level CLI by :mod:`heartsound.cli` through
-:func:`add_datasets_arguments` and :func:`datasets_main`. Top-level imports are stdlib
+:func:`add_arguments` and :func:`main`. Top-level imports are stdlib
 only; the download machinery is imported when a command runs.
 """
 
@@ -13,10 +13,10 @@ import logging
 import os
 import sys
 
-__all__ = ["add_datasets_arguments", "datasets_main"]
+__all__ = ["add_arguments", "main"]
 
 
-def add_datasets_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``list`` and ``download`` sub-commands to ``parser``."""
     sub = parser.add_subparsers(dest="datasets_command", metavar="{list,download}")
     sub.required = True
@@ -49,7 +49,7 @@ def add_datasets_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .download import DATASETS, find_local
+    from ..datasets.download import DATASETS, find_local
 
     data_dir = args.data or os.environ.get("HEARTSOUND_DATA")
     rows = []
@@ -82,7 +82,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _download(args: argparse.Namespace) -> int:
     from ..errors import ParameterError
-    from .download import download
+    from ..datasets.download import download
 
     if args.retries < 0:
         raise ParameterError(f"--retries must be >= 0, got {args.retries}")
@@ -103,7 +103,7 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-def datasets_main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     """Run ``heartsound datasets list|download``; returns the exit code.
 
     Bad input raises :class:`~heartsound.errors.HeartsoundError` (the top-level CLI

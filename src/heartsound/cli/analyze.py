@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_analyze_arguments", "analyze_main", "add_batch_arguments", "batch_main",
-           "format_summary"]
+__all__ = ["add_arguments", "main", "format_summary"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -25,7 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _tasks(args: argparse.Namespace) -> tuple[str, ...]:
-    from .errors import ParameterError
+    from ..errors import ParameterError
 
     tasks = tuple(t.strip() for t in str(args.tasks).split(",") if t.strip())
     if not tasks:
@@ -33,7 +32,7 @@ def _tasks(args: argparse.Namespace) -> tuple[str, ...]:
     return tasks
 
 
-def add_analyze_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``heartsound analyze``."""
     p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to analyse")
     p.add_argument("--example", action="store_true",
@@ -85,16 +84,16 @@ def _error_line(path: Any, exc: BaseException) -> str:
     return msg
 
 
-def analyze_main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     """Analyse each file; print a summary (or JSON) and write the outputs.
 
     Returns 0 when every file was analysed, 2 when any failed (each failure is reported
     on stderr as one ``heartsound: error: <file>: <problem>`` line; the other files still
     run).
     """
-    from .analyze import analyze, example_path
-    from .errors import HeartsoundError, ParameterError
-    from .report import json_text, write_outputs
+    from ..pipeline import analyze, example_path
+    from ..errors import HeartsoundError, ParameterError
+    from ..report import json_text, write_outputs
 
     files: list[Any] = list(args.files)
     if getattr(args, "example", False):
@@ -129,40 +128,3 @@ def analyze_main(args: argparse.Namespace) -> int:
             print(format_summary(d, written))
         sys.stdout.flush()
     return status
-
-
-def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``heartsound batch``."""
-    p.add_argument("input", type=Path, metavar="DIR",
-                   help="folder searched recursively for .wav/.flac/.ogg/.aiff/.aif files")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (mirrors the input tree); summary.csv at its top")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="worker processes (default 1; each uses one ONNX Runtime thread)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
-    p.add_argument("--html", action="store_true", help="also write <stem>.html reports")
-    p.add_argument("--force", action="store_true",
-                   help="re-analyse files whose outputs already exist")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _common(p)
-
-
-def batch_main(args: argparse.Namespace) -> int:
-    """Run :func:`heartsound.batch.run_batch`; print where the summary is.
-
-    Returns 0 when every file was analysed, 1 when some failed (they are listed in the
-    summary CSV with their error).
-    """
-    from .batch import run_batch
-
-    res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
-                    tasks=_tasks(args), plots=not args.no_plots, html=args.html,
-                    force=args.force, progress=not args.no_progress)
-    print(f"{res.n_files} files: {res.n_ok} ok ({res.n_skipped} already done), "
-          f"{res.n_error} failed; summary: {res.csv_path}")
-    for path, msg in res.errors[:10]:
-        print(f"heartsound: error: {_error_line(path, Exception(msg))}", file=sys.stderr)
-    if len(res.errors) > 10:
-        print(f"heartsound: ... and {len(res.errors) - 10} more errors (see "
-              f"{res.csv_path})", file=sys.stderr)
-    return 0 if res.n_error == 0 else 1

@@ -3,7 +3,7 @@
 :func:`evaluate` runs :func:`~heartsound.classification.inference.classify` on every
 recording with a target for the task, combines CirCor recordings per patient with the
 bundle's rule, and returns the scores :func:`scores` computes (all from
-:mod:`heartsound.metrics`).
+:mod:`heartsound.evaluation.metrics`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .tasks import LABELS, aggregate_patient, check_task, patient_target
+from ..classification.tasks import LABELS, aggregate_patient, check_task, patient_target
 
 __all__ = ["evaluate", "scores", "binary_auc"]
 
 
 def binary_auc(y: Sequence[bool], s: Sequence[float]) -> float | None:
     """ROC AUC, or None when only one class is present."""
-    from ..metrics import roc_auc
+    from .metrics import roc_auc
 
     y = np.asarray(y, dtype=bool)
     if y.all() or not y.any():
@@ -47,7 +47,7 @@ def scores(task: str, truth: Sequence[str], pred: Sequence[str],
         columns predicted), and ``macc``, ``sensitivity``, ``specificity``, ``auc``
         (abnormal) or ``weighted_accuracy`` (murmur).
     """
-    from .. import metrics
+    from . import metrics
 
     labels = list(LABELS[check_task(task)])
     t, p = list(truth), list(pred)
@@ -101,7 +101,7 @@ def evaluate(task: str, dataset: str, root: str | Path, *, threads: int = 1,
     from ..datasets import read
     from ..errors import ParameterError
     from ..io import load
-    from .inference import _load, classify
+    from ..classification.inference import _load, classify
 
     check_task(task)
     recs = [r for r in read(dataset, root, **read_kwargs) if patient_target(task, r) is not None]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = [
     "SOUNDS",
@@ -311,7 +311,7 @@ def _rows(rows: Iterable[Any]) -> list[tuple[float, float, int]]:
 def _sound_rows(rows: Iterable[Any]) -> list[tuple[Any, bool]]:
     """Every S1/S2 row as an Event, flagged True when both neighbours are annotated
     (non-zero state, within ``_MAX_GAP_S``) so the whole sound is inside the annotation."""
-    from .segmentation.result import Event
+    from ..segmentation.result import Event
 
     r = _rows(rows)
     out = []

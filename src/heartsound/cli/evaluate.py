@@ -1,14 +1,5 @@
-"""Command-line entry points of the segmentation area.
-
-* ``heartsound segment FILE... [--method springer2016|neural] [--out DIR]``
-* ``heartsound train segmenter --method springer2016 --dataset circor2022 --root DIR
-  [--out FILE]``
-* ``heartsound evaluate segmentation --dataset {circor2022,pascal2011} --root DIR
-  --method {springer2016,neural} [--tolerance-ms 60] [--json] [--cv K]``
-
-Top-level imports are standard library only; numpy, scipy and the models load inside the
-``*_main`` functions.
-"""
+"""``heartsound evaluate segmentation`` and ``heartsound evaluate classification``: score a
+model on an annotated corpus."""
 
 from __future__ import annotations
 
@@ -19,114 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_segment_arguments", "segment_main", "add_train_arguments", "train_main",
-           "add_evaluate_arguments", "evaluate_main"]
+__all__ = ["add_segmentation_arguments", "segmentation_main",
+           "add_classification_arguments", "classification_main"]
 
 _METHODS = ("springer2016", "neural")
-_DATASETS = ("circor2022", "pascal2011")
-
-
-# --------------------------------------------------------------------------- segment
-
-
-def add_segment_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio file(s) (any rate/format)")
-    p.add_argument("--method", choices=_METHODS, default="neural",
-                   help="segmentation method (default: neural)")
-    p.add_argument("--model", metavar="FILE", default=None,
-                   help="springer2016 only: a JSON model instead of the shipped one")
-    p.add_argument("--out", metavar="DIR", default=".",
-                   help="folder for <stem>.tsv and <stem>.png (default: current folder)")
-    p.add_argument("--no-plot", action="store_true", help="write only the .tsv")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file")
-
-
-def segment_main(args: argparse.Namespace) -> int:
-    """Segment each file; write ``<stem>.tsv`` and ``<stem>.png``; print HR and cycles."""
-    from ..io import load
-    from . import segment
-    from .plot import plot_segmentation
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {}
-    if args.model is not None:
-        if args.method != "springer2016":
-            from ..errors import ParameterError
-
-            raise ParameterError("--model is only used with --method springer2016")
-        from .springer import SpringerSegmenter
-
-        kwargs["model"] = SpringerSegmenter.load(args.model)
-    for f in args.files:
-        rec = load(f)
-        seg = segment(rec.y, rec.sr, method=args.method, **kwargs)
-        stem = Path(f).stem
-        tsv = out / f"{stem}.tsv"
-        seg.to_tsv(tsv)
-        png = None
-        if not args.no_plot:
-            png = out / f"{stem}.png"
-            plot_segmentation(rec.y, rec.sr, seg, png, title=f"{stem} ({args.method})")
-        iv = seg.intervals()
-        if args.json:
-            d = {"file": str(f), "tsv": str(tsv), "png": str(png) if png else None}
-            d.update(seg.to_dict())
-            d.pop("states", None)
-            print(json.dumps(d))
-        else:
-            hr = iv["heart_rate_bpm"] if iv["heart_rate_bpm"] is not None else seg.heart_rate_bpm
-            print(f"{f}: heart rate {hr:.0f} bpm, {iv['n_cycles']} cycles, "
-                  f"{len(seg.events())} sounds -> {tsv}" + (f", {png}" if png else ""))
-    return 0
-
-
-# --------------------------------------------------------------------------- train
-
-
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=_METHODS, default="springer2016")
-    p.add_argument("--dataset", choices=("circor2022",), default="circor2022",
-                   help="annotated training corpus")
-    p.add_argument("--root", required=True, metavar="DIR", help="corpus folder")
-    p.add_argument("--out", metavar="FILE", default=None,
-                   help="model file to write (default: springer2016.json / the neural "
-                        "trainer's default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="neural only")
-
-
-def train_main(args: argparse.Namespace) -> int:
-    """Fit a segmenter on every annotated recording of the corpus and save it."""
-    if args.method == "neural":
-        from ..training.segmenter import train_from_args
-
-        return int(train_from_args(args) or 0)
-    import time
-
-    from ..datasets import circor2022
-    from .evaluation import circor_items
-    from .springer import SpringerSegmenter
-
-    t0 = time.perf_counter()
-    records = circor2022.read(args.root)
-    model = SpringerSegmenter(seed=args.seed)
-    items = circor_items(records, segmenter=model, progress=sys.stderr.isatty())
-    model.fit([x for it in items for x in it["train_features"]],
-              [it["states"] for it in items for _ in it["train_features"]])
-    out = Path(args.out or "springer2016.json")
-    model.save(out)
-    print(f"trained springer2016 on {len(items)} annotated recordings "
-          f"(with band-limited copies: {model.augment_band_hz}) "
-          f"({model.n_train_frames_} frames) in {time.perf_counter() - t0:.0f} s -> {out}")
-    return 0
+_SEG_DATASETS = ("circor2022", "pascal2011")
+_TASKS = ("abnormal", "murmur", "severity")
+_DATASETS = ("physionet2016", "circor2022", "pascal2011")
 
 
 # --------------------------------------------------------------------------- evaluate
 
 
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=_DATASETS, required=True)
+def add_segmentation_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=_SEG_DATASETS, required=True)
     p.add_argument("--root", required=True, metavar="DIR", help="corpus folder (test data)")
     p.add_argument("--method", choices=_METHODS, default="springer2016")
     p.add_argument("--model", metavar="FILE", default=None,
@@ -163,10 +60,10 @@ def _headline(by_tol: dict[str, Any], tol_ms: float) -> dict[str, Any]:
             "f1": h["f1"], "timing_error_ms_median": h["timing_error_ms_median"]}
 
 
-def evaluate_main(args: argparse.Namespace) -> int:
+def segmentation_main(args: argparse.Namespace) -> int:
     """Score the shipped (or given) model on a corpus, or cross-validate on CirCor."""
     from ..errors import ParameterError
-    from .evaluation import TOLERANCES_S, cross_validate_circor, evaluate
+    from ..evaluation.segmentation import TOLERANCES_S, cross_validate_circor, evaluate
 
     tol_ms = float(args.tolerance_ms)
     if not 0 < tol_ms <= 500:
@@ -189,14 +86,14 @@ def evaluate_main(args: argparse.Namespace) -> int:
         by_tol = res["pooled"]
     else:
         from ..io import validate_audio
-        from . import get_method
+        from ..segmentation import get_method
 
         mod = get_method(args.method)
         kwargs: dict[str, Any] = {}
         if args.model is not None:
             if args.method != "springer2016":
                 raise ParameterError("--model is only used with --method springer2016")
-            from .springer import SpringerSegmenter
+            from ..segmentation.springer import SpringerSegmenter
 
             kwargs["model"] = SpringerSegmenter.load(args.model)
 
@@ -235,4 +132,31 @@ def evaluate_main(args: argparse.Namespace) -> int:
               f"S2 F1 {h['S2']['f1']:.4f} (Se {h['S2']['sensitivity']:.4f}, "
               f"PPV {h['S2']['ppv']:.4f})  median |error| "
               f"{h['timing_error_ms_median']:.1f} ms")
+    return 0
+
+# ----------------------------------------------------------------------------- evaluate
+
+def add_classification_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", choices=_TASKS, required=True)
+    p.add_argument("--dataset", choices=_DATASETS, required=True)
+    p.add_argument("--root", required=True, metavar="DIR",
+                   help="corpus folder, treated as test data for the shipped model")
+    p.add_argument("--sets", nargs="+", choices=("A", "B"),
+                   help="PASCAL 2011 sets (default both)")
+    p.add_argument("--model", metavar="FILE",
+                   help="score this exported ONNX file instead of the shipped model")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def classification_main(args: argparse.Namespace) -> int:
+    """Score the shipped model of ``--task`` on a labelled corpus."""
+    from ..evaluation.classification import evaluate
+
+    kw = {"sets": args.sets} if args.sets else {}
+    res = evaluate(args.task, args.dataset, args.root, model=args.model, **kw)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k}\t{v}")
     return 0

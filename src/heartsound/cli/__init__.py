@@ -1,0 +1,107 @@
+"""The ``heartsound`` command line.
+
+Each area supplies ``add_<x>_arguments(parser)`` and ``<x>_main(args) -> int`` in a module
+whose top-level imports are light; this file only wires them together, so ``heartsound
+--help`` stays fast. Every :class:`~heartsound.errors.HeartsoundError` becomes a one-line
+``heartsound: error: ...`` message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+
+# (command, module, help); each module has ``add_arguments(parser)`` and ``main(args) -> int``
+_COMMANDS = [
+    ("analyze", "heartsound.cli.analyze",
+     "analyse recordings: quality, segmentation, classification, reports"),
+    ("segment", "heartsound.cli.segment", "find S1/S2 and the four cardiac states of a recording"),
+    ("classify", "heartsound.cli.classify", "classify a recording (abnormal, murmur, severity)"),
+    ("batch", "heartsound.cli.batch", "analyse every recording under a folder, resumably"),
+    ("info", "heartsound.cli.info",
+     "describe a recording: duration, rate, channels, clipping, quality"),
+    ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
+]
+# nested: heartsound train {segmenter,classifier}; heartsound evaluate {segmentation,classification}
+# (what, module, add-arguments function, main function, help)
+_NESTED = {
+    "train": ("train a model", [
+        ("segmenter", "heartsound.cli.train", "add_segmenter_arguments", "segmenter_main",
+         "train a segmenter (springer2016 or neural)"),
+        ("classifier", "heartsound.cli.train", "add_classifier_arguments", "classifier_main",
+         "train a classifier (cnn, lstm, gru)"),
+    ]),
+    "evaluate": ("measure a shipped model on a corpus", [
+        ("segmentation", "heartsound.cli.evaluate", "add_segmentation_arguments",
+         "segmentation_main", "S1/S2 detection scores on an annotated corpus"),
+        ("classification", "heartsound.cli.evaluate", "add_classification_arguments",
+         "classification_main", "classification scores on a labelled corpus"),
+    ]),
+}
+
+
+def _attach(sub: argparse._SubParsersAction, name: str, module: str, add: str, main: str,
+            help_: str) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:  # an area missing from this install: show it, fail on use
+        p = sub.add_parser(name, help=f"{help_} (unavailable: {exc})")
+        p.set_defaults(func=lambda a, e=exc, n=name: _unavailable(n, e))
+        return
+    p = sub.add_parser(name, help=help_, description=help_)
+    getattr(mod, add)(p)
+    p.set_defaults(func=getattr(mod, main))
+
+
+def _unavailable(name: str, exc: Exception) -> int:
+    print(f"heartsound: error: command {name!r} is unavailable: {exc}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartsound",
+        description="Heart-sound (PCG) analysis: segmentation, classification, reports.")
+    parser.add_argument("--version", action="version", version=f"heartsound {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_ in _COMMANDS:
+        _attach(sub, name, module, "add_arguments", "main", help_)
+    for name, (help_, children) in _NESTED.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        nsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+        for child in children:
+            _attach(nsub, *child)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..errors import HeartsoundError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except HeartsoundError as exc:
+        print(f"heartsound: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("heartsound: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
