@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python scripts/abnormal_confounds.py out/cv_abn_bigru_phase.json
+    python scripts/abnormal_confounds.py out/cv_abn_bigru_phase.json [--root ../shared/data]
 
 The JSON is the output of ``heartsound train classifier --task abnormal ... --cv 5 --json``
 (PhysioNet 2016 only). Prints, as JSON:
@@ -20,21 +20,28 @@ The JSON is the output of ``heartsound train classifier --task abnormal ... --cv
   model's 1 - P(normal), both trained on CirCor only, as abnormal scores per PhysioNet
   database (does murmur evidence learnt elsewhere transfer?).
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import welch
 
-from heartsound.evaluation.classification import binary_auc
 from heartsound.classification.inference import classify_all
 from heartsound.classification.tasks import recording_target
 from heartsound.datasets import read
+from heartsound.evaluation.classification import binary_auc
+from heartsound.evaluation.metrics import sensitivity_specificity
 from heartsound.io import load
 
-cv = json.loads(Path(sys.argv[1]).read_text())
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("cv_json", help="output of heartsound train classifier --task abnormal "
+                                    "--cv 5 --json (PhysioNet 2016 only)")
+parser.add_argument("--root", type=Path, default=Path("../shared/data"),
+                    help="folder holding physionet2016/ and pascal2011/")
+args = parser.parse_args()
+cv = json.loads(Path(args.cv_json).read_text())
 keys, prob, truth, pred = [], [], [], []
 for f in cv["folds"]:
     keys += f["test_ids"]
@@ -48,13 +55,13 @@ db = np.array([k.split("/")[1][0] for k in keys])
 by_db = {}
 for d in sorted(set(db)):
     m = db == d
-    se, sp = float(yp[m & y].mean()), float((~yp[m & ~y]).mean())
+    se, sp = sensitivity_specificity(y[m], yp[m], positive=True)
     by_db[d] = {"n": int(m.sum()), "abnormal_share": round(float(y[m].mean()), 3),
                 "auc": round(binary_auc(y[m], prob[m]), 3), "sensitivity": round(se, 3),
                 "specificity": round(sp, 3), "macc": round((se + sp) / 2, 3),
                 "errors": int((yp[m] != y[m]).sum())}
 
-root = Path("../shared/data")
+root = args.root
 pn = [r for r in read("physionet2016", root / "physionet2016")
       if recording_target("abnormal", r) is not None]
 dur = np.array([sf.info(str(r.audio_path)).duration for r in pn])
@@ -92,5 +99,5 @@ murmur, severity = np.array(murmur), np.array(severity)
 other = {d: {"murmur_present": round(binary_auc(ab[pdb == d], murmur[pdb == d]), 3),
              "severity_not_normal": round(binary_auc(ab[pdb == d], severity[pdb == d]), 3)}
          for d in sorted(set(pdb))}
-print(json.dumps({"cv_file": sys.argv[1], "cv_by_database": by_db, "duration_auc": duration,
+print(json.dumps({"cv_file": args.cv_json, "cv_by_database": by_db, "duration_auc": duration,
                   "database_e_spectrum": e_spec, "other_tasks_auc": other}, indent=1))

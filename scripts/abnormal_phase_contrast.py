@@ -3,7 +3,7 @@
 Run from the repository root (after a phase-channel CV and LODO run, whose JSON files give
 the network's out-of-fold probabilities for the fusion rows)::
 
-    python scripts/abnormal_phase_contrast.py out/cv_abn_bigru_phase.json out/lodo_abn_bigru_phase.json
+    python scripts/abnormal_phase_contrast.py out/cv_abn_bigru_phase.json out/lodo_abn_bigru_phase.json [--root ../shared/data]
 
 Features per recording, from the cached phase-channel front end (`recording_bins`
 log-Mel, 64 bands pooled to 16, and the neural segmenter's phase shares): the mean
@@ -21,22 +21,26 @@ LODO AUC per held-out database (trained on the other five plus CirCor, as the ne
 LODO), PASCAL 2011 normal-vs-murmur AUC per set (trained on all of PhysioNet and CirCor),
 and the AUC of the equal-weight average of its probability and the network's.
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 
-from heartsound.cli.train import lodo_folds
-from heartsound.evaluation.classification import binary_auc
 from heartsound.classification.frontend import FrontendConfig
 from heartsound.classification.tasks import recording_target
 from heartsound.datasets import read
+from heartsound.evaluation.classification import binary_auc, lodo_folds
 from heartsound.training.classifier import _grouped_folds, feature_cache
 
-cv_json, lodo_json = sys.argv[1], sys.argv[2]
-root = Path("../shared/data")
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("cv_json", help="network CV output (heartsound train classifier --cv 5 --json)")
+parser.add_argument("lodo_json", help="network LODO output (heartsound train classifier --lodo --json)")
+parser.add_argument("--root", type=Path, default=Path("../shared/data"),
+                    help="folder holding physionet2016/, circor2022/ and pascal2011/")
+args = parser.parse_args()
+cv_json, lodo_json, root = args.cv_json, args.lodo_json, args.root
 fe = FrontendConfig(normalize="recording_bins", phase_channels=True)
 recs = [r for r in read("physionet2016", root / "physionet2016")
         + read("circor2022", root / "circor2022") if recording_target("abnormal", r)]

@@ -1,13 +1,13 @@
 """Attention per cardiac phase of a shipped model on PASCAL 2011 (never trained on).
 
-Run from the repository root: ``python scripts/attention_by_phase_pascal.py [TASK]``
-(``murmur``, the default, or ``abnormal``). Prints the
+Run from the repository root: ``python scripts/attention_by_phase_pascal.py [TASK]
+[--root ../shared/data/pascal2011]`` (``murmur``, the default, or ``abnormal``). Prints the
 median attention ratio (share of attention / share of time) per phase of the predicted
 class, by set, true label and prediction; recordings heartsound rejects (too short) are
 counted and skipped.
 """
+import argparse
 import json
-import sys
 
 import numpy as np
 
@@ -17,11 +17,15 @@ from heartsound.io import load
 from heartsound.segmentation import segment
 from heartsound.classification.inference import classify
 
-task = sys.argv[1] if len(sys.argv) > 1 else "murmur"
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("task", nargs="?", choices=("murmur", "abnormal"), default="murmur")
+parser.add_argument("--root", default="../shared/data/pascal2011", help="PASCAL 2011 folder")
+args = parser.parse_args()
+task = args.task
 positive, negative = {"murmur": ("Present", "Absent"), "abnormal": ("abnormal", "normal")}[task]
 rows = []
 skipped = []
-for r in pascal2011.read("../shared/data/pascal2011"):
+for r in pascal2011.read(args.root):
     if r.label not in ("normal", "murmur"):
         continue
     try:

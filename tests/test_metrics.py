@@ -139,6 +139,32 @@ def test_event_scores_span_restriction():
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 0)
 
 
+def test_event_inputs_pairs_mapping_and_objects_agree():
+    pairs = [("S1", 1.0), ("S2", 1.3), ("S1", 2.0)]
+    est = {"S1": np.array([1.01, 2.03]), "S2": [1.6]}  # S2 300 ms off -> FP and FN
+    a = M.event_scores(pairs, est)
+    b = M.event_scores({"S1": [1.0, 2.0], "S2": [1.3]},
+                       [Event("S1", 0.96, 1.06), Event("S1", 2.0, 2.06), ("S2", 1.6)])
+    assert (a["tp"], a["fp"], a["fn"]) == (b["tp"], b["fp"], b["fn"]) == (2, 1, 1)
+    assert a["timing_errors_ms"] == pytest.approx([10.0, 30.0])
+    assert b["timing_errors_ms"] == pytest.approx([10.0, 30.0])
+    # the reference sounds read from rows are themselves (sound, time) pairs
+    ev = M.events_from_rows(ROWS)
+    assert [tuple(e) for e in ev] == [(e.sound, e.centre_s) for e in ev]
+    assert M.as_pairs(ev) == ev
+
+
+def test_metrics_module_does_not_import_segmentation():
+    import subprocess
+    import sys
+
+    code = ("import sys, heartsound.evaluation.metrics; "
+            "print(any(m.startswith('heartsound.segmentation') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_reference_span():
     # first centre 1.0, last 3.3, widened by 0.06 each side
     assert M.reference_span([("S2", 3.3), ("S1", 1.0)], 0.06) == pytest.approx((0.94, 3.36))
@@ -218,6 +244,7 @@ def test_score_against_rows():
     assert s["timing_error_ms_median"] == pytest.approx(10.0)
 
 
+@pytest.mark.corpus
 def test_score_against_rows_real_annotation_self_score(circor_root):
     from heartsound.datasets.circor2022 import read_tsv
 
@@ -231,6 +258,7 @@ def test_score_against_rows_real_annotation_self_score(circor_root):
     assert M.score_against_rows(rows, shifted)["tp"] == 0
 
 
+@pytest.mark.corpus
 def test_pascal_annotations_scored_with_reference_span(pascal_root):
     from heartsound.datasets.pascal2011 import read_seg
 
@@ -322,3 +350,49 @@ def test_outcome_cost():
     #        = 500 * 4 = 2000
     # total = 10*4 + 2000 + 10000*1 + 50000*1 = 62040 -> per patient 15510
     assert M.outcome_cost(t, p) == pytest.approx(15510.0)
+
+
+# --------------------------------------------------------------------------- scikit-learn
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_classification_metrics_equal_sklearn_and_definitions(seed):
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(seed)
+    labels = ["Present", "Unknown", "Absent"]
+    t = rng.choice(labels, 60, p=[0.2, 0.1, 0.7]).tolist()
+    p = rng.choice(labels, 60).tolist()
+    assert M.uar(t, p) == pytest.approx(skm.balanced_accuracy_score(t, p))
+    assert M.uar(t, p, labels) == pytest.approx(skm.recall_score(t, p, average="macro"))
+    assert M.accuracy(t, p) == pytest.approx(skm.accuracy_score(t, p))
+    np.testing.assert_array_equal(M.confusion_matrix(t, p, labels),
+                                  skm.confusion_matrix(t, p, labels=labels))
+    # the challenge formula, written out with the weights
+    w = M.MURMUR_WEIGHTS
+    num = sum(w[a] for a, b in zip(t, p) if a == b)
+    assert M.murmur_weighted_accuracy(t, p) == pytest.approx(num / sum(w[a] for a in t))
+    yb = [x == "Present" for x in t]
+    pb = [x == "Present" for x in p]
+    se, sp = M.sensitivity_specificity(t, p, positive="Present")
+    assert se == pytest.approx(skm.recall_score(yb, pb))
+    assert sp == pytest.approx(skm.recall_score(yb, pb, pos_label=False))
+    s = rng.random(60)
+    assert M.roc_auc(yb, s) == pytest.approx(skm.roc_auc_score(yb, s))
+
+
+def test_classification_metrics_empty_and_one_class():
+    assert math.isnan(M.uar([], []))
+    assert math.isnan(M.accuracy([], []))
+    assert math.isnan(M.murmur_weighted_accuracy([], []))
+    assert math.isnan(M.outcome_cost([], []))
+    np.testing.assert_array_equal(M.confusion_matrix([], [], ["a", "b"]), np.zeros((2, 2)))
+    se, sp = M.sensitivity_specificity(["abnormal"] * 2, ["abnormal", "normal"])
+    assert se == 0.5 and math.isnan(sp)
+    # a predicted class absent from y_true adds no recall to the mean (no warning either)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert M.uar(["a", "a"], ["a", "b"]) == 0.5
+

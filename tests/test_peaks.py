@@ -57,6 +57,8 @@ def test_unknown_event_time_rejected(tmp_path: Path) -> None:
         evaluate("pascal2011", tmp_path, lambda y, sr: None, event_time="middle")
 
 
+@pytest.mark.corpus
+@pytest.mark.slow
 def test_pascal_peak_convention_cli(pascal_root: Path) -> None:
     """PASCAL annotates peaks: scoring peaks makes the timing error small for both methods."""
     res = {}

@@ -173,13 +173,33 @@ def test_real_circor_recording_passes(circor_root):
     assert 0.3 <= q.measures["period_s"] <= 1.0
 
 
+@pytest.mark.corpus
 def test_evaluate_json_shape(pascal_root, tmp_path):
-    out = quality.evaluate(pascal_root.parent, limit=3, measures_out=tmp_path / "m.jsonl")
+    from heartsound.evaluation.quality import evaluate
+
+    out = evaluate(pascal_root.parent, limit=3, measures_out=tmp_path / "m.jsonl")
     assert out["pascal2011"]["all"]["n"] == 3
     assert 0.0 <= out["pascal2011"]["all"]["share_flagged"] <= 1.0
     lines = (tmp_path / "m.jsonl").read_text().splitlines()
     assert len(lines) == 3 * sum(1 for k in ("pascal2011", "physionet2016", "circor2022")
                                  if k in out)
+    assert out["thresholds"] == quality.THRESHOLDS
+
+
+@pytest.mark.corpus
+def test_cli_quality_evaluate_and_files(pascal_root, capsys):
+    import json
+
+    from heartsound.cli import main
+
+    files = sorted((pascal_root / "setA").glob("artifact__*.flac"))[:1]
+    assert main(["quality", str(files[0])]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["file"].endswith(files[0].name) and isinstance(verdict["usable"], bool)
+    assert main(["quality", "--evaluate", str(pascal_root.parent), "--limit", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["pascal2011"]["all"]["n"] == 2
+    assert main(["quality"]) == 2  # nothing to assess: one-line error
+    assert "--evaluate ROOT" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("n, nperseg", [(20000, 1024), (5000, 1024), (1500, 1024),

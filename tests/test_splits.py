@@ -22,6 +22,7 @@ def circor(circor_root):
     return circor2022.read(circor_root)
 
 
+@pytest.mark.corpus
 def test_circor_folds_keep_patients_and_additional_ids_together(circor, circor_root):
     folds = grouped_stratified_kfold(circor, n_splits=5, seed=0)
     assert len(folds) == 5
@@ -46,6 +47,7 @@ def test_circor_folds_keep_patients_and_additional_ids_together(circor, circor_r
         assert fold_of_patient[a] == fold_of_patient[b]
 
 
+@pytest.mark.corpus
 def test_circor_folds_are_stratified(circor):
     folds = grouped_stratified_kfold(circor, n_splits=5, seed=0)
     overall = Counter(r.label for r in circor)
@@ -57,6 +59,7 @@ def test_circor_folds_are_stratified(circor):
             assert abs(share - expected) < 0.03, (label, share, expected)
 
 
+@pytest.mark.corpus
 def test_folds_reproducible_and_seeded(circor):
     a = grouped_stratified_kfold(circor, n_splits=5, seed=0)
     b = grouped_stratified_kfold(circor, n_splits=5, seed=0)
@@ -94,6 +97,7 @@ def test_check_grouped_detects_leaks():
                        (np.array([2, 3]), np.array([0, 1]))], groups)
 
 
+@pytest.mark.corpus
 def test_leave_one_database_out(physionet_root):
     records = physionet2016.read(physionet_root)
     splits = leave_one_group_out(records)
@@ -113,3 +117,34 @@ def test_leave_one_group_out_bad_input():
     with pytest.raises(ParameterError, match="groups are required"):
         leave_one_group_out(range(3))
     assert list(leave_one_group_out(range(3), [2, 1, 2])) == ["1", "2"]
+
+
+@pytest.mark.corpus
+def test_circor_folds_grouped_and_reproducible(circor_root):
+    from heartsound.datasets.splits import circor_folds
+    from heartsound.evaluation import segmentation
+
+    assert segmentation.circor_folds is circor_folds  # re-exported, one definition
+    records = circor2022.read(circor_root)
+    folds = circor_folds(records, k=5, seed=0)
+    assert len(folds) == 5
+    test_all = np.sort(np.concatenate([te for _, te in folds]))
+    annotated = [i for i, r in enumerate(records) if r.annotation_path is not None]
+    assert test_all.tolist() == annotated
+    for tr, te in folds:
+        assert not {records[i].group for i in tr} & {records[i].group for i in te}
+        assert set(tr.tolist()) | set(te.tolist()) == set(annotated)
+    again = circor_folds(records, k=5, seed=0)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+def test_circor_folds_without_annotations_raise():
+    from heartsound.datasets.base import Record
+    from heartsound.datasets.splits import circor_folds
+    from heartsound.errors import DatasetError
+
+    recs = [Record(id=f"{i}_AV", corpus="circor2022", audio_path=f"{i}_AV.flac", group=str(i))
+            for i in range(4)]
+    with pytest.raises(DatasetError, match="annotation"):
+        circor_folds(recs)
+

@@ -158,22 +158,6 @@ def test_pascal_recording_never_trained_on(pascal_root: Path) -> None:
     assert seg.heart_rate_bpm == pytest.approx(73, rel=0.08)
 
 
-def test_circor_folds_grouped_and_reproducible(circor_root: Path) -> None:
-    from heartsound.datasets import circor2022
-    from heartsound.evaluation.segmentation import circor_folds
-
-    records = circor2022.read(circor_root)
-    folds = circor_folds(records, k=5, seed=0)
-    assert len(folds) == 5
-    test_all = np.sort(np.concatenate([te for _, te in folds]))
-    annotated = [i for i, r in enumerate(records) if r.annotation_path is not None]
-    assert test_all.tolist() == annotated
-    for tr, te in folds:
-        assert not {records[i].group for i in tr} & {records[i].group for i in te}
-    again = circor_folds(records, k=5, seed=0)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
-
-
 def test_cli_segment_writes_tsv_and_png(tmp_path: Path) -> None:
     import soundfile as sf
 

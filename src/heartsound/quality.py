@@ -20,7 +20,7 @@
 The thresholds were chosen on the corpora in ``../shared/data`` (PASCAL 2011 set A
 ``artifact`` recordings against its ``normal``/``murmur`` recordings, PhysioNet 2016 and
 CirCor 2022 share flagged); ``docs/results/quality.md`` has the figures and the command
-``python -m heartsound.quality --evaluate ../shared/data`` that reproduces them.
+``heartsound quality --evaluate ../shared/data`` that reproduces them.
 
 References
 ----------
@@ -35,15 +35,10 @@ sound recordings by a duration-dependent hidden Markov model." Physiol Meas 31(4
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["Quality", "assess", "clipping", "measure", "evaluate", "THRESHOLDS",
-           "add_quality_arguments", "quality_main"]
+__all__ = ["Quality", "assess", "clipping", "measure", "THRESHOLDS"]
 
 #: Rate (Hz) the band-power measures are computed at (all corpora have >= 2000 Hz); the
 #: envelope, kurtosis and spike measures use the 1000 Hz segmentation front end.
@@ -413,141 +408,3 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
     if reasons:
         score = min(score, 0.49)
     return Quality(not reasons, score, reasons, m, flags)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def _corpus_records(root: Path) -> list[tuple[str, str, Any, str]]:
-    """``(corpus, group, audio_path, label)`` of every recording in the three corpora."""
-    from . import datasets
-
-    out: list[tuple[str, str, Any, str]] = []
-    if (root / "pascal2011").is_dir():
-        for r in datasets.read("pascal2011", root / "pascal2011"):
-            out.append(("pascal2011", f"set{r.labels.get('set')}:{r.label}", r.audio_path,
-                        str(r.label)))
-    if (root / "physionet2016").is_dir():
-        for r in datasets.read("physionet2016", root / "physionet2016"):
-            out.append(("physionet2016", str(r.labels.get("subset")), r.audio_path,
-                        str(r.label)))
-    if (root / "circor2022").is_dir():
-        for r in datasets.read("circor2022", root / "circor2022"):
-            out.append(("circor2022", f"murmur:{r.label}", r.audio_path, str(r.label)))
-    return out
-
-
-def evaluate(root: str | Path, *, limit: int | None = None,
-             measures_out: str | Path | None = None) -> dict[str, Any]:
-    """Share of recordings flagged unusable, per corpus and group.
-
-    Parameters
-    ----------
-    root : str or Path
-        Folder holding ``pascal2011``, ``physionet2016`` and/or ``circor2022``.
-    limit : int, optional
-        Only the first ``limit`` recordings of each corpus (for a quick look).
-    measures_out : str or Path, optional
-        Write every recording's measures and verdict there as JSON lines.
-
-    Returns
-    -------
-    dict
-        ``{corpus: {group: {"n", "flagged", "share_flagged", "reasons": {reason: n}}}}``,
-        groups PASCAL ``set<A|B>:<label>``, PhysioNet ``training-<x>``, CirCor
-        ``murmur:<label>``, plus ``"all"`` per corpus, and ``thresholds``.
-    """
-    from .errors import HeartsoundError
-    from .io import load
-
-    recs = _corpus_records(Path(root))
-    if limit is not None:
-        seen: dict[str, int] = {}
-        kept = []
-        for r in recs:
-            seen[r[0]] = seen.get(r[0], 0) + 1
-            if seen[r[0]] <= limit:
-                kept.append(r)
-        recs = kept
-    res: dict[str, Any] = {}
-    fh = open(measures_out, "w") if measures_out else None
-    try:
-        for corpus, group, path, label in recs:
-            try:
-                rec = load(path, min_duration_s=0.0)
-                q = assess(rec.y, rec.sr)
-                flagged, reasons = not q.usable, list(q.flags)
-            except HeartsoundError as exc:
-                q, flagged, reasons = None, True, ["unreadable"]
-                unreadable = str(exc)
-            for g in (group, "all"):
-                d = res.setdefault(corpus, {}).setdefault(
-                    g, {"n": 0, "flagged": 0, "reasons": {}})
-                d["n"] += 1
-                d["flagged"] += int(flagged)
-                for why in reasons:
-                    d["reasons"][why] = d["reasons"].get(why, 0) + 1
-            if fh is not None:
-                row = {"corpus": corpus, "group": group, "file": Path(path).name,
-                       "label": label}
-                row.update(q.to_dict() if q is not None else {
-                    "usable": False, "flags": reasons, "reasons": [unreadable]})
-                fh.write(json.dumps(row) + "\n")
-    finally:
-        if fh is not None:
-            fh.close()
-    for groups in res.values():
-        for d in groups.values():
-            d["share_flagged"] = round(d["flagged"] / d["n"], 4) if d["n"] else None
-    res["thresholds"] = dict(THRESHOLDS)
-    return res
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_quality_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to assess")
-    p.add_argument("--evaluate", metavar="ROOT",
-                   help="measure the share flagged on the corpora under ROOT (JSON)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="with --evaluate: first N recordings per corpus")
-    p.add_argument("--measures-out", metavar="JSONL",
-                   help="with --evaluate: write every recording's measures here")
-
-
-def quality_main(args: argparse.Namespace) -> int:
-    """Print a JSON quality verdict per file, or the corpus evaluation."""
-    from .errors import ParameterError
-    from .io import load
-
-    if args.evaluate:
-        print(json.dumps(evaluate(args.evaluate, limit=args.limit,
-                                  measures_out=args.measures_out), indent=1))
-        return 0
-    if not args.files:
-        raise ParameterError("give audio files to assess, or --evaluate ROOT")
-    for f in args.files:
-        rec = load(f, min_duration_s=0.0)
-        out = {"file": rec.source}
-        out.update(assess(rec.y, rec.sr).to_dict())
-        print(json.dumps(out))
-    return 0
-
-
-def _main(argv: list[str] | None = None) -> int:
-    from .errors import HeartsoundError
-
-    p = argparse.ArgumentParser(prog="python -m heartsound.quality",
-                                description="signal-quality assessment of heart sounds")
-    add_quality_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return quality_main(args)
-    except HeartsoundError as exc:
-        print(f"heartsound: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

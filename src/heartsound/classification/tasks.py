@@ -24,6 +24,7 @@ a target is defined once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = ["TASKS", "LABELS", "check_task", "recording_target", "patient_target",
-           "aggregate_patient", "DEFAULT_RULES"]
+           "aggregate_patient", "DEFAULT_RULES", "patient_id", "patient_groups"]
 
 #: Class labels of each task, in model output order.
 LABELS: dict[str, tuple[str, ...]] = {
@@ -56,6 +57,45 @@ def check_task(task: str) -> str:
     if task not in LABELS:
         raise ParameterError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
     return task
+
+
+def patient_id(record: Any) -> str:
+    """The unit a decision is scored on: the CirCor patient, otherwise the recording.
+
+    CirCor 2022 is scored per patient (the PhysioNet 2022 protocol): ``labels["patient_id"]``,
+    so a child recorded in both screening campaigns (an ``Additional ID``) counts as the two
+    patients the challenge lists. PhysioNet 2016 and PASCAL 2011 are scored per recording
+    (``record.id``). Cross-validation keeps the larger unit ``Record.group`` (patient merged
+    with its ``Additional ID``; PASCAL set B patient) on one side of every split, so no
+    scored unit is ever split either.
+
+    Parameters
+    ----------
+    record : Record
+        A :class:`~heartsound.datasets.base.Record` (any object with ``corpus``, ``id`` and
+        ``labels``).
+
+    Returns
+    -------
+    str
+    """
+    if record.corpus == "circor2022":
+        return str(record.labels.get("patient_id", record.id))
+    return str(record.id)
+
+
+def patient_groups(records: Sequence[Any]) -> dict[str, list[int]]:
+    """Indices of ``records`` per :func:`patient_id`, in order of first appearance.
+
+    Returns
+    -------
+    dict
+        ``patient_id -> [index, ...]`` (indices into ``records``, ascending).
+    """
+    out: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        out.setdefault(patient_id(r), []).append(i)
+    return out
 
 
 def patient_target(task: str, record: Any) -> str | None:

@@ -25,6 +25,7 @@ _COMMANDS = [
     ("info", "heartsound.cli.info",
      "describe a recording: duration, rate, channels, clipping, quality"),
     ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
+    ("quality", "heartsound.cli.quality", "signal-quality verdict per file, or per corpus"),
 ]
 # nested: heartsound train {segmenter,classifier}; heartsound evaluate {segmentation,classification}
 # (what, module, add-arguments function, main function, help)

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError
+from sklearn.model_selection import StratifiedGroupKFold
+
+from ..errors import DatasetError, ParameterError
 from .base import Record
 
-__all__ = ["grouped_stratified_kfold", "leave_one_group_out", "check_grouped"]
+__all__ = ["grouped_stratified_kfold", "leave_one_group_out", "check_grouped", "circor_folds"]
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -78,8 +80,6 @@ def grouped_stratified_kfold(items: Sequence[Any], labels: Sequence[Any] | None 
     ...                                  groups=[0, 0, 1, 1, 2, 2, 3, 3], n_splits=2)
     >>> check_grouped(folds, [0, 0, 1, 1, 2, 2, 3, 3])
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     y, g = _labels_groups(items, labels, groups)
     n_groups = len(np.unique(g))
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2 or n_splits > n_groups:
@@ -129,6 +129,45 @@ def leave_one_group_out(items: Sequence[Any], groups: Sequence[Any] | None = Non
         raise ParameterError(f"leave-one-group-out needs at least 2 groups, got {names}")
     index = np.arange(len(g))
     return {name: (index[g != name], index[g == name]) for name in names}
+
+
+def circor_folds(records: Sequence[Record], k: int = 5, seed: int = 0) -> list[Split]:
+    """Patient-independent folds of the annotated CirCor recordings.
+
+    The one fold assignment every segmenter is measured with. Only records with a
+    segmentation (``annotation_path`` not None) take part. Folds come from
+    :func:`grouped_stratified_kfold` with ``groups = Record.group`` (patient merged with
+    its ``Additional ID``, so one child is never on both sides) and
+    ``labels = Record.label`` (murmur), ``n_splits = k``, ``seed``. The same corpus, ``k``
+    and ``seed`` always give the same folds.
+
+    Parameters
+    ----------
+    records : sequence of Record
+        :func:`heartsound.datasets.circor2022.read` output (any order; indices refer to it).
+    k : int
+        Number of folds.
+    seed : int
+        Shuffle seed (0 for every published figure).
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+        ``k`` pairs of sorted index arrays into ``records``; the test sets partition the
+        annotated records.
+
+    Raises
+    ------
+    DatasetError
+        No record has a segmentation annotation.
+    """
+    annotated = np.array([i for i, r in enumerate(records) if r.annotation_path is not None])
+    if annotated.size == 0:
+        raise DatasetError("no CirCor record has a segmentation annotation")
+    sub = [records[i] for i in annotated]
+    folds = grouped_stratified_kfold(sub, [r.label for r in sub], [r.group for r in sub],
+                                     n_splits=k, seed=seed)
+    return [(annotated[tr], annotated[te]) for tr, te in folds]
 
 
 def check_grouped(splits: Sequence[Split], groups: Sequence[Any]) -> None:

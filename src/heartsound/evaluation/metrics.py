@@ -1,31 +1,37 @@
-"""Evaluation metrics: heart-sound event detection, state accuracy and classification scores.
+"""Evaluation metrics: heart-sound detection, state accuracy and classification scores.
 
-Segmentation is scored as event detection: an estimated S1 (S2) is a true positive when
-its centre lies within ``±tolerance_s`` of a reference S1 (S2) centre that no other
-estimate matched (one-to-one matching, :func:`match_events`). Scores of several
-recordings are pooled by summing their counts (:func:`pool_scores`), which is how the
-figures in ``docs/results`` are reported.
+Detection (S1/S2 events matched within a tolerance, pooled over recordings) and state
+accuracy live in :mod:`heartsound.evaluation.detection` and are re-exported here, so
+``heartsound.metrics`` is the one place to look.
 
-Classification scores follow the challenges: :func:`macc` (PhysioNet/CinC 2016),
-:func:`murmur_weighted_accuracy` and :func:`outcome_cost` (PhysioNet 2022), :func:`uar`
-(unweighted average recall, ComParE 2018 heart-sound shenanigans).
-
-Only numpy at import time; scipy and scikit-learn are imported inside the functions that
-need them.
+Classification scores follow the challenges and are computed with scikit-learn:
+:func:`uar` (unweighted average recall = ``balanced_accuracy_score``, ComParE 2018),
+:func:`macc` (PhysioNet/CinC 2016, from ``recall_score`` of each class),
+:func:`murmur_weighted_accuracy` (PhysioNet 2022, ``accuracy_score`` weighted by
+:data:`MURMUR_WEIGHTS`), :func:`outcome_cost` (PhysioNet 2022), :func:`roc_auc`
+(``roc_auc_score``). Labels may be any hashable values (strings, ints); they are
+encoded as class indices before scikit-learn sees them, so mixed types are fine.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
 
 from ..errors import ParameterError
+from .detection import (SOUNDS, SoundTime, annotated_spans, as_pairs, event_scores,
+                        events_from_rows, match_events, pool_scores, reference_span,
+                        score_against_rows, state_accuracy)
 
 __all__ = [
     "SOUNDS",
+    "SoundTime",
+    "as_pairs",
     "match_events",
     "event_scores",
     "pool_scores",
@@ -46,427 +52,104 @@ __all__ = [
     "outcome_cost",
 ]
 
-#: The heart sounds scored by :func:`event_scores`.
-SOUNDS: tuple[str, ...] = ("S1", "S2")
-#: PhysioNet 2022 murmur class weights.
+#: PhysioNet 2022 murmur class weights (the challenge's weighted accuracy).
 MURMUR_WEIGHTS: dict[str, float] = {"Present": 5.0, "Unknown": 3.0, "Absent": 1.0}
-#: Slack (s) added to the tolerance so that a boundary distance computed in floating point
-#: (``1.06 - 1.0 = 0.06000000000000005``) still counts as inside.
-_EPS_S = 1e-9
-#: Largest gap (s) between two annotation rows still treated as contiguous. The CirCor
-#: ``.tsv`` files hold a few dozen gaps or overlaps of 1-25 ms between annotated rows;
-#: unannotated stretches are explicit state-0 rows.
-_MAX_GAP_S = 0.05
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den else math.nan
-
-
-# --------------------------------------------------------------------------- matching
-
-
-def match_events(ref_times: Any, est_times: Any, tolerance_s: float = 0.06
-                 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """One-to-one matching of event times within a tolerance.
-
-    The matching is optimal: among all one-to-one pairings in which each pair is at most
-    ``tolerance_s`` apart, it has the largest number of pairs and, among those, the
-    smallest total ``|est - ref|``. It is found with the Hungarian algorithm
-    (``scipy.optimize.linear_sum_assignment``) on the cost matrix ``|est - ref|``, with
-    pairs farther apart than the tolerance given a cost larger than any sum of admissible
-    costs (so the assignment first maximises the number of admissible pairs). A greedy
-    nearest-first matching can pair fewer events; this one cannot.
-
-    Parameters
-    ----------
-    ref_times, est_times : array_like [shape=(n_ref,), (n_est,)]
-        Event times in seconds (any order).
-    tolerance_s : float
-        Largest admissible ``|est - ref|`` in seconds, inclusive (a 1e-9 s slack absorbs
-        floating-point error at the boundary).
+def _encode(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Labels as indices into ``labels``.
 
     Returns
     -------
-    matches : list of (i_ref, i_est)
-        Index pairs into the inputs, sorted by ``i_ref``.
-    unmatched_ref : list of int
-        Reference indices without an estimate (false negatives).
-    unmatched_est : list of int
-        Estimate indices without a reference (false positives; this includes double
-        detections of one reference).
+    t, p : np.ndarray [shape=(n,), dtype=int64]
+    labels : list
+        ``labels``, or every label of ``y_true`` and ``y_pred`` sorted by ``str``.
 
     Raises
     ------
     ParameterError
-        Negative or non-finite tolerance, non-finite times, or inputs that are not 1-D.
-
-    Examples
-    --------
-    >>> match_events([1.0, 2.0], [1.03, 1.05, 2.5], tolerance_s=0.06)
-    ([(0, 0)], [1], [1, 2])
+        Different lengths, repeated ``labels``, or a label not in ``labels``.
     """
-    ref = _times(ref_times, "ref_times")
-    est = _times(est_times, "est_times")
-    tol = float(tolerance_s)
-    if not math.isfinite(tol) or tol < 0:
-        raise ParameterError(f"tolerance_s must be a finite number >= 0, got {tolerance_s!r}")
-    matches: list[tuple[int, int]] = []
-    if ref.size and est.size:
-        dist = np.abs(est[None, :] - ref[:, None])
-        ok = dist <= tol + _EPS_S
-        if ok.any():
-            from scipy.optimize import linear_sum_assignment
-
-            big = (tol + 1.0) * (min(ref.size, est.size) + 1)
-            cost = np.where(ok, dist, big)
-            rows, cols = linear_sum_assignment(cost)
-            matches = sorted((int(r), int(c)) for r, c in zip(rows, cols) if ok[r, c])
-    used_r = {m[0] for m in matches}
-    used_e = {m[1] for m in matches}
-    return (matches, [i for i in range(ref.size) if i not in used_r],
-            [i for i in range(est.size) if i not in used_e])
-
-
-def _times(x: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a sequence of times in seconds") from None
-    if a.ndim == 0 or a.ndim > 1:
-        if a.size == 0:
-            return np.zeros(0)
-        raise ParameterError(f"{name} must be 1-D, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ParameterError(f"{name} contains NaN or infinite times")
-    return a
-
-
-# --------------------------------------------------------------------------- events
-
-
-def _events(events: Iterable[Any], name: str) -> list[tuple[str, float]]:
-    """Normalise ``Event`` objects or ``(sound, centre_s)`` pairs to pairs."""
-    out = []
-    for e in events:
-        if hasattr(e, "sound") and hasattr(e, "centre_s"):
-            sound, t = e.sound, e.centre_s
-        else:
-            try:
-                sound, t = e
-            except (TypeError, ValueError):
-                raise ParameterError(
-                    f"{name}: expected Event objects or (sound, centre_s) pairs, got {e!r}"
-                ) from None
-        if sound not in SOUNDS:
-            raise ParameterError(f"{name}: unknown sound {sound!r}; valid: {', '.join(SOUNDS)}")
-        try:
-            t = float(t)
-        except (TypeError, ValueError):
-            raise ParameterError(f"{name}: time {t!r} of {sound} is not a number") from None
-        if not math.isfinite(t):
-            raise ParameterError(f"{name}: time of {sound} is not finite")
-        out.append((sound, t))
-    return out
-
-
-def _spans(span: Any) -> list[tuple[float, float]] | None:
-    if span is None:
-        return None
-    a = np.asarray(span, dtype=np.float64)
-    if a.size == 0:
-        return []
-    if a.ndim == 1 and a.size == 2:
-        a = a[None, :]
-    if a.ndim != 2 or a.shape[1] != 2:
-        raise ParameterError(f"span must be (start_s, end_s) or a list of them, got {span!r}")
-    return [(float(s), float(e)) for s, e in a.reshape(-1, 2)]
-
-
-def _inside(t: float, spans: list[tuple[float, float]] | None) -> bool:
-    return spans is None or any(s <= t <= e for s, e in spans)
-
-
-def _counts(tp: int, fp: int, fn: int) -> dict[str, float]:
-    se, ppv = _ratio(tp, tp + fn), _ratio(tp, tp + fp)
-    return {"sensitivity": se, "ppv": ppv, "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-            "tp": int(tp), "fp": int(fp), "fn": int(fn)}
-
-
-def _score(ref: list[tuple[str, float]], est: list[tuple[str, float]], tol: float,
-           spans: list[tuple[float, float]] | None,
-           scored: list[bool] | None = None) -> dict[str, Any]:
-    """Match per sound; references with ``scored[i] False`` are don't-care: they are not
-    false negatives, and an estimate matched to them is neither TP nor FP."""
-    if scored is None:
-        scored = [True] * len(ref)
-    keep_r = [i for i, (_, t) in enumerate(ref) if _inside(t, spans)]
-    keep_e = [j for j, (_, t) in enumerate(est) if _inside(t, spans)]
-    out: dict[str, Any] = {}
-    errors: list[float] = []
-    tot = [0, 0, 0]
-    for sound in SOUNDS:
-        ri = [i for i in keep_r if ref[i][0] == sound]
-        ej = [j for j in keep_e if est[j][0] == sound]
-        rt = [ref[i][1] for i in ri]
-        et = [est[j][1] for j in ej]
-        matches, un_r, un_e = match_events(rt, et, tol)
-        tp = fp = fn = 0
-        for a, b in matches:
-            if scored[ri[a]]:
-                tp += 1
-                errors.append(1000.0 * (et[b] - rt[a]))
-        fn = sum(1 for a in un_r if scored[ri[a]])
-        fp = len(un_e)
-        out[sound] = _counts(tp, fp, fn)
-        tot = [tot[0] + tp, tot[1] + fp, tot[2] + fn]
-    out.update(_counts(*tot))
-    out["timing_errors_ms"] = errors
-    out["timing_error_ms_median"] = float(np.median(np.abs(errors))) if errors else math.nan
-    return out
-
-
-def event_scores(ref_events: Iterable[Any], est_events: Iterable[Any],
-                 tolerance_s: float = 0.06, *, span: Any = None) -> dict[str, Any]:
-    """Score detected heart sounds against reference sounds.
-
-    Parameters
-    ----------
-    ref_events, est_events : iterable
-        :class:`~heartsound.segmentation.result.Event` objects or ``(sound, centre_s)``
-        pairs, ``sound`` ``"S1"`` or ``"S2"``. Only same-sound pairs can match.
-    tolerance_s : float
-        Largest admissible distance between matched centres (s), inclusive.
-    span : (start_s, end_s) or list of them, optional
-        Score only references and estimates whose centres lie inside (bounds inclusive).
-        For partially annotated recordings (PASCAL) use :func:`reference_span`.
-
-    Returns
-    -------
-    dict
-        ``"S1"`` and ``"S2"``: ``sensitivity`` = TP/(TP+FN), ``ppv`` = TP/(TP+FP),
-        ``f1`` = 2TP/(2TP+FP+FN), ``tp``, ``fp``, ``fn``; the same keys at the top level
-        pooled over both sounds; ``timing_errors_ms`` (signed ``est - ref`` of every
-        true positive, ms) and ``timing_error_ms_median`` (median of their absolute
-        values). Ratios with a zero denominator are NaN.
-
-    Examples
-    --------
-    >>> s = event_scores([("S1", 1.0), ("S2", 1.3)], [("S1", 1.02), ("S1", 1.3)])
-    >>> s["S1"]["tp"], s["S1"]["fp"], s["S2"]["fn"], s["f1"]
-    (1, 1, 1, 0.5)
-    """
-    ref = _events(ref_events, "ref_events")
-    est = _events(est_events, "est_events")
-    return _score(ref, est, float(tolerance_s), _spans(span))
-
-
-def reference_span(ref_events: Iterable[Any], tolerance_s: float = 0.06
-                   ) -> tuple[float, float] | None:
-    """The scored span of a partially annotated recording: first to last reference centre,
-    widened by ``tolerance_s`` on both sides (PASCAL set A). None without references."""
-    ref = _events(ref_events, "ref_events")
-    if not ref:
-        return None
-    t = [x[1] for x in ref]
-    return (min(t) - float(tolerance_s), max(t) + float(tolerance_s))
-
-
-def pool_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Pool per-recording :func:`event_scores` dicts by summing TP, FP and FN.
-
-    Rates are recomputed from the sums (so long recordings weigh more); the timing errors
-    are concatenated and their median absolute value recomputed. ``n_recordings`` is added.
-    """
-    sums = {s: [0, 0, 0] for s in SOUNDS}
-    errors: list[float] = []
-    for d in scores:
-        for s in SOUNDS:
-            sums[s] = [sums[s][0] + d[s]["tp"], sums[s][1] + d[s]["fp"],
-                       sums[s][2] + d[s]["fn"]]
-        errors.extend(d.get("timing_errors_ms", []))
-    out: dict[str, Any] = {s: _counts(*sums[s]) for s in SOUNDS}
-    out.update(_counts(*(sum(sums[s][k] for s in SOUNDS) for k in range(3))))
-    out["timing_errors_ms"] = errors
-    out["timing_error_ms_median"] = float(np.median(np.abs(errors))) if errors else math.nan
-    out["n_recordings"] = len(scores)
-    return out
-
-
-# --------------------------------------------------------------------------- CirCor rows
-
-
-def _rows(rows: Iterable[Any]) -> list[tuple[float, float, int]]:
-    out = []
-    for r in rows:
-        try:
-            a, b, s = r
-            out.append((float(a), float(b), int(s)))
-        except (TypeError, ValueError):
-            raise ParameterError(f"expected (start_s, end_s, state) rows, got {r!r}") from None
-    out.sort(key=lambda r: r[0])
-    return [r for r in out if r[1] > r[0]]  # zero-length rows carry no information
-
-
-def _sound_rows(rows: Iterable[Any]) -> list[tuple[Any, bool]]:
-    """Every S1/S2 row as an Event, flagged True when both neighbours are annotated
-    (non-zero state, within ``_MAX_GAP_S``) so the whole sound is inside the annotation."""
-    from ..segmentation.result import Event
-
-    r = _rows(rows)
-    out = []
-    for k, (a, b, s) in enumerate(r):
-        if s not in (1, 3):
-            continue
-        prev_ok = k > 0 and r[k - 1][2] != 0 and abs(a - r[k - 1][1]) <= _MAX_GAP_S
-        next_ok = k + 1 < len(r) and r[k + 1][2] != 0 and abs(r[k + 1][0] - b) <= _MAX_GAP_S
-        out.append((Event("S1" if s == 1 else "S2", a, b), prev_ok and next_ok))
-    return out
-
-
-def events_from_rows(rows: Iterable[Any]) -> list[Any]:
-    """S1/S2 reference events from CirCor-style ``(start_s, end_s, state)`` rows.
-
-    A sound is kept only when the rows just before and after it are annotated (state
-    1-4, at most 50 ms away): sounds touching a state-0 stretch or the recording's edges
-    may be cut, so their centres are unreliable. Zero-length rows are ignored.
-
-    Returns
-    -------
-    list of Event
-        In time order.
-    """
-    return [e for e, ok in _sound_rows(rows) if ok]
-
-
-def annotated_spans(rows: Iterable[Any]) -> list[tuple[float, float]]:
-    """Intervals ``(start_s, end_s)`` covered by non-zero annotation rows, neighbouring
-    rows less than 50 ms apart merged into one interval."""
-    spans: list[list[float]] = []
-    for a, b, s in _rows(rows):
-        if s == 0:
-            continue
-        if spans and a - spans[-1][1] <= _MAX_GAP_S:
-            spans[-1][1] = max(spans[-1][1], b)
-        else:
-            spans.append([a, b])
-    return [(a, b) for a, b in spans]
-
-
-def score_against_rows(ref_rows: Iterable[Any], est_events: Iterable[Any],
-                       tolerance_s: float = 0.06) -> dict[str, Any]:
-    """Score estimated sounds against a CirCor-style annotation with unannotated stretches.
-
-    References are the sounds of :func:`events_from_rows`. Estimates whose centres lie
-    outside :func:`annotated_spans` are ignored. Sounds dropped because they touch a
-    state-0 stretch or an edge are "don't care": they are matched like references, but
-    neither count as false negatives nor turn the estimate matched to them into a
-    true or false positive.
-
-    Returns
-    -------
-    dict
-        As :func:`event_scores`.
-    """
-    rows = _rows(ref_rows)
-    flagged = _sound_rows(rows)
-    ref = [(e.sound, e.centre_s) for e, _ in flagged]
-    scored = [ok for _, ok in flagged]
-    est = _events(est_events, "est_events")
-    return _score(ref, est, float(tolerance_s), annotated_spans(rows), scored)
-
-
-# --------------------------------------------------------------------------- states
-
-
-def state_accuracy(ref_states: Any, est_states: Any, *, ignore: int | None = 0) -> float:
-    """Share of samples (frames) whose estimated state equals the reference state.
-
-    Parameters
-    ----------
-    ref_states, est_states : array_like [shape=(n,)]
-        Per-sample states (1 S1, 2 systole, 3 S2, 4 diastole), same length and rate.
-    ignore : int or None
-        Reference state excluded from the count (0 = unannotated); None keeps every sample.
-
-    Returns
-    -------
-    float
-        Accuracy in [0, 1]; NaN when no sample is scored.
-    """
-    ref = np.asarray(ref_states).astype(int).ravel()
-    est = np.asarray(est_states).astype(int).ravel()
-    if ref.shape != est.shape:
-        raise ParameterError(f"ref_states has {ref.size} samples, est_states {est.size}; "
-                             "resample them to the same frame rate and length first")
-    keep = np.ones(ref.size, bool) if ignore is None else ref != int(ignore)
-    return _ratio(np.count_nonzero(ref[keep] == est[keep]), np.count_nonzero(keep))
-
-
-# --------------------------------------------------------------------------- classification
-
-
-def _labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=object).ravel()
     p = np.asarray(y_pred, dtype=object).ravel()
     if t.shape != p.shape:
         raise ParameterError(f"y_true has {t.size} labels, y_pred {p.size}")
-    return t, p
+    if labels is None:
+        labels = sorted(set(t.tolist()) | set(p.tolist()), key=str)
+    index = {lab: k for k, lab in enumerate(labels)}
+    if len(index) != len(labels):
+        raise ParameterError(f"labels must be distinct, got {list(labels)!r}")
+    try:
+        return (np.array([index[v] for v in t.tolist()], dtype=np.int64),
+                np.array([index[v] for v in p.tolist()], dtype=np.int64), list(labels))
+    except KeyError as exc:
+        raise ParameterError(f"label {exc.args[0]!r} not in labels {list(labels)!r}") from None
+
+
+def _binary_labels(y_true: Any, y_pred: Any, positive: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``y == positive`` of both label sequences, as bool arrays."""
+    t = np.asarray(y_true, dtype=object).ravel()
+    p = np.asarray(y_pred, dtype=object).ravel()
+    if t.shape != p.shape:
+        raise ParameterError(f"y_true has {t.size} labels, y_pred {p.size}")
+    return (np.array([v == positive for v in t.tolist()], dtype=bool),
+            np.array([v == positive for v in p.tolist()], dtype=bool))
 
 
 def accuracy(y_true: Any, y_pred: Any) -> float:
-    """Share of labels predicted exactly; NaN for empty input."""
-    t, p = _labels(y_true, y_pred)
-    return _ratio(sum(a == b for a, b in zip(t, p)), t.size)
+    """Share of labels predicted exactly (``accuracy_score``); NaN for empty input."""
+    t, p, _ = _encode(y_true, y_pred)
+    return float(skm.accuracy_score(t, p)) if t.size else math.nan
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> np.ndarray:
-    """Counts ``C[i, j]`` of samples with true label ``labels[i]`` predicted ``labels[j]``.
+    """Counts ``C[i, j]`` of samples with true label ``labels[i]`` predicted ``labels[j]``
+    (``sklearn.metrics.confusion_matrix``).
 
     Returns
     -------
     np.ndarray [shape=(n_labels, n_labels), dtype=int64]
         Rows are true labels, columns predictions (scikit-learn's convention). Labels not
-        in ``labels`` raise :class:`ParameterError`.
+        in ``labels`` raise :class:`ParameterError` (scikit-learn would drop them).
     """
-    t, p = _labels(y_true, y_pred)
-    index = {lab: k for k, lab in enumerate(labels)}
-    if len(index) != len(labels):
-        raise ParameterError(f"labels must be distinct, got {list(labels)!r}")
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for a, b in zip(t, p):
-        if a not in index or b not in index:
-            bad = a if a not in index else b
-            raise ParameterError(f"label {bad!r} not in labels {list(labels)!r}")
-        cm[index[a], index[b]] += 1
-    return cm
+    t, p, labels = _encode(y_true, y_pred, labels)
+    if not t.size:
+        return np.zeros((len(labels), len(labels)), dtype=np.int64)
+    return skm.confusion_matrix(t, p, labels=np.arange(len(labels))).astype(np.int64)
 
 
 def uar(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None) -> float:
-    """Unweighted average recall: the mean over classes of the per-class recall.
+    """Unweighted average recall: the mean over classes of the per-class recall
+    (``sklearn.metrics.balanced_accuracy_score``).
 
-    Classes are ``labels`` (default: every label in ``y_true`` or ``y_pred``, sorted);
-    a class with no true sample has no recall and is left out of the mean.
+    Classes are ``labels`` (default: every label in ``y_true`` or ``y_pred``); a class
+    with no true sample has no recall and is left out of the mean. NaN for empty input.
+
+    Examples
+    --------
+    >>> uar(["a", "a", "b"], ["a", "b", "b"])
+    0.75
     """
-    t, p = _labels(y_true, y_pred)
-    if labels is None:
-        labels = sorted(set(t.tolist()) | set(p.tolist()), key=str)
-    cm = confusion_matrix(t, p, labels)
-    support = cm.sum(axis=1)
-    rec = [cm[k, k] / support[k] for k in range(len(labels)) if support[k]]
-    return float(np.mean(rec)) if rec else math.nan
+    t, p, _ = _encode(y_true, y_pred, labels)
+    if not t.size:
+        return math.nan
+    with warnings.catch_warnings():  # predicted classes absent from y_true: left out
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(skm.balanced_accuracy_score(t, p))
 
 
 def sensitivity_specificity(y_true: Any, y_pred: Any, positive: Any = "abnormal"
                             ) -> tuple[float, float]:
-    """Sensitivity TP/(TP+FN) and specificity TN/(TN+FP); every label other than
-    ``positive`` is negative. NaN when a class is absent from ``y_true``."""
-    t, p = _labels(y_true, y_pred)
-    tp = sum(a == positive and b == positive for a, b in zip(t, p))
-    fn = sum(a == positive and b != positive for a, b in zip(t, p))
-    tn = sum(a != positive and b != positive for a, b in zip(t, p))
-    fp = sum(a != positive and b == positive for a, b in zip(t, p))
-    return _ratio(tp, tp + fn), _ratio(tn, tn + fp)
+    """Sensitivity TP/(TP+FN) and specificity TN/(TN+FP): the recall
+    (``recall_score``) of the positive and of the negative class; every label other
+    than ``positive`` is negative. NaN when a class is absent from ``y_true``."""
+    t, p = _binary_labels(y_true, y_pred, positive)
+    if not t.size:
+        return math.nan, math.nan
+    se, sp = skm.recall_score(t, p, labels=[True, False], average=None,
+                              zero_division=np.nan)
+    return float(se), float(sp)
 
 
 def macc(y_true: Any, y_pred: Any, positive: Any = "abnormal") -> float:
@@ -475,7 +158,7 @@ def macc(y_true: Any, y_pred: Any, positive: Any = "abnormal") -> float:
     return 0.5 * (se + sp)
 
 
-def _binary(y_true: Any, scores: Any, positive: Any) -> tuple[np.ndarray, np.ndarray]:
+def _binary_scores(y_true: Any, scores: Any, positive: Any) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=object).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if t.shape != s.shape:
@@ -495,37 +178,38 @@ def roc_auc(y_true_binary: Any, scores: Any, *, positive: Any = None) -> float:
     ``y_true_binary`` is truthy for positives, or labels compared with ``positive``;
     higher ``scores`` mean more likely positive.
     """
-    from sklearn.metrics import roc_auc_score
-
-    yb, s = _binary(y_true_binary, scores, positive)
-    return float(roc_auc_score(yb, s))
+    yb, s = _binary_scores(y_true_binary, scores, positive)
+    return float(skm.roc_auc_score(yb, s))
 
 
 def roc_curve(y_true_binary: Any, scores: Any, *, positive: Any = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rate, true-positive rate and thresholds
     (``sklearn.metrics.roc_curve``), each ``np.ndarray [shape=(n_thresholds,)]``."""
-    from sklearn.metrics import roc_curve as _roc
-
-    yb, s = _binary(y_true_binary, scores, positive)
-    fpr, tpr, thr = _roc(yb, s)
+    yb, s = _binary_scores(y_true_binary, scores, positive)
+    fpr, tpr, thr = skm.roc_curve(yb, s)
     return fpr, tpr, thr
 
 
 def murmur_weighted_accuracy(y_true: Any, y_pred: Any) -> float:
     """PhysioNet 2022 murmur score (per patient, classes Present / Unknown / Absent).
 
-    ``sum_c w_c * m_cc / sum_c w_c * n_c`` with weights 5 (Present), 3 (Unknown),
-    1 (Absent), ``m_cc`` the correctly classified patients of true class ``c`` and ``n_c``
-    all patients of true class ``c``. NaN for empty input.
+    ``sum_c w_c * m_cc / sum_c w_c * n_c`` with the weights :data:`MURMUR_WEIGHTS`
+    (5 Present, 3 Unknown, 1 Absent), ``m_cc`` the correctly classified patients of true
+    class ``c`` and ``n_c`` all patients of true class ``c``: ``accuracy_score`` with each
+    patient weighted by its true class. NaN for empty input.
     """
-    t, p = _labels(y_true, y_pred)
-    for v in list(t) + list(p):
-        if v not in MURMUR_WEIGHTS:
-            raise ParameterError(f"murmur label {v!r}; valid: {', '.join(MURMUR_WEIGHTS)}")
-    num = sum(MURMUR_WEIGHTS[a] for a, b in zip(t, p) if a == b)
-    den = sum(MURMUR_WEIGHTS[a] for a in t)
-    return _ratio(num, den)
+    classes = list(MURMUR_WEIGHTS)
+    try:
+        t, p, _ = _encode(y_true, y_pred, classes)
+    except ParameterError as exc:
+        if "not in labels" not in str(exc):
+            raise
+        raise ParameterError(f"murmur {exc}; valid: {', '.join(classes)}") from None
+    if not t.size:
+        return math.nan
+    w = np.array([MURMUR_WEIGHTS[c] for c in classes])[t]
+    return float(skm.accuracy_score(t, p, sample_weight=w))
 
 
 def outcome_cost(y_true: Any, y_pred: Any, positive: Any = "Abnormal") -> float:
@@ -538,13 +222,12 @@ def outcome_cost(y_true: Any, y_pred: Any, positive: Any = "Abnormal") -> float:
     (Reyna et al. 2023, "Heart murmur detection from phonocardiogram recordings: the
     George B. Moody PhysioNet Challenge 2022", PLOS Digit Health.)
     """
-    t, p = _labels(y_true, y_pred)
+    t, p = _binary_labels(y_true, y_pred, positive)
     n = t.size
     if n == 0:
         return math.nan
-    tp = sum(a == positive and b == positive for a, b in zip(t, p))
-    fp = sum(a != positive and b == positive for a, b in zip(t, p))
-    fn = sum(a == positive and b != positive for a, b in zip(t, p))
+    _, fp, fn, tp = (int(v) for v in
+                     skm.confusion_matrix(t, p, labels=[False, True]).ravel())
     r = (tp + fp) / n
     expert = (25 + 397 * r - 1718 * r ** 2 + 11296 * r ** 4) * n
     return float((10 * n + expert + 10000 * tp + 50000 * fn) / n)

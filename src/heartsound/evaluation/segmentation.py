@@ -1,76 +1,57 @@
 """Measuring segmenters on annotated corpora: CirCor 2022 cross-validation and PASCAL 2011.
 
-Scoring (:mod:`heartsound.evaluation.metrics`): an estimated S1 (S2) is a true positive when its
-centre is within ``±tolerance`` of an unmatched reference S1 (S2) centre.
+The one scoring path for every segmenter (the CLI, the training code, the scripts and
+the tests call these functions). Scoring (:mod:`heartsound.evaluation.metrics`): an
+estimated S1 (S2) is a true positive when its time is within ``±tolerance`` of an
+unmatched reference S1 (S2).
 
-* **CirCor 2022** (``.tsv`` states as truth): :func:`heartsound.evaluation.metrics.score_against_rows`
-  scores only inside annotated (non-zero) stretches; sounds touching a state-0 stretch are
-  "don't care". :func:`circor_folds` is the one patient-independent fold assignment every
-  segmenter is measured with (5 folds, seed 0, grouped by patient merged with its
-  ``Additional ID``, stratified by murmur label).
-* **PASCAL 2011 set A** (21 annotated normal recordings, never trained on): each
-  recording is scored only within its annotated span, first to last annotated sound
-  ``± tolerance`` (:func:`heartsound.evaluation.metrics.reference_span`). The annotations mark
-  roughly the centre or peak of each sound, so the estimate's centre is compared.
+* **CirCor 2022** (``.tsv`` states as truth): :func:`score_circor` scores only inside
+  annotated (non-zero) stretches; sounds touching a state-0 stretch are "don't care".
+  :func:`~heartsound.datasets.splits.circor_folds` is the one patient-independent fold
+  assignment every segmenter is measured with (5 folds, seed 0, grouped by patient merged
+  with its ``Additional ID``, stratified by murmur label).
+* **PASCAL 2011 set A** (21 annotated normal recordings, never trained on):
+  :func:`score_pascal` scores each recording only within its annotated span, first to
+  last annotated sound ``± tolerance``. The annotations mark roughly the peak of each
+  sound; ``event_time="peak"`` compares the estimated sound's envelope peak.
+
+Per-recording scores (one dict per tolerance) are pooled by :func:`summary`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datasets import circor2022, pascal2011
 from ..datasets.base import Record
+from ..datasets.splits import circor_folds
 from ..errors import DatasetError, ParameterError
+from ..features import springer_features
+from ..io import load
+from ..segmentation.peaks import sound_peaks
+from ..segmentation.result import Segmentation, rows_to_states
+from ..segmentation.springer import METHOD as SPRINGER, SpringerSegmenter
+from ..vocab import FRAME_RATE, S1, UNANNOTATED
+from . import EVENT_TIMES, SEGMENTATION_DATASETS
+from .metrics import as_pairs, event_scores, pool_scores, reference_span, score_against_rows
 
-__all__ = ["TOLERANCES_S", "circor_folds", "reference_heart_rate", "heart_rate_agreement", "circor_items", "pascal_items",
-           "score_circor", "score_pascal", "evaluate", "cross_validate_circor",
-           "unannotated_beats"]
+__all__ = ["TOLERANCES_S", "EVENT_TIMES", "circor_folds", "reference_heart_rate",
+           "heart_rate_agreement", "circor_items", "pascal_items", "unannotated_beats",
+           "score_circor", "score_pascal", "summary", "evaluate", "cross_validate_circor"]
 
 logger = logging.getLogger(__name__)
 
 #: Tolerances (s) every figure is reported at.
 TOLERANCES_S = (0.03, 0.06, 0.1)
-
-
-def circor_folds(records: Sequence[Record], k: int = 5, seed: int = 0
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Patient-independent folds of the annotated CirCor recordings.
-
-    Only records with a segmentation (``annotation_path`` not None) take part. Folds come
-    from :func:`heartsound.datasets.splits.grouped_stratified_kfold` with
-    ``groups = Record.group`` (patient merged with its ``Additional ID``, so one child is
-    never on both sides) and ``labels = Record.label`` (murmur), ``n_splits = k``,
-    ``seed``. The same corpus, ``k`` and ``seed`` always give the same folds.
-
-    Parameters
-    ----------
-    records : sequence of Record
-        :func:`heartsound.datasets.circor2022.read` output (any order; indices refer to it).
-    k : int
-        Number of folds.
-    seed : int
-        Shuffle seed (0 for every published figure).
-
-    Returns
-    -------
-    list of (train_idx, test_idx)
-        ``k`` pairs of sorted index arrays into ``records``; the test sets partition the
-        annotated records.
-    """
-    from ..datasets.splits import grouped_stratified_kfold
-
-    annotated = np.array([i for i, r in enumerate(records) if r.annotation_path is not None])
-    if annotated.size == 0:
-        raise DatasetError("no CirCor record has a segmentation annotation")
-    sub = [records[i] for i in annotated]
-    folds = grouped_stratified_kfold(sub, [r.label for r in sub], [r.group for r in sub],
-                                     n_splits=k, seed=seed)
-    return [(annotated[tr], annotated[te]) for tr, te in folds]
+#: Tolerance (s) of the per-recording rows and the annotation-gap count.
+_HEADLINE_S = 0.06
+_NAN = float("nan")
 
 
 def reference_heart_rate(rows: Sequence[tuple[float, float, int]]) -> float:
@@ -79,13 +60,13 @@ def reference_heart_rate(rows: Sequence[tuple[float, float, int]]) -> float:
     rr: list[float] = []
     last = None
     for a, b, st in rows:
-        if st == 0:
+        if st == UNANNOTATED:
             last = None
-        elif st == 1 and b > a:
+        elif st == S1 and b > a:
             if last is not None:
                 rr.append(a - last)
             last = a
-    return float(60.0 / np.median(rr)) if rr else float("nan")
+    return float(60.0 / np.median(rr)) if rr else _NAN
 
 
 def heart_rate_agreement(estimated: Sequence[float], reference: Sequence[float]
@@ -101,10 +82,10 @@ def heart_rate_agreement(estimated: Sequence[float], reference: Sequence[float]
     within = np.abs(q - 1) <= 0.1
     half = (q >= 0.4) & (q <= 0.6)
     double = (q >= 1.7) & (q <= 2.3)
-    return {"n": n, "within_10pct": float(np.mean(within)) if n else float("nan"),
-            "half": float(np.mean(half)) if n else float("nan"),
-            "double": float(np.mean(double)) if n else float("nan"),
-            "other": float(np.mean(~(within | half | double))) if n else float("nan")}
+    return {"n": n, "within_10pct": float(np.mean(within)) if n else _NAN,
+            "half": float(np.mean(half)) if n else _NAN,
+            "double": float(np.mean(double)) if n else _NAN,
+            "other": float(np.mean(~(within | half | double))) if n else _NAN}
 
 
 def circor_items(records: Sequence[Record], *, with_features: bool = True,
@@ -122,11 +103,6 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
         ``features(y, sr)`` and ``train_features`` its ``training_features(y, sr)``
         (the list of matrices to fit on, augmented copies included).
     """
-    from ..datasets.circor2022 import read_tsv
-    from ..features import FRAME_RATE, springer_features
-    from ..io import load
-    from ..segmentation.result import rows_to_states
-
     it: Any = records
     if progress:
         from tqdm import tqdm
@@ -137,7 +113,8 @@ def circor_items(records: Sequence[Record], *, with_features: bool = True,
         if r.annotation_path is None:
             continue
         rec = load(r.audio_path)
-        item: dict[str, Any] = {"id": r.id, "group": r.group, "rows": read_tsv(r.annotation_path),
+        item: dict[str, Any] = {"id": r.id, "group": r.group,
+                                "rows": circor2022.read_tsv(r.annotation_path),
                                 "y": rec.y, "sr": rec.sr}
         if with_features:
             if segmenter is not None:
@@ -160,9 +137,6 @@ def pascal_items(root: str | Path) -> list[dict[str, Any]]:
     list of dict
         ``id``, ``y``, ``sr`` (44.1 kHz), ``ref`` (``(sound, time_s)`` pairs).
     """
-    from ..datasets import pascal2011
-    from ..io import load
-
     seg = pascal2011.read_seg(root)
     recs = {r.id: r for r in pascal2011.read(root, sets="A")}
     out = []
@@ -174,7 +148,23 @@ def pascal_items(root: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Sequence[Any],
+def _gaps(ref: Sequence[tuple[str, float]], tolerance_s: float) -> list[tuple[float, float]]:
+    """Stretches between consecutive annotated sounds longer than 0.85 cycles, shrunk by
+    ``tolerance_s`` at both ends (see :func:`unannotated_beats`)."""
+    t = np.sort(np.array([x[1] for x in ref], dtype=float))
+    s1 = np.sort(np.array([x[1] for x in ref if x[0] == "S1"], dtype=float))
+    if t.size < 3 or s1.size < 2:
+        return []
+    cycle = float(np.median(np.diff(s1)))
+    return [(float(t[i] + tolerance_s), float(t[i + 1] - tolerance_s))
+            for i in np.flatnonzero(np.diff(t) > 0.85 * cycle)]
+
+
+def _in_gap(t: float, gaps: Sequence[tuple[float, float]]) -> bool:
+    return any(a < t < b for a, b in gaps)
+
+
+def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Iterable[Any],
                       tolerance_s: float) -> dict[str, Any]:
     """Estimated sounds inside the annotated span that fall in an annotation gap.
 
@@ -185,64 +175,150 @@ def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Sequence[Any
     ``tolerance_s`` from its ends) count as false positives although they may be real
     sounds.
 
+    Parameters
+    ----------
+    ref : sequence of (sound, time_s)
+        The annotation.
+    est_events : iterable
+        Estimated sounds (anything :func:`~heartsound.evaluation.metrics.as_pairs` takes).
+    tolerance_s : float
+
     Returns
     -------
     dict
         ``gaps`` (list of ``(start_s, end_s)``) and ``n_in_gaps`` (estimated sounds in them).
     """
-    t = np.sort(np.array([x[1] for x in ref], dtype=float))
-    s1 = np.sort(np.array([x[1] for x in ref if x[0] == "S1"], dtype=float))
-    if t.size < 3 or s1.size < 2:
-        return {"gaps": [], "n_in_gaps": 0}
-    cycle = float(np.median(np.diff(s1)))
-    d = np.diff(t)
-    gaps = [(float(t[i] + tolerance_s), float(t[i + 1] - tolerance_s))
-            for i in np.flatnonzero(d > 0.85 * cycle)]
-    n = sum(1 for e in est_events
-            if any(a < (e.centre_s if hasattr(e, "centre_s") else e[1]) < b for a, b in gaps))
+    gaps = _gaps(ref, tolerance_s)
+    n = sum(1 for e in as_pairs(est_events, "est_events") if _in_gap(e.time_s, gaps))
     return {"gaps": gaps, "n_in_gaps": int(n)}
 
 
-def score_circor(rows: Sequence[tuple[float, float, int]], events: Sequence[Any],
+def score_circor(rows: Sequence[tuple[float, float, int]], events: Iterable[Any],
                  tolerances: Sequence[float] = TOLERANCES_S) -> dict[float, dict[str, Any]]:
-    """Per-tolerance :func:`heartsound.evaluation.metrics.score_against_rows` of one recording."""
-    from .metrics import score_against_rows
+    """Score one CirCor recording at each tolerance.
 
-    return {tol: score_against_rows(rows, events, tol) for tol in tolerances}
+    Parameters
+    ----------
+    rows : sequence of (start_s, end_s, state)
+        The recording's ``.tsv`` annotation.
+    events : iterable
+        Estimated sounds: ``(sound, time_s)`` pairs or ``Segmentation.events()``.
+    tolerances : sequence of float
+        Seconds.
+
+    Returns
+    -------
+    dict
+        ``tolerance -> ``:func:`~heartsound.evaluation.metrics.score_against_rows` dict.
+    """
+    est = as_pairs(events, "events")
+    return {tol: score_against_rows(rows, est, tol) for tol in tolerances}
 
 
-def score_pascal(ref: Sequence[tuple[str, float]], events: Sequence[Any],
+def score_pascal(ref: Sequence[tuple[str, float]], events: Iterable[Any],
                  tolerances: Sequence[float] = TOLERANCES_S, *,
                  exclude_gaps: bool = False) -> dict[float, dict[str, Any]]:
-    """Per-tolerance :func:`heartsound.evaluation.metrics.event_scores` within the annotated span.
+    """Score one PASCAL recording at each tolerance, within its annotated span.
 
-    With ``exclude_gaps`` estimated sounds in annotation gaps (:func:`unannotated_beats`)
-    are dropped before scoring.
+    Parameters
+    ----------
+    ref : sequence of (sound, time_s)
+        The annotation (:func:`heartsound.datasets.pascal2011.read_seg`).
+    events : iterable
+        Estimated sounds: ``(sound, time_s)`` pairs or ``Segmentation.events()``.
+    tolerances : sequence of float
+        Seconds.
+    exclude_gaps : bool
+        Drop estimated sounds in annotation gaps (:func:`unannotated_beats`) first.
+
+    Returns
+    -------
+    dict
+        ``tolerance -> ``:func:`~heartsound.evaluation.metrics.event_scores` dict, scored
+        within :func:`~heartsound.evaluation.metrics.reference_span`.
     """
-    from .metrics import event_scores, reference_span
-
+    pairs = as_pairs(events, "events")
     out = {}
     for tol in tolerances:
-        est = list(events)
+        est = pairs
         if exclude_gaps:
-            gaps = unannotated_beats(ref, est, tol)["gaps"]
-            est = [e for e in est if not any(a < e.centre_s < b for a, b in gaps)]
+            gaps = _gaps(ref, tol)
+            est = [e for e in pairs if not _in_gap(e.time_s, gaps)]
         out[tol] = event_scores(ref, est, tol, span=reference_span(ref, tol))
     return out
 
 
-def _summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
-    from .metrics import pool_scores
+def summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Pool per-recording scores at each tolerance.
 
+    Parameters
+    ----------
+    per_tol : dict
+        ``tolerance (s) -> list`` of per-recording :func:`score_circor` /
+        :func:`score_pascal` dicts at that tolerance.
+
+    Returns
+    -------
+    dict
+        ``"<ms>ms" -> {"S1", "S2", "f1", "sensitivity", "ppv", "timing_error_ms_median"}``,
+        ``S1``/``S2`` holding ``sensitivity``, ``ppv``, ``f1``, ``tp``, ``fp``, ``fn``
+        (:func:`~heartsound.evaluation.metrics.pool_scores`).
+    """
+    keys = ("sensitivity", "ppv", "f1", "tp", "fp", "fn")
     out: dict[str, Any] = {}
     for tol, scores in per_tol.items():
         p = pool_scores(scores)
         out[f"{int(round(tol * 1000))}ms"] = {
-            "S1": {k: p["S1"][k] for k in ("sensitivity", "ppv", "f1", "tp", "fp", "fn")},
-            "S2": {k: p["S2"][k] for k in ("sensitivity", "ppv", "f1", "tp", "fp", "fn")},
+            "S1": {k: p["S1"][k] for k in keys}, "S2": {k: p["S2"][k] for k in keys},
             "f1": p["f1"], "sensitivity": p["sensitivity"], "ppv": p["ppv"],
             "timing_error_ms_median": p["timing_error_ms_median"]}
     return out
+
+
+def _headline(scores: dict[float, dict[str, Any]], tolerances: Sequence[float]
+              ) -> dict[str, Any]:
+    return scores.get(_HEADLINE_S, scores[tolerances[0]])
+
+
+def _evaluate_circor(root: str | Path, records: Sequence[Record] | None,
+                     events_of: Callable[..., list[Any]], tolerances: Sequence[float],
+                     progress: bool) -> dict[str, Any]:
+    recs = list(records) if records is not None else circor2022.read(root)
+    per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
+    items = circor_items(recs, with_features=False, progress=progress)
+    for it in items:
+        for tol, sc in score_circor(it["rows"], events_of(it), tolerances).items():
+            per_tol[tol].append(sc)
+    return {"n_recordings": len(items), "by_tolerance": summary(per_tol)}
+
+
+def _evaluate_pascal(root: str | Path, segment_fn: Callable[[np.ndarray, float], Any],
+                     events_of: Callable[..., list[Any]], tolerances: Sequence[float]
+                     ) -> dict[str, Any]:
+    per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
+    gaps_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
+    per_rec = []
+    for it in pascal_items(root):
+        seg = segment_fn(it["y"], it["sr"])
+        ev = events_of(it, seg)
+        scores = score_pascal(it["ref"], ev, tolerances)
+        scores_ng = score_pascal(it["ref"], ev, tolerances, exclude_gaps=True)
+        n_gap = unannotated_beats(it["ref"], ev, _HEADLINE_S)["n_in_gaps"]
+        for tol in tolerances:
+            per_tol[tol].append(scores[tol])
+            gaps_tol[tol].append(scores_ng[tol])
+        s = _headline(scores, tolerances)
+        s1 = np.sort([t for snd, t in it["ref"] if snd == "S1"])
+        ref_hr = 60.0 / float(np.median(np.diff(s1))) if s1.size > 1 else _NAN
+        per_rec.append({"id": it["id"], "heart_rate_bpm": round(seg.heart_rate_bpm, 1),
+                        "reference_heart_rate_bpm": round(ref_hr, 1),
+                        "f1": s["f1"], "tp": s["tp"], "fp": s["fp"], "fn": s["fn"],
+                        "timing_error_ms_median": s["timing_error_ms_median"],
+                        "n_in_gaps": n_gap})
+    return {"n_recordings": len(per_rec), "per_recording": per_rec,
+            "n_estimated_in_annotation_gaps": sum(r["n_in_gaps"] for r in per_rec),
+            "by_tolerance_gaps_excluded": summary(gaps_tol),
+            "by_tolerance": summary(per_tol)}
 
 
 def evaluate(dataset: str, root: str | Path,
@@ -255,6 +331,7 @@ def evaluate(dataset: str, root: str | Path,
     Parameters
     ----------
     dataset : {"circor2022", "pascal2011"}
+        One of :data:`~heartsound.evaluation.SEGMENTATION_DATASETS`.
     root : path
         Corpus folder.
     segment_fn : callable
@@ -271,61 +348,27 @@ def evaluate(dataset: str, root: str | Path,
     Returns
     -------
     dict
-        ``n_recordings``, ``seconds`` (CPU-independent wall time), ``by_tolerance``
-        (pooled S1/S2 sensitivity, PPV, F1, median timing error per tolerance) and, for
-        PASCAL, ``per_recording`` and ``by_tolerance_gaps_excluded``.
+        ``dataset``, ``event_time``, ``n_recordings``, ``seconds`` (wall time),
+        ``by_tolerance`` (:func:`summary`) and, for PASCAL, ``per_recording`` (at 60 ms),
+        ``n_estimated_in_annotation_gaps`` and ``by_tolerance_gaps_excluded``.
     """
-    if event_time not in ("centre", "peak"):
-        raise ParameterError(f"unknown event_time {event_time!r}; valid: centre, peak")
-    from ..segmentation.peaks import sound_peaks
+    if event_time not in EVENT_TIMES:
+        raise ParameterError(f"unknown event_time {event_time!r}; valid: {', '.join(EVENT_TIMES)}")
 
-    def events_of(seg: Any, y: np.ndarray, sr: float) -> list[Any]:
+    def events_of(it: dict[str, Any], seg: Any = None) -> list[Any]:
+        seg = segment_fn(it["y"], it["sr"]) if seg is None else seg
         ev = seg.events()
-        return sound_peaks(ev, y, sr) if event_time == "peak" else ev
+        return sound_peaks(ev, it["y"], it["sr"]) if event_time == "peak" else ev
 
     t0 = time.perf_counter()
-    per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
     out: dict[str, Any] = {"dataset": dataset, "event_time": event_time}
     if dataset == "circor2022":
-        from ..datasets import circor2022
-
-        recs = list(records) if records is not None else circor2022.read(root)
-        items = circor_items(recs, with_features=False, progress=progress)
-        for it in items:
-            seg = segment_fn(it["y"], it["sr"])
-            ev = events_of(seg, it["y"], it["sr"])
-            for tol, sc in score_circor(it["rows"], ev, tolerances).items():
-                per_tol[tol].append(sc)
-        out["n_recordings"] = len(items)
+        out.update(_evaluate_circor(root, records, events_of, tolerances, progress))
     elif dataset == "pascal2011":
-        gaps_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
-        per_rec = []
-        n_gap_beats = 0
-        for it in pascal_items(root):
-            seg = segment_fn(it["y"], it["sr"])
-            ev = events_of(seg, it["y"], it["sr"])
-            scores = score_pascal(it["ref"], ev, tolerances)
-            scores_ng = score_pascal(it["ref"], ev, tolerances, exclude_gaps=True)
-            gap = unannotated_beats(it["ref"], ev, 0.06)
-            n_gap_beats += gap["n_in_gaps"]
-            for tol in tolerances:
-                per_tol[tol].append(scores[tol])
-                gaps_tol[tol].append(scores_ng[tol])
-            s60 = scores.get(0.06, scores[tolerances[0]])
-            s1 = np.sort([t for snd, t in it["ref"] if snd == "S1"])
-            ref_hr = 60.0 / float(np.median(np.diff(s1))) if s1.size > 1 else float("nan")
-            per_rec.append({"id": it["id"], "heart_rate_bpm": round(seg.heart_rate_bpm, 1),
-                            "reference_heart_rate_bpm": round(ref_hr, 1),
-                            "f1": s60["f1"], "tp": s60["tp"], "fp": s60["fp"], "fn": s60["fn"],
-                            "timing_error_ms_median": s60["timing_error_ms_median"],
-                            "n_in_gaps": gap["n_in_gaps"]})
-        out["n_recordings"] = len(per_rec)
-        out["per_recording"] = per_rec
-        out["n_estimated_in_annotation_gaps"] = n_gap_beats
-        out["by_tolerance_gaps_excluded"] = _summary(gaps_tol)
+        out.update(_evaluate_pascal(root, segment_fn, events_of, tolerances))
     else:
-        raise ParameterError(f"unknown dataset {dataset!r}; valid: circor2022, pascal2011")
-    out["by_tolerance"] = _summary(per_tol)
+        raise ParameterError(f"unknown dataset {dataset!r}; "
+                             f"valid: {', '.join(SEGMENTATION_DATASETS)}")
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -336,11 +379,11 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
                           progress: bool = False) -> dict[str, Any]:
     """Patient-independent ``k``-fold cross-validation of the Springer segmenter on CirCor.
 
-    For each fold of :func:`circor_folds`, a fresh segmenter (``make_segmenter()``,
-    default :class:`~heartsound.segmentation.springer.SpringerSegmenter` with default
-    parameters) is fitted on the other folds' ``training_features`` (augmented copies
-    included) and ``.tsv`` states, and the held-out recordings, as recorded, are decoded
-    and scored with :func:`score_circor`. Single process.
+    For each fold of :func:`~heartsound.datasets.splits.circor_folds`, a fresh segmenter
+    (``make_segmenter()``, default :class:`~heartsound.segmentation.springer.SpringerSegmenter`
+    with default parameters) is fitted on the other folds' ``training_features``
+    (augmented copies included) and ``.tsv`` states, and the held-out recordings, as
+    recorded, are decoded and scored with :func:`score_circor`. Single process.
 
     Returns
     -------
@@ -352,11 +395,6 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
         estimated and reference heart rate), ``k``, ``seed``, ``n_recordings``,
         ``seconds``.
     """
-    from ..datasets import circor2022
-    from ..features import FRAME_RATE
-    from ..segmentation.result import Segmentation
-    from ..segmentation.springer import METHOD, SpringerSegmenter
-
     t0 = time.perf_counter()
     make = make_segmenter or SpringerSegmenter
     records = circor2022.read(root)
@@ -377,23 +415,23 @@ def cross_validate_circor(root: str | Path, *, k: int = 5, seed: int = 0,
         per_tol: dict[float, list[dict[str, Any]]] = {t: [] for t in tolerances}
         for i in te:
             it = items[int(i)]
-            states, hr, si, info = model.decode(it["features"], FRAME_RATE)
-            seg = Segmentation(states, FRAME_RATE, METHOD, hr, si, info=info)
+            st, hr, si, info = model.decode(it["features"], FRAME_RATE)
+            seg = Segmentation(st, FRAME_RATE, SPRINGER, hr, si, info=info)
             scores = score_circor(it["rows"], seg.events(), tolerances)
             for tol, sc in scores.items():
                 per_tol[tol].append(sc)
                 pooled[tol].append(sc)
-            head = scores.get(0.06, scores[tolerances[0]])
+            head = _headline(scores, tolerances)
             per_rec.append({"id": it["id"], "fold": f, "f1": head["f1"], "tp": head["tp"],
                             "fp": head["fp"], "fn": head["fn"],
                             "heart_rate_bpm": round(float(hr), 2),
                             "reference_heart_rate_bpm": round(reference_heart_rate(it["rows"]), 2)})
         fold_out.append({"fold": f, "n_recordings": int(len(te)),
-                         "n_train_recordings": int(len(tr)), "by_tolerance": _summary(per_tol)})
+                         "n_train_recordings": int(len(tr)), "by_tolerance": summary(per_tol)})
         logger.info("fold %d: F1@60ms %.4f", f, fold_out[-1]["by_tolerance"].get("60ms", {})
-                    .get("f1", float("nan")))
+                    .get("f1", _NAN))
     return {"dataset": "circor2022", "k": k, "seed": seed, "n_recordings": int(idx_all.size),
-            "folds": fold_out, "pooled": _summary(pooled),
+            "folds": fold_out, "pooled": summary(pooled),
             "heart_rate": heart_rate_agreement([r["heart_rate_bpm"] for r in per_rec],
                                                [r["reference_heart_rate_bpm"] for r in per_rec]),
             "per_recording": per_rec,
