@@ -1,9 +1,10 @@
-"""A second, non-neural view of `abnormal`: gradient boosting on phase-contrast features.
+r"""A second, non-neural view of `abnormal`: gradient boosting on phase-contrast features.
 
 Run from the repository root (after a phase-channel CV and LODO run, whose JSON files give
 the network's out-of-fold probabilities for the fusion rows)::
 
-    python scripts/abnormal_phase_contrast.py out/cv_abn_bigru_phase.json out/lodo_abn_bigru_phase.json [--root ../shared/data]
+    python scripts/abnormal_phase_contrast.py out/cv_abn_bigru_phase.json \
+        out/lodo_abn_bigru_phase.json [--root ../shared/data]
 
 Features per recording, from the cached phase-channel front end (`recording_bins`
 log-Mel, 64 bands pooled to 16, and the neural segmenter's phase shares): the mean
@@ -36,7 +37,8 @@ from heartsound.training.classifier import _grouped_folds, feature_cache
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("cv_json", help="network CV output (heartsound train classifier --cv 5 --json)")
-parser.add_argument("lodo_json", help="network LODO output (heartsound train classifier --lodo --json)")
+parser.add_argument("lodo_json",
+                    help="network LODO output (heartsound train classifier --lodo --json)")
 parser.add_argument("--root", type=Path, default=Path("../shared/data"),
                     help="folder holding physionet2016/, circor2022/ and pascal2011/")
 args = parser.parse_args()

@@ -5,10 +5,9 @@ reference S1 (S2) that no other estimate matched (one-to-one matching,
 :func:`match_events`). Scores of several recordings are pooled by summing their counts
 (:func:`pool_scores`), which is how the figures in ``docs/results`` are reported.
 
-Events are ``(sound, time_s)`` pairs, ``sound`` ``"S1"`` or ``"S2"``, or a mapping
-``{"S1": times, "S2": times}``. Objects with ``.sound`` and ``.centre_s`` attributes (a
-segmentation's events) are turned into pairs by :func:`as_pairs`; this module imports
-nothing from :mod:`heartsound.segmentation`.
+Events are ``(sound, time_s)`` pairs or anything
+:func:`~heartsound.evaluation.annotations.as_pairs` turns into them (a segmentation's
+events included); this module imports nothing from :mod:`heartsound.segmentation`.
 
 The public names are re-exported by :mod:`heartsound.evaluation.metrics`.
 """
@@ -16,14 +15,16 @@ The public names are re-exported by :mod:`heartsound.evaluation.metrics`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import ParameterError
-from ..vocab import SOUND_CODES, SOUNDS, UNANNOTATED
+from ..vocab import SOUNDS
+from .annotations import (SoundTime, annotated_spans, as_pairs, events_from_rows,
+                          rows_sorted, sound_rows)
 
 __all__ = ["SOUNDS", "SoundTime", "as_pairs", "match_events", "event_scores", "pool_scores",
            "reference_span", "events_from_rows", "annotated_spans", "score_against_rows",
@@ -32,23 +33,6 @@ __all__ = ["SOUNDS", "SoundTime", "as_pairs", "match_events", "event_scores", "p
 #: Slack (s) added to the tolerance so that a boundary distance computed in floating point
 #: (``1.06 - 1.0 = 0.06000000000000005``) still counts as inside.
 _EPS_S = 1e-9
-#: Largest gap (s) between two annotation rows still treated as contiguous. The CirCor
-#: ``.tsv`` files hold a few dozen gaps or overlaps of 1-25 ms between annotated rows;
-#: unannotated stretches are explicit state-0 rows.
-_MAX_GAP_S = 0.05
-_SOUND_OF_STATE = {code: sound for sound, code in SOUND_CODES.items()}
-
-
-class SoundTime(NamedTuple):
-    """One heart sound as a ``(sound, time_s)`` pair; ``centre_s`` is an alias of
-    ``time_s`` so that it reads like a segmentation's event."""
-
-    sound: str
-    time_s: float
-
-    @property
-    def centre_s(self) -> float:
-        return self.time_s
 
 
 def _ratio(num: float, den: float) -> float:
@@ -132,54 +116,6 @@ def _times(x: Any, name: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- events
-
-
-def as_pairs(events: Iterable[Any] | Mapping[str, Any], name: str = "events"
-             ) -> list[SoundTime]:
-    """Normalise events to ``(sound, time_s)`` pairs.
-
-    Parameters
-    ----------
-    events : iterable or mapping
-        ``(sound, time_s)`` pairs; objects with ``.sound`` and ``.centre_s`` (e.g.
-        ``Segmentation.events()``, whose centre is the compared instant); or a mapping
-        ``{"S1": array_like [shape=(n1,)], "S2": array_like [shape=(n2,)]}`` of times (s).
-    name : str
-        Used in error messages.
-
-    Returns
-    -------
-    list of SoundTime
-        In input order (a mapping: all S1, then all S2).
-
-    Raises
-    ------
-    ParameterError
-        An unknown sound, a time that is not a finite number, or an item of another shape.
-    """
-    if isinstance(events, Mapping):
-        events = [(s, t) for s, times in events.items() for t in np.ravel(times)]
-    out = []
-    for e in events:
-        if hasattr(e, "sound") and hasattr(e, "centre_s"):
-            sound, t = e.sound, e.centre_s
-        else:
-            try:
-                sound, t = e
-            except (TypeError, ValueError):
-                raise ParameterError(
-                    f"{name}: expected (sound, time_s) pairs or events with .sound and "
-                    f".centre_s, got {e!r}") from None
-        if sound not in SOUNDS:
-            raise ParameterError(f"{name}: unknown sound {sound!r}; valid: {', '.join(SOUNDS)}")
-        try:
-            t = float(t)
-        except (TypeError, ValueError):
-            raise ParameterError(f"{name}: time {t!r} of {sound} is not a number") from None
-        if not math.isfinite(t):
-            raise ParameterError(f"{name}: time of {sound} is not finite")
-        out.append(SoundTime(sound, t))
-    return out
 
 
 def _spans(span: Any) -> list[tuple[float, float]] | None:
@@ -306,66 +242,6 @@ def pool_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- CirCor rows
-
-
-def _rows(rows: Iterable[Any]) -> list[tuple[float, float, int]]:
-    out = []
-    for r in rows:
-        try:
-            a, b, s = r
-            out.append((float(a), float(b), int(s)))
-        except (TypeError, ValueError):
-            raise ParameterError(f"expected (start_s, end_s, state) rows, got {r!r}") from None
-    out.sort(key=lambda r: r[0])
-    return [r for r in out if r[1] > r[0]]  # zero-length rows carry no information
-
-
-def _sound_rows(rows: list[tuple[float, float, int]]) -> list[tuple[SoundTime, bool]]:
-    """Every S1/S2 row as a pair at its centre, flagged True when both neighbours are
-    annotated (non-zero state, within ``_MAX_GAP_S``) so the whole sound is inside the
-    annotation."""
-    out = []
-    for k, (a, b, s) in enumerate(rows):
-        if s not in _SOUND_OF_STATE:
-            continue
-        prev_ok = (k > 0 and rows[k - 1][2] != UNANNOTATED
-                   and abs(a - rows[k - 1][1]) <= _MAX_GAP_S)
-        next_ok = (k + 1 < len(rows) and rows[k + 1][2] != UNANNOTATED
-                   and abs(rows[k + 1][0] - b) <= _MAX_GAP_S)
-        out.append((SoundTime(_SOUND_OF_STATE[s], 0.5 * (a + b)), prev_ok and next_ok))
-    return out
-
-
-def events_from_rows(rows: Iterable[Any]) -> list[SoundTime]:
-    """S1/S2 reference sounds from CirCor-style ``(start_s, end_s, state)`` rows.
-
-    A sound is kept only when the rows just before and after it are annotated (state
-    1-4, at most 50 ms away): sounds touching a state-0 stretch or the recording's edges
-    may be cut, so their centres are unreliable. Zero-length rows are ignored.
-
-    Returns
-    -------
-    list of SoundTime
-        ``(sound, centre_s)`` pairs in time order.
-    """
-    return [e for e, ok in _sound_rows(_rows(rows)) if ok]
-
-
-def annotated_spans(rows: Iterable[Any]) -> list[tuple[float, float]]:
-    """Intervals ``(start_s, end_s)`` covered by non-zero annotation rows, neighbouring
-    rows less than 50 ms apart merged into one interval."""
-    spans: list[list[float]] = []
-    for a, b, s in _rows(rows):
-        if s == UNANNOTATED:
-            continue
-        if spans and a - spans[-1][1] <= _MAX_GAP_S:
-            spans[-1][1] = max(spans[-1][1], b)
-        else:
-            spans.append([a, b])
-    return [(a, b) for a, b in spans]
-
-
 def score_against_rows(ref_rows: Iterable[Any], est_events: Iterable[Any],
                        tolerance_s: float = 0.06) -> dict[str, Any]:
     """Score estimated sounds against a CirCor-style annotation with unannotated stretches.
@@ -381,8 +257,8 @@ def score_against_rows(ref_rows: Iterable[Any], est_events: Iterable[Any],
     dict
         As :func:`event_scores`.
     """
-    rows = _rows(ref_rows)
-    flagged = _sound_rows(rows)
+    rows = rows_sorted(ref_rows)
+    flagged = sound_rows(rows)
     ref = [e for e, _ in flagged]
     scored = [ok for _, ok in flagged]
     est = as_pairs(est_events, "est_events")

@@ -37,9 +37,11 @@ from ..io import load
 from ..segmentation.peaks import sound_peaks
 from ..segmentation.result import Segmentation, rows_to_states
 from ..segmentation.springer import METHOD as SPRINGER, SpringerSegmenter
-from ..vocab import FRAME_RATE, S1, UNANNOTATED
+from ..vocab import FRAME_RATE
 from . import EVENT_TIMES, SEGMENTATION_DATASETS
-from .metrics import as_pairs, event_scores, pool_scores, reference_span, score_against_rows
+from .annotations import (annotation_gaps, as_pairs, in_gap, reference_heart_rate,
+                          unannotated_beats)
+from .metrics import event_scores, pool_scores, reference_span, score_against_rows
 
 __all__ = ["TOLERANCES_S", "EVENT_TIMES", "circor_folds", "reference_heart_rate",
            "heart_rate_agreement", "circor_items", "pascal_items", "unannotated_beats",
@@ -52,21 +54,6 @@ TOLERANCES_S = (0.03, 0.06, 0.1)
 #: Tolerance (s) of the per-recording rows and the annotation-gap count.
 _HEADLINE_S = 0.06
 _NAN = float("nan")
-
-
-def reference_heart_rate(rows: Sequence[tuple[float, float, int]]) -> float:
-    """Heart rate (bpm) of a CirCor annotation: 60 / median interval between consecutive
-    S1 onsets with no unannotated (state 0) row between them; NaN without such a pair."""
-    rr: list[float] = []
-    last = None
-    for a, b, st in rows:
-        if st == UNANNOTATED:
-            last = None
-        elif st == S1 and b > a:
-            if last is not None:
-                rr.append(a - last)
-            last = a
-    return float(60.0 / np.median(rr)) if rr else _NAN
 
 
 def heart_rate_agreement(estimated: Sequence[float], reference: Sequence[float]
@@ -148,51 +135,6 @@ def pascal_items(root: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _gaps(ref: Sequence[tuple[str, float]], tolerance_s: float) -> list[tuple[float, float]]:
-    """Stretches between consecutive annotated sounds longer than 0.85 cycles, shrunk by
-    ``tolerance_s`` at both ends (see :func:`unannotated_beats`)."""
-    t = np.sort(np.array([x[1] for x in ref], dtype=float))
-    s1 = np.sort(np.array([x[1] for x in ref if x[0] == "S1"], dtype=float))
-    if t.size < 3 or s1.size < 2:
-        return []
-    cycle = float(np.median(np.diff(s1)))
-    return [(float(t[i] + tolerance_s), float(t[i + 1] - tolerance_s))
-            for i in np.flatnonzero(np.diff(t) > 0.85 * cycle)]
-
-
-def _in_gap(t: float, gaps: Sequence[tuple[float, float]]) -> bool:
-    return any(a < t < b for a, b in gaps)
-
-
-def unannotated_beats(ref: Sequence[tuple[str, float]], est_events: Iterable[Any],
-                      tolerance_s: float) -> dict[str, Any]:
-    """Estimated sounds inside the annotated span that fall in an annotation gap.
-
-    A gap is a stretch between consecutive annotated sounds (of either kind) longer than
-    0.85 times the recording's cycle, the median interval between consecutive annotated
-    S1. Systole and diastole are both shorter than that, so such a stretch means the
-    annotator skipped at least one sound. Estimates inside a gap (more than
-    ``tolerance_s`` from its ends) count as false positives although they may be real
-    sounds.
-
-    Parameters
-    ----------
-    ref : sequence of (sound, time_s)
-        The annotation.
-    est_events : iterable
-        Estimated sounds (anything :func:`~heartsound.evaluation.metrics.as_pairs` takes).
-    tolerance_s : float
-
-    Returns
-    -------
-    dict
-        ``gaps`` (list of ``(start_s, end_s)``) and ``n_in_gaps`` (estimated sounds in them).
-    """
-    gaps = _gaps(ref, tolerance_s)
-    n = sum(1 for e in as_pairs(est_events, "est_events") if _in_gap(e.time_s, gaps))
-    return {"gaps": gaps, "n_in_gaps": int(n)}
-
-
 def score_circor(rows: Sequence[tuple[float, float, int]], events: Iterable[Any],
                  tolerances: Sequence[float] = TOLERANCES_S) -> dict[float, dict[str, Any]]:
     """Score one CirCor recording at each tolerance.
@@ -242,8 +184,8 @@ def score_pascal(ref: Sequence[tuple[str, float]], events: Iterable[Any],
     for tol in tolerances:
         est = pairs
         if exclude_gaps:
-            gaps = _gaps(ref, tol)
-            est = [e for e in pairs if not _in_gap(e.time_s, gaps)]
+            gaps = annotation_gaps(ref, tol)
+            est = [e for e in pairs if not in_gap(e.time_s, gaps)]
         out[tol] = event_scores(ref, est, tol, span=reference_span(ref, tol))
     return out
 
