@@ -583,6 +583,8 @@ def test_cli_classify_json(circor_root):
     assert d["severity"]["label"] in LABELS["severity"]
 
 
+@pytest.mark.corpus
+@pytest.mark.slow
 def test_evaluate_on_pascal_set_a_reports_every_field(pascal_root):
     from heartsound.evaluation.classification import evaluate
 
