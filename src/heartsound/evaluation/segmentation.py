@@ -217,6 +217,10 @@ def summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+#: The name :func:`summary` had before it was public (kept for existing callers).
+_summary = summary
+
+
 def _headline(scores: dict[float, dict[str, Any]], tolerances: Sequence[float]
               ) -> dict[str, Any]:
     return scores.get(_HEADLINE_S, scores[tolerances[0]])
