@@ -60,15 +60,14 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng)
     seen = []
-    orig = tc.train
+    orig = tc.crossfit.fit_network
 
-    def spy(*a, **kw):
-        if kw.get("val_records") is not None:
-            tr = a[4] if len(a) > 4 else kw["train_records"]
-            seen.append(({r.id for r in tr}, {r.id for r in kw["val_records"]}))
-        return orig(*a, **kw)
+    def spy(cfg, tr, val, feats, progress=False):
+        assert cfg.inner_folds == 1  # each member is one network
+        seen.append(({r.id for r in tr}, {r.id for r in val}))
+        return orig(cfg, tr, val, feats, progress)
 
-    monkeypatch.setattr(tc, "train", spy)
+    monkeypatch.setattr(tc.crossfit, "fit_network", spy)
     m = tc.train("abnormal", "cnn", train_records=recs, inner_folds=3, max_epochs=2,
                  widths=(4, 4, 4, 4), crops_per_recording=1, augment=False)
     assert len(seen) == 3
@@ -80,7 +79,7 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
     assert m.val_probs.shape == (len(recs), 2)
     assert len(m.model.members) == 3
     assert sorted({h["member"] for h in m.history}) == [0, 1, 2]
-    assert tc._best_epochs(m.history) == [
+    assert tc.best_epochs(m.history) == [
         int(np.argmax([h["val_score"] for h in m.history if h["member"] == k]))
         for k in range(3)]
     # the out-of-fold probabilities are the members' own, not the ensemble's
@@ -177,7 +176,7 @@ def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rn
 
     monkeypatch.setattr(neural, "load_model", lambda *a, **k: _Other())
     # the stand-in cannot segment, so the (already checked) features are stubbed too
-    monkeypatch.setattr(tc, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
+    monkeypatch.setattr(tc.data, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
     tc.feature_cache(recs, fe)
     assert len(set(cache.glob("*.npy")) - before) == 1  # recomputed under a new key
 

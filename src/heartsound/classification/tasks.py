@@ -24,6 +24,7 @@ a target is defined once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = ["TASKS", "LABELS", "check_task", "recording_target", "patient_target",
-           "aggregate_patient", "DEFAULT_RULES"]
+           "aggregate_patient", "DEFAULT_RULES", "patient_groups"]
 
 #: Class labels of each task, in model output order.
 LABELS: dict[str, tuple[str, ...]] = {
@@ -81,6 +82,16 @@ def patient_target(task: str, record: Any) -> str | None:
     if lab == "Present":
         return _GRADE.get(record.labels.get("systolic_murmur_grading") or "")
     return None
+
+
+def patient_groups(records: Sequence[Any]) -> dict[str, list[int]]:
+    """Indices of ``records`` per patient, in first-seen order: CirCor recordings by
+    ``labels["patient_id"]``, every other record on its own (by ``id``)."""
+    out: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        pid = r.labels.get("patient_id", r.id) if r.corpus == "circor2022" else r.id
+        out.setdefault(str(pid), []).append(i)
+    return out
 
 
 def recording_target(task: str, record: Any) -> str | None:
