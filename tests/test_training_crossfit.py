@@ -16,6 +16,11 @@ sf = pytest.importorskip("soundfile")
 from heartsound.training import classifier as tc  # noqa: E402
 
 SR = 2000
+#: A tiny seeded run recorded at commit 20b1f64 (see the last test).
+RECORDED_LOSSES = [0.5843063592910767, 0.5722421407699585]
+RECORDED_VAL_SCORES = [0.5, 0.5]
+RECORDED_RULES = {"threshold": 0.05}
+RECORDED_P_ABNORMAL = [0.6497949361801147, 0.6506215929985046, 0.6500748991966248]
 
 
 def _records(tmp_path: Path, rng: np.random.Generator, n: int = 18) -> list[Record]:
@@ -197,3 +202,17 @@ def test_cli_train_analysis_rate_and_crop_reach_the_bundle(tmp_path, monkeypatch
     assert "crops of 128 frames (4.13 s)" in out.with_suffix(".md").read_text()
     r = classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(out))
     assert r.label in ("normal", "abnormal")
+
+
+def test_seeded_training_reproduces_the_recorded_run(tmp_path, monkeypatch):
+    """Known answer: a tiny seeded CNN run (2 epochs, class-weighted NLL, inner split)
+    gives the loss history, rules and probabilities recorded with the code before the
+    training package was split by concern (commit 20b1f64)."""
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, np.random.default_rng(5), n=12)
+    m = tc.train("abnormal", "cnn", train_records=recs, max_epochs=2, widths=(4, 4, 4, 4),
+                 crops_per_recording=1)
+    np.testing.assert_allclose([h["loss"] for h in m.history], RECORDED_LOSSES, rtol=1e-5)
+    assert [h["val_score"] for h in m.history] == RECORDED_VAL_SCORES
+    assert m.rules == RECORDED_RULES
+    np.testing.assert_allclose(m.predict(recs[:3])[:, 1], RECORDED_P_ABNORMAL, rtol=1e-4)

@@ -57,11 +57,35 @@ def _head_class() -> type:
 
 
 @functools.cache
+def _net_class() -> type:
+    nn = import_torch().nn
+
+    class Net(nn.Module):
+        """A body (``_body``, map dims ``_map_dims``) and an attention head (``head``)."""
+
+        _map_dims: tuple[int, ...] = ()
+
+        def _body(self, x: Any) -> Any:
+            raise NotImplementedError
+
+        def features(self, x: Any) -> tuple[Any, Any, Any]:
+            """(log_probs, attention, body features averaged over the map [B, C])."""
+            h = self._body(x)
+            lp, w = self.head(h)
+            return lp, w, h.mean(dim=self._map_dims)
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            return self.head(self._body(x))
+
+    return Net
+
+
+@functools.cache
 def _cnn_class() -> type:
     nn = import_torch().nn
     head = _head_class()
 
-    class CNN(nn.Module):
+    class CNN(_net_class()):
         """Four 3x3 conv layers (batch norm, ReLU, max-pooling by ``(time_pool, 2)``)."""
 
         def __init__(self, config: TrainConfig, n_cls: int) -> None:
@@ -76,17 +100,10 @@ def _cnn_class() -> type:
             self.drop = nn.Dropout(0.2)
             self.head = head(c_in, 2, n_cls, config.attention)
 
+        _map_dims = (2, 3)
+
         def _body(self, x: Any) -> Any:
             return self.drop(self.body(x.unsqueeze(1)))
-
-        def features(self, x: Any) -> tuple[Any, Any, Any]:
-            """(log_probs, attention, body features averaged over the map [B, C])."""
-            h = self._body(x)
-            lp, w = self.head(h)
-            return lp, w, h.mean(dim=(2, 3))
-
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            return self.head(self._body(x))
 
     return CNN
 
@@ -96,7 +113,7 @@ def _rnn_class() -> type:
     nn = import_torch().nn
     head = _head_class()
 
-    class RNN(nn.Module):
+    class RNN(_net_class()):
         """Stacked LSTM/GRU layers over time, optionally bidirectional."""
 
         def __init__(self, config: TrainConfig, n_cls: int) -> None:
@@ -112,20 +129,13 @@ def _rnn_class() -> type:
             self.drop = nn.Dropout(0.2)
             self.head = head(d, 1, n_cls, config.attention)
 
+        _map_dims = (2,)
+
         def _body(self, x: Any) -> Any:
             h = x
             for r in self.rnns:
                 h, _ = r(h)
             return self.drop(h).transpose(1, 2)
-
-        def features(self, x: Any) -> tuple[Any, Any, Any]:
-            """(log_probs, attention, body features averaged over time [B, C])."""
-            h = self._body(x)
-            lp, w = self.head(h)
-            return lp, w, h.mean(dim=2)
-
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            return self.head(self._body(x))
 
     return RNN
 
