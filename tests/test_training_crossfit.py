@@ -96,6 +96,7 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
         tc.train("abnormal", "cnn", train_records=recs, val_records=recs[:2], inner_folds=3)
 
 
+@pytest.mark.slow
 def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng, n=12)
@@ -108,6 +109,7 @@ def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
         np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_crossfit_jobs_trains_the_same_members_as_serial(tmp_path, monkeypatch, rng):
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng, n=12)

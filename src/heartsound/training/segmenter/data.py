@@ -19,6 +19,7 @@ from ...datasets.circor2022 import read_tsv
 from ...errors import DatasetError
 from ...evaluation.segmentation import circor_folds
 from ...io import load
+from ...segmentation.hsmm import SOUND_DURATIONS_S
 from ...segmentation.neural import neural_features
 from ...segmentation.result import rows_to_states
 from ...vocab import DIASTOLE, FRAME_RATE, N_STATES, NEURAL_BANDS_HZ, S1, S2
@@ -183,8 +184,9 @@ def state_priors(cache: FeatureCache, idx: Sequence[int]) -> list[float]:
 
 def sound_durations(labels: Sequence[np.ndarray], frame_rate: float = FRAME_RATE
                     ) -> dict[str, list[float]]:
-    """Mean and SD (s) of the S1 and S2 runs enclosed by annotated neighbours; defaults
-    (S1 0.122 ± 0.022 s, S2 0.094 ± 0.022 s) with fewer than 20 runs."""
+    """Mean and SD (s) of the S1 and S2 runs enclosed by annotated neighbours; the
+    decoder's defaults (:data:`~heartsound.segmentation.hsmm.SOUND_DURATIONS_S`) with
+    fewer than 20 runs."""
     runs: dict[int, list[int]] = {S1: [], S2: []}
     for lab in labels:
         s = np.asarray(lab).astype(int)
@@ -198,8 +200,8 @@ def sound_durations(labels: Sequence[np.ndarray], frame_rate: float = FRAME_RATE
             if st in runs and s[starts[k - 1]] != 0 and s[ends[k]] != 0:
                 runs[st].append(int(ends[k] - starts[k]))
     out = {}
-    for name, code, default in (("S1", S1, (0.122, 0.022)), ("S2", S2, (0.094, 0.022))):
+    for name, code in (("S1", S1), ("S2", S2)):
         d = np.asarray(runs[code], dtype=float) / frame_rate
         out[name] = ([round(float(d.mean()), 5), round(float(max(d.std(), 1 / frame_rate)), 5)]
-                     if d.size >= 20 else list(default))
+                     if d.size >= 20 else list(SOUND_DURATIONS_S[name]))
     return out
