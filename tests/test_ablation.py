@@ -41,6 +41,7 @@ def _records(tmp_path: Path, rng: np.random.Generator) -> list[Record]:
     return out
 
 
+@pytest.mark.slow
 def test_ablation_end_to_end(tmp_path, monkeypatch, rng):
     from heartsound.training import ablation
 

@@ -259,12 +259,12 @@ def test_bagged_rules_are_seeded_and_unknown_method_raises(rng):
 
 def test_early_stopping_auc_oracle_and_bad_name():
     pytest.importorskip("torch")
-    from heartsound.training.classifier import TrainConfig, _macro_auc
+    from heartsound.training.classifier import TrainConfig, macro_auc
 
     y = np.array([0, 0, 1, 1, 2, 2])
     perfect = np.eye(3)[y] * 0.8 + 0.1
-    assert _macro_auc(y, perfect) == pytest.approx(1.0)
-    assert _macro_auc(y, perfect[:, [1, 2, 0]]) == pytest.approx(0.25)
+    assert macro_auc(y, perfect) == pytest.approx(1.0)
+    assert macro_auc(y, perfect[:, [1, 2, 0]]) == pytest.approx(0.25)
     with pytest.raises(ParameterError, match="uar, auc"):
         TrainConfig(task="murmur", early_stop="loss")
 
@@ -354,7 +354,7 @@ def test_phase_channel_model_exports_and_classifies(tmp_path, rng):
     pytest.importorskip("onnx")
     from heartsound.classification import classify
     from heartsound.segmentation import segment
-    from heartsound.training.classifier import (Trained, TrainConfig, _augment, build_model,
+    from heartsound.training.classifier import (Trained, TrainConfig, augment, build_model,
                                                 export_onnx, model_card)
 
     fe = FrontendConfig(phase_channels=True)
@@ -362,11 +362,11 @@ def test_phase_channel_model_exports_and_classifies(tmp_path, rng):
         TrainConfig(task="murmur", model="cnn", frontend=fe)
     cfg = TrainConfig(task="murmur", model="gru", rnn_units=(8, 8, 8), frontend=fe)
     x = rng.standard_normal((4, 64, 68)).astype(np.float32)
-    aug = _augment(x, np.random.default_rng(0), fe.n_mels)
+    aug = augment(x, np.random.default_rng(0), fe.n_mels)
     np.testing.assert_array_equal(aug[..., 64:], x[..., 64:])  # phases never augmented
     assert not np.array_equal(aug[..., :64], x[..., :64])
-    np.testing.assert_array_equal(_augment(x, np.random.default_rng(0)),
-                                  _augment(x, np.random.default_rng(0), None))
+    np.testing.assert_array_equal(augment(x, np.random.default_rng(0)),
+                                  augment(x, np.random.default_rng(0), None))
     torch.manual_seed(0)
     net = build_model(cfg).eval()
     path = tmp_path / "phase.onnx"

@@ -197,3 +197,39 @@ def test_bad_model_file_raises(tmp_path) -> None:
     junk.write_bytes(b"not an onnx model")
     with pytest.raises(ModelError):
         neural.load_model(junk)
+
+
+def _toy_cache(rng: np.random.Generator):
+    """Six 'recordings' of 400 frames: 12 features that carry the state (plus noise),
+    periodic S1/systole/S2/diastole labels with an unannotated start."""
+    from heartsound.training.segmenter import FeatureCache
+
+    cycle = np.repeat([1, 2, 3, 4], [6, 14, 5, 15])
+    feats, labels = [], []
+    for _ in range(6):
+        lab = np.tile(cycle, 10)[:400].astype(np.int8)
+        lab[:20] = 0
+        x = rng.standard_normal((400, 12)).astype(np.float32)
+        x[:, :4] += 2.0 * np.eye(5, dtype=np.float32)[lab][:, 1:]
+        feats.append([x])
+        labels.append([lab])
+    return FeatureCache([f"r{i}" for i in range(6)], [f"p{i}" for i in range(6)], feats, labels)
+
+
+def test_seeded_segmenter_training_reproduces_the_recorded_run() -> None:
+    """Known answer: a tiny seeded U-Net run gives the losses, priors and durations
+    recorded with the code before the training package was split (commit 20b1f64)."""
+    pytest.importorskip("torch")
+    from heartsound.training import segmenter as tr
+
+    cache = _toy_cache(np.random.default_rng(7))
+    cfg = tr.TrainConfig(widths=(4, 4, 4), max_epochs=2, windows_per_epoch=16, batch_size=4,
+                         window_s=3.0, val_fraction=0.2)
+    t = tr.train(cache, range(6), cfg)
+    np.testing.assert_allclose([h["train_loss"] for h in t.history],
+                               [1.4106938540935516, 1.341842532157898], rtol=1e-5)
+    np.testing.assert_allclose([h["val_loss"] for h in t.history],
+                               [1.4022817511307566, 1.3845727217824835], rtol=1e-5)
+    assert (t.n_train_records, t.n_val_records) == (5, 1)
+    assert t.state_priors == [0.14211, 0.33158, 0.13158, 0.39474]
+    assert t.sound_durations == {"S1": [0.12, 0.02], "S2": [0.1, 0.02]}

@@ -44,8 +44,8 @@ def test_database_of_a_record():
                 label="normal", labels={"database": "e"})
     cc = Record(id="1_AV", corpus="circor2022", audio_path=Path("x.wav"), group="1",
                 label="Absent", labels={})
-    assert tc._database(pn) == "physionet2016/e"
-    assert tc._database(cc) == "circor2022"
+    assert tc.database(pn) == "physionet2016/e"
+    assert tc.database(cc) == "circor2022"
 
 
 def test_bad_balance_raises_and_is_stored_only_when_set():
@@ -83,7 +83,7 @@ def test_train_draws_database_balanced_epochs(tmp_path, monkeypatch, rng):
         calls.append((list(domains), np.asarray(y).copy(), n))
         return orig(domains, y, n, r)
 
-    monkeypatch.setattr(tc, "balanced_indices", spy)
+    monkeypatch.setattr(tc.loop, "balanced_indices", spy)
     m = tc.train("abnormal", "cnn", train_records=recs[:12] + recs[14:], val_records=recs[12:14]
                  + recs[:2], balance="database", max_epochs=2, widths=(4, 4, 4, 4),
                  crops_per_recording=1, augment=False)
@@ -117,7 +117,7 @@ def test_model_features_match_forward_and_have_the_head_width(model, bidirection
         lp, att = net(x)
         lp2, att2, h = net.features(x)
     assert torch.equal(lp, lp2) and torch.equal(att, att2)
-    assert h.shape == (2, tc._feature_dim(cfg)) == (2, 6 if model == "cnn" else 10)
+    assert h.shape == (2, tc.feature_dim(cfg)) == (2, 6 if model == "cnn" else 10)
 
 
 def test_domain_adversarial_trains_stores_weight_and_validates(tmp_path, monkeypatch, rng):
@@ -130,7 +130,7 @@ def test_domain_adversarial_trains_stores_weight_and_validates(tmp_path, monkeyp
         calls.append(w)
         return orig(x, w)
 
-    monkeypatch.setattr(tc, "gradient_reversal", spy)
+    monkeypatch.setattr(tc.loop, "gradient_reversal", spy)
     m = tc.train("abnormal", "cnn", train_records=recs[:12] + recs[14:],
                  val_records=recs[12:14] + recs[:2], domain_adversarial=0.3, max_epochs=3,
                  widths=(4, 4, 4, 4), crops_per_recording=1, augment=False)

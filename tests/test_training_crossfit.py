@@ -16,6 +16,11 @@ sf = pytest.importorskip("soundfile")
 from heartsound.training import classifier as tc  # noqa: E402
 
 SR = 2000
+#: A tiny seeded run recorded at commit 20b1f64 (see the last test).
+RECORDED_LOSSES = [0.5843063592910767, 0.5722421407699585]
+RECORDED_VAL_SCORES = [0.5, 0.5]
+RECORDED_RULES = {"threshold": 0.05}
+RECORDED_P_ABNORMAL = [0.6497949361801147, 0.6506215929985046, 0.6500748991966248]
 
 
 def _records(tmp_path: Path, rng: np.random.Generator, n: int = 18) -> list[Record]:
@@ -60,15 +65,14 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng)
     seen = []
-    orig = tc.train
+    orig = tc.crossfit.fit_network
 
-    def spy(*a, **kw):
-        if kw.get("val_records") is not None:
-            tr = a[4] if len(a) > 4 else kw["train_records"]
-            seen.append(({r.id for r in tr}, {r.id for r in kw["val_records"]}))
-        return orig(*a, **kw)
+    def spy(cfg, tr, val, feats, progress=False):
+        assert cfg.inner_folds == 1  # each member is one network
+        seen.append(({r.id for r in tr}, {r.id for r in val}))
+        return orig(cfg, tr, val, feats, progress)
 
-    monkeypatch.setattr(tc, "train", spy)
+    monkeypatch.setattr(tc.crossfit, "fit_network", spy)
     m = tc.train("abnormal", "cnn", train_records=recs, inner_folds=3, max_epochs=2,
                  widths=(4, 4, 4, 4), crops_per_recording=1, augment=False)
     assert len(seen) == 3
@@ -80,7 +84,7 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
     assert m.val_probs.shape == (len(recs), 2)
     assert len(m.model.members) == 3
     assert sorted({h["member"] for h in m.history}) == [0, 1, 2]
-    assert tc._best_epochs(m.history) == [
+    assert tc.best_epochs(m.history) == [
         int(np.argmax([h["val_score"] for h in m.history if h["member"] == k]))
         for k in range(3)]
     # the out-of-fold probabilities are the members' own, not the ensemble's
@@ -92,6 +96,7 @@ def test_crossfit_members_train_out_of_fold_and_rules_use_all_patients(tmp_path,
         tc.train("abnormal", "cnn", train_records=recs, val_records=recs[:2], inner_folds=3)
 
 
+@pytest.mark.slow
 def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng, n=12)
@@ -104,6 +109,7 @@ def test_cv_jobs_gives_the_same_folds_as_serial(tmp_path, monkeypatch, rng):
         np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_crossfit_jobs_trains_the_same_members_as_serial(tmp_path, monkeypatch, rng):
     monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
     recs = _records(tmp_path, rng, n=12)
@@ -177,7 +183,7 @@ def test_phase_feature_cache_is_keyed_by_the_segmenter(tmp_path, monkeypatch, rn
 
     monkeypatch.setattr(neural, "load_model", lambda *a, **k: _Other())
     # the stand-in cannot segment, so the (already checked) features are stubbed too
-    monkeypatch.setattr(tc, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
+    monkeypatch.setattr(tc.data, "frontend_features", lambda y, sr, fe: first[f"{r.corpus}/{r.id}"])
     tc.feature_cache(recs, fe)
     assert len(set(cache.glob("*.npy")) - before) == 1  # recomputed under a new key
 
@@ -198,3 +204,17 @@ def test_cli_train_analysis_rate_and_crop_reach_the_bundle(tmp_path, monkeypatch
     assert "crops of 128 frames (4.13 s)" in out.with_suffix(".md").read_text()
     r = classify(0.1 * rng.standard_normal(12000), 2000, task="abnormal", model=str(out))
     assert r.label in ("normal", "abnormal")
+
+
+def test_seeded_training_reproduces_the_recorded_run(tmp_path, monkeypatch):
+    """Known answer: a tiny seeded CNN run (2 epochs, class-weighted NLL, inner split)
+    gives the loss history, rules and probabilities recorded with the code before the
+    training package was split by concern (commit 20b1f64)."""
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, np.random.default_rng(5), n=12)
+    m = tc.train("abnormal", "cnn", train_records=recs, max_epochs=2, widths=(4, 4, 4, 4),
+                 crops_per_recording=1)
+    np.testing.assert_allclose([h["loss"] for h in m.history], RECORDED_LOSSES, rtol=1e-5)
+    assert [h["val_score"] for h in m.history] == RECORDED_VAL_SCORES
+    assert m.rules == RECORDED_RULES
+    np.testing.assert_allclose(m.predict(recs[:3])[:, 1], RECORDED_P_ABNORMAL, rtol=1e-4)

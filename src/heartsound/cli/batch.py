@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from .analyze import _common, _error_line, _tasks, format_summary
+from .analyze import _common, _error_line, _tasks
 
 __all__ = ["add_arguments", "main"]
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ParameterError
 from .base import Record
 
-__all__ = ["Record", "read", "NAMES", "reader"]
+__all__ = ["Record", "read", "NAMES", "reader", "find_corpora"]
 
 #: Corpus name -> module implementing ``read(root, ...)``.
 _READERS = {
@@ -73,3 +74,24 @@ def read(name: str, root: str | Path, **kwargs: Any) -> list[Record]:
         The folder does not have the corpus' layout.
     """
     return reader(name).read(root, **kwargs)
+
+
+def find_corpora(roots: Iterable[str | Path], names: Sequence[str] = NAMES) -> dict[str, Path]:
+    """Corpus folders under ``roots``: each root is a corpus folder itself (named after the
+    corpus) or a folder holding corpus folders; for a corpus found under several roots,
+    a root named after it wins, otherwise the first.
+
+    Returns
+    -------
+    dict
+        Corpus name (among ``names``) -> folder; empty when none is found.
+    """
+    out: dict[str, Path] = {}
+    for r in roots:
+        p = Path(r)
+        for name in names:
+            if p.name == name:
+                out[name] = p
+            elif (p / name).is_dir():
+                out.setdefault(name, p / name)
+    return out

@@ -218,7 +218,6 @@ def summary(per_tol: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 #: The name :func:`summary` had before it was public (kept for existing callers).
-_summary = summary
 
 
 def _headline(scores: dict[float, dict[str, Any]], tolerances: Sequence[float]
