@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import heartsound.report as R
+import heartsound.serialize as serialize
 from heartsound.pipeline import Analysis, TaskResult, example_path
 from heartsound.classification.frontend import FrontendConfig, frame_times, log_mel
 from heartsound.classification.inference import ClassificationResult
@@ -62,7 +63,9 @@ def analysis() -> Analysis:
 
 
 def test_tsv_matches_segmentation_rows(analysis):
-    rows = [ln.split("\t") for ln in R.tsv_text(analysis).splitlines()]
+    text = R.render_outputs(analysis, kinds=("tsv",))["tsv"]
+    assert text == R.tsv_text(analysis.to_dict()["segmentation"]["states"])
+    rows = [ln.split("\t") for ln in text.splitlines()]
     truth = _truth_rows()
     assert len(rows) == len(truth)
     for (a, b, s), (ta, tb, ts) in zip(rows, truth):
@@ -139,7 +142,7 @@ def test_write_atomic_keeps_old_file_on_error(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(R.os, "replace", fail)
+    monkeypatch.setattr(serialize.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         R.write_atomic(p, "new")
     assert p.read_text() == "old"
