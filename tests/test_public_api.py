@@ -82,6 +82,7 @@ _CALLS = textwrap.dedent('''
             importlib.import_module(m.name)
     every_name()
     assert callable(hs.analyze) and callable(hs.segment) and callable(hs.plot)
+    assert "matplotlib.pyplot" not in sys.modules  # figures without pyplot state
     print("ok")
 ''')
 

@@ -7,7 +7,6 @@ only when a figure is drawn. torch is never imported.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
