@@ -41,15 +41,9 @@ def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -
     return "\n".join(out)
 
 
-def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -> str:
-    """A self-contained HTML page: summary, quality, classification and interval tables,
-    the figure embedded as base64 PNG, and the S1/S2 event list."""
-    d = analysis if isinstance(analysis, dict) else analysis.to_dict()
-    e = html.escape
-    q = d["quality"]
-    seg = d["segmentation"]
-    hr = d["heart_rate_bpm"]
-    summary = [
+def _summary_rows(d: dict[str, Any]) -> list[tuple[str, Any]]:
+    q, seg, hr = d["quality"], d["segmentation"], d["heart_rate_bpm"]
+    return [
         ("recording", d["source"]),
         ("duration", f"{d['duration_s']:.2f} s at {d['sr']} Hz"),
         ("quality", f"{'usable' if q['usable'] else 'NOT usable'} (score {q['score']:.2f})"),
@@ -60,15 +54,22 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
          + (f": {seg['note']}" if seg.get("note") else "")),
         ("heartsound", d["heartsound_version"]),
     ]
-    cls_rows = []
+
+
+def _classification_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows = []
     for task, c in d["classification"].items():
         if not c.get("available", True):
-            cls_rows.append((task, "unavailable", "", c.get("reason") or ""))
+            rows.append((task, "unavailable", "", c.get("reason") or ""))
             continue
         probs = ", ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
-        cls_rows.append((task, c["label"] + (" (uncertain)" if c.get("uncertain") else ""),
-                         probs, c.get("model") or ""))
-    att_rows = []
+        rows.append((task, c["label"] + (" (uncertain)" if c.get("uncertain") else ""),
+                     probs, c.get("model") or ""))
+    return rows
+
+
+def _attention_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows = []
     for task, c in d["classification"].items():
         shares = c.get("attention_by_phase")
         if shares:
@@ -77,10 +78,25 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
                 cell = f"{100 * (shares.get(ph) or 0.0):.0f} %"
                 ratio = shares.get(f"{ph}_ratio")
                 cells.append(cell if ratio is None else f"{cell} ({ratio:.2f}× its time)")
-            att_rows.append((task, *cells))
-    iv = seg.get("intervals") or {}
+            rows.append((task, *cells))
+    return rows
+
+
+_STYLE = ("<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}"
+          "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;"
+          "padding:3px 8px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+          ".warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}</style>")
+
+
+def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -> str:
+    """A self-contained HTML page of ``Analysis.to_dict()``: summary, quality,
+    classification and interval tables, the figure embedded as base64 PNG, and the S1/S2
+    event list."""
+    d = analysis if isinstance(analysis, dict) else analysis.to_dict()
+    e = html.escape
+    seg = d["segmentation"]
     iv_rows = [(k, "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else v))
-               for k, v in iv.items()]
+               for k, v in (seg.get("intervals") or {}).items()]
     ev_rows = [(ev["sound"], f"{ev['onset_s']:.3f}", f"{ev['offset_s']:.3f}")
                for ev in seg.get("events", [])]
     img = ""
@@ -88,24 +104,16 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
         img = ('<img alt="waveform, spectrogram and class probabilities" '
                f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
     warn = ""
-    if not q["usable"]:
+    if not d["quality"]["usable"]:
         warn = ('<p class="warn">The recording did not pass the quality check; the '
                 'classification below is uncertain and should not be relied on.</p>')
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>heartsound report: {e(Path(d['source']).name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
-        ".warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}</style>",
-        "</head><body>",
-        f"<h1>{e(Path(d['source']).name)}</h1>",
-        warn,
-        _table(summary),
-        "<h2>Classification</h2>",
-        _table(cls_rows, ("task", "label", "probabilities", "model / reason")),
-    ]
+    name = e(Path(d["source"]).name)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>heartsound report: {name}</title>", _STYLE, "</head><body>",
+             f"<h1>{name}</h1>", warn, _table(_summary_rows(d)), "<h2>Classification</h2>",
+             _table(_classification_rows(d), ("task", "label", "probabilities",
+                                              "model / reason"))]
+    att_rows = _attention_rows(d)
     if att_rows:
         parts += ["<h3>Share of attention per phase</h3>",
                   _table(att_rows, ("task", *STATES))]
