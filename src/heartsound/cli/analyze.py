@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..report import OUTPUT_KINDS
 from ._common import add_method_argument, add_tasks_argument, for_each_file, parse_tasks
 
 __all__ = ["add_arguments", "main", "format_summary"]
@@ -28,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="analyse the example recording (a synthetic 10 s PCG with a systolic "
                         "murmur and known S1/S2, built on first use)")
     p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
-                   help="folder for <stem>.json/.tsv/.png[/.html] (default: current folder)")
+                   help=f"folder for <stem>.{{{','.join(OUTPUT_KINDS)}}} (default: current "
+                        "folder)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result to stdout (one line per file) instead of "
                         "the summary")

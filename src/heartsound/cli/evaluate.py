@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..serialize import to_jsonable
 
 __all__ = ["add_segmentation_arguments", "segmentation_main",
            "add_classification_arguments", "classification_main"]
@@ -39,18 +40,6 @@ def add_segmentation_arguments(p: argparse.ArgumentParser) -> None:
                         "centre of the decoded segment (CirCor's convention, default) or the "
                         "envelope peak inside it (PASCAL annotates peaks); not with --cv")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, float):
-        return round(x, 5)
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _headline(by_tol: dict[str, Any], tol_ms: float) -> dict[str, Any]:
@@ -115,7 +104,7 @@ def segmentation_main(args: argparse.Namespace) -> int:
                     "by_tolerance_gaps_excluded"):
             if key in res:
                 out[key] = res[key]
-    out = _clean(out)
+    out = to_jsonable(out)
     if args.json:
         print(json.dumps(out))
         return 0
