@@ -5,13 +5,13 @@
     load / validate_audio  ->  quality.assess  ->  segment  ->  classify (per task)
 
 and gathers their results in an :class:`Analysis`, the one contract every consumer reads
-(the CLI summary, ``<stem>.json``, ``<stem>.tsv``, the figure and the HTML report of
-:mod:`heartsound.report`, and the batch CSV of :mod:`heartsound.batch`). It computes
-nothing itself.
+through ``Analysis.to_dict()`` (the CLI summary, ``<stem>.json``, ``<stem>.tsv``, the
+figure and the HTML report of :mod:`heartsound.report`, and the batch CSV of
+:mod:`heartsound.batch`). It computes nothing itself.
 
 Two degradations are explicit rather than silent:
 
-* ``segmenter="neural"`` falls back to ``"springer2016"`` when the neural model is not
+* ``method="neural"`` falls back to ``"springer2016"`` when the neural model is not
   available; ``Analysis.segmentation.method`` records the method that ran and
   ``segmentation_note`` why.
 * a task whose classifier is not available is reported with ``available: false`` and the

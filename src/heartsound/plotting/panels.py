@@ -179,6 +179,18 @@ def attention_curve(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return t, w
 
 
+def _pool(a: np.ndarray, t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over groups of rows of ``a`` [shape=(n_frames, ...)] so at most ``n`` remain
+    (float64; ``a`` is not copied when it is already short enough)."""
+    a = np.asarray(a)
+    k = -(-len(t) // max(1, n))
+    if k <= 1:
+        return a.astype(float, copy=False), t
+    m = len(t) // k
+    return (a[: m * k].reshape(m, k, *a.shape[1:]).mean(axis=1, dtype=float),
+            t[: m * k].reshape(m, k).mean(axis=1))
+
+
 def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: Any = None,
                          colour: str = "k", ylim: float = 1.05, label: str | None = None
                          ) -> Axes:
@@ -206,7 +218,7 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
     if curve is None:
         ax.set_yticks([])
         return ax
-    t, w = curve
+    w, t = _pool(curve[1], curve[0], 2 * _columns(ax))  # at most 2 points per pixel
     if segmentation is not None:
         _bands(ax, segmentation.rows(), ylim)
         shares = result.attention_by_phase(segmentation)
@@ -222,16 +234,6 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False,
                   borderaxespad=0.1)
     return ax
-
-
-def _pool(a: np.ndarray, t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over groups of rows of ``a`` [shape=(n_frames, ...)] so at most ``n`` remain."""
-    k = -(-len(t) // max(1, n))
-    if k <= 1:
-        return a, t
-    m = len(t) // k
-    return (a[: m * k].reshape(m, k, *a.shape[1:]).mean(axis=1),
-            t[: m * k].reshape(m, k).mean(axis=1))
 
 
 def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True,
@@ -258,13 +260,13 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
     ax = _axes(ax, (11, 3.5))
     n_cols = 2 * _columns(ax)
     ts = np.asarray(result.attention_times_s, dtype=float)
-    spec, tsp = _pool(np.asarray(result.spectrogram, dtype=float), ts, n_cols)
+    spec, tsp = _pool(result.spectrogram, ts, n_cols)
     fs = result.attention_freqs_hz
     fs = np.arange(spec.shape[1]) if fs is None else np.asarray(fs, dtype=float)
     vmin, vmax = np.percentile(spec, [1, 99.5])
     ax.pcolormesh(tsp, fs, spec.T, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
                   rasterized=True)
-    amap = np.asarray(result.attention, dtype=float)
+    amap = np.asarray(result.attention)
     if contours and amap.ndim == 2 and amap.max() > 0:
         amap, _ = _pool(amap, ts, n_cols)
         ax.contour(tsp, fs, amap.T / amap.max(), levels=[0.5, 0.8], colors=["#00e5ff"],
