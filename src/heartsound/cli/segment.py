@@ -44,10 +44,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     kwargs: dict[str, Any] = {}
     if args.model is not None:
-        if args.method != "springer2016":
-            raise ParameterError("--model is only used with --method springer2016")
-        from ..segmentation.springer import SpringerSegmenter
+        from ..segmentation.springer import METHOD, SpringerSegmenter
 
+        if args.method != METHOD:
+            raise ParameterError(f"--model is only used with --method {METHOD}")
         kwargs["model"] = SpringerSegmenter.load(args.model)
 
     def run(f: Any) -> None:
