@@ -137,30 +137,26 @@ def test_unknown_task_lists_valid_names(rng):
 
 
 def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
-    real = A._segment
+    """The neural method's module missing from the install (the registry's real error)."""
+    from heartsound import segmentation
 
-    def no_neural(y, sr, method, prepared=None):
-        if method == "neural":
-            raise ModelError("segmenter_neural.onnx is missing")
-        return real(y, sr, method, prepared)
-
-    monkeypatch.setattr(A, "_segment", no_neural)
+    monkeypatch.setitem(segmentation.METHODS, "neural", "heartsound.segmentation._absent")
     y, _ = synthetic_pcg(rng)
-    d = analyze(y, sr=SR, segmenter="neural", tasks=("abnormal",)).to_dict()
+    d = analyze(y, sr=SR, method="neural", tasks=("abnormal",)).to_dict()
     assert d["segmentation"]["method"] == "springer2016"
     assert d["segmentation"]["requested_method"] == "neural"
-    assert "segmenter_neural.onnx is missing" in d["segmentation"]["note"]
+    assert "heartsound.segmentation._absent missing" in d["segmentation"]["note"]
 
 
 def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
-    def missing(y, sr, task, segmentation=None):
+    def missing(y, sr, *, task, segmentation=None):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
-    def all_missing(y, sr, prepared=None, segmentation=None):
+    def all_missing(y, sr, *, prepared=None, segmentation=None):
         raise ModelError("model file heartsound/models/abnormal.onnx is missing")
 
-    monkeypatch.setattr(A, "_classify", missing)
-    monkeypatch.setattr(A, "_classify_all", all_missing)
+    monkeypatch.setattr(A, "classify", missing)
+    monkeypatch.setattr(A, "classify_all", all_missing)
     y, _ = synthetic_pcg(rng)
     d = analyze(y, sr=SR, segmenter="springer2016").to_dict()
     for task, c in d["classification"].items():
@@ -173,13 +169,13 @@ def test_classifiers_get_only_the_neural_segmentation(rng, monkeypatch, segmente
     """Phase-channel classifiers were trained on the neural segmenter's phases: analyze
     hands its segmentation on only when that method made it."""
     seen = []
-    real = A._classify_all
+    real = A.classify_all
 
-    def spy(y, sr, prepared=None, segmentation=None):
-        seen.append(segmentation)
-        return real(y, sr, prepared, segmentation)
+    def spy(y, sr, **kwargs):
+        seen.append(kwargs["segmentation"])
+        return real(y, sr, **kwargs)
 
-    monkeypatch.setattr(A, "_classify_all", spy)
+    monkeypatch.setattr(A, "classify_all", spy)
     y, _ = synthetic_pcg(rng, seconds=8.0)
     a = analyze(y, sr=SR, segmenter=segmenter)
     assert a.segmentation.method == segmenter
@@ -311,41 +307,41 @@ def test_cli_needs_a_file_or_example(capsys):
         analyze_main(p.parse_args([]))
 
 
-
 def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
-    def none(y, sr, method, prepared=None):
-        raise ModelError(f"{method} model missing")
+    from heartsound import segmentation
 
-    monkeypatch.setattr(A, "_segment", none)
+    for name in ("neural", "springer2016"):
+        monkeypatch.setitem(segmentation.METHODS, name, f"heartsound._no_{name}_model")
     y, _ = synthetic_pcg(rng, seconds=6.0)
     a = analyze(y, sr=SR, tasks=("abnormal",))
     d = a.to_dict()
     assert a.segmentation is None and d["segmentation"]["method"] is None
-    assert "neural model missing" in d["segmentation"]["note"]
-    assert "springer2016 model missing" in d["segmentation"]["note"]
+    assert "_no_neural_model missing" in d["segmentation"]["note"]
+    assert "_no_springer2016_model missing" in d["segmentation"]["note"]
     assert d["heart_rate_bpm"] is None and d["n_cycles"] == 0
     assert "abnormal" in d["classification"]
     json.dumps(d, allow_nan=False)
     from heartsound.cli.analyze import format_summary
-    from heartsound.report import figure_png, tsv_text
+    from heartsound.report import render_outputs
 
     assert "n/a" in format_summary(d)
-    assert tsv_text(a) == "" and figure_png(a).startswith(b"\x89PNG")
+    out = render_outputs(a)
+    assert out["tsv"] == "" and out["png"].startswith(b"\x89PNG")
 
 
 def test_one_missing_model_leaves_the_others(rng, monkeypatch):
-    real = A._classify
+    real = A.classify
 
-    def sev_missing(y, sr, task, segmentation=None):
+    def sev_missing(y, sr, *, task, **kwargs):
         if task == "severity":
             raise ModelError("model file heartsound/models/severity.onnx is missing")
-        return real(y, sr, task, segmentation)
+        return real(y, sr, task=task, **kwargs)
 
-    def all_fails(y, sr, prepared=None, segmentation=None):
+    def all_fails(y, sr, **kwargs):
         raise ModelError("model file heartsound/models/severity.onnx is missing")
 
-    monkeypatch.setattr(A, "_classify", sev_missing)
-    monkeypatch.setattr(A, "_classify_all", all_fails)
+    monkeypatch.setattr(A, "classify", sev_missing)
+    monkeypatch.setattr(A, "classify_all", all_fails)
     y, _ = synthetic_pcg(rng, seconds=8.0)
     d = analyze(y, sr=SR, segmenter="springer2016").to_dict()
     assert d["classification"]["severity"]["available"] is False

@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 
 from heartsound import __version__
-from heartsound.cli import main
+from heartsound.classification.tasks import TASKS
+from heartsound.cli import build_parser, main
+from heartsound.segmentation import DEFAULT_METHOD, METHODS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -32,6 +34,7 @@ def test_help_lists_subcommands():
         assert cmd in r.stdout
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("rel", [
     "circor2022/recordings/9979_AV.flac",
     "physionet2016/training-a/a0001.flac",
@@ -87,3 +90,100 @@ def test_info_bad_input_clean_message(tmp_path):
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("heartsound: error: "), (kind, r.stderr)
         assert path.name in lines[0], kind
+
+
+def _options(command: str) -> dict:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return {opt: a for a in sub.choices[command]._actions for opt in a.option_strings}
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "segment"])
+def test_method_choices_come_from_the_registry(command):
+    opts = _options(command)
+    assert opts["--method"].choices == sorted(METHODS)
+    assert opts["--method"].default == DEFAULT_METHOD
+    assert opts["--segmenter"].dest == "method"  # hidden alias
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "classify"])
+def test_tasks_option_everywhere(command, tmp_path):
+    from heartsound.cli._common import parse_tasks
+
+    opts = _options(command)
+    assert opts["--task"].dest == opts["--tasks"].dest == "tasks"
+    p = build_parser()
+    args = p.parse_args([command, *(["x"] if command != "batch" else ["x", "--out", "o"]),
+                         "--task", "all"])
+    assert parse_tasks(args) == TASKS
+    args = p.parse_args([command, *(["x"] if command != "batch" else ["x", "--out", "o"]),
+                         "--tasks", "murmur, severity"])
+    assert parse_tasks(args) == ("murmur", "severity")
+    if command == "analyze":
+        assert parse_tasks(p.parse_args([command, "x"])) == TASKS
+
+
+def test_unknown_task_is_a_clean_error(tmp_path):
+    r = run_cli("classify", str(tmp_path / "x.wav"), "--tasks", "nope")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "valid tasks: abnormal, murmur, severity" in r.stderr
+
+
+def test_quality_command_listed_or_tolerated():
+    """``quality`` is in the command table; without its module the CLI still builds."""
+    from heartsound.cli import _COMMANDS
+
+    assert ("quality", "heartsound.cli.quality") in [(c, m) for c, m, _h in _COMMANDS]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"analyze", "segment", "classify", "info", "batch"} <= set(sub.choices)
+
+
+def _example_copy(tmp_path):
+    import shutil
+
+    from heartsound.example import example_path
+
+    good = tmp_path / "good.flac"
+    shutil.copy(example_path(), good)
+    bad = tmp_path / "a_bad.wav"
+    bad.write_text("not audio")
+    return bad, good
+
+
+@pytest.mark.parametrize("command", ["segment", "info", "classify"])
+def test_bad_file_does_not_stop_the_next(command, tmp_path, capsys):
+    bad, good = _example_copy(tmp_path)
+    extra = ["--out", str(tmp_path / "o")] if command == "segment" else []
+    assert main([command, str(bad), str(good), "--json", *extra]) == 2
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["file"] == str(good)
+    assert err.startswith(f"heartsound: error: {bad}") and err.count("\n") == 1
+
+
+def test_segment_writes_the_shared_tsv_and_json(tmp_path, capsys):
+    """``segment`` writes the rows ``analyze`` writes, through the same writers."""
+    from heartsound.io import load
+    from heartsound.pipeline import analyze
+    from heartsound.serialize import tsv_text
+
+    _bad, good = _example_copy(tmp_path)
+    assert main(["segment", str(good), "--json", "--out", str(tmp_path / "o")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    a = analyze(good, tasks=("abnormal",)).to_dict()
+    assert (tmp_path / "o" / "good.tsv").read_text() == tsv_text(a["segmentation"]["states"])
+    assert (tmp_path / "o" / "good.png").read_bytes().startswith(b"\x89PNG")
+    assert d["heart_rate_bpm"] == a["heart_rate_bpm"] == a["segmentation"]["heart_rate_bpm"]
+    assert d["sr"] == load(good).sr == 2000
+    assert d["events"] == a["segmentation"]["events"]
+    assert {"file", "tsv", "png", "prior_heart_rate_bpm", "intervals"} <= set(d)
+
+
+def test_info_quality_is_the_analysis_quality(tmp_path, capsys):
+    from heartsound.pipeline import analyze
+
+    _bad, good = _example_copy(tmp_path)
+    assert main(["info", str(good), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["quality"] == analyze(good, tasks=("abnormal",)).to_dict()["quality"]
+    assert set(d) >= {"file", "duration_s", "sr", "channels", "format", "subtype",
+                      "n_clipped", "clipped_share", "quality"}

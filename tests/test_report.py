@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import heartsound.report as R
+import heartsound.serialize as serialize
 from heartsound.pipeline import Analysis, TaskResult, example_path
 from heartsound.classification.frontend import FrontendConfig, frame_times, log_mel
 from heartsound.classification.inference import ClassificationResult
@@ -62,7 +63,9 @@ def analysis() -> Analysis:
 
 
 def test_tsv_matches_segmentation_rows(analysis):
-    rows = [ln.split("\t") for ln in R.tsv_text(analysis).splitlines()]
+    text = R.render_outputs(analysis, kinds=("tsv",))["tsv"]
+    assert text == R.tsv_text(analysis.to_dict()["segmentation"]["states"])
+    rows = [ln.split("\t") for ln in text.splitlines()]
     truth = _truth_rows()
     assert len(rows) == len(truth)
     for (a, b, s), (ta, tb, ts) in zip(rows, truth):
@@ -139,8 +142,108 @@ def test_write_atomic_keeps_old_file_on_error(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(R.os, "replace", fail)
+    monkeypatch.setattr(serialize.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         R.write_atomic(p, "new")
     assert p.read_text() == "old"
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]  # temporary file removed
+
+
+# --- one serialised result ----------------------------------------------------------------
+
+def test_to_jsonable_one_rounding_rule():
+    d = serialize.to_jsonable({"a": np.float32(0.1), "b": (1, np.int64(2)), "c": float("nan"),
+                               "d": np.array([1 / 3, np.inf]), 4: True, "e": None,
+                               "f": 73.17073170731707})
+    assert d == {"a": 0.1, "b": [1, 2], "c": None, "d": [0.333333, None], "4": True,
+                 "e": None, "f": 73.170732}
+    assert type(d["b"][1]) is int
+
+
+def test_segmentation_dict_has_one_heart_rate(analysis):
+    seg = analysis.segmentation
+    d = seg.to_dict()
+    assert d["heart_rate_bpm"] == round(seg.intervals()["heart_rate_bpm"], 6)
+    assert d["heart_rate_bpm"] == analysis.to_dict()["heart_rate_bpm"]
+    assert d["prior_heart_rate_bpm"] == 93.0  # the duration model's estimate, kept apart
+    empty = Segmentation(np.full(100, 2, dtype=np.int8), 50.0, "x", 80.0, 0.3)
+    assert empty.to_dict()["heart_rate_bpm"] is None and empty.median_heart_rate_bpm is None
+
+
+def test_events_carry_sample_indices():
+    states = np.repeat(np.array([4, 1, 2, 3, 4], dtype=np.int8), [10, 5, 15, 5, 15])
+    seg = Segmentation(states, 50.0, "x", 75.0, 0.3, sr=4000)
+    s1, s2 = seg.events()
+    assert (s1.sound, s1.onset_s, s1.offset_s, s1.onset, s1.offset) == ("S1", 0.2, 0.3, 800,
+                                                                        1200)
+    assert (s2.onset, s2.offset) == (2400, 2800)
+    d = seg.to_dict()
+    assert d["sr"] == 4000 and d["events"][0] == {"sound": "S1", "onset_s": 0.2,
+                                                   "offset_s": 0.3, "onset": 800,
+                                                   "offset": 1200}
+    no_sr = Segmentation(states, 50.0, "x", 75.0, 0.3)
+    assert no_sr.events()[0].onset is None and "onset" not in no_sr.to_dict()["events"][0]
+
+
+def test_every_writer_reads_the_same_values(analysis):
+    """CSV row, HTML page and TSV show the values of ``to_dict()``, not recomputed ones."""
+    from heartsound.batch import summary_row
+
+    d = analysis.to_dict()
+    row = summary_row(d, "x.flac")
+    assert row["heart_rate_bpm"] == d["heart_rate_bpm"]
+    assert row["quality_score"] == d["quality"]["score"]
+    assert row["murmur_p_Present"] == d["classification"]["murmur"]["probabilities"]["Present"]
+    page = R.html_report(d)
+    assert f"{d['heart_rate_bpm']:.0f} bpm" in page
+    out = R.render_outputs(analysis, data=d)
+    assert json.loads(out["json"]) == d
+    assert out["tsv"].splitlines()[1] == "\t".join(
+        [f"{d['segmentation']['states'][1][0]:.6f}", f"{d['segmentation']['states'][1][1]:.6f}",
+         str(d['segmentation']['states'][1][2])])
+
+
+# --- figures --------------------------------------------------------------------------------
+
+def test_minmax_envelope_oracle():
+    from heartsound.plotting import minmax_envelope
+
+    y = np.arange(10, dtype=float)
+    t, lo, hi = minmax_envelope(y, 10.0, 4)  # stretches of 3: [0-2] [3-5] [6-8] [9]
+    assert lo.tolist() == [0, 3, 6, 9] and hi.tolist() == [2, 5, 8, 9]
+    assert t.tolist() == pytest.approx([0.15, 0.45, 0.75, 0.95])
+
+
+@pytest.mark.slow
+def test_one_hour_waveform_is_decimated():
+    """A 1-hour recording at 2 kHz hands matplotlib a few thousand points, not 7.2 M."""
+    from heartsound.plotting import new_figure, plot_segmentation
+
+    sr = 2000
+    y = np.zeros(3600 * sr, dtype=np.float32)
+    y[::2000] = 1.0
+    y[1000::2000] = -0.5
+    rows = [(0.0, 1800.0, 4), (1800.0, 3600.0, 2)]
+    ax = new_figure((11, 3)).add_subplot(1, 1, 1)
+    plot_segmentation(y=y, sr=sr, rows=rows, ax=ax)
+    n_points = sum(len(p.vertices) for c in ax.collections for p in c.get_paths())
+    n_points += sum(len(ln.get_xdata()) for ln in ax.lines)
+    assert n_points < 20_000
+    assert ax.get_xlim() == (0.0, 3600.0) and ax.get_ylim() == pytest.approx((-1.05, 1.05))
+
+
+def test_panels_draw_on_the_given_axes(analysis):
+    import heartsound
+    from heartsound.plotting import new_figure
+
+    fig = new_figure((8, 4))
+    ax1, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    with pytest.raises(heartsound.ParameterError, match="sr"):
+        heartsound.plot_segmentation(analysis.segmentation, analysis.recording.y, ax=ax1)
+    assert heartsound.plot_segmentation(analysis.segmentation, analysis.recording.y,
+                                        analysis.sr, ax=ax1) is ax1
+    assert heartsound.plot_attention(analysis.classification["murmur"].result, ax=ax2) is ax2
+    assert [c.get_label() for c in ax1.collections if c.get_label() in
+            ("S1", "systole", "S2", "diastole")] == ["S1", "systole", "S2", "diastole"]
+    full = heartsound.plot(analysis)
+    assert full.texts[0].get_text().startswith("example.flac: 10.0 s")

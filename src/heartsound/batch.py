@@ -20,10 +20,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .classification.tasks import LABELS, TASKS, check_task
+from .errors import HeartsoundError, ParameterError
+from .segmentation import DEFAULT_METHOD
+from .serialize import write_atomic
 
 __all__ = ["AUDIO_EXTENSIONS", "BatchResult", "find_audio", "run_batch", "summary_row",
            "csv_columns", "SUMMARY_NAME"]
@@ -62,8 +67,6 @@ class BatchResult:
 def find_audio(root: str | Path, *, exclude: str | Path | None = None) -> list[Path]:
     """Audio files under ``root`` (recursive, sorted), skipping hidden files and anything
     under ``exclude`` (the output folder, when it sits inside the input folder)."""
-    from .errors import ParameterError
-
     root = Path(root)
     if not root.is_dir():
         raise ParameterError(f"batch: {root} is not a folder")
@@ -95,8 +98,6 @@ def _targets(root: Path, files: Sequence[Path], out: Path) -> list[tuple[Path, s
 
 def csv_columns(tasks: Sequence[str]) -> list[str]:
     """Columns of ``summary.csv`` for ``tasks``."""
-    from .classification.tasks import LABELS
-
     cols = ["path", "status", "error", "duration_s", "sr", "usable", "quality_score",
             "quality_reasons", "heart_rate_bpm", "n_cycles", "segmentation_method"]
     for t in tasks:
@@ -105,7 +106,7 @@ def csv_columns(tasks: Sequence[str]) -> list[str]:
 
 
 def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
-    """One CSV row from ``Analysis.to_dict()``."""
+    """One CSV row from ``Analysis.to_dict()`` (values as serialised there)."""
     q = d["quality"]
     row: dict[str, Any] = {
         "path": path, "status": "ok", "error": "", "duration_s": d["duration_s"],
@@ -117,7 +118,7 @@ def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
         row[f"{t}_label"] = c.get("label") if c.get("available", True) else "unavailable"
         row[f"{t}_uncertain"] = bool(c.get("uncertain", False))
         for lab, p in c.get("probabilities", {}).items():
-            row[f"{t}_p_{lab}"] = round(float(p), 4)
+            row[f"{t}_p_{lab}"] = p
     return row
 
 
@@ -146,6 +147,8 @@ def _done(out_dir: Path, stem: str, plots: bool, html: bool, method: str,
 
 
 _LIMITS: Any = None
+#: One file's work: (path, output folder, stem, method, tasks, plots, html).
+Job = tuple[str, str, str, str, tuple[str, ...], bool, bool]
 
 
 def _init_worker() -> None:
@@ -164,17 +167,15 @@ def _init_worker() -> None:
     _LIMITS = threadpool_limits(limits=1)
 
 
-def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
-                 ) -> tuple[dict[str, Any] | None, str | None]:
+def _analyze_one(job: Job) -> tuple[dict[str, Any] | None, str | None]:
     """Analyse one file and write its outputs; returns ``(to_dict, None)`` or
     ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
     path, out_dir, stem, method, tasks, plots, html = job
     from .pipeline import analyze
-    from .errors import HeartsoundError
     from .report import write_outputs
 
     try:
-        a = analyze(path, segmenter=method, tasks=tasks)
+        a = analyze(path, method=method, tasks=tasks)
         d = a.to_dict()
         write_outputs(a, out_dir, stem, png=plots, html=html, data=d)
         return d, None
@@ -185,8 +186,6 @@ def _analyze_one(job: tuple[str, str, str, str, tuple[str, ...], bool, bool]
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    from .report import write_atomic
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -195,9 +194,31 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     write_atomic(path, buf.getvalue())
 
 
+def _run_jobs(jobs_args: list[Job], n_workers: int,
+              done: Callable[[int, dict[str, Any] | None, str | None], None]) -> None:
+    """Run :func:`_analyze_one` on each job, in this process or a pool of ``n_workers``
+    processes, calling ``done(k, to_dict or None, error or None)`` as each finishes."""
+    if n_workers == 1 or len(jobs_args) <= 1:
+        for k, job in enumerate(jobs_args):
+            done(k, *_analyze_one(job))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ex = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker)
+    try:
+        futs = {ex.submit(_analyze_one, job): k for k, job in enumerate(jobs_args)}
+        for fut in as_completed(futs):
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by OOM
+                outcome = (None, f"worker failed: {type(exc).__name__}: {exc}")
+            done(futs[fut], *outcome)
+    finally:  # on Ctrl-C: drop the queued files, let running ones finish
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
-              method: str = "neural",
-              tasks: Sequence[str] = ("abnormal", "murmur", "severity"),
+              method: str = DEFAULT_METHOD, tasks: Sequence[str] = TASKS,
               plots: bool = True, html: bool = False, force: bool = False,
               progress: bool = True) -> BatchResult:
     """Analyse every audio file under ``input_dir`` into ``out_dir``.
@@ -208,7 +229,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     jobs : int
         Worker processes; 1 runs in this process. Each worker uses one ONNX Runtime thread.
     method : str
-        Segmentation method (see :func:`heartsound.pipeline.analyze`).
+        Segmentation method (see :func:`heartsound.analyze`).
     tasks : sequence of str
         Classification tasks.
     plots, html : bool
@@ -223,9 +244,6 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     BatchResult
     """
     from tqdm import tqdm
-
-    from .classification.tasks import check_task
-    from .errors import ParameterError
 
     if jobs < 1:
         raise ParameterError(f"batch: --jobs must be at least 1, got {jobs}")
@@ -254,7 +272,13 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     def flush() -> None:
         _write_csv(res.csv_path, columns, [r for r in rows if r is not None])
 
-    def record(i: int, d: dict[str, Any] | None, err: str | None) -> None:
+    bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
+               desc="analyse")
+    last = time.monotonic()
+
+    def record(k: int, d: dict[str, Any] | None, err: str | None) -> None:
+        nonlocal last
+        i = todo[k]
         if d is not None:
             rows[i] = summary_row(d, rel[i])
             res.n_ok += 1
@@ -263,38 +287,14 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
             rows[i] = {"path": rel[i], "status": "error", "error": err}
             res.n_error += 1
             res.errors.append((rel[i], str(err)))
+        bar.update(1)
+        if time.monotonic() - last > _CSV_EVERY_S:
+            flush()
+            last = time.monotonic()
 
-    jobs_args = [(str(files[i]), str(targets[i][0]), targets[i][1], method, tasks, plots, html)
-                 for i in todo]
-    bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
-               desc="analyse")
-    last = time.monotonic()
     try:
-        if jobs == 1 or len(todo) <= 1:
-            for i, job in zip(todo, jobs_args):
-                record(i, *_analyze_one(job))
-                bar.update(1)
-                if time.monotonic() - last > _CSV_EVERY_S:
-                    flush()
-                    last = time.monotonic()
-        else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            ex = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
-            try:
-                futs = {ex.submit(_analyze_one, job): i for i, job in zip(todo, jobs_args)}
-                for fut in as_completed(futs):
-                    i = futs[fut]
-                    try:
-                        record(i, *fut.result())
-                    except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by OOM
-                        record(i, None, f"worker failed: {type(exc).__name__}: {exc}")
-                    bar.update(1)
-                    if time.monotonic() - last > _CSV_EVERY_S:
-                        flush()
-                        last = time.monotonic()
-            finally:  # on Ctrl-C: drop the queued files, let running ones finish
-                ex.shutdown(wait=True, cancel_futures=True)
+        _run_jobs([(str(files[i]), str(targets[i][0]), targets[i][1], method, tasks, plots,
+                    html) for i in todo], jobs, record)
     finally:
         bar.close()
         flush()

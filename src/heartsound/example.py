@@ -15,11 +15,14 @@ example demonstrates the pipeline; it is not evidence of accuracy.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .serialize import tsv_text, write_atomic
 
 __all__ = ["EXAMPLE_SR", "EXAMPLE_SECONDS", "synthetic_pcg", "example_path", "cache_dir"]
 
@@ -120,22 +123,24 @@ def cache_dir() -> Path:
 
 def example_path() -> Path:
     """Path of the example recording (``example.flac``, 10 s at 2000 Hz, built by
-    :func:`synthetic_pcg` on first use, next to ``example.tsv`` with its true states)."""
+    :func:`synthetic_pcg` on first use, next to ``example.tsv`` with its true states).
+
+    Examples
+    --------
+    >>> import heartsound
+    >>> rec = heartsound.load(heartsound.example_path())
+    >>> rec.sr, rec.duration_s
+    (2000, 10.0)
+    """
     import soundfile as sf
 
     d = cache_dir() / f"example-v{_VERSION}"
     path = d / "example.flac"
     if path.is_file() and (d / "example.tsv").is_file():
         return path
-    d.mkdir(parents=True, exist_ok=True)
     y, rows = synthetic_pcg()
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".part.flac")
-    os.close(fd)
-    sf.write(tmp, y, EXAMPLE_SR, format="FLAC", subtype="PCM_16")
-    tsv = "".join(f"{a:.6f}\t{b:.6f}\t{s}\n" for a, b, s in rows)
-    fd2, tmp2 = tempfile.mkstemp(dir=d, suffix=".part.tsv")
-    with os.fdopen(fd2, "w") as fh:
-        fh.write(tsv)
-    os.replace(tmp2, d / "example.tsv")
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    sf.write(buf, y, EXAMPLE_SR, format="FLAC", subtype="PCM_16")
+    write_atomic(d / "example.tsv", tsv_text(rows))
+    write_atomic(path, buf.getvalue())  # last: marks a complete pair
     return path

@@ -5,13 +5,13 @@
     load / validate_audio  ->  quality.assess  ->  segment  ->  classify (per task)
 
 and gathers their results in an :class:`Analysis`, the one contract every consumer reads
-(the CLI summary, ``<stem>.json``, ``<stem>.tsv``, the figure and the HTML report of
-:mod:`heartsound.report`, and the batch CSV of :mod:`heartsound.batch`). It computes
-nothing itself.
+through ``Analysis.to_dict()`` (the CLI summary, ``<stem>.json``, ``<stem>.tsv``, the
+figure and the HTML report of :mod:`heartsound.report`, and the batch CSV of
+:mod:`heartsound.batch`). It computes nothing itself.
 
 Two degradations are explicit rather than silent:
 
-* ``segmenter="neural"`` falls back to ``"springer2016"`` when the neural model is not
+* ``method="neural"`` falls back to ``"springer2016"`` when the neural model is not
   available; ``Analysis.segmentation.method`` records the method that ran and
   ``segmentation_note`` why.
 * a task whose classifier is not available is reported with ``available: false`` and the
@@ -21,35 +21,31 @@ Two degradations are explicit rather than silent:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+
+from ._version import __version__
+from .classification import classify, classify_all
+from .classification.tasks import TASKS, check_task
 from .errors import ModelError, ParameterError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-
-    from .io import Recording
-    from .segmentation.result import Segmentation
+from .example import example_path
+from .io import Recording, load, validate_audio
+from .preprocess import Prepared
+from .quality import Quality, assess
+from .segmentation import DEFAULT_METHOD, segment
+from .segmentation.result import Segmentation
+from .serialize import quality_dict, to_jsonable
 
 __all__ = ["Analysis", "TaskResult", "analyze", "example_path", "DEFAULT_TASKS",
-           "STATE_CODES", "to_jsonable"]
+           "to_jsonable"]
 
-#: Tasks analysed by default (see :mod:`heartsound.classification.tasks`).
-DEFAULT_TASKS: tuple[str, ...] = ("abnormal", "murmur", "severity")
-#: CirCor state codes used in ``segmentation.states`` rows.
-STATE_CODES = {1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
-
-
-def example_path() -> Path:
-    """Path of the example recording: a synthetic 10 s PCG at 2000 Hz with a systolic
-    murmur and known S1/S2 (``example.tsv`` beside it), built on first use in the user's
-    cache folder; see :mod:`heartsound.example`."""
-    from .example import example_path as _example_path
-
-    return _example_path()
+#: Tasks analysed by default, in the order of :data:`heartsound.classification.tasks.TASKS`.
+DEFAULT_TASKS: tuple[str, ...] = tuple(TASKS)
+#: The segmenter every fallback ends on.
+FALLBACK_METHOD = "springer2016"
 
 
 @dataclass
@@ -92,21 +88,22 @@ class TaskResult:
         return {str(k): float(v) for k, v in dict(self.result.probabilities).items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``available``, ``label``, ``probabilities``, ``model``,
+        ``uncertain`` (when true), ``reason`` or ``attention_by_phase``."""
         if self.result is None:
             return {"available": False, "label": None, "probabilities": {}, "model": None,
                     "uncertain": True, "reason": self.reason}
-        d = to_jsonable(self.result.to_dict())
+        d = dict(self.result.to_dict())
         d.pop("task", None)
         d["available"] = True
         d["label"] = self.label
-        d["probabilities"] = {k: round(v, 6) for k, v in self.probabilities.items()}
+        d["probabilities"] = self.probabilities
         d.setdefault("model", None)
         if self.uncertain:
             d["uncertain"] = True
         if self.attention_by_phase is not None:
-            d["attention_by_phase"] = {k: (None if v is None else round(float(v), 4))
-                                       for k, v in self.attention_by_phase.items()}
-        return d
+            d["attention_by_phase"] = self.attention_by_phase
+        return to_jsonable(d)
 
 
 @dataclass
@@ -130,7 +127,7 @@ class Analysis:
     """
 
     recording: Recording
-    quality: Any
+    quality: Quality
     segmentation: Segmentation | None
     requested_segmenter: str
     classification: dict[str, TaskResult] = field(default_factory=dict)
@@ -158,85 +155,40 @@ class Analysis:
 
     @property
     def heart_rate_bpm(self) -> float | None:
-        """Heart rate from the median decoded cycle, else the segmenter's own estimate."""
-        if self.segmentation is None:
-            return None
-        hr = self.segmentation.intervals().get("heart_rate_bpm")
-        if hr is None:
-            hr = self.segmentation.heart_rate_bpm
-        hr = float(hr)
-        return hr if math.isfinite(hr) else None
+        """The heart rate: 60 / the median decoded cycle in bpm (None without a cycle)."""
+        return None if self.segmentation is None else self.segmentation.median_heart_rate_bpm
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything as JSON-serialisable Python types (seconds, Hz, bpm, probabilities)."""
-        from ._version import __version__
+        """The result contract: what ``<stem>.json`` holds and every writer reads.
 
-        q = self.quality
-        quality = {"usable": bool(q.usable), "score": round(float(q.score), 4),
-                   "reasons": [str(r) for r in q.reasons]}
-        if getattr(q, "flags", None) is not None:
-            quality["flags"] = [str(f) for f in q.flags]
-        measures = getattr(q, "measures", None)
-        if measures:
-            quality["measures"] = to_jsonable(measures)
-        hr: float | None = None
+        Seconds, Hz, bpm and probabilities, every float rounded by
+        :func:`heartsound.serialize.to_jsonable`; ``heart_rate_bpm`` (here and under
+        ``segmentation``) is :attr:`heart_rate_bpm`.
+        """
         if self.segmentation is None:
             seg: dict[str, Any] = {"method": None, "available": False, "states": [],
                                    "events": [], "intervals": {"n_cycles": 0}}
         else:
-            seg = to_jsonable(self.segmentation.to_dict())  # intervals computed once here
-            hr = seg["intervals"].get("heart_rate_bpm")
-            if hr is None:
-                hr = seg.get("heart_rate_bpm")
+            seg = self.segmentation.to_dict()  # intervals computed once here
         seg["requested_method"] = self.requested_segmenter
         if self.segmentation_note:
             seg["note"] = self.segmentation_note
-        return {
+        return to_jsonable({
             "heartsound_version": __version__,
             "source": self.source,
             "sr": self.sr,
-            "duration_s": round(self.duration_s, 4),
-            "quality": quality,
-            "heart_rate_bpm": None if hr is None else round(float(hr), 2),
+            "duration_s": self.duration_s,
+            "quality": quality_dict(self.quality),
+            "heart_rate_bpm": seg.get("heart_rate_bpm"),
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
             "classification": {t: r.to_dict() for t, r in self.classification.items()},
-        }
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and paths inside ``obj`` to JSON types;
-    non-finite floats become ``None``."""
-    t = type(obj)
-    if t is float:
-        return obj if math.isfinite(obj) else None
-    if t is int or t is str or t is bool or obj is None:
-        return obj
-    if t is list or t is tuple:
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (str, bool, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    tolist = getattr(obj, "tolist", None)  # numpy scalar or array
-    if tolist is not None:
-        return to_jsonable(tolist())
-    if hasattr(obj, "to_dict"):
-        return to_jsonable(obj.to_dict())
-    return str(obj)
+        })
 
 
 # --- the stages (one function each, so the orchestration below reads top to bottom) ------
 
-def _load(source: Any, sr: int | None) -> Recording:
-    from .io import Recording, load, validate_audio
-
+def _load(source: str | Path | np.ndarray, sr: int | None) -> Recording:
     if isinstance(source, (str, Path)):
         return load(source, sr=sr)
     if sr is None:
@@ -247,74 +199,48 @@ def _load(source: Any, sr: int | None) -> Recording:
                      meta={"original_sr": int(sr), "channels": 1, "duration_s": len(y) / sr})
 
 
-def _assess(y: np.ndarray, sr: int, prepared: Any = None) -> Any:
-    from .quality import assess
-
-    return assess(y, sr, prepared=prepared)
-
-
-def _segment(y: np.ndarray, sr: int, method: str, prepared: Any = None) -> Segmentation:
-    from .segmentation import segment
-
-    return segment(y, sr, method=method, prepared=prepared)
-
-
-def _classify(y: np.ndarray, sr: int, task: str, segmentation: Any = None) -> Any:
-    from .classification import classify
-
-    return classify(y, sr, task=task, segmentation=segmentation)
-
-
-def _classify_all(y: np.ndarray, sr: int, prepared: Any = None, segmentation: Any = None
-                  ) -> dict[str, Any]:
-    from .classification import classify_all
-
-    return classify_all(y, sr, prepared=prepared, segmentation=segmentation)
-
-
-def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Any = None
+def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Prepared
                            ) -> tuple[Segmentation | None, str | None]:
-    """Run ``method``; when it is ``"neural"`` and its model or module is unavailable
-    (``ModelError``, or the ``ParameterError`` a valid but uninstalled method raises),
-    run ``"springer2016"`` and say why."""
+    """Run ``method``; when it is the default (neural) method and its model or module is
+    unavailable (``ModelError``, or the ``ParameterError`` a valid but uninstalled method
+    raises), run :data:`FALLBACK_METHOD` and say why."""
+    unavailable = (ModelError, ImportError, ParameterError)
     try:
-        return _segment(y, sr, method, prepared), None
-    except (ModelError, ImportError, ParameterError) as exc:
-        if method != "neural":
+        return segment(y, sr, method=method, prepared=prepared), None
+    except unavailable as exc:
+        if method != DEFAULT_METHOD:
             raise
         why = str(exc)
     try:
-        return _segment(y, sr, "springer2016", prepared), \
-            f"neural segmenter unavailable ({why}); used springer2016"
-    except (ModelError, ImportError, ParameterError) as exc:
-        return None, f"no segmenter available: neural ({why}); springer2016 ({exc})"
+        return (segment(y, sr, method=FALLBACK_METHOD, prepared=prepared),
+                f"{DEFAULT_METHOD} segmenter unavailable ({why}); used {FALLBACK_METHOD}")
+    except unavailable as exc:
+        return None, (f"no segmenter available: {DEFAULT_METHOD} ({why}); "
+                      f"{FALLBACK_METHOD} ({exc})")
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Any = None,
-                    seg: Segmentation | None = None) -> dict[str, Any]:
+def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Prepared,
+                    seg: Segmentation | None) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
-    All three tasks at once go through ``classify_all`` (one shared front end).
+    All tasks at once go through ``classify_all`` (one shared front end).
 
     ``seg`` is handed to models with phase channels only if the default (neural) method
     made it: they were trained on its phases, so after a springer2016 segmentation or a
     fallback they segment the recording with the neural method themselves."""
-    from .classification.tasks import TASKS
-    from .segmentation import DEFAULT_METHOD
-
     if seg is not None and seg.method != DEFAULT_METHOD:
         seg = None
     if sorted(tasks) == sorted(TASKS):
         try:
-            res = _classify_all(y, sr, prepared, seg)
+            res = classify_all(y, sr, prepared=prepared, segmentation=seg)
             return {t: res[t] for t in tasks}
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
     for t in tasks:
         try:
-            out[t] = _classify(y, sr, t, seg)
-        except (ModelError, ImportError) as exc:
-            out[t] = exc
+            out[t] = classify(y, sr, task=t, segmentation=seg)
+        except (ModelError, ImportError, ParameterError) as exc:
+            out[t] = exc  # ParameterError: the segmenter of its phase channels is missing
     return out
 
 
@@ -329,8 +255,8 @@ def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
 
 
 def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
-            segmenter: str = "neural", tasks: tuple[str, ...] | list[str] = DEFAULT_TASKS
-            ) -> Analysis:
+            method: str = DEFAULT_METHOD, tasks: str | tuple[str, ...] | list[str] = DEFAULT_TASKS,
+            segmenter: str | None = None) -> Analysis:
     """Analyse one recording: quality, segmentation, heart rate and classification.
 
     Parameters
@@ -340,11 +266,14 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     sr : int, optional
         Sample rate in Hz. Required when ``source`` is an array; for a file, the rate to
         resample to (``None`` keeps the file's rate).
-    segmenter : str
-        Segmentation method (``"neural"`` or ``"springer2016"``); ``"neural"`` falls back
-        to ``"springer2016"`` when its model is unavailable.
+    method : str
+        Segmentation method, a name of :data:`heartsound.segmentation.METHODS`; the
+        default (``"neural"``) falls back to ``"springer2016"`` when its model is
+        unavailable.
     tasks : str or sequence of str
-        Classification tasks, any of ``"abnormal"``, ``"murmur"``, ``"severity"``.
+        Classification tasks, any of :data:`heartsound.classification.tasks.TASKS`.
+    segmenter : str, optional
+        Old name of ``method``; when given it wins.
 
     Returns
     -------
@@ -360,26 +289,22 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
 
     Examples
     --------
-    >>> from heartsound.pipeline import analyze, example_path
-    >>> a = analyze(example_path())  # doctest: +SKIP
+    >>> import heartsound
+    >>> a = heartsound.analyze(heartsound.example_path())  # doctest: +SKIP
     >>> a.to_dict()["classification"]["murmur"]["label"]  # doctest: +SKIP
+    'Present'
     """
-    from .classification.tasks import check_task
-
-    if isinstance(tasks, str):
-        tasks = (tasks,)
-    tasks = tuple(check_task(t) for t in tasks)
-    from .preprocess import Prepared
-
+    method = method if segmenter is None else segmenter
+    tasks = tuple(check_task(t) for t in ((tasks,) if isinstance(tasks, str) else tasks))
     rec = _load(source, sr)
     # resampled, band-passed and de-spiked signals and envelopes, computed once and
     # shared by the quality check, the segmenter and the classifiers' front end
     prep = Prepared(rec.y, rec.sr)
-    quality = _assess(rec.y, rec.sr, prep)
-    seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter, prep)
-    uncertain = not bool(quality.usable)
+    quality = assess(rec.y, rec.sr, prepared=prep)
+    seg, note = _segment_with_fallback(rec.y, rec.sr, method, prep)
     results = _classify_tasks(rec.y, rec.sr, tasks, prep, seg)
+    uncertain = not bool(quality.usable)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,
-                    requested_segmenter=segmenter, classification=cls,
+                    requested_segmenter=method, classification=cls,
                     segmentation_note=note)

@@ -38,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .serialize import quality_dict
+
 __all__ = ["Quality", "assess", "clipping", "measure", "THRESHOLDS"]
 
 #: Rate (Hz) the band-power measures are computed at (all corpora have >= 2000 Hz); the
@@ -89,15 +91,9 @@ class Quality:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: floats rounded to 5 decimals, NaN (no period found) as None."""
-        def clean(v: Any) -> Any:
-            if isinstance(v, float):
-                return round(v, 5) if v == v and abs(v) != float("inf") else None
-            return v
-
-        return {"usable": bool(self.usable), "score": round(float(self.score), 3),
-                "reasons": list(self.reasons), "flags": list(self.flags),
-                "measures": {k: clean(v) for k, v in self.measures.items()}}
+        """JSON-ready, by :func:`heartsound.serialize.quality_dict` (the one rounding rule;
+        NaN, e.g. no period found, as None)."""
+        return quality_dict(self)
 
 
 def clipping(y: Any, *, full_scale: float = 1.0) -> dict[str, Any]:

@@ -186,9 +186,10 @@ class ClassificationResult:
     crop_probabilities: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{label, probabilities, model}`` (JSON-ready)."""
+        """``{label, probabilities, model}``; rounded by
+        :func:`heartsound.serialize.to_jsonable` when written."""
         return {"label": self.label,
-                "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
+                "probabilities": {k: float(v) for k, v in self.probabilities.items()},
                 "model": self.model}
 
     def attention_by_phase(self, segmentation: Any) -> dict[str, float]:

@@ -24,6 +24,8 @@ _COMMANDS = [
     ("batch", "heartsound.cli.batch", "analyse every recording under a folder, resumably"),
     ("info", "heartsound.cli.info",
      "describe a recording: duration, rate, channels, clipping, quality"),
+    ("quality", "heartsound.cli.quality",
+     "score signal quality of recordings: usable or not, and why"),
     ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
     ("quality", "heartsound.cli.quality", "signal-quality verdict per file, or per corpus"),
 ]
@@ -49,7 +51,10 @@ def _attach(sub: argparse._SubParsersAction, name: str, module: str, add: str, m
             help_: str) -> None:
     try:
         mod = importlib.import_module(module)
-    except ImportError as exc:  # an area missing from this install: show it, fail on use
+    except ImportError as exc:
+        if exc.name == module:  # the command's own module is not in this build: no command
+            return
+        # a dependency of the area is missing from this install: show it, fail on use
         p = sub.add_parser(name, help=f"{help_} (unavailable: {exc})")
         p.set_defaults(func=lambda a, e=exc, n=name: _unavailable(n, e))
         return

@@ -1,35 +1,25 @@
-"""``heartsound analyze`` and ``heartsound batch``: argument parsers and entry points.
+"""``heartsound analyze``: analyse recordings into JSON, TSV, PNG and HTML reports.
 
-Top-level imports are stdlib only so ``heartsound --help`` stays fast; the pipeline
-(numpy, scipy, onnxruntime) is imported when a command runs and matplotlib only when a
-figure is drawn. torch is never imported.
+The pipeline (numpy, scipy, onnxruntime) is imported when the command runs and matplotlib
+only when a figure is drawn. torch is never imported.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from ..report import OUTPUT_KINDS
+from ._common import add_method_argument, add_tasks_argument, for_each_file, parse_tasks
 
 __all__ = ["add_arguments", "main", "format_summary"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="neural", metavar="NAME",
-                   help="segmentation method: neural (default; falls back to springer2016 "
-                        "when its model is unavailable) or springer2016")
-    p.add_argument("--tasks", default="abnormal,murmur,severity", metavar="LIST",
-                   help="comma-separated classification tasks (default: %(default)s)")
-
-
-def _tasks(args: argparse.Namespace) -> tuple[str, ...]:
-    from ..errors import ParameterError
-
-    tasks = tuple(t.strip() for t in str(args.tasks).split(",") if t.strip())
-    if not tasks:
-        raise ParameterError("--tasks: give at least one task")
-    return tasks
+    """The options ``analyze`` and ``batch`` share."""
+    add_method_argument(p)
+    add_tasks_argument(p)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="analyse the example recording (a synthetic 10 s PCG with a systolic "
                         "murmur and known S1/S2, built on first use)")
     p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
-                   help="folder for <stem>.json/.tsv/.png[/.html] (default: current folder)")
+                   help=f"folder for <stem>.{{{','.join(OUTPUT_KINDS)}}} (default: current "
+                        "folder)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result to stdout (one line per file) instead of "
                         "the summary")
@@ -76,14 +67,6 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
     return "\n".join(lines)
 
 
-def _error_line(path: Any, exc: BaseException) -> str:
-    msg = str(exc).strip() or type(exc).__name__
-    name = str(path)
-    if name not in msg:
-        msg = f"{name}: {msg}"
-    return msg
-
-
 def main(args: argparse.Namespace) -> int:
     """Analyse each file; print a summary (or JSON) and write the outputs.
 
@@ -91,40 +74,28 @@ def main(args: argparse.Namespace) -> int:
     on stderr as one ``heartsound: error: <file>: <problem>`` line; the other files still
     run).
     """
-    from ..pipeline import analyze, example_path
-    from ..errors import HeartsoundError, ParameterError
-    from ..report import json_text, write_outputs
+    from ..errors import ParameterError
+    from ..example import example_path
+    from ..pipeline import analyze
+    from ..report import write_outputs
+    from ..serialize import json_text
 
     files: list[Any] = list(args.files)
     if getattr(args, "example", False):
         files.insert(0, example_path())
     if not files:
         raise ParameterError("analyze: give at least one FILE, or --example")
-    tasks = _tasks(args)
+    tasks = parse_tasks(args)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ParameterError(f"--out {args.out} exists and is not a folder")
-    status = 0
-    for f in files:
-        try:
-            a = analyze(f, segmenter=args.method, tasks=tasks)
-            d = a.to_dict()
-            written = write_outputs(a, args.out, Path(str(f)).stem,
-                                    png=not getattr(args, "no_plots", False),
-                                    html=getattr(args, "html", False), data=d)
-        except ParameterError:
-            raise  # a bad option fails the same way for every file
-        except (HeartsoundError, OSError) as exc:
-            print(f"heartsound: error: {_error_line(f, exc)}", file=sys.stderr)
-            status = 2
-            continue
-        except Exception as exc:  # noqa: BLE001 - one file must not stop the others
-            print(f"heartsound: error: {_error_line(f, exc)} (unexpected "
-                  f"{type(exc).__name__}; please report it)", file=sys.stderr)
-            status = 2
-            continue
-        if args.json:
-            print(json_text(d, indent=None), end="")
-        else:
-            print(format_summary(d, written))
-        sys.stdout.flush()
-    return status
+
+    def run(f: Any) -> None:
+        a = analyze(f, method=args.method, tasks=tasks)
+        d = a.to_dict()
+        written = write_outputs(a, args.out, Path(str(f)).stem,
+                                png=not getattr(args, "no_plots", False),
+                                html=getattr(args, "html", False), data=d)
+        print(json_text(d) if args.json else format_summary(d, written),
+              end="" if args.json else "\n")
+
+    return for_each_file(files, run)

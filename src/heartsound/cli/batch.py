@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .analyze import _common, _error_line, _tasks
+from ._common import error_line, parse_tasks
+from .analyze import _common
 
 __all__ = ["add_arguments", "main"]
 
@@ -36,12 +37,12 @@ def main(args: argparse.Namespace) -> int:
     from ..batch import run_batch
 
     res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
-                    tasks=_tasks(args), plots=not args.no_plots, html=args.html,
+                    tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
                     force=args.force, progress=not args.no_progress)
     print(f"{res.n_files} files: {res.n_ok} ok ({res.n_skipped} already done), "
           f"{res.n_error} failed; summary: {res.csv_path}")
     for path, msg in res.errors[:10]:
-        print(f"heartsound: error: {_error_line(path, Exception(msg))}", file=sys.stderr)
+        print(f"heartsound: error: {error_line(path, Exception(msg))}", file=sys.stderr)
     if len(res.errors) > 10:
         print(f"heartsound: ... and {len(res.errors) - 10} more errors (see "
               f"{res.csv_path})", file=sys.stderr)

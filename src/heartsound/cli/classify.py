@@ -1,51 +1,44 @@
-"""``heartsound classify FILE... [--task T|all]``."""
+"""``heartsound classify FILE... [--tasks a,b|all]``."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+from typing import Any
+
+from ._common import add_tasks_argument, for_each_file, parse_tasks
 
 __all__ = ["add_arguments", "main"]
 
-_TASKS = ("abnormal", "murmur", "severity")
+#: Task of ``heartsound classify`` when none is given.
+DEFAULT_TASK = "abnormal"
 
-
-# ----------------------------------------------------------------------------- classify
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="audio file(s)")
-    p.add_argument("--task", choices=_TASKS + ("all",), default="abnormal",
-                   help="classification task (default abnormal; 'all' runs the three)")
+    add_tasks_argument(p, default=(DEFAULT_TASK,))
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Classify each file with the shipped model(s)."""
-    from ..errors import HeartsoundError
+    """Classify each file with the shipped model(s); one JSON object per file with
+    ``--json`` (``file`` and one entry per task), else one line per task.
+
+    Returns 0 when every file was classified, 2 when any failed (the others still run).
+    """
+    from ..classification.inference import classify
     from ..io import load
-    from ..classification.inference import TASKS, classify
+    from ..serialize import json_text, to_jsonable
 
-    tasks = TASKS if args.task == "all" else (args.task,)
-    status = 0
-    for f in args.files:
-        try:
-            rec = load(f)
-            res = {t: classify(rec.y, rec.sr, task=t) for t in tasks}
-        except HeartsoundError as exc:
-            if len(args.files) == 1:
-                raise
-            print(f"heartsound: error: {exc}", file=sys.stderr)
-            status = 2
-            continue
+    tasks = parse_tasks(args)
+
+    def run(f: Any) -> None:
+        rec = load(f)
+        res = {t: to_jsonable(classify(rec.y, rec.sr, task=t)) for t in tasks}
         if args.json:
-            out = {"file": str(f)}
-            out.update({t: r.to_dict() for t, r in res.items()})
-            print(json.dumps(out))
-        else:
-            for t, r in res.items():
-                probs = ", ".join(f"{k} {v:.3f}" for k, v in r.probabilities.items())
-                print(f"{f}\t{t}\t{r.label}\t({probs})")
-    return status
+            print(json_text({"file": str(f), **res}), end="")
+            return
+        for t, r in res.items():
+            probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
+            print(f"{f}\t{t}\t{r['label']}\t({probs})")
 
-
+    return for_each_file(args.files, run)

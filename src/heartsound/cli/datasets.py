@@ -1,8 +1,9 @@
 """``heartsound datasets``: list the public corpora and download them.
 
 Wired into the top-level CLI by :mod:`heartsound.cli` through
-:func:`add_arguments` and :func:`main`. Top-level imports are stdlib
-only; the download machinery is imported when a command runs.
+:func:`add_arguments` and :func:`main`. Top-level imports are light (the corpus
+names of :data:`heartsound.datasets.NAMES`); the download machinery is imported when a
+command runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import logging
 import os
 import sys
+
+from ..datasets import NAMES
 
 __all__ = ["add_arguments", "main"]
 
@@ -35,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Download the official archive of a corpus (resumable), verify its "
                     "sha256 and unpack it into --to. Prints the corpus folder.")
     p_dl.add_argument("name", metavar="NAME",
-                      help="physionet2016, circor2022 or pascal2011")
+                      help=f"corpus: {', '.join(NAMES)}")
     p_dl.add_argument("--to", metavar="DIR", required=True, help="download folder")
     p_dl.add_argument("--url", default=None,
                       help="mirror URL for the main archive (replaces the official one)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ from ..datasets.pascal2011 import SETS as PASCAL_SETS
 from ..errors import ParameterError
 from ..evaluation import EVENT_TIMES, SEGMENTATION_DATASETS
 from ..segmentation import METHODS
+from ..serialize import to_jsonable
 
 __all__ = ["add_segmentation_arguments", "segmentation_main",
            "add_classification_arguments", "classification_main"]
@@ -44,18 +44,6 @@ def add_segmentation_arguments(p: argparse.ArgumentParser) -> None:
                         "centre of the decoded segment (CirCor's convention, default) or the "
                         "envelope peak inside it (PASCAL annotates peaks); not with --cv")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, float):
-        return round(x, 5)
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _headline(by_tol: dict[str, Any], tol_ms: float) -> dict[str, Any]:
@@ -152,7 +140,7 @@ def segmentation_main(args: argparse.Namespace) -> int:
                     "by_tolerance_gaps_excluded"):
             if key in res:
                 out[key] = res[key]
-    out = _clean(out)
+    out = to_jsonable(out)
     if args.json:
         print(json.dumps(out))
     else:

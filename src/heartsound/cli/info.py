@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
-__all__ = ["add_arguments", "main"]
+from ._common import for_each_file
+
+__all__ = ["add_arguments", "main", "info_dict", "format_info"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,46 +15,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def info_dict(rec: Any, quality: Any) -> dict[str, Any]:
+    """What ``heartsound info`` reports of a :class:`~heartsound.Recording` and its
+    :class:`~heartsound.Quality`, by the one rounding rule."""
+    from ..serialize import quality_dict, to_jsonable
+
+    meta = rec.meta
+    return to_jsonable({
+        "file": rec.source, "duration_s": rec.duration_s, "sr": rec.sr,
+        "channels": meta["channels"], "format": meta["format"], "subtype": meta["subtype"],
+        "n_clipped": meta["n_clipped"], "clipped_share": meta["n_clipped"] / max(1, len(rec.y)),
+        "quality": quality_dict(quality)})
+
+
+def format_info(d: dict[str, Any]) -> str:
+    """The text ``heartsound info`` prints for :func:`info_dict`."""
+    q = d["quality"]
+    why = "; ".join(q["reasons"]) or "no problems found"
+    return "\n".join([
+        d["file"],
+        f"  duration  {d['duration_s']:.2f} s   rate {d['sr']} Hz   channels {d['channels']}"
+        f"   {d['format']}/{d['subtype']}",
+        f"  clipping  {d['n_clipped']} samples at full scale "
+        f"({100 * d['clipped_share']:.2f}%)",
+        f"  quality   {'usable' if q['usable'] else 'NOT usable'} (score {q['score']:.2f}): "
+        f"{why}"])
+
+
 def main(args: argparse.Namespace) -> int:
-    """Print duration, sample rate, channels, clipping and a first quality check."""
-    import json
+    """Print duration, sample rate, channels, clipping and a first quality check.
 
-    from ..errors import HeartsoundError
+    Returns 0 when every file was read, 2 when any failed (the others still run).
+    """
     from ..io import load
+    from ..quality import assess
+    from ..serialize import json_text
 
-    status = 0
-    for f in args.files:
-        try:
-            rec = load(f)
-            out = {"file": rec.source, "duration_s": round(rec.duration_s, 3), "sr": rec.sr,
-                   "channels": rec.meta["channels"], "format": rec.meta["format"],
-                   "subtype": rec.meta["subtype"], "n_clipped": rec.meta["n_clipped"],
-                   "clipped_share": round(rec.meta["n_clipped"] / max(1, len(rec.y)), 5)}
-            try:
-                from ..quality import assess
-            except ImportError:  # quality module not available in this build
-                assess = None
-            if assess is not None:
-                q = assess(rec.y, rec.sr)
-                out["quality"] = {"usable": bool(q.usable), "score": round(float(q.score), 3),
-                                  "reasons": list(q.reasons)}
-        except HeartsoundError as exc:
-            print(f"heartsound: error: {exc}", file=sys.stderr)
-            status = 2
-            continue
-        if args.json:
-            print(json.dumps(out))
-        else:
-            print(f"{out['file']}")
-            print(f"  duration  {out['duration_s']:.2f} s   rate {out['sr']} Hz   "
-                  f"channels {out['channels']}   {out['format']}/{out['subtype']}")
-            print(f"  clipping  {out['n_clipped']} samples at full scale "
-                  f"({100 * out['clipped_share']:.2f}%)")
-            if "quality" in out:
-                q = out["quality"]
-                verdict = "usable" if q["usable"] else "NOT usable"
-                why = "; ".join(q["reasons"]) if q["reasons"] else "no problems found"
-                print(f"  quality   {verdict} (score {q['score']:.2f}): {why}")
-    return status
+    def run(f: Any) -> None:
+        rec = load(f)
+        d = info_dict(rec, assess(rec.y, rec.sr))
+        print(json_text(d) if args.json else format_info(d), end="" if args.json else "\n")
 
-
+    return for_each_file(args.files, run)

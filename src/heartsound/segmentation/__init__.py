@@ -93,4 +93,6 @@ def segment(y: Any, sr: float, *, method: str = DEFAULT_METHOD, **kwargs: Any) -
 
     mod = get_method(method)
     y = validate_audio(y, sr)
-    return mod.segment(y, sr, **kwargs)
+    seg = mod.segment(y, sr, **kwargs)
+    seg.sr = sr if seg.sr is None else seg.sr  # sample indices of the events
+    return seg

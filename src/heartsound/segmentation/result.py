@@ -8,27 +8,56 @@ from typing import Any
 
 import numpy as np
 
+from ..serialize import to_jsonable, tsv_text, write_atomic
+from ..vocab import S1, S2, STATE_NAMES
+
 __all__ = ["STATE_NAMES", "Event", "Segmentation", "states_to_rows", "rows_to_states"]
 
-#: CirCor state codes. 0 = unannotated / undefined.
-STATE_NAMES = {0: "unannotated", 1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
+
+def _sample(t_s: float, sr: float | None) -> int | None:
+    return None if sr is None else int(round(t_s * sr))
 
 
 @dataclass(frozen=True)
 class Event:
-    """One heart sound: ``sound`` is ``"S1"`` or ``"S2"``; times in seconds."""
+    """One heart sound.
+
+    Attributes
+    ----------
+    sound : str
+        ``"S1"`` or ``"S2"``.
+    onset_s, offset_s : float
+        Times in seconds from the start of the recording.
+    sr : float or None
+        Sample rate of the recording in Hz, when known; gives :attr:`onset` and
+        :attr:`offset` as sample indices.
+    """
 
     sound: str
     onset_s: float
     offset_s: float
+    sr: float | None = None
 
     @property
     def centre_s(self) -> float:
         return 0.5 * (self.onset_s + self.offset_s)
 
+    @property
+    def onset(self) -> int | None:
+        """Onset as a sample index at :attr:`sr` (None without ``sr``)."""
+        return _sample(self.onset_s, self.sr)
+
+    @property
+    def offset(self) -> int | None:
+        """Offset (exclusive) as a sample index at :attr:`sr` (None without ``sr``)."""
+        return _sample(self.offset_s, self.sr)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"sound": self.sound, "onset_s": round(self.onset_s, 4),
-                "offset_s": round(self.offset_s, 4)}
+        d: dict[str, Any] = {"sound": self.sound, "onset_s": self.onset_s,
+                             "offset_s": self.offset_s}
+        if self.sr is not None:
+            d["onset"], d["offset"] = self.onset, self.offset
+        return to_jsonable(d)
 
 
 def states_to_rows(states: np.ndarray, frame_rate: float) -> list[tuple[float, float, int]]:
@@ -66,9 +95,18 @@ class Segmentation:
     method : str
         Name of the method that produced it (``"springer2016"``, ``"neural"``).
     heart_rate_bpm, systolic_interval_s : float
-        The estimates the duration model used.
+        The prior estimates the duration model used (autocorrelation of the envelope).
+        The heart rate heartsound reports is :attr:`median_heart_rate_bpm`, from the
+        decoded cycles; ``to_dict()`` writes it as ``heart_rate_bpm`` and this prior as
+        ``prior_heart_rate_bpm``.
     posteriors : np.ndarray [shape=(n_frames, 4)], optional
         Per-frame state probabilities the decoder consumed.
+    info : dict
+        Method-specific details (e.g. the candidate heart rates tried).
+    sr : float or None
+        Sample rate in Hz of the recording that was segmented (set by
+        :func:`heartsound.segment` and :func:`heartsound.analyze`); gives the events'
+        sample indices.
     """
 
     states: np.ndarray
@@ -78,6 +116,7 @@ class Segmentation:
     systolic_interval_s: float
     posteriors: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    sr: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -90,7 +129,8 @@ class Segmentation:
     def events(self) -> list[Event]:
         """Every S1 and S2 as an :class:`Event`, in time order. Sounds cut by the recording's
         edges are included with the edge as onset or offset."""
-        return [Event("S1" if st == 1 else "S2", a, b) for a, b, st in self.rows() if st in (1, 3)]
+        return [Event(STATE_NAMES[st], a, b, self.sr) for a, b, st in self.rows()
+                if st in (S1, S2)]
 
     def cycles(self) -> list[tuple[float, float, float]]:
         """Complete cardiac cycles as ``(s1_onset_s, s2_onset_s, next_s1_onset_s)``."""
@@ -115,18 +155,29 @@ class Segmentation:
                 "systole_s": float(np.median(sys_)), "diastole_s": float(np.median(rr - sys_)),
                 "heart_rate_bpm": float(60.0 / np.median(rr))}
 
+    @property
+    def median_heart_rate_bpm(self) -> float | None:
+        """The heart rate: 60 / the median decoded cardiac cycle; None without a
+        complete cycle."""
+        return self.intervals()["heart_rate_bpm"]
+
     def to_tsv(self, path: str | Path) -> None:
-        """Write the rows as CirCor ``start<TAB>end<TAB>state`` lines."""
-        lines = [f"{a:.6f}\t{b:.6f}\t{s}\n" for a, b, s in self.rows()]
-        Path(path).write_text("".join(lines))
+        """Write the rows as CirCor ``start<TAB>end<TAB>state`` lines (atomically)."""
+        write_atomic(path, tsv_text(self.rows()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON-ready (by :func:`heartsound.serialize.to_jsonable`): ``heart_rate_bpm`` is
+        the median decoded cycle's (None without cycles), ``prior_heart_rate_bpm`` the
+        duration model's estimate; ``sr`` and the events' sample indices when known."""
+        iv = self.intervals()
+        return to_jsonable({
             "method": self.method,
             "frame_rate": self.frame_rate,
-            "heart_rate_bpm": round(float(self.heart_rate_bpm), 2),
-            "systolic_interval_s": round(float(self.systolic_interval_s), 4),
-            "states": [[round(a, 4), round(b, 4), s] for a, b, s in self.rows()],
+            "sr": self.sr,
+            "heart_rate_bpm": iv["heart_rate_bpm"],
+            "prior_heart_rate_bpm": float(self.heart_rate_bpm),
+            "systolic_interval_s": float(self.systolic_interval_s),
+            "states": [[a, b, s] for a, b, s in self.rows()],
             "events": [e.to_dict() for e in self.events()],
-            "intervals": self.intervals(),
-        }
+            "intervals": iv,
+        })
