@@ -27,7 +27,6 @@ _COMMANDS = [
     ("quality", "heartsound.cli.quality",
      "score signal quality of recordings: usable or not, and why"),
     ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
-    ("quality", "heartsound.cli.quality", "signal-quality verdict per file, or per corpus"),
 ]
 # nested: heartsound train {segmenter,classifier}; heartsound evaluate {segmentation,classification}
 # (what, module, add-arguments function, main function, help)
