@@ -79,7 +79,7 @@ def test_onnx_matches_torch(segmenter: neural.NeuralSegmenter, rng) -> None:
 
     model = segmenter.model_
     assert model is not None
-    cfg = json.loads(model.metadata["config"])
+    cfg = model.metadata["config"]
     data = files("heartsound.models").joinpath(neural.MODEL_FILE).read_bytes()
     weights = {i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(data).graph.initializer}
     net = tr.SegmenterNet(model.n_features, cfg["widths"], cfg["dropout"], softmax=True)

@@ -20,7 +20,8 @@ Columns (:data:`FEATURE_NAMES`):
 The wavelet envelope of the paper (rbio3.9 detail coefficients) is not computed: it needs
 PyWavelets, which is not a heartsound dependency, and the paper's reference setup leaves
 it out. In its place ``springer_features(..., extended=True)`` appends four sub-band
-log-envelopes (:func:`band_envelopes`, :data:`BANDS_HZ`), a heartsound extension: the
+log-envelopes (:func:`band_envelopes`, :data:`heartsound.vocab.SPRINGER_BANDS_HZ`), a
+heartsound extension: the
 wavelet envelope is itself a sub-band (62.5-125 Hz) envelope, and the sub-bands let the
 logistic regressions tell S1 (lower pitched) from S2, which the three broadband envelopes
 cannot. On CirCor cross-validation fold 0 this raised the S1/S2 F1 at 60 ms from 0.90 to
@@ -34,25 +35,27 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 
 from __future__ import annotations
 
-from typing import Any
+from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "BANDS_HZ",
+from .preprocess import bandpass, preprocess
+from .vocab import FRAME_RATE, PREPROCESS_SR, SPRINGER_BANDS_HZ
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .frontend import Frontend
+
+__all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "SPRINGER_BANDS_HZ",
            "springer_features", "envelopes", "band_envelopes",
            "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
-           "to_frames", "n_frames_for"]
+           "to_frames", "n_frames_for", "lagged_products"]
 
-#: Frame rate (Hz) of every feature and state sequence of the HSMM segmenters.
-FRAME_RATE = 50.0
 #: Feature columns returned by :func:`springer_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
-#: Sub-bands (Hz) of :func:`band_envelopes`.
-BANDS_HZ: tuple[tuple[float, float], ...] = ((25.0, 60.0), (60.0, 120.0), (120.0, 250.0),
-                                             (250.0, 400.0))
 #: Columns of ``springer_features(..., extended=True)``.
 EXTENDED_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + tuple(
-    f"band_{int(lo)}_{int(hi)}" for lo, hi in BANDS_HZ)
+    f"band_{int(lo)}_{int(hi)}" for lo, hi in SPRINGER_BANDS_HZ)
 
 _EPS = 1e-12
 
@@ -153,8 +156,6 @@ def to_frames(x: np.ndarray, sr: int, frame_rate: float = FRAME_RATE) -> np.ndar
     -------
     np.ndarray [shape=(n_frames_for(n, sr), ...)]
     """
-    from fractions import Fraction
-
     from scipy.signal import resample_poly
 
     frac = Fraction(frame_rate).limit_denominator(1000) / Fraction(int(sr))
@@ -178,7 +179,7 @@ def envelopes(y_clean: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
 
 def band_envelopes(y_clean: np.ndarray, sr: int, *,
-                   bands: tuple[tuple[float, float], ...] = BANDS_HZ,
+                   bands: tuple[tuple[float, float], ...] = SPRINGER_BANDS_HZ,
                    lpf_hz: float = 8.0) -> np.ndarray:
     """Log homomorphic envelope of each sub-band: ``LPF_8Hz(log |H(BP_band(y))|)``.
 
@@ -198,8 +199,6 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
     """
     from scipy.signal import butter, filtfilt
 
-    from .preprocess import bandpass
-
     b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
     cols = []
     for lo, hi in bands:
@@ -210,8 +209,8 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
 
 
 def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
-                      extended: bool = False, prepared: Any = None
-                      ) -> tuple[np.ndarray, float]:
+                      extended: bool = False, frontend: Frontend | None = None,
+                      prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
     """Springer's envelope features at 50 Hz, z-scored per recording.
 
     Parameters
@@ -226,10 +225,12 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     extended : bool
         Append the four :func:`band_envelopes` (heartsound extension, used by the shipped
         ``springer2016`` model).
-    prepared : heartsound.preprocess.Prepared, optional
-        Signals already derived from this ``y`` and ``sr`` (the pre-processed signal and
-        its Hilbert and homomorphic envelopes are taken from it, not recomputed). Ignored
-        when ``preprocessed`` or when it was built from another signal.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end: the pre-processed signal and its Hilbert and
+        homomorphic envelopes are taken from it (its own samples, not ``y``). Ignored
+        when ``preprocessed``.
+    prepared : heartsound.frontend.Frontend, optional
+        Deprecated alias of ``frontend``.
 
     Returns
     -------
@@ -248,20 +249,44 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     >>> x.shape, fr
     ((150, 3), 50.0)
     """
-    from .preprocess import SR, preprocess
-
-    if not preprocessed and prepared is not None and prepared.matches(y, sr):
-        x, x_sr = prepared.clean(), SR
-        env = {"homomorphic": prepared.homomorphic(), "hilbert": prepared.hilbert(),
+    frontend = frontend if frontend is not None else prepared
+    if not preprocessed and frontend is not None:
+        x, x_sr = frontend.clean(), PREPROCESS_SR
+        env = {"homomorphic": frontend.homomorphic(), "hilbert": frontend.hilbert(),
                "psd": psd_envelope(x, x_sr)}
     else:
         if preprocessed:
             x, x_sr = np.asarray(y, dtype=np.float64), int(sr)
         else:
-            x, x_sr = preprocess(y, sr, target_sr=SR)
+            x, x_sr = preprocess(y, sr, target_sr=PREPROCESS_SR)
         env = envelopes(x, x_sr)
     stack = np.column_stack([env[k] for k in FEATURE_NAMES])
     if extended:
         stack = np.column_stack([stack, band_envelopes(x, x_sr)])
     frames = to_frames(stack, x_sr, FRAME_RATE)
     return zscore(frames, axis=0), FRAME_RATE
+
+
+def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``r[l] = sum_t a[t] b[t + l]`` for lags ``l = 0 .. n-1``, by FFT.
+
+    The one correlation of heartsound (heart-rate autocorrelation, the posteriors'
+    S1-S2 lag, the quality periodicity); callers remove means and normalise. Computed
+    with a power-of-two real FFT (zero-padded to at least ``2 n``, so no wrap-around).
+
+    Parameters
+    ----------
+    a : np.ndarray [shape=(n,)]
+    b : np.ndarray [shape=(n,)], optional
+        Default ``a`` (autocorrelation).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+    """
+    a = np.asarray(a, dtype=np.float64)
+    n = a.size
+    nfft = 1 << int(np.ceil(np.log2(2 * n)))
+    fa = np.fft.rfft(a, nfft)
+    fb = fa if b is None else np.fft.rfft(np.asarray(b, dtype=np.float64), nfft)
+    return np.fft.irfft(np.conj(fa) * fb, nfft)[:n]

@@ -88,7 +88,6 @@ def segmentation_main(args: argparse.Namespace) -> int:
         from ..io import validate_audio
         from ..segmentation import get_method
 
-        mod = get_method(args.method)
         kwargs: dict[str, Any] = {}
         if args.model is not None:
             if args.method != "springer2016":
@@ -97,8 +96,10 @@ def segmentation_main(args: argparse.Namespace) -> int:
 
             kwargs["model"] = SpringerSegmenter.load(args.model)
 
+        mod = get_method(args.method, **kwargs)
+
         def segment_fn(y: Any, sr: float) -> Any:
-            return mod.segment(validate_audio(y, sr), sr, **kwargs)
+            return mod.segment(validate_audio(y, sr), sr)
 
         res = evaluate(args.dataset, args.root, segment_fn, tolerances=tols,
                        progress=sys.stderr.isatty(), event_time=args.event_time)

@@ -45,19 +45,24 @@ from typing import Any
 
 import numpy as np
 
+from .. import bundle
 from .._version import __version__
 from ..errors import ModelError, ParameterError
-from ..features import EXTENDED_FEATURE_NAMES, FEATURE_NAMES, FRAME_RATE, springer_features
+from ..features import EXTENDED_FEATURE_NAMES, FEATURE_NAMES, springer_features
+from ..frontend import Frontend, as_frontend
+from ..preprocess import preprocess
+from ..vocab import DIASTOLE, FRAME_RATE, S1, S2, STATES, SYSTOLE
 from . import hsmm
-from .heart_rate import MAX_BPM, MIN_BPM, heart_rate_candidates, typical_systolic_interval
+from .heart_rate import MAX_BPM, MIN_BPM, decode_candidates, heart_rate_candidates
 from .result import Segmentation, states_to_rows
 
 __all__ = ["METHOD", "MODEL_FILE", "FORMAT", "FORMAT_VERSION", "SpringerSegmenter",
-           "segment", "load_default"]
+           "segment", "load_default", "make_segmenter"]
 
 METHOD = "springer2016"
-#: File name of the shipped model inside ``heartsound.models``.
-MODEL_FILE = "springer2016.json"
+#: File name of the shipped model inside ``heartsound.models`` (see
+#: :data:`heartsound.bundle.REGISTRY`).
+MODEL_FILE = bundle.REGISTRY[METHOD].file
 FORMAT = "heartsound.springer2016"
 FORMAT_VERSION = 1
 
@@ -75,6 +80,10 @@ def _run_lengths(states: np.ndarray) -> list[tuple[int, int]]:
 
 class SpringerSegmenter:
     """Logistic-regression HSMM segmenter (Springer et al. 2016), estimator style.
+
+    Method ``"springer2016"``: D. B. Springer, L. Tarassenko, G. D. Clifford,
+    "Logistic Regression-HSMM-Based Heart Sound Segmentation", IEEE Trans. Biomed. Eng.
+    63(4):822-832, 2016, with the departures listed in the module docstring.
 
     Parameters
     ----------
@@ -142,12 +151,14 @@ class SpringerSegmenter:
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def features(self, y: np.ndarray, sr: float, *, prepared: Any = None) -> np.ndarray:
+    def features(self, y: np.ndarray, sr: float, *, frontend: Frontend | None = None,
+                 prepared: Frontend | None = None) -> np.ndarray:
         """The feature matrix this segmenter decodes, ``np.ndarray [shape=(n_frames, n_features)]``.
 
-        ``prepared`` (a :class:`heartsound.preprocess.Prepared` of ``y``) reuses signals
-        already computed for this recording."""
-        return springer_features(y, sr, extended=self.extended_features, prepared=prepared)[0]
+        ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) reuses the
+        signals already computed for it; ``prepared`` is its deprecated alias."""
+        return springer_features(y, sr, extended=self.extended_features,
+                                 frontend=frontend if frontend is not None else prepared)[0]
 
     def training_features(self, y: np.ndarray, sr: float) -> list[np.ndarray]:
         """Feature matrices of one training recording: as recorded, plus (with
@@ -155,8 +166,6 @@ class SpringerSegmenter:
 
         Both have the same frames, so they share the recording's reference states.
         """
-        from ..preprocess import preprocess
-
         out = [self.features(y, sr)]
         if self.augment_band_hz:
             lo, hi = (float(v) for v in self.augment_band_hz)
@@ -205,26 +214,26 @@ class SpringerSegmenter:
             raise ParameterError(f"features have {x_all.shape[1]} columns; "
                                  f"extended_features={self.extended_features} needs "
                                  f"{len(self._names())} ({', '.join(self._names())})")
-        if set(np.unique(y_all)) != {1, 2, 3, 4}:
+        if set(np.unique(y_all)) != {S1, SYSTOLE, S2, DIASTOLE}:
             raise ParameterError("training states must contain all of 1, 2, 3 and 4")
         if x_all.shape[0] > self.max_train_frames:
             rng = np.random.default_rng(self.seed)
             sel = rng.choice(x_all.shape[0], self.max_train_frames, replace=False)
             x_all, y_all = x_all[sel], y_all[sel]
         coef, icpt = [], []
-        for j in range(1, 5):
+        for j in (S1, SYSTOLE, S2, DIASTOLE):
             lr = LogisticRegression(C=self.C, max_iter=500)
             lr.fit(x_all, (y_all == j).astype(int))
             coef.append(lr.coef_[0])
             icpt.append(lr.intercept_[0])
         self.coef_ = np.array(coef)
         self.intercept_ = np.array(icpt)
-        self.priors_ = np.array([np.mean(y_all == j) for j in range(1, 5)])
+        self.priors_ = np.array([np.mean(y_all == j) for j in (S1, SYSTOLE, S2, DIASTOLE)])
         self.mean_ = x_all.mean(axis=0)
         self.cov_ = np.atleast_2d(np.cov(x_all, rowvar=False))
         durs = dict(hsmm.SOUND_DURATIONS_S)
         if self.fit_sound_durations:
-            for name, code in (("S1", 1), ("S2", 3)):
+            for name, code in (("S1", S1), ("S2", S2)):
                 d = np.array([n for st, n in runs if st == code], dtype=float) / FRAME_RATE
                 if d.size >= 20:
                     durs[name] = (float(np.mean(d)), float(max(np.std(d), 1.0 / FRAME_RATE)))
@@ -289,46 +298,41 @@ class SpringerSegmenter:
             ``candidates``: every ``(heart_rate_bpm, systolic_interval_s, score)`` tried.
         """
         self._check_fitted()
+        if self.candidate_score not in ("emission", "path"):
+            raise ParameterError(f"candidate_score must be 'emission' or 'path', "
+                                 f"got {self.candidate_score!r}")
         x = np.asarray(features, dtype=np.float64)
         loglik = self.emission_loglik(x)
         cands = heart_rate_candidates(x[:, 0], frame_rate, min_bpm=self.min_bpm,
                                       max_bpm=self.max_bpm, n=max(1, int(self.n_hr_candidates)))
-        best: tuple[float, np.ndarray, float, float] | None = None
-        tried = []
-        pairs = []
-        for hr, si, _ in cands:
-            pairs.append((hr, si))
-            if self.systole_candidates:
-                cycle = 60.0 / hr
-                for alt in (typical_systolic_interval(hr),):
-                    if (0.12 <= alt <= 0.7 * cycle
-                            and all(abs(alt - p[1]) > 0.02 for p in pairs if p[0] == hr)):
-                        pairs.append((hr, alt))
-        for hr, si in pairs:
+
+        def decode(hr: float, si: float) -> tuple[np.ndarray, float]:
             dm = hsmm.duration_model(hr, si, frame_rate=frame_rate,
                                      s1=tuple(self.sound_durations_["S1"]),
                                      s2=tuple(self.sound_durations_["S2"]))
             states, score = hsmm.decode_with_score(loglik, dm)
             if self.candidate_score == "emission":
                 score = float(loglik[np.arange(states.size), states - 1].sum())
-            elif self.candidate_score != "path":
-                raise ParameterError(f"candidate_score must be 'emission' or 'path', "
-                                     f"got {self.candidate_score!r}")
-            tried.append((round(hr, 2), round(si, 4), round(score, 2)))
-            if best is None or score > best[0]:
-                best = (score, states, hr, si)
-        assert best is not None
-        return best[1], best[2], best[3], {"candidates": tried}
+            return states, score
 
-    def segment(self, y: np.ndarray, sr: float, *, prepared: Any = None) -> Segmentation:
+        states, hr, si, tried = decode_candidates(cands, decode,
+                                                  typical_systole=self.systole_candidates)
+        return states, hr, si, {"candidates": [(round(h, 2), round(s, 4), round(sc, 2))
+                                               for h, s, sc in tried]}
+
+    def segment(self, y: Any, sr: float, *, frontend: Frontend | None = None,
+                prepared: Frontend | None = None) -> Segmentation:
         """Segment one recording.
 
         Parameters
         ----------
-        y : np.ndarray [shape=(n,)]
-            Mono samples (validated with :func:`heartsound.io.validate_audio`).
+        y : np.ndarray [shape=(n,) or (n, channels)]
+            Samples (validated here unless ``frontend`` is given).
         sr : float
             Sample rate in Hz.
+        frontend : heartsound.frontend.Frontend, optional
+            The recording's front end (trusted, not validated again; its signals are
+            reused). ``prepared`` is its deprecated alias.
 
         Returns
         -------
@@ -336,11 +340,9 @@ class SpringerSegmenter:
             ``method="springer2016"``, 50 frames per second; ``posteriors`` holds the
             logistic-regression outputs.
         """
-        from ..io import validate_audio
-
         self._check_fitted()
-        y = validate_audio(y, sr)
-        x = self.features(y, sr, prepared=prepared)
+        fe = as_frontend(y, sr, frontend, prepared=prepared)
+        x = self.features(fe.y, fe.sr, frontend=fe)
         fr = FRAME_RATE
         states, hr, si, info = self.decode(x, fr)
         return Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
@@ -366,7 +368,7 @@ class SpringerSegmenter:
             "heartsound_version": __version__, "method": METHOD,
             "params": self.get_params(),
             "frame_rate": FRAME_RATE, "feature_names": list(self.feature_names_),
-            "states": ["S1", "systole", "S2", "diastole"],
+            "states": list(STATES),
             "coef": self.coef_.tolist(), "intercept": self.intercept_.tolist(),
             "priors": self.priors_.tolist(), "mean": self.mean_.tolist(),
             "cov": self.cov_.tolist(),
@@ -431,52 +433,43 @@ class SpringerSegmenter:
         ModelError
             Missing, unreadable or malformed file.
         """
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise ModelError(f"{p}: model file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{p}: unreadable model file ({exc})") from None
-        return cls.from_dict(d, source=str(p))
+        b = bundle.load(METHOD, path=path)
+        return cls.from_dict(b.metadata, source=b.path)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"SpringerSegmenter({params})"
 
 
-_DEFAULT: SpringerSegmenter | None = None
-
-
 def load_default() -> SpringerSegmenter:
-    """The shipped model ``heartsound/models/springer2016.json`` (loaded once).
+    """The shipped model ``heartsound/models/springer2016.json``.
+
+    The file is read and its sha256 checked once (:func:`heartsound.bundle.load`); each
+    call returns a new estimator built from it.
 
     Raises
     ------
     ModelError
-        The file is missing from this installation or malformed.
+        The file is missing from this installation, corrupt or malformed.
     """
-    global _DEFAULT
-    if _DEFAULT is None:
-        from importlib.resources import files
-
-        res = files("heartsound.models").joinpath(MODEL_FILE)
-        try:
-            text = res.read_text()
-        except (FileNotFoundError, OSError):
-            raise ModelError(f"shipped model {MODEL_FILE} is missing from heartsound/models; "
-                             "reinstall heartsound or train one with "
-                             "`heartsound train segmenter --method springer2016`") from None
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"heartsound/models/{MODEL_FILE}: corrupt ({exc})") from None
-        _DEFAULT = SpringerSegmenter.from_dict(d, source=f"heartsound/models/{MODEL_FILE}")
-    return _DEFAULT
+    b = bundle.load(METHOD)
+    return SpringerSegmenter.from_dict(b.metadata, source=b.path)
 
 
-def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path | None = None,
-            prepared: Any = None) -> Segmentation:
+def make_segmenter(*, model: SpringerSegmenter | str | Path | None = None
+                   ) -> SpringerSegmenter:
+    """The registry's factory: ``model`` (a fitted segmenter or a JSON model file) or
+    the shipped model."""
+    if model is None:
+        return load_default()
+    if isinstance(model, SpringerSegmenter):
+        return model
+    return SpringerSegmenter.load(model)
+
+
+def segment(y: Any, sr: float, *, model: SpringerSegmenter | str | Path | None = None,
+            frontend: Frontend | None = None, prepared: Frontend | None = None
+            ) -> Segmentation:
     """Segment a recording with Springer's LR-HSMM.
 
     Parameters
@@ -487,15 +480,12 @@ def segment(y: np.ndarray, sr: float, *, model: SpringerSegmenter | str | Path |
         Sample rate in Hz.
     model : SpringerSegmenter or path, optional
         A fitted segmenter or a JSON model file; the shipped model by default.
-    prepared : heartsound.preprocess.Prepared, optional
-        Signals already derived from this recording (not recomputed).
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end (its signals are reused). ``prepared`` is its
+        deprecated alias.
 
     Returns
     -------
     Segmentation
     """
-    if model is None:
-        model = load_default()
-    elif not isinstance(model, SpringerSegmenter):
-        model = SpringerSegmenter.load(model)
-    return model.segment(y, sr, prepared=prepared)
+    return make_segmenter(model=model).segment(y, sr, frontend=frontend, prepared=prepared)
