@@ -228,7 +228,8 @@ def onnx_session(data: bytes, *, threads: int = 1, where: str = "<bytes>") -> An
         return ort.InferenceSession(data, sess_options=opts,
                                     providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own, undocumented exception types
-        raise ModelError(f"{where}: not a valid ONNX model ({exc})") from None
+        raise ModelError(f"{where}: cannot be loaded, not a valid ONNX model ({exc})"
+                         ) from None
 
 
 def _onnx_metadata(session: Any, where: str) -> dict[str, Any]:
@@ -311,6 +312,6 @@ def _load(name: str, path: str | None, threads: int, stamp: Any = None) -> Model
                          session=session,
                          card=None if path is not None else f"heartsound/models/{spec.card}")
     if bundle.labels != spec.labels:
-        raise ModelError(f"{where}: declares outputs {list(bundle.labels)}, a {name} model "
-                         f"needs {list(spec.labels)}")
+        raise ModelError(f"{where}: declares outputs {list(bundle.labels)}; expected "
+                         f"{name!r} with {list(spec.labels)}")
     return bundle

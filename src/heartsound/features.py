@@ -1,6 +1,8 @@
 """Envelope features for heart-sound segmentation (Springer et al. 2016, Sec. II-C).
 
-The one public step is :func:`springer_features`: pre-process (:mod:`heartsound.preprocess`),
+Two public steps, one per segmenter: :func:`neural_features` (the neural segmenter's
+input: these envelopes plus :func:`band_energies`) and :func:`springer_features`:
+pre-process (:mod:`heartsound.preprocess`),
 compute the envelopes at 1000 Hz, downsample them to :data:`FRAME_RATE` = 50 Hz and z-score
 each per recording. Frame ``k`` of the result corresponds to time ``k / 50`` s, the same
 convention as :func:`heartsound.segmentation.result.rows_to_states`, so CirCor ``.tsv``
@@ -36,12 +38,13 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .io import resample
 from .preprocess import bandpass, preprocess
-from .vocab import FRAME_RATE, PREPROCESS_SR, SPRINGER_BANDS_HZ
+from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
 
 if TYPE_CHECKING:  # pragma: no cover
     from .frontend import Frontend
@@ -49,13 +52,17 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "SPRINGER_BANDS_HZ",
            "springer_features", "envelopes", "band_envelopes",
            "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
-           "to_frames", "n_frames_for", "lagged_products"]
+           "to_frames", "n_frames_for", "lagged_products", "neural_features", "band_energies"]
 
 #: Feature columns returned by :func:`springer_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
 #: Columns of ``springer_features(..., extended=True)``.
 EXTENDED_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + tuple(
     f"band_{int(lo)}_{int(hi)}" for lo, hi in SPRINGER_BANDS_HZ)
+
+_BAND_SR = PREPROCESS_SR  # rate the neural band energies are computed at (Hz)
+_BAND_WIN = 80            # their Hann window, samples at 1000 Hz (80 ms)
+_BAND_NFFT = 128
 
 _EPS = 1e-12
 
@@ -265,6 +272,80 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
         stack = np.column_stack([stack, band_envelopes(x, x_sr)])
     frames = to_frames(stack, x_sr, FRAME_RATE)
     return zscore(frames, axis=0), FRAME_RATE
+
+
+def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
+    """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
+    recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio samples.
+    sr : float
+        Sample rate of ``y`` in Hz (>= 1000 keeps every band).
+    n_frames : int
+        Number of frames wanted; frame ``k`` is centred on ``k / 50`` s.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
+        ``log10`` of the power in each band of an 80 ms Hann-windowed frame, each column
+        then standardised to zero mean and unit variance over the recording.
+    """
+    x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
+    hop = int(_BAND_SR / FRAME_RATE)
+    half = _BAND_WIN // 2
+    need = n_frames * hop + _BAND_WIN
+    xp = np.zeros(need, dtype=np.float64)
+    seg = x[: max(0, need - half)]
+    xp[half:half + seg.size] = seg
+    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
+    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
+    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
+    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
+    bands = power @ weights.astype(np.float64)
+    out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
+    out -= out.mean(axis=0, keepdims=True)
+    sd = out.std(axis=0, keepdims=True)
+    out /= np.where(sd > 1e-8, sd, 1.0)
+    return out.astype(np.float32)
+
+
+def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
+                    prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
+    """The network's input: Springer envelopes plus log band energies, at 50 Hz.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Validated audio samples (ignored when ``frontend`` is given).
+    sr : float
+        Sample rate in Hz.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end: the 1 kHz resampled and pre-processed signals and the
+        envelopes are taken from it (computed once, shared by the envelopes and the band
+        energies). ``prepared`` is its deprecated alias.
+
+    Returns
+    -------
+    features : np.ndarray [shape=(n_frames, n_env + 5), dtype=float32]
+        Columns: the envelopes of :func:`heartsound.features.springer_features`
+        (z-scored per recording), then :func:`band_energies`.
+    frame_rate : float
+        50.0 Hz.
+    """
+    fe = frontend if frontend is not None else prepared
+    if fe is not None:
+        env, _ = springer_features(fe.y, fe.sr, frontend=fe)
+        x, x_sr = fe.resampled(_BAND_SR), _BAND_SR
+    else:  # the same values, with the 1 kHz resampling done twice
+        env, _ = springer_features(y, sr)
+        x, x_sr = y, sr
+    env = np.asarray(env, dtype=np.float32)
+    bands = band_energies(x, x_sr, env.shape[0])
+    return np.concatenate([env, bands], axis=1), FRAME_RATE
 
 
 def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..segmentation import segment
 from .attention import stitch
 from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
                        hz_to_mel, log_mel, mel_to_hz, with_phases)
-from .tasks import LABELS, TASKS, aggregate_patient, check_task
+from .tasks import TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
            "classify_patient", "load_bundle", "TASKS"]

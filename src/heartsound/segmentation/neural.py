@@ -11,7 +11,8 @@ S1 -> systole -> S2 -> diastole sequence.
 Differences from Renna et al.: the 1-D U-Net reads the whole recording at once (fully
 convolutional; padded to a multiple of 8 frames) instead of 64-frame windows whose
 outputs are averaged, so any length works without windowing; the input adds five log band
-energies to the Springer envelopes (see :func:`neural_features`).
+energies to the Springer envelopes (:func:`heartsound.features.neural_features`,
+re-exported here with :func:`~heartsound.features.band_energies`).
 
 Inference uses ONNX Runtime only (no torch). The network ships as
 ``heartsound/models/segmenter_neural.onnx``; its input layout, frame rate and labels are
@@ -30,9 +31,9 @@ import numpy as np
 
 from .. import bundle
 from ..errors import ModelError, ParameterError
-from ..features import lagged_products, springer_features
+from ..features import band_energies, lagged_products, neural_features
 from ..frontend import Frontend, as_frontend
-from ..vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, STATES
+from ..vocab import FRAME_RATE, NEURAL_BANDS_HZ, STATES
 from .heart_rate import decode_candidates, heart_rate_candidates
 from .hsmm import SOUND_DURATIONS_S, decode_with_score, duration_model
 from .result import Segmentation
@@ -51,82 +52,6 @@ MODEL_FILE = bundle.REGISTRY[MODEL_NAME].file
 STATE_LABELS = STATES
 #: Former name of :data:`heartsound.vocab.NEURAL_BANDS_HZ` (used by the trainer).
 BANDS_HZ = NEURAL_BANDS_HZ
-_BAND_SR = PREPROCESS_SR  # rate the band energies are computed at (Hz)
-_BAND_WIN = 80           # Hann window, samples at 1000 Hz (80 ms)
-_BAND_NFFT = 128
-
-
-def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
-    """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
-    recording.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Audio samples.
-    sr : float
-        Sample rate of ``y`` in Hz (>= 1000 keeps every band).
-    n_frames : int
-        Number of frames wanted; frame ``k`` is centred on ``k / 50`` s.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
-        ``log10`` of the power in each band of an 80 ms Hann-windowed frame, each column
-        then standardised to zero mean and unit variance over the recording.
-    """
-    from ..io import resample
-
-    x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
-    hop = int(_BAND_SR / FRAME_RATE)
-    half = _BAND_WIN // 2
-    need = n_frames * hop + _BAND_WIN
-    xp = np.zeros(need, dtype=np.float64)
-    seg = x[: max(0, need - half)]
-    xp[half:half + seg.size] = seg
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
-    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
-    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
-    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
-    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
-    bands = power @ weights.astype(np.float64)
-    out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
-    out -= out.mean(axis=0, keepdims=True)
-    sd = out.std(axis=0, keepdims=True)
-    out /= np.where(sd > 1e-8, sd, 1.0)
-    return out.astype(np.float32)
-
-
-def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
-                    prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
-    """The network's input: Springer envelopes plus log band energies, at 50 Hz.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Validated audio samples (ignored when ``frontend`` is given).
-    sr : float
-        Sample rate in Hz.
-    frontend : heartsound.frontend.Frontend, optional
-        The recording's front end (the 1 kHz resampled and pre-processed signals and the
-        envelopes are taken from it); built here when not given, so that the envelopes
-        and the band energies share one resampling. ``prepared`` is its deprecated alias.
-
-    Returns
-    -------
-    features : np.ndarray [shape=(n_frames, n_env + 5), dtype=float32]
-        Columns: the envelopes of :func:`heartsound.features.springer_features`
-        (z-scored per recording), then :func:`band_energies`.
-    frame_rate : float
-        50.0 Hz.
-    """
-    fe = frontend if frontend is not None else prepared
-    if fe is None:
-        fe = Frontend(y, sr)
-    env, _ = springer_features(fe.y, fe.sr, frontend=fe)
-    env = np.asarray(env, dtype=np.float32)
-    bands = band_energies(fe.resampled(_BAND_SR), _BAND_SR, env.shape[0])
-    return np.concatenate([env, bands], axis=1), FRAME_RATE
 
 
 @dataclass(frozen=True)
