@@ -3,7 +3,8 @@
 The steps of Springer et al. (2016), Section II-B, in the order they are applied by
 :func:`preprocess`:
 
-1. resample to :data:`SR` = 1000 Hz (:data:`heartsound.vocab.PREPROCESS_SR`) (polyphase, :func:`heartsound.io.resample`);
+1. resample to :data:`SR` = 1000 Hz (:data:`heartsound.vocab.PREPROCESS_SR`; polyphase,
+   :func:`heartsound.io.resample`);
 2. band-pass 25-400 Hz, Butterworth, zero-phase (:func:`bandpass`);
 3. spike removal after Schmidt et al. (2010) (:func:`schmidt_spike_removal`).
 

@@ -152,6 +152,12 @@ def load_model(path: str | Path | None = None, *, n_threads: int = 1) -> Segment
 class NeuralSegmenter:
     """Segment heart sounds with the network + HSMM (method ``"neural"``).
 
+    ``"neural"`` is this library's name for the method of Renna, Oliveira and Coimbra,
+    "Deep convolutional neural networks for heart sound segmentation", IEEE J. Biomed.
+    Health Inform. 23(6):2435-2445, 2019 (network emissions), decoded by the HSMM of
+    Springer, Tarassenko and Clifford, IEEE Trans. Biomed. Eng. 63(4):822-832, 2016;
+    the module docstring lists the differences from the paper.
+
     Parameters
     ----------
     model_path : str or Path, optional
@@ -163,9 +169,8 @@ class NeuralSegmenter:
 
     Notes
     -----
-    The model is loaded on first use (or by :meth:`load`) and kept; instances are cheap
-    to create. Renna, Oliveira, Coimbra, IEEE JBHI 23(6), 2019; decoder from Springer,
-    Tarassenko, Clifford, IEEE TBME 63(4), 2016.
+    The model is loaded on first use (or by :meth:`load`), once per file and thread
+    count (:func:`heartsound.bundle.load`); instances are cheap to create.
 
     Examples
     --------

@@ -57,7 +57,8 @@ class SpringerModel:
     parameters and fitted attributes)."""
 
     def __init__(self, *, extended_features: bool = True,
-                 augment_band_hz: tuple[float, float] | None = (60.0, 250.0), C: float = 1.0, max_train_frames: int = 2_000_000,
+                 augment_band_hz: tuple[float, float] | None = (60.0, 250.0),
+                 C: float = 1.0, max_train_frames: int = 2_000_000,
                  fit_sound_durations: bool = True, n_hr_candidates: int = 3,
                  systole_candidates: bool = True, candidate_score: str = "emission",
                  min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM, seed: int = 0) -> None:
