@@ -352,8 +352,11 @@ def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """``r[l] = sum_t a[t] b[t + l]`` for lags ``l = 0 .. n-1``, by FFT.
 
     The one correlation of heartsound (heart-rate autocorrelation, the posteriors'
-    S1-S2 lag, the quality periodicity); callers remove means and normalise. Computed
-    with a power-of-two real FFT (zero-padded to at least ``2 n``, so no wrap-around).
+    S1-S2 lag, the quality periodicity); callers remove means and normalise. The
+    non-negative lags of ``scipy.signal.correlate(b, a, method="fft")`` (it replaced
+    three hand-written power-of-two FFT correlations; on 120 CirCor recordings, PASCAL
+    and the reference analyses the states and heart rates are unchanged, and the
+    quality periodicity differs in the last bits only).
 
     Parameters
     ----------
@@ -365,9 +368,9 @@ def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     -------
     np.ndarray [shape=(n,), dtype=float64]
     """
+    from scipy.signal import correlate  # scipy.signal is slow to import
+
     a = np.asarray(a, dtype=np.float64)
     n = a.size
-    nfft = 1 << int(np.ceil(np.log2(2 * n)))
-    fa = np.fft.rfft(a, nfft)
-    fb = fa if b is None else np.fft.rfft(np.asarray(b, dtype=np.float64), nfft)
-    return np.fft.irfft(np.conj(fa) * fb, nfft)[:n]
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    return correlate(b, a, mode="full", method="fft")[n - 1:]
