@@ -55,7 +55,8 @@ def test_frontend_validation(pcg: np.ndarray) -> None:
         Frontend.from_signal(np.zeros(8000), 4000)
     with pytest.raises(TooShortError):
         Frontend.from_signal(pcg[:2000], 4000)
-    assert Frontend.from_signal(np.c_[pcg, pcg], 4000).y.shape == pcg.shape  # mixed down
+    with pytest.warns(UserWarning, match="mixed down"):
+        assert Frontend.from_signal(np.c_[pcg, pcg], 4000).y.shape == pcg.shape
 
 
 def test_as_frontend_uses_the_given_one_without_pointer_matching(pcg: np.ndarray) -> None:

@@ -41,6 +41,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .io import resample
 from .preprocess import bandpass, preprocess
@@ -118,7 +119,6 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     np.ndarray [shape=(n,)]
         Power per Hz, in (signal units)^2 / Hz.
     """
-    from numpy.lib.stride_tricks import sliding_window_view
     from scipy.signal import get_window
 
     y = np.asarray(y, dtype=np.float64)

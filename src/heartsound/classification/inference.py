@@ -25,7 +25,7 @@ from ..bundle import ModelBundle
 from ..errors import ModelError, ParameterError
 from ..frontend import Frontend, as_frontend
 from ..segmentation import segment
-from .attention import stitch
+from .attention import attention_by_phase, stitch
 from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
                        hz_to_mel, log_mel, mel_to_hz, with_phases)
 from .tasks import TASKS, aggregate_patient, check_task
@@ -128,8 +128,6 @@ class ClassificationResult:
     def attention_by_phase(self, segmentation: Any) -> dict[str, float]:
         """Share of attention in S1, systole, S2, diastole (and unsegmented) given a
         :class:`~heartsound.segmentation.result.Segmentation` of the same recording."""
-        from .attention import attention_by_phase  # the result type is built first
-
         return attention_by_phase(self.attention, self.attention_times_s, segmentation)
 
 
