@@ -387,18 +387,17 @@ def test_phase_channel_model_exports_and_classifies(tmp_path, rng):
 
 def test_classify_all_segments_once(rng, monkeypatch):
     """Shipped models with phase channels share one segmentation per recording."""
-    import heartsound.segmentation as S
-    from heartsound.classification import classify_all
+    from heartsound.classification import classify_all, inference
     from heartsound.classification.inference import _load
 
     calls = []
-    real = S.segment
+    real = inference.segment
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(S, "segment", counting)
+    monkeypatch.setattr(inference, "segment", counting)
     y = 0.1 * rng.standard_normal(8 * 2000)
     res = classify_all(y, 2000)
     n_phase = sum(_load(t).frontend.phase_channels for t in TASKS)

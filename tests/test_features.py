@@ -66,3 +66,13 @@ def test_psd_envelope_matches_scipy_spectrogram(rng: np.random.Generator) -> Non
     band = (f >= 40) & (f <= 60)
     ref = np.interp(np.arange(x.size) / sr, t, sxx[band].mean(axis=0))
     assert np.allclose(psd_envelope(x, sr), ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 1000])
+def test_lagged_products_is_the_direct_sum(n: int, rng: np.random.Generator) -> None:
+    from heartsound.features import lagged_products
+
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    direct = np.array([np.dot(a[: n - k], b[k:]) for k in range(n)])
+    np.testing.assert_allclose(lagged_products(a, b), direct, atol=1e-9)
+    np.testing.assert_allclose(lagged_products(a), lagged_products(a, a.copy()), atol=1e-9)

@@ -70,7 +70,6 @@ def test_onnx_matches_torch(segmenter: neural.NeuralSegmenter, rng) -> None:
     The exporter folds batch norm into the convolutions, so the torch network gets the
     folded weights and identity batch norms."""
     torch = pytest.importorskip("torch")
-    import json
 
     import onnx
     from onnx import numpy_helper
@@ -79,7 +78,7 @@ def test_onnx_matches_torch(segmenter: neural.NeuralSegmenter, rng) -> None:
 
     model = segmenter.model_
     assert model is not None
-    cfg = json.loads(model.metadata["config"])
+    cfg = model.metadata["config"]
     data = files("heartsound.models").joinpath(neural.MODEL_FILE).read_bytes()
     weights = {i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(data).graph.initializer}
     net = tr.SegmenterNet(model.n_features, cfg["widths"], cfg["dropout"], softmax=True)

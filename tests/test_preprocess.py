@@ -58,29 +58,3 @@ def test_preprocess_rate_and_length(sr: int) -> None:
 def test_bad_band_raises() -> None:
     with pytest.raises(ParameterError):
         bandpass(np.zeros(100), 1000, low_hz=300, high_hz=200)
-
-
-def test_prepared_gives_the_same_signals_as_each_stage(rng: np.random.Generator) -> None:
-    from heartsound.features import (hilbert_envelope, homomorphic_envelope,
-                                     springer_features)
-    from heartsound.io import resample
-    from heartsound.preprocess import Prepared
-    from heartsound.segmentation.neural import neural_features
-
-    sr = 4000
-    y = rng.standard_normal(7 * sr) * np.sin(2 * np.pi * 1.2 * np.arange(7 * sr) / sr) ** 8
-    prep = Prepared(y, sr)
-    clean, _ = preprocess(y, sr)
-    assert np.array_equal(prep.clean(), clean)
-    assert np.array_equal(prep.resampled(2000), resample(y, sr, 2000))
-    assert np.array_equal(prep.hilbert(), hilbert_envelope(clean))
-    assert np.array_equal(prep.homomorphic(), homomorphic_envelope(clean, SR))
-    for ext in (False, True):
-        a, _ = springer_features(y, sr, extended=ext)
-        b, _ = springer_features(y, sr, extended=ext, prepared=prep)
-        assert np.array_equal(a, b)
-    assert np.array_equal(neural_features(y, sr)[0], neural_features(y, sr, prepared=prep)[0])
-    assert prep.matches(y, sr) and not prep.matches(y.copy(), sr)
-    assert not prep.matches(y, 2000)
-    with pytest.raises(ParameterError):
-        Prepared(y, 4000.5)

@@ -214,12 +214,16 @@ def test_welch_matches_scipy(rng, n, nperseg):
     np.testing.assert_allclose(p1, p0, rtol=1e-10, atol=1e-15)
 
 
-def test_measure_with_shared_signals_is_identical(rng):
-    from heartsound.preprocess import Prepared
+def test_measure_with_shared_frontend_is_identical(rng):
+    from heartsound.errors import ParameterError
+    from heartsound.frontend import Frontend
 
     y = synthetic_pcg(rng, sr=4000)
-    prep = Prepared(y, 4000)
-    prep.homomorphic()  # computed first, as the segmenter would
-    assert quality.measure(y, 4000, prepared=prep) == quality.measure(y, 4000)
-    other = Prepared(y[::-1].copy(), 4000)  # another signal: ignored, not used
-    assert quality.measure(y, 4000, prepared=other) == quality.measure(y, 4000)
+    fe = Frontend.from_signal(y, 4000)
+    fe.homomorphic()  # computed first, as the segmenter would
+    alone = quality.measure(y, 4000)
+    assert quality.measure(y, 4000, frontend=fe) == alone
+    assert quality.assess(y.copy(), 4000, frontend=fe).to_dict() == \
+        quality.assess(y, 4000).to_dict()  # a copy of the samples: still shared
+    with pytest.raises(ParameterError, match="frontend describes"):
+        quality.measure(y[:-100], 4000, frontend=fe)  # another recording: refused

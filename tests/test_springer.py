@@ -180,3 +180,29 @@ def test_training_features_band_limited_copy() -> None:
     assert len(feats) == 2 and feats[0].shape == feats[1].shape == (250, 7)
     assert not np.allclose(feats[0], feats[1])
     assert len(SpringerSegmenter(augment_band_hz=None).training_features(y, 2000)) == 1
+
+
+def test_decode_candidates_keeps_the_best_path_and_filters() -> None:
+    from heartsound.segmentation.heart_rate import decode_candidates, typical_systolic_interval
+
+    scores = {(60.0, 0.3): 1.0, (120.0, 0.25): 5.0, (90.0, 0.28): 3.0}
+    tried_order = []
+
+    def decode(hr: float, si: float):
+        tried_order.append((hr, si))
+        return np.full(3, int(hr)), scores.get((hr, si), -1.0)
+
+    cands = [(60.0, 0.3, 1.0), (120.0, 0.25, 0.9), (90.0, 0.28, 0.5)]
+    states, hr, si, tried = decode_candidates(cands, decode)
+    assert (hr, si) == (120.0, 0.25) and states[0] == 120 and len(tried) == 3
+    # an ambiguity of 0.85 drops the candidate whose peak is below 0.85 of the first
+    _, hr, _, tried = decode_candidates(cands, decode, ambiguity=0.85)
+    assert hr == 120.0 and [t[0] for t in tried] == [60.0, 120.0]
+    # the typical systolic interval is tried too when it differs by more than 20 ms
+    tried_order.clear()
+    decode_candidates([(60.0, 0.25, 1.0)], decode, typical_systole=True)
+    assert tried_order == [(60.0, 0.25), (60.0, typical_systolic_interval(60.0))]
+    assert typical_systolic_interval(60.0) == pytest.approx(0.32)
+    tried_order.clear()  # within 20 ms of the listed interval: not tried again
+    decode_candidates([(60.0, 0.31, 1.0)], decode, typical_systole=True)
+    assert tried_order == [(60.0, 0.31)]

@@ -1,6 +1,8 @@
 """Envelope features for heart-sound segmentation (Springer et al. 2016, Sec. II-C).
 
-The one public step is :func:`springer_features`: pre-process (:mod:`heartsound.preprocess`),
+Two public steps, one per segmenter: :func:`neural_features` (the neural segmenter's
+input: these envelopes plus :func:`band_energies`) and :func:`springer_features`:
+pre-process (:mod:`heartsound.preprocess`),
 compute the envelopes at 1000 Hz, downsample them to :data:`FRAME_RATE` = 50 Hz and z-score
 each per recording. Frame ``k`` of the result corresponds to time ``k / 50`` s, the same
 convention as :func:`heartsound.segmentation.result.rows_to_states`, so CirCor ``.tsv``
@@ -20,7 +22,8 @@ Columns (:data:`FEATURE_NAMES`):
 The wavelet envelope of the paper (rbio3.9 detail coefficients) is not computed: it needs
 PyWavelets, which is not a heartsound dependency, and the paper's reference setup leaves
 it out. In its place ``springer_features(..., extended=True)`` appends four sub-band
-log-envelopes (:func:`band_envelopes`, :data:`BANDS_HZ`), a heartsound extension: the
+log-envelopes (:func:`band_envelopes`, :data:`heartsound.vocab.SPRINGER_BANDS_HZ`), a
+heartsound extension: the
 wavelet envelope is itself a sub-band (62.5-125 Hz) envelope, and the sub-bands let the
 logistic regressions tell S1 (lower pitched) from S2, which the three broadband envelopes
 cannot. On CirCor cross-validation fold 0 this raised the S1/S2 F1 at 60 ms from 0.90 to
@@ -34,25 +37,33 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 
 from __future__ import annotations
 
-from typing import Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "BANDS_HZ",
+from .io import resample
+from .preprocess import bandpass, preprocess
+from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .frontend import Frontend
+
+__all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "SPRINGER_BANDS_HZ",
            "springer_features", "envelopes", "band_envelopes",
            "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
-           "to_frames", "n_frames_for"]
+           "to_frames", "n_frames_for", "lagged_products", "neural_features", "band_energies"]
 
-#: Frame rate (Hz) of every feature and state sequence of the HSMM segmenters.
-FRAME_RATE = 50.0
 #: Feature columns returned by :func:`springer_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
-#: Sub-bands (Hz) of :func:`band_envelopes`.
-BANDS_HZ: tuple[tuple[float, float], ...] = ((25.0, 60.0), (60.0, 120.0), (120.0, 250.0),
-                                             (250.0, 400.0))
 #: Columns of ``springer_features(..., extended=True)``.
 EXTENDED_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + tuple(
-    f"band_{int(lo)}_{int(hi)}" for lo, hi in BANDS_HZ)
+    f"band_{int(lo)}_{int(hi)}" for lo, hi in SPRINGER_BANDS_HZ)
+
+_BAND_SR = PREPROCESS_SR  # rate the neural band energies are computed at (Hz)
+_BAND_WIN = 80            # their Hann window, samples at 1000 Hz (80 ms)
+_BAND_NFFT = 128
 
 _EPS = 1e-12
 
@@ -108,7 +119,6 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     np.ndarray [shape=(n,)]
         Power per Hz, in (signal units)^2 / Hz.
     """
-    from numpy.lib.stride_tricks import sliding_window_view
     from scipy.signal import get_window
 
     y = np.asarray(y, dtype=np.float64)
@@ -153,8 +163,6 @@ def to_frames(x: np.ndarray, sr: int, frame_rate: float = FRAME_RATE) -> np.ndar
     -------
     np.ndarray [shape=(n_frames_for(n, sr), ...)]
     """
-    from fractions import Fraction
-
     from scipy.signal import resample_poly
 
     frac = Fraction(frame_rate).limit_denominator(1000) / Fraction(int(sr))
@@ -178,7 +186,7 @@ def envelopes(y_clean: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
 
 def band_envelopes(y_clean: np.ndarray, sr: int, *,
-                   bands: tuple[tuple[float, float], ...] = BANDS_HZ,
+                   bands: tuple[tuple[float, float], ...] = SPRINGER_BANDS_HZ,
                    lpf_hz: float = 8.0) -> np.ndarray:
     """Log homomorphic envelope of each sub-band: ``LPF_8Hz(log |H(BP_band(y))|)``.
 
@@ -198,8 +206,6 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
     """
     from scipy.signal import butter, filtfilt
 
-    from .preprocess import bandpass
-
     b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
     cols = []
     for lo, hi in bands:
@@ -210,8 +216,8 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
 
 
 def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
-                      extended: bool = False, prepared: Any = None
-                      ) -> tuple[np.ndarray, float]:
+                      extended: bool = False, frontend: Frontend | None = None,
+                      prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
     """Springer's envelope features at 50 Hz, z-scored per recording.
 
     Parameters
@@ -226,10 +232,12 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     extended : bool
         Append the four :func:`band_envelopes` (heartsound extension, used by the shipped
         ``springer2016`` model).
-    prepared : heartsound.preprocess.Prepared, optional
-        Signals already derived from this ``y`` and ``sr`` (the pre-processed signal and
-        its Hilbert and homomorphic envelopes are taken from it, not recomputed). Ignored
-        when ``preprocessed`` or when it was built from another signal.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end: the pre-processed signal and its Hilbert and
+        homomorphic envelopes are taken from it (its own samples, not ``y``). Ignored
+        when ``preprocessed``.
+    prepared : heartsound.frontend.Frontend, optional
+        Deprecated alias of ``frontend``.
 
     Returns
     -------
@@ -248,20 +256,121 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     >>> x.shape, fr
     ((150, 3), 50.0)
     """
-    from .preprocess import SR, preprocess
-
-    if not preprocessed and prepared is not None and prepared.matches(y, sr):
-        x, x_sr = prepared.clean(), SR
-        env = {"homomorphic": prepared.homomorphic(), "hilbert": prepared.hilbert(),
+    frontend = frontend if frontend is not None else prepared
+    if not preprocessed and frontend is not None:
+        x, x_sr = frontend.clean(), PREPROCESS_SR
+        env = {"homomorphic": frontend.homomorphic(), "hilbert": frontend.hilbert(),
                "psd": psd_envelope(x, x_sr)}
     else:
         if preprocessed:
             x, x_sr = np.asarray(y, dtype=np.float64), int(sr)
         else:
-            x, x_sr = preprocess(y, sr, target_sr=SR)
+            x, x_sr = preprocess(y, sr, target_sr=PREPROCESS_SR)
         env = envelopes(x, x_sr)
     stack = np.column_stack([env[k] for k in FEATURE_NAMES])
     if extended:
         stack = np.column_stack([stack, band_envelopes(x, x_sr)])
     frames = to_frames(stack, x_sr, FRAME_RATE)
     return zscore(frames, axis=0), FRAME_RATE
+
+
+def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
+    """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
+    recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio samples.
+    sr : float
+        Sample rate of ``y`` in Hz (>= 1000 keeps every band).
+    n_frames : int
+        Number of frames wanted; frame ``k`` is centred on ``k / 50`` s.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
+        ``log10`` of the power in each band of an 80 ms Hann-windowed frame, each column
+        then standardised to zero mean and unit variance over the recording.
+    """
+    x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
+    hop = int(_BAND_SR / FRAME_RATE)
+    half = _BAND_WIN // 2
+    need = n_frames * hop + _BAND_WIN
+    xp = np.zeros(need, dtype=np.float64)
+    seg = x[: max(0, need - half)]
+    xp[half:half + seg.size] = seg
+    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
+    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
+    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
+    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
+    bands = power @ weights.astype(np.float64)
+    out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
+    out -= out.mean(axis=0, keepdims=True)
+    sd = out.std(axis=0, keepdims=True)
+    out /= np.where(sd > 1e-8, sd, 1.0)
+    return out.astype(np.float32)
+
+
+def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
+                    prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
+    """The network's input: Springer envelopes plus log band energies, at 50 Hz.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Validated audio samples (ignored when ``frontend`` is given).
+    sr : float
+        Sample rate in Hz.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end: the 1 kHz resampled and pre-processed signals and the
+        envelopes are taken from it (computed once, shared by the envelopes and the band
+        energies). ``prepared`` is its deprecated alias.
+
+    Returns
+    -------
+    features : np.ndarray [shape=(n_frames, n_env + 5), dtype=float32]
+        Columns: the envelopes of :func:`heartsound.features.springer_features`
+        (z-scored per recording), then :func:`band_energies`.
+    frame_rate : float
+        50.0 Hz.
+    """
+    fe = frontend if frontend is not None else prepared
+    if fe is not None:
+        env, _ = springer_features(fe.y, fe.sr, frontend=fe)
+        x, x_sr = fe.resampled(_BAND_SR), _BAND_SR
+    else:  # the same values, with the 1 kHz resampling done twice
+        env, _ = springer_features(y, sr)
+        x, x_sr = y, sr
+    env = np.asarray(env, dtype=np.float32)
+    bands = band_energies(x, x_sr, env.shape[0])
+    return np.concatenate([env, bands], axis=1), FRAME_RATE
+
+
+def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``r[l] = sum_t a[t] b[t + l]`` for lags ``l = 0 .. n-1``, by FFT.
+
+    The one correlation of heartsound (heart-rate autocorrelation, the posteriors'
+    S1-S2 lag, the quality periodicity); callers remove means and normalise. The
+    non-negative lags of ``scipy.signal.correlate(b, a, method="fft")`` (it replaced
+    three hand-written power-of-two FFT correlations; on 120 CirCor recordings, PASCAL
+    and the reference analyses the states and heart rates are unchanged, and the
+    quality periodicity differs in the last bits only).
+
+    Parameters
+    ----------
+    a : np.ndarray [shape=(n,)]
+    b : np.ndarray [shape=(n,)], optional
+        Default ``a`` (autocorrelation).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+    """
+    from scipy.signal import correlate  # scipy.signal is slow to import
+
+    a = np.asarray(a, dtype=np.float64)
+    n = a.size
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    return correlate(b, a, mode="full", method="fft")[n - 1:]

@@ -1,7 +1,13 @@
 """Loading recordings: any format libsndfile reads, validated, optionally resampled.
 
 The one entry point is :func:`load`. Arrays handed to the pipeline directly go through
-:func:`validate_audio`, the same checks without the file.
+:func:`validate_audio`, the same checks without the file. Validation happens once per
+recording, at the public entry points (:func:`load`, :func:`heartsound.segmentation.segment`,
+:func:`heartsound.classification.classify`, :func:`heartsound.quality.assess`, and
+:meth:`heartsound.frontend.Frontend.from_signal`); the stages behind them trust the
+validated :class:`~heartsound.frontend.Frontend`. The limits are
+:data:`heartsound.vocab.MIN_SR` (500 Hz: below it S1/S2 energy up to ~200 Hz is lost) and
+:data:`heartsound.vocab.MIN_DURATION_S` (1 s: one cardiac cycle at 60 bpm).
 """
 
 from __future__ import annotations
@@ -23,15 +29,10 @@ from .errors import (
     SilentAudioError,
     TooShortError,
 )
+from .vocab import MIN_DURATION_S, MIN_SR
 
 __all__ = ["Recording", "load", "validate_audio", "resample", "read_wfdb_header",
            "MIN_DURATION_S", "MIN_SR"]
-
-#: Shortest recording accepted: one cardiac cycle at 60 bpm.
-MIN_DURATION_S = 1.0
-#: Lowest sample rate accepted: below it S1/S2 energy (up to ~200 Hz) is lost.
-MIN_SR = 500
-
 
 @dataclass
 class Recording:

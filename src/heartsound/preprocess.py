@@ -3,7 +3,8 @@
 The steps of Springer et al. (2016), Section II-B, in the order they are applied by
 :func:`preprocess`:
 
-1. resample to :data:`SR` = 1000 Hz (polyphase, :func:`heartsound.io.resample`);
+1. resample to :data:`SR` = 1000 Hz (:data:`heartsound.vocab.PREPROCESS_SR`; polyphase,
+   :func:`heartsound.io.resample`);
 2. band-pass 25-400 Hz, Butterworth, zero-phase (:func:`bandpass`);
 3. spike removal after Schmidt et al. (2010) (:func:`schmidt_spike_removal`).
 
@@ -24,13 +25,16 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError
+from .io import resample
+from .vocab import PASS_BAND_HZ, PREPROCESS_SR
 
-__all__ = ["SR", "BAND_HZ", "preprocess", "bandpass", "schmidt_spike_removal", "Prepared"]
+__all__ = ["SR", "BAND_HZ", "preprocess", "bandpass", "bandpass_centred",
+           "schmidt_spike_removal"]
 
-#: Sample rate (Hz) of the pre-processed signal.
-SR = 1000
-#: Pass band (Hz) of the band-pass filter.
-BAND_HZ = (25.0, 400.0)
+#: Sample rate (Hz) of the pre-processed signal (:data:`heartsound.vocab.PREPROCESS_SR`).
+SR = PREPROCESS_SR
+#: Pass band (Hz) of the band-pass filter (:data:`heartsound.vocab.PASS_BAND_HZ`).
+BAND_HZ = PASS_BAND_HZ
 
 
 def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
@@ -53,7 +57,7 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
     -------
     np.ndarray [shape=(n,), dtype=float64]
     """
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import butter, sosfiltfilt  # scipy.signal is slow to import
 
     nyq = 0.5 * float(sr)
     high = min(float(high_hz), 0.9 * nyq)
@@ -150,93 +154,29 @@ def preprocess(y: np.ndarray, sr: float, *, target_sr: int = SR, band_hz: tuple[
     sr : int
         ``target_sr``.
     """
-    from .io import resample
-
     if int(sr) != sr:
         raise ParameterError(f"sample rate must be a whole number of Hz, got {sr}")
     x = resample(np.asarray(y, dtype=np.float64), int(sr), int(target_sr))
-    x = _bandpass_centred(x, target_sr, band_hz)
+    x = bandpass_centred(x, target_sr, band_hz)
     if remove_spikes:
         x = schmidt_spike_removal(x, target_sr)
     return x, int(target_sr)
 
 
-def _bandpass_centred(x: np.ndarray, sr: int, band_hz: tuple[float, float]) -> np.ndarray:
-    """Mean removed, then :func:`bandpass` (step 2 of :func:`preprocess`)."""
+def bandpass_centred(x: np.ndarray, sr: int, band_hz: tuple[float, float]) -> np.ndarray:
+    """Mean removed, then :func:`bandpass` (step 2 of :func:`preprocess`).
+
+    Returns
+    -------
+    np.ndarray [shape=x.shape, dtype=float64]
+    """
     return bandpass(x - np.mean(x), sr, low_hz=band_hz[0], high_hz=band_hz[1])
 
 
-class Prepared:
-    """The signals that several stages derive from one recording, each computed once.
+def __getattr__(name: str) -> Any:
+    """``Prepared``: deprecated alias of :class:`heartsound.frontend.Frontend`."""
+    if name == "Prepared":
+        from .frontend import Frontend  # lazy: frontend imports this module
 
-    :func:`heartsound.pipeline.analyze` builds one per recording and hands it to the
-    quality check, the segmenter and the classifiers, so that the resampling, the
-    band-pass, the spike removal and the envelopes are not recomputed by each of them.
-    Every value is computed on first use with the same functions the stages call on
-    their own (:func:`preprocess`, :func:`heartsound.features.hilbert_envelope`,
-    :func:`heartsound.features.homomorphic_envelope`), so results are identical with or
-    without it. Treat the returned arrays as read-only.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Validated mono samples (see :func:`heartsound.io.validate_audio`).
-    sr : int
-        Their sample rate in Hz (a whole number).
-    """
-
-    def __init__(self, y: np.ndarray, sr: int) -> None:
-        if int(sr) != sr:
-            raise ParameterError(f"sample rate must be a whole number of Hz, got {sr}")
-        self.y = np.asarray(y, dtype=np.float64)
-        self.sr = int(sr)
-        self._memo: dict[Any, np.ndarray] = {}
-
-    def matches(self, y: Any, sr: Any) -> bool:
-        """True when this object was built from exactly these samples and rate."""
-        return (y is self.y or (isinstance(y, np.ndarray) and y.shape == self.y.shape
-                                and y.dtype == self.y.dtype and y.strides == self.y.strides
-                                and y.__array_interface__["data"][0]
-                                == self.y.__array_interface__["data"][0])) \
-            and float(sr) == self.sr
-
-    def _get(self, key: Any, make: Any) -> np.ndarray:
-        v = self._memo.get(key)
-        if v is None:
-            v = self._memo[key] = make()
-        return v
-
-    def resampled(self, sr_out: int) -> np.ndarray:
-        """``io.resample(y, sr, sr_out)`` [shape=(ceil(n sr_out / sr),)]."""
-        from .io import resample
-
-        return self._get(("resampled", int(sr_out)),
-                         lambda: resample(self.y, self.sr, int(sr_out)))
-
-    def bandpassed(self, *, target_sr: int = SR,
-                   band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
-        """Steps 1-2 of :func:`preprocess`: resampled, mean removed, band-passed."""
-        return self._get(("bandpassed", int(target_sr), tuple(band_hz)),
-                         lambda: _bandpass_centred(self.resampled(target_sr),
-                                                   int(target_sr), band_hz))
-
-    def clean(self, *, target_sr: int = SR,
-              band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
-        """:func:`preprocess` output (band-passed and de-spiked) at ``target_sr``."""
-        return self._get(("clean", int(target_sr), tuple(band_hz)),
-                         lambda: schmidt_spike_removal(
-                             self.bandpassed(target_sr=target_sr, band_hz=band_hz),
-                             int(target_sr)))
-
-    def hilbert(self) -> np.ndarray:
-        """:func:`heartsound.features.hilbert_envelope` of :meth:`clean` (1000 Hz)."""
-        from .features import hilbert_envelope
-
-        return self._get("hilbert", lambda: hilbert_envelope(self.clean()))
-
-    def homomorphic(self) -> np.ndarray:
-        """:func:`heartsound.features.homomorphic_envelope` of :meth:`clean` (1000 Hz)."""
-        from .features import homomorphic_envelope
-
-        return self._get("homomorphic", lambda: homomorphic_envelope(
-            self.clean(), SR, hilbert=self.hilbert()))
+        return Frontend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

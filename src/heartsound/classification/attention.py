@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..vocab import STATES
+
 __all__ = ["stitch", "attention_by_phase", "PHASES"]
 
 #: Phases reported by :func:`attention_by_phase` (state codes 1..4, 0 = unsegmented).
-PHASES = ("S1", "systole", "S2", "diastole")
+PHASES = STATES
 
 
 def _upsample(a: np.ndarray, n: int, axis: int) -> np.ndarray:

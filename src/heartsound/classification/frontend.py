@@ -29,11 +29,17 @@ sound classification", Machine Learning with Applications 9, 100322):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import ParameterError, TooShortError
+from ..io import resample, validate_audio
+from ..segmentation import segment
+from ..vocab import ANALYSIS_SR, STATES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..frontend import Frontend
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
            "frame_times", "log_mel", "phase_shares", "with_phases", "features", "crops",
@@ -44,7 +50,7 @@ __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_fram
 NORMALIZATIONS = ("recording", "recording_bins", "none")
 
 #: Cardiac phases of the phase channels, in column order (segmentation states 1-4).
-PHASES = ("S1", "systole", "S2", "diastole")
+PHASES = STATES
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class FrontendConfig:
         ``n_mels`` log-Mel values, giving ``n_features = n_mels + 4`` columns.
     """
 
-    sr: int = 2000
+    sr: int = ANALYSIS_SR
     n_fft: int = 256
     hop_length: int = 128
     n_mels: int = 64
@@ -181,19 +187,22 @@ def frame_times(n: int, config: FrontendConfig = FrontendConfig()) -> np.ndarray
     return (np.arange(n) * config.hop_length + config.n_fft / 2) / config.sr
 
 
-def _prepare(y: np.ndarray, sr: int, config: FrontendConfig) -> np.ndarray:
-    from ..io import resample, validate_audio
-
-    y = validate_audio(y, sr, min_duration_s=0.0)
-    if int(sr) != config.sr:
-        y = resample(y, int(sr), config.sr)
+def _prepare(y: np.ndarray, sr: int, config: FrontendConfig,
+             frontend: Frontend | None = None) -> np.ndarray:
+    if frontend is not None:  # validated when it was built; resampled once per rate
+        y = frontend.resampled(config.sr)
+    else:
+        y = validate_audio(y, sr, min_duration_s=0.0)
+        if int(sr) != config.sr:
+            y = resample(y, int(sr), config.sr)
     # one window at least; shorter signals are tiled (repeated), not zero-padded
     if len(y) < config.n_fft:
         y = np.tile(y, int(np.ceil(config.n_fft / len(y))))
     return y
 
 
-def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
+            frontend: Frontend | None = None) -> np.ndarray:
     """Normalised log-Mel spectrogram of a whole recording.
 
     Parameters
@@ -203,6 +212,9 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -
     sr : int
         Sample rate in Hz; resampled (polyphase) to ``config.sr``.
     config : FrontendConfig
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end: its samples, resampled to ``config.sr`` once per
+        recording, are used instead of ``y`` (not validated again).
 
     Returns
     -------
@@ -224,7 +236,7 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -
     """
     from scipy.signal import get_window
 
-    y = _prepare(y, sr, config)
+    y = _prepare(y, sr, config, frontend)
     n = n_frames(len(y), config)
     idx = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(n)[:, None]
     win = get_window("hamming", config.n_fft, fftbins=True)
@@ -253,7 +265,8 @@ def phase_shares(states: np.ndarray, state_rate: float, n: int,
     states : np.ndarray [shape=(m,)]
         Segmentation states: 0 undefined, 1 S1, 2 systole, 3 S2, 4 diastole.
     state_rate : float
-        Frames per second of ``states`` (50 for the HSMM segmenters).
+        Frames per second of ``states`` (:data:`heartsound.vocab.FRAME_RATE` for the HSMM
+        segmenters).
     n : int
         Number of analysis frames (rows of :func:`log_mel`).
     config : FrontendConfig
@@ -291,7 +304,7 @@ def phase_shares(states: np.ndarray, state_rate: float, n: int,
 
 
 def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
-             segmentation: Any = None) -> np.ndarray:
+             segmentation: Any = None, frontend: Frontend | None = None) -> np.ndarray:
     """The model input of a whole recording: :func:`log_mel`, followed with
     ``config.phase_channels`` by :func:`phase_shares` of its segmentation.
 
@@ -304,20 +317,19 @@ def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), 
         Used for the phase channels; default: :func:`heartsound.segmentation.segment` of
         ``y`` with the default (neural) method. A recording too short to segment gets
         all-zero phase channels (nothing segmented), as at its edges.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end (shared with the segmenter; see :func:`log_mel`).
 
     Returns
     -------
     np.ndarray [shape=(n_frames, config.n_features), dtype=float32]
     """
-    m = log_mel(y, sr, config)
+    m = log_mel(y, sr, config, frontend=frontend)
     if not config.phase_channels:
         return m
     if segmentation is None:
-        from ..errors import TooShortError
-        from ..segmentation import segment
-
         try:
-            segmentation = segment(y, sr)
+            segmentation = segment(y, sr, frontend=frontend)
         except TooShortError:
             pass
     return with_phases(m, segmentation, config)

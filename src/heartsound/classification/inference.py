@@ -1,9 +1,9 @@
 """Running the shipped attention classifiers with ONNX Runtime (no torch).
 
-A :class:`ModelBundle` describes each shipped model in one place: the ONNX file and its
-sha256 (:data:`BUNDLES`), and, read from the ONNX metadata written at export, the front-end
-parameters (sample rate, window, crop length), the class labels and the patient-level
-aggregation rules. Inference follows the training pipeline exactly:
+Each shipped model is a :class:`heartsound.bundle.ModelBundle` (file and sha256 recorded
+in :data:`heartsound.bundle.REGISTRY`, checked at load), whose metadata, written at
+export, hold the front-end parameters (sample rate, window, crop length), the class
+labels and the patient-level aggregation rules. Inference follows the training pipeline exactly:
 :func:`~heartsound.classification.frontend.features` (the log-Mel spectrogram, and for
 models trained with phase channels the segmentation's cardiac phases) over the whole
 recording, crops of
@@ -13,127 +13,61 @@ crops' attention maps stitched over the whole recording.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from .. import bundle
+from ..bundle import ModelBundle
+from ..errors import ModelError, ParameterError
+from ..frontend import Frontend, as_frontend
+from ..segmentation import segment
+from .attention import attention_by_phase, stitch
 from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
-                       log_mel, with_phases)
-from .tasks import LABELS, TASKS, aggregate_patient, check_task
+                       hz_to_mel, log_mel, mel_to_hz, with_phases)
+from .tasks import TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
            "classify_patient", "load_bundle", "TASKS"]
 
+#: The shipped classifier of each task (file, sha256, card): the task entries of
+#: :data:`heartsound.bundle.REGISTRY`.
+BUNDLES: dict[str, bundle.ModelSpec] = {t: bundle.REGISTRY[t] for t in TASKS}
+
 
 @dataclass(frozen=True)
-class ModelBundle:
-    """A shipped classifier: its file, checksum and everything inference needs.
+class _Classifier:
+    """A classifier's :class:`~heartsound.bundle.ModelBundle` and its log-Mel front end."""
 
-    Attributes
-    ----------
-    task : str
-    file : str
-        File name inside ``heartsound.models``.
-    sha256 : str
-        Checksum of the file (also printed in the model card).
-    """
-
-    task: str
-    file: str
-    sha256: str
+    bundle: ModelBundle
+    frontend: FrontendConfig
 
     @property
-    def card(self) -> str:
-        """Model card file name."""
-        return self.file.rsplit(".", 1)[0] + ".md"
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
 
-
-#: The shipped models, one per task. Update ``sha256`` when a model is retrained.
-BUNDLES: dict[str, ModelBundle] = {
-    "abnormal": ModelBundle(
-        "abnormal", "abnormal.onnx",
-        "b09591838274a11f69b6e6839ad5b614673d0152b1b281dfe90c57793f57662c"),
-    "murmur": ModelBundle(
-        "murmur", "murmur.onnx",
-        "c6881d5c3b93125b449e8f89723fc5f062826a3993e1216a370be7a4fafbf3c6"),
-    "severity": ModelBundle(
-        "severity", "severity.onnx",
-        "9ffff390698ae6e14d979d4a8ca66b52517050f42a0bdb58e818d6121535629b"),
-}
-
-
-@dataclass
-class _Loaded:
-    bundle: ModelBundle
-    session: Any
-    meta: dict[str, Any]
-    frontend: FrontendConfig
-    labels: tuple[str, ...]
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.bundle.metadata
 
     @property
     def name(self) -> str:
-        return f"{self.bundle.file.rsplit('.', 1)[0]}:{self.meta.get('architecture', '?')}" \
-               f":{self.bundle.sha256[:8]}"
+        return self.bundle.id
 
 
-def _model_bytes(file: str) -> bytes:
-    from importlib.resources import files
-
-    try:
-        return files("heartsound.models").joinpath(file).read_bytes()
-    except (FileNotFoundError, OSError) as exc:
-        raise ModelError(f"model file heartsound/models/{file} is missing ({exc})") from None
-
-
-def _session(bundle: ModelBundle, data: bytes, threads: int, where: str) -> _Loaded:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
-    try:
-        sess = ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{where}: cannot be loaded ({exc})") from None
-    raw = sess.get_modelmeta().custom_metadata_map.get("heartsound")
-    if raw is None:
-        raise ModelError(f"{where}: no 'heartsound' metadata (not exported by heartsound)")
-    meta = json.loads(raw)
-    task = bundle.task
-    if meta.get("task") != task or tuple(meta.get("labels", ())) != LABELS[task]:
-        raise ModelError(f"{where}: metadata describe task {meta.get('task')!r} with labels "
-                         f"{meta.get('labels')}, expected {task!r}")
-    return _Loaded(bundle, sess, meta, FrontendConfig.from_dict(meta["frontend"]), LABELS[task])
-
-
-@lru_cache(maxsize=None)
-def _load(task: str, threads: int = 1, path: str | None = None) -> _Loaded:
-    """The shipped bundle of ``task`` (checksum verified), or an ONNX file at ``path``
-    exported by :func:`heartsound.training.classifier.export_onnx`."""
+def _load(task: str, threads: int = 1, path: str | Path | None = None) -> _Classifier:
+    """The shipped classifier of ``task`` (sha256 checked), or an ONNX file at ``path``
+    exported by :func:`heartsound.training.classifier.export_onnx`; loaded once
+    (:func:`heartsound.bundle.load`)."""
     check_task(task)
-    if path is not None:
-        from pathlib import Path
-
-        p = Path(path)
-        if not p.is_file():
-            raise ModelError(f"{p}: model file not found")
-        data = p.read_bytes()
-        b = ModelBundle(task, p.name, hashlib.sha256(data).hexdigest())
-        return _session(b, data, threads, str(p))
-    b = BUNDLES[task]
-    data = _model_bytes(b.file)
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != b.sha256:
-        raise ModelError(f"heartsound/models/{b.file}: sha256 {sha[:12]}... does not match "
-                         f"the bundle ({b.sha256[:12]}...); reinstall heartsound")
-    return _session(b, data, threads, f"heartsound/models/{b.file}")
+    b = bundle.load(task, path=path, threads=threads)
+    if b.metadata.get("task") != task or "frontend" not in b.metadata:
+        raise ModelError(f"{b.path}: metadata describe task {b.metadata.get('task')!r}, "
+                         f"expected {task!r} with a front end")
+    return _Classifier(b, FrontendConfig.from_dict(b.metadata["frontend"]))
 
 
 def load_bundle(task: str, *, threads: int = 1) -> dict[str, Any]:
@@ -195,20 +129,18 @@ class ClassificationResult:
     def attention_by_phase(self, segmentation: Any) -> dict[str, float]:
         """Share of attention in S1, systole, S2, diastole (and unsegmented) given a
         :class:`~heartsound.segmentation.result.Segmentation` of the same recording."""
-        from .attention import attention_by_phase
-
         return attention_by_phase(self.attention, self.attention_times_s, segmentation)
 
 
-def _run(m: _Loaded, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with m.lock:
-        lp, att = m.session.run(None, {"features": batch.astype(np.float32)})
+def _run(m: _Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lp, att = m.bundle.run({"features": batch.astype(np.float32)})
     return lp, att
 
 
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
              features: np.ndarray | None = None, model: str | None = None,
-             segmentation: Any = None) -> ClassificationResult:
+             segmentation: Any = None, frontend: Frontend | None = None,
+             prepared: Frontend | None = None) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -231,6 +163,9 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     segmentation : heartsound.segmentation.Segmentation, optional
         The recording's segmentation, for a model with phase channels (default: the
         default segmenter is run); ignored by the other models.
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end, shared with the other stages (trusted, not validated
+        again). ``prepared`` is its deprecated alias.
 
     Returns
     -------
@@ -253,21 +188,15 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     >>> classify(rec.y, rec.sr, task="murmur").to_dict()  # doctest: +SKIP
     {'label': 'Present', 'probabilities': {...}, 'model': 'murmur:cnn+sigmoid:...'}
     """
-    from ..io import validate_audio
-    from .attention import stitch
-
     check_task(task)
-    if features is None:
-        y = validate_audio(y, sr)
-    m = _load(task, threads, None if model is None else str(model))
+    src = None if features is not None else as_frontend(y, sr, frontend, prepared=prepared)
+    m = _load(task, threads, model)
     fe = m.frontend
-    if features is None:
-        feat = frontend_features(y, sr, fe, segmentation=segmentation)
+    if src is not None:
+        feat = frontend_features(src.y, src.sr, fe, segmentation=segmentation, frontend=src)
     else:
         feat = np.asarray(features, np.float32)
     if feat.ndim != 2 or feat.shape[1] != fe.n_features:
-        from ..errors import ParameterError
-
         raise ParameterError(f"features must have shape (n_frames, {fe.n_features}) for "
                              f"the {task} model, got {feat.shape}")
     batch, starts = crops(feat, fe)
@@ -287,8 +216,6 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     attention = stitch(att[:, k], starts, feat.shape[0], fe.crop_frames, fe.n_mels)
     freqs = None
     if attention.ndim == 2:
-        from .frontend import hz_to_mel, mel_to_hz
-
         edges = mel_to_hz(np.linspace(hz_to_mel(fe.fmin), hz_to_mel(fe.fmax), fe.n_mels + 2))
         freqs = edges[1:-1]
     cp = np.exp(lp)
@@ -301,37 +228,29 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
 
 
 def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
-                 prepared: Any = None, segmentation: Any = None
-                 ) -> dict[str, ClassificationResult]:
+                 frontend: Frontend | None = None, prepared: Frontend | None = None,
+                 segmentation: Any = None) -> dict[str, ClassificationResult]:
     """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``).
 
-    ``prepared`` (a :class:`heartsound.preprocess.Prepared` of ``y``) supplies the
-    signal already resampled to the front end's rate when another stage made it;
-    ``segmentation`` the recording's segmentation for models with phase channels."""
-    from ..io import validate_audio
-
-    y = validate_audio(y, sr)
-    if prepared is not None and not prepared.matches(y, sr):
-        prepared = None
+    ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`; ``prepared`` is
+    its deprecated alias) supplies the signal already resampled to the models' rate when
+    another stage made it; ``segmentation`` the recording's segmentation for models with
+    phase channels (default: the default segmenter, run once for all of them)."""
+    fe = as_frontend(y, sr, frontend, prepared=prepared)
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
     if segmentation is None and any(_load(t, threads).frontend.phase_channels for t in TASKS):
-        from ..segmentation import segment
-
-        segmentation = segment(y, sr, prepared=prepared)  # once for every phase model
+        segmentation = segment(fe.y, fe.sr, frontend=fe)  # once for every phase model
     for t in TASKS:
-        fe = _load(t, threads).frontend
+        cfg = _load(t, threads).frontend
         # one log-Mel per front end without the phases: models that differ only in
         # having phase channels share it
-        mel_fe = replace(fe, phase_channels=False)
-        key = json.dumps(mel_fe.to_dict(), sort_keys=True)
+        mel_cfg = replace(cfg, phase_channels=False)
+        key = json.dumps(mel_cfg.to_dict(), sort_keys=True)
         if key not in cache:
-            if prepared is not None and int(sr) == sr:
-                cache[key] = log_mel(prepared.resampled(fe.sr), fe.sr, mel_fe)
-            else:
-                cache[key] = log_mel(y, sr, mel_fe)
-        feat = with_phases(cache[key], segmentation, fe) if fe.phase_channels else cache[key]
-        out[t] = classify(y, sr, task=t, threads=threads, features=feat)
+            cache[key] = log_mel(fe.y, fe.sr, mel_cfg, frontend=fe)
+        feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
+        out[t] = classify(fe.y, fe.sr, task=t, threads=threads, features=feat)
     return out
 
 
@@ -357,8 +276,6 @@ def classify_patient(recordings: Sequence[tuple[np.ndarray, int]], *, task: str 
     m = _load(task, threads)
     res = [classify(y, sr, task=task, threads=threads) for y, sr in recordings]
     if not res:
-        from ..errors import ParameterError
-
         raise ParameterError("classify_patient needs at least one recording")
     probs = np.array([[r.probabilities[lab] for lab in m.labels] for r in res])
     label, pp = aggregate_patient(task, probs, m.meta.get("rules"))

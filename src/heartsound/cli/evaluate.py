@@ -78,7 +78,6 @@ def _score_corpus(args: argparse.Namespace, tols: tuple[float, ...]) -> dict[str
     from ..io import validate_audio
     from ..segmentation import get_method
 
-    mod = get_method(args.method)
     kwargs: dict[str, Any] = {}
     if args.model is not None:
         if args.method != "springer2016":
@@ -86,9 +85,10 @@ def _score_corpus(args: argparse.Namespace, tols: tuple[float, ...]) -> dict[str
         from ..segmentation.springer import SpringerSegmenter
 
         kwargs["model"] = SpringerSegmenter.load(args.model)
+    segmenter = get_method(args.method, **kwargs)
 
     def segment_fn(y: Any, sr: float) -> Any:
-        return mod.segment(validate_audio(y, sr), sr, **kwargs)
+        return segmenter.segment(validate_audio(y, sr), sr)
 
     return evaluate(args.dataset, args.root, segment_fn, tolerances=tols,
                     progress=sys.stderr.isatty(), event_time=args.event_time)

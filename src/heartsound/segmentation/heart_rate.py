@@ -26,12 +26,16 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from ..errors import ParameterError
+from ..features import lagged_products
 
-__all__ = ["autocorrelation", "windowed_autocorrelation", "estimate_heart_rate", "heart_rate_candidates",
-           "systolic_interval", "typical_systolic_interval", "MIN_BPM", "MAX_BPM"]
+__all__ = ["autocorrelation", "windowed_autocorrelation", "estimate_heart_rate",
+           "heart_rate_candidates", "decode_candidates", "systolic_interval",
+           "typical_systolic_interval", "MIN_BPM", "MAX_BPM"]
 
 MIN_BPM = 40.0
 MAX_BPM = 200.0
@@ -53,12 +57,8 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
         Lags ``0 .. n-1`` samples.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
-    x = x - x.mean()
-    n = x.size
-    nfft = 1 << int(np.ceil(np.log2(2 * n)))
-    f = np.fft.rfft(x, nfft)
-    acf = np.fft.irfft(f * np.conj(f), nfft)[:n]
-    return acf / acf[0] if acf[0] > 0 else np.zeros(n)
+    acf = lagged_products(x - x.mean())
+    return acf / acf[0] if acf[0] > 0 else np.zeros(x.size)
 
 
 def windowed_autocorrelation(x: np.ndarray, frame_rate: float, *, window_s: float = 4.0,
@@ -203,6 +203,64 @@ def heart_rate_candidates(envelope: np.ndarray, frame_rate: float, *, min_bpm: f
         cycle = float(np.clip(cycle, 60.0 / max_bpm, 60.0 / min_bpm))
         out.append((60.0 / cycle, systolic_interval(acf, frame_rate, cycle), float(acf[k])))
     return out
+
+
+def decode_candidates(candidates: Sequence[tuple[float, float, float]],
+                      decode: Callable[[float, float], tuple[np.ndarray, float]], *,
+                      ambiguity: float | None = None, typical_systole: bool = False
+                      ) -> tuple[np.ndarray, float, float, list[tuple[float, float, float]]]:
+    """Decode every competing heart rate and keep the best-scoring state path.
+
+    The autocorrelation may leave the true heart rate as its second or third peak
+    (noise, children's fast rates), so both segmenters decode each candidate duration
+    model and keep the path whose score is highest (the first one on ties).
+
+    Parameters
+    ----------
+    candidates : sequence of (heart_rate_bpm, systolic_interval_s, acf_peak)
+        Best first, as :func:`heart_rate_candidates` returns them.
+    decode : callable
+        ``decode(heart_rate_bpm, systolic_interval_s) -> (states, score)``: the HSMM
+        decoding under that duration model and the score it is compared by.
+    ambiguity : float, optional
+        Keep a later candidate only when its ``acf_peak`` is at least ``ambiguity``
+        times the first one's (both finite); default: keep all.
+    typical_systole : bool
+        Also decode, for each heart rate, :func:`typical_systolic_interval` when it lies
+        in ``[0.12 s, 0.7 cycle]`` and is more than 20 ms from the intervals already
+        listed for that rate.
+
+    Returns
+    -------
+    states : np.ndarray [shape=(n_frames,)]
+    heart_rate_bpm, systolic_interval_s : float
+        The candidate of the best path.
+    tried : list of (heart_rate_bpm, systolic_interval_s, score)
+        Every candidate decoded, in order.
+    """
+    if not candidates:
+        raise ParameterError("no heart-rate candidate to decode")
+    top = candidates[0][2]
+    if ambiguity is not None:
+        candidates = [candidates[0]] + [
+            c for c in candidates[1:]
+            if np.isfinite(top) and np.isfinite(c[2]) and c[2] >= ambiguity * top]
+    pairs: list[tuple[float, float]] = []
+    for hr, si, _ in candidates:
+        pairs.append((hr, si))
+        alt = typical_systolic_interval(hr)
+        if (typical_systole and 0.12 <= alt <= 0.7 * 60.0 / hr
+                and all(abs(alt - p[1]) > 0.02 for p in pairs if p[0] == hr)):
+            pairs.append((hr, alt))
+    best: tuple[float, np.ndarray, float, float] | None = None
+    tried = []
+    for hr, si in pairs:
+        states, score = decode(hr, si)
+        tried.append((hr, si, score))
+        if best is None or score > best[0]:
+            best = (score, states, hr, si)
+    assert best is not None
+    return best[1], best[2], best[3], tried
 
 
 def estimate_heart_rate(envelope: np.ndarray, frame_rate: float, *, min_bpm: float = MIN_BPM,

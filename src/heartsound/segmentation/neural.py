@@ -11,155 +11,104 @@ S1 -> systole -> S2 -> diastole sequence.
 Differences from Renna et al.: the 1-D U-Net reads the whole recording at once (fully
 convolutional; padded to a multiple of 8 frames) instead of 64-frame windows whose
 outputs are averaged, so any length works without windowing; the input adds five log band
-energies to the Springer envelopes (see :func:`neural_features`).
+energies to the Springer envelopes (:func:`heartsound.features.neural_features`,
+re-exported here with :func:`~heartsound.features.band_energies`).
 
 Inference uses ONNX Runtime only (no torch). The network ships as
 ``heartsound/models/segmenter_neural.onnx``; its input layout, frame rate and labels are
-stored in the ONNX metadata, which :func:`load_model` reads into a :class:`ModelBundle`.
+stored in the ONNX metadata, which :func:`load_model` reads (through the one model loader,
+:func:`heartsound.bundle.load`, which also checks the shipped file's sha256).
 Training lives in :mod:`heartsound.training.segmenter`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import bundle
 from ..errors import ModelError, ParameterError
+from ..features import band_energies, lagged_products, neural_features
+from ..frontend import Frontend, as_frontend
+from ..vocab import FRAME_RATE, NEURAL_BANDS_HZ, STATES
+from .heart_rate import decode_candidates, heart_rate_candidates
+from .hsmm import SOUND_DURATIONS_S, decode_with_score, duration_model
 from .result import Segmentation
 
-__all__ = ["segment", "NeuralSegmenter", "ModelBundle", "load_model", "neural_features",
-           "band_energies", "shift_states", "rate_from_posteriors", "BANDS_HZ", "FRAME_RATE", "MODEL_FILE", "STATE_LABELS"]
+__all__ = ["segment", "NeuralSegmenter", "SegmenterModel", "load_model", "make_segmenter",
+           "neural_features", "band_energies", "shift_states", "rate_from_posteriors",
+           "NEURAL_BANDS_HZ", "BANDS_HZ", "FRAME_RATE", "MODEL_FILE", "STATE_LABELS"]
 
-#: Frame rate of the features, the network and the decoder (Hz).
-FRAME_RATE = 50.0
 #: Frames by which the decoded states are moved earlier (see :func:`shift_states`).
 SHIFT_FRAMES = 1
+#: Registry key of the shipped network (:data:`heartsound.bundle.REGISTRY`).
+MODEL_NAME = "segmenter_neural"
 #: Shipped model file inside ``heartsound.models``.
-MODEL_FILE = "segmenter_neural.onnx"
-#: Output columns of the network.
-STATE_LABELS = ("S1", "systole", "S2", "diastole")
-#: Log band energies added to the Springer envelopes (Hz). S1 carries relatively more
-#: energy below ~100 Hz and S2 more above; the envelopes alone are broadband.
-BANDS_HZ: tuple[tuple[float, float], ...] = ((25, 45), (45, 80), (80, 140), (140, 250),
-                                             (250, 400))
-_BAND_SR = 1000          # rate the band energies are computed at (Hz)
-_BAND_WIN = 80           # Hann window, samples at 1000 Hz (80 ms)
-_BAND_NFFT = 128
-
-
-def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
-    """Log energies of :data:`BANDS_HZ` at 50 Hz, z-scored per recording.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Audio samples.
-    sr : float
-        Sample rate of ``y`` in Hz (>= 1000 keeps every band).
-    n_frames : int
-        Number of frames wanted; frame ``k`` is centred on ``k / 50`` s.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_frames, len(BANDS_HZ)), dtype=float32]
-        ``log10`` of the power in each band of an 80 ms Hann-windowed frame, each column
-        then standardised to zero mean and unit variance over the recording.
-    """
-    from ..io import resample
-
-    x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
-    hop = int(_BAND_SR / FRAME_RATE)
-    half = _BAND_WIN // 2
-    need = n_frames * hop + _BAND_WIN
-    xp = np.zeros(need, dtype=np.float64)
-    seg = x[: max(0, need - half)]
-    xp[half:half + seg.size] = seg
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
-    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
-    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
-    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
-    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in BANDS_HZ], axis=1)
-    bands = power @ weights.astype(np.float64)
-    out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
-    out -= out.mean(axis=0, keepdims=True)
-    sd = out.std(axis=0, keepdims=True)
-    out /= np.where(sd > 1e-8, sd, 1.0)
-    return out.astype(np.float32)
-
-
-def neural_features(y: np.ndarray, sr: float, *, prepared: Any = None
-                    ) -> tuple[np.ndarray, float]:
-    """The network's input: Springer envelopes plus log band energies, at 50 Hz.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Validated audio samples.
-    sr : float
-        Sample rate in Hz.
-    prepared : heartsound.preprocess.Prepared, optional
-        Signals already derived from this ``y`` (the 1 kHz resampled and pre-processed
-        signals and the envelopes); built here when not given, so that the envelopes and
-        the band energies share one resampling.
-
-    Returns
-    -------
-    features : np.ndarray [shape=(n_frames, n_env + 5), dtype=float32]
-        Columns: the envelopes of :func:`heartsound.features.springer_features`
-        (z-scored per recording), then :func:`band_energies`.
-    frame_rate : float
-        50.0 Hz.
-    """
-    from ..features import springer_features
-    from ..preprocess import Prepared
-
-    if prepared is None or not prepared.matches(y, sr):
-        prepared = Prepared(y, sr)
-    env, fr = springer_features(prepared.y, prepared.sr, prepared=prepared)
-    env = np.asarray(env, dtype=np.float32)
-    if abs(float(fr) - FRAME_RATE) > 1e-9:
-        raise ModelError(f"springer_features returned {fr} Hz frames; the neural segmenter "
-                         f"needs {FRAME_RATE} Hz")
-    bands = band_energies(prepared.resampled(_BAND_SR), _BAND_SR, env.shape[0])
-    return np.concatenate([env, bands], axis=1), FRAME_RATE
+MODEL_FILE = bundle.REGISTRY[MODEL_NAME].file
+#: Output columns of the network (the four states).
+STATE_LABELS = STATES
+#: Former name of :data:`heartsound.vocab.NEURAL_BANDS_HZ` (used by the trainer).
+BANDS_HZ = NEURAL_BANDS_HZ
 
 
 @dataclass(frozen=True)
-class ModelBundle:
-    """A loaded segmentation network and what describes it.
+class SegmenterModel:
+    """The segmentation network of a :class:`heartsound.bundle.ModelBundle`, read for
+    decoding.
 
     Attributes
     ----------
-    path : str
-        Where the ONNX file was read from.
-    sha256 : str
-        Checksum of the file.
-    n_features : int
-        Width of the input ``features [batch, time, n_features]``.
-    frame_rate : float
-        Frame rate of input and output (Hz).
-    labels : tuple of str
-        Output columns (``S1``, ``systole``, ``S2``, ``diastole``).
-    metadata : dict
-        Everything stored in the ONNX metadata (training data, hyper-parameters).
-    session : onnxruntime.InferenceSession
+    bundle : heartsound.bundle.ModelBundle
+        File, sha256, labels, frame rate and metadata (``n_features``, ``time_multiple``,
+        ``state_priors``, ``sound_durations``, ``config``, training summary).
     """
 
-    path: str
-    sha256: str
-    n_features: int
-    frame_rate: float
-    labels: tuple[str, ...]
-    time_multiple: int
-    priors: np.ndarray | None = field(repr=False)
-    sound_durations: dict[str, tuple[float, float]] | None = field(repr=False)
-    metadata: dict[str, Any] = field(repr=False)
-    session: Any = field(repr=False)
+    bundle: bundle.ModelBundle
+
+    @property
+    def path(self) -> str:
+        return self.bundle.path
+
+    @property
+    def sha256(self) -> str:
+        return self.bundle.sha256
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.bundle.metadata
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.bundle.frame_rate or FRAME_RATE)
+
+    @property
+    def n_features(self) -> int:
+        """Width of the input ``features [batch, time, n_features]``."""
+        return int(self.metadata["n_features"])
+
+    @property
+    def time_multiple(self) -> int:
+        """The input length must be a multiple of this many frames (padded by :meth:`run`)."""
+        return int(self.metadata.get("time_multiple", 1))
+
+    @property
+    def priors(self) -> np.ndarray | None:
+        """State frequencies of the training frames, ``[4]``."""
+        p = self.metadata.get("state_priors")
+        return None if p is None else np.asarray(p, dtype=np.float64)
+
+    @property
+    def sound_durations(self) -> dict[str, tuple[float, float]] | None:
+        """S1/S2 duration mean and SD (s) measured on the training annotations."""
+        d = self.metadata.get("sound_durations")
+        return None if d is None else {k: (float(v[0]), float(v[1])) for k, v in d.items()}
 
     def run(self, features: np.ndarray) -> np.ndarray:
         """Per-frame state probabilities, ``[n_frames, 4]``, for ``features [n_frames, F]``."""
@@ -171,77 +120,43 @@ class ModelBundle:
         pad = (-n) % self.time_multiple
         if pad:
             x = np.concatenate([x, np.zeros((pad, x.shape[1]), np.float32)])
-        (p,) = self.session.run(None, {"features": x[None]})
+        (p,) = self.bundle.run({"features": x[None]})
         return np.asarray(p[0, :n], dtype=np.float64)
 
 
-def load_model(path: str | Path | None = None, *, n_threads: int = 1) -> ModelBundle:
-    """Open a segmentation network with ONNX Runtime.
+def load_model(path: str | Path | None = None, *, n_threads: int = 1) -> SegmenterModel:
+    """Open a segmentation network (:func:`heartsound.bundle.load`, cached).
 
     Parameters
     ----------
     path : str or Path, optional
         An ONNX file made by :func:`heartsound.training.segmenter.export_onnx`; default
-        the shipped ``segmenter_neural.onnx`` (read through ``importlib.resources``).
+        the shipped ``segmenter_neural.onnx`` (sha256 checked).
     n_threads : int
-        Intra- and inter-op threads of the session (1 by default).
+        ONNX Runtime intra-op threads (1 by default).
 
     Raises
     ------
     ModelError
-        The file is missing, not an ONNX model, or lacks the expected metadata.
+        The file is missing, corrupt, not an ONNX model, or lacks the expected metadata.
     """
-    import onnxruntime as ort
-
-    if path is None:
-        from importlib.resources import files
-
-        try:
-            data = files("heartsound.models").joinpath(MODEL_FILE).read_bytes()
-        except (FileNotFoundError, ModuleNotFoundError, OSError) as exc:
-            raise ModelError(f"shipped model {MODEL_FILE} is missing from heartsound.models "
-                             f"({exc})") from None
-        where = f"heartsound.models/{MODEL_FILE}"
-    else:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read model ({exc.strerror or exc})") from None
-        where = str(path)
-    if int(n_threads) < 1:
-        raise ParameterError(f"n_threads must be >= 1, got {n_threads}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(n_threads)
-    opts.inter_op_num_threads = int(n_threads)
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    m = SegmenterModel(bundle.load(MODEL_NAME, path=path, threads=n_threads))
     try:
-        sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own, undocumented exception types
-        raise ModelError(f"{where}: not a valid ONNX model ({exc})") from None
-    meta = dict(sess.get_modelmeta().custom_metadata_map)
-    try:
-        n_features = int(meta["n_features"])
-        frame_rate = float(meta["frame_rate"])
-        labels = tuple(json.loads(meta["labels"]))
-        multiple = int(meta.get("time_multiple", "1"))
-        priors = np.asarray(json.loads(meta["state_priors"]), dtype=np.float64) \
-            if "state_priors" in meta else None
-        durs = {k: (float(v[0]), float(v[1]))
-                for k, v in json.loads(meta["sound_durations"]).items()} \
-            if "sound_durations" in meta else None
-    except (KeyError, ValueError) as exc:
-        raise ModelError(f"{where}: not a heartsound segmentation model (metadata {exc})"
+        m.n_features, m.frame_rate, m.time_multiple, m.priors, m.sound_durations
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelError(f"{m.path}: not a heartsound segmentation model (metadata {exc})"
                          ) from None
-    if labels != STATE_LABELS:
-        raise ModelError(f"{where}: outputs {labels}, expected {STATE_LABELS}")
-    return ModelBundle(path=where, sha256=hashlib.sha256(data).hexdigest(),
-                       n_features=n_features, frame_rate=frame_rate, labels=labels,
-                       time_multiple=multiple, priors=priors,
-                       sound_durations=durs, metadata=meta, session=sess)
+    return m
 
 
 class NeuralSegmenter:
     """Segment heart sounds with the network + HSMM (method ``"neural"``).
+
+    ``"neural"`` is this library's name for the method of Renna, Oliveira and Coimbra,
+    "Deep convolutional neural networks for heart sound segmentation", IEEE J. Biomed.
+    Health Inform. 23(6):2435-2445, 2019 (network emissions), decoded by the HSMM of
+    Springer, Tarassenko and Clifford, IEEE Trans. Biomed. Eng. 63(4):822-832, 2016;
+    the module docstring lists the differences from the paper.
 
     Parameters
     ----------
@@ -254,9 +169,8 @@ class NeuralSegmenter:
 
     Notes
     -----
-    The model is loaded on first use (or by :meth:`load`) and kept; instances are cheap
-    to create. Renna, Oliveira, Coimbra, IEEE JBHI 23(6), 2019; decoder from Springer,
-    Tarassenko, Clifford, IEEE TBME 63(4), 2016.
+    The model is loaded on first use (or by :meth:`load`), once per file and thread
+    count (:func:`heartsound.bundle.load`); instances are cheap to create.
 
     Examples
     --------
@@ -273,7 +187,7 @@ class NeuralSegmenter:
         self.model_path = model_path
         self.n_threads = n_threads
         self.shift_frames = shift_frames
-        self.model_: ModelBundle | None = None
+        self.model_: SegmenterModel | None = None
 
     def load(self) -> NeuralSegmenter:
         """Load the ONNX model now (otherwise it is loaded by the first call)."""
@@ -282,8 +196,11 @@ class NeuralSegmenter:
         return self
 
     def posteriors(self, y: Any, sr: Any, *, source: str | None = None,
-                   prepared: Any = None) -> tuple[np.ndarray, np.ndarray]:
+                   frontend: Frontend | None = None, prepared: Frontend | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """Features and per-frame state probabilities of a recording.
+
+        Parameters are those of :meth:`segment`.
 
         Returns
         -------
@@ -291,27 +208,32 @@ class NeuralSegmenter:
         posteriors : np.ndarray [shape=(n_frames, 4)]
             Columns S1, systole, S2, diastole; rows sum to one.
         """
-        from ..io import validate_audio
-
-        y = validate_audio(y, sr, source=source)
+        fe = as_frontend(y, sr, frontend, source=source, prepared=prepared)
         model = self.load().model_
         assert model is not None
-        feats, _ = neural_features(y, float(sr), prepared=prepared)
+        feats, _ = neural_features(fe.y, fe.sr, frontend=fe)
         if feats.shape[1] != model.n_features:
             raise ModelError(f"{model.path} expects {model.n_features} features per frame, "
                              f"the feature extractor gives {feats.shape[1]}")
         return feats, model.run(feats)
 
     def segment(self, y: Any, sr: Any, *, source: str | None = None,
-                prepared: Any = None) -> Segmentation:
+                frontend: Frontend | None = None, prepared: Frontend | None = None
+                ) -> Segmentation:
         """Segment a recording into S1, systole, S2 and diastole.
 
         Parameters
         ----------
         y : np.ndarray [shape=(n,)]
-            Audio samples (any rate >= 500 Hz, at least 1 s).
+            Audio samples (any rate >= 500 Hz, at least 1 s); validated here unless
+            ``frontend`` is given.
         sr : float
             Sample rate in Hz.
+        source : str, optional
+            Name of the recording in error messages.
+        frontend : heartsound.frontend.Frontend, optional
+            The recording's front end (trusted; its signals are reused). ``prepared`` is
+            its deprecated alias.
 
         Returns
         -------
@@ -323,10 +245,8 @@ class NeuralSegmenter:
         heartsound.errors.AudioError
             Bad audio (empty, too short, silent, NaN, unsupported rate).
         """
-        from ..io import validate_audio
-
-        y = validate_audio(y, sr, source=source)
-        feats, post = self.posteriors(y, sr, source=source, prepared=prepared)
+        fe = as_frontend(y, sr, frontend, source=source, prepared=prepared)
+        _, post = self.posteriors(fe.y, fe.sr, frontend=fe)
         model = self.model_
         assert model is not None
         states, hr, sys_s = _decode(post, model.priors, model.sound_durations)
@@ -358,13 +278,22 @@ def shift_states(states: np.ndarray, frames: int = SHIFT_FRAMES) -> np.ndarray:
     return np.concatenate([s[frames:], np.repeat(s[-1:], frames)])
 
 
-_DEFAULT: dict[tuple[str | None, int], NeuralSegmenter] = {}
+def make_segmenter(*, model: NeuralSegmenter | None = None,
+                   model_path: str | Path | None = None, n_threads: int = 1
+                   ) -> NeuralSegmenter:
+    """The registry's factory: ``model``, or a segmenter of ``model_path`` (the shipped
+    network when None). Cheap: the network itself is loaded once per file and thread
+    count by :func:`heartsound.bundle.load`."""
+    if model is not None:
+        return model
+    return NeuralSegmenter(model_path=model_path, n_threads=n_threads)
 
 
 def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
             model_path: str | Path | None = None, n_threads: int = 1,
-            source: str | None = None, prepared: Any = None) -> Segmentation:
-    """Segment a recording with the neural method (the registry's entry point).
+            source: str | None = None, frontend: Frontend | None = None,
+            prepared: Frontend | None = None) -> Segmentation:
+    """Segment a recording with the neural method.
 
     Parameters
     ----------
@@ -373,37 +302,29 @@ def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
     sr : float
         Sample rate in Hz.
     model : NeuralSegmenter, optional
-        A segmenter to use; default one built from ``model_path`` (the shipped model when
-        None) and kept for later calls.
+        A segmenter to use; default one of ``model_path``.
     model_path : str or Path, optional
-        ONNX file of another network (e.g. a cross-validation fold model).
+        ONNX file of another network (e.g. a cross-validation fold model); default the
+        shipped one.
     n_threads : int
         ONNX Runtime threads.
-    prepared : heartsound.preprocess.Prepared, optional
-        Signals already derived from this recording (see :func:`neural_features`).
+    frontend : heartsound.frontend.Frontend, optional
+        The recording's front end (see :func:`neural_features`). ``prepared`` is its
+        deprecated alias.
 
     Returns
     -------
     Segmentation
         ``method="neural"``.
     """
-    if model is None:
-        key = (str(model_path) if model_path is not None else None, int(n_threads))
-        model = _DEFAULT.get(key)
-        if model is None:
-            model = _DEFAULT[key] = NeuralSegmenter(model_path=model_path,
-                                                    n_threads=n_threads).load()
-    return model.segment(y, sr, source=source, prepared=prepared)
+    return make_segmenter(model=model, model_path=model_path, n_threads=n_threads).segment(
+        y, sr, source=source, frontend=frontend, prepared=prepared)
 
 
 def _cross_lag(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> int:
     """Lag ``l`` in ``[lo, hi]`` maximising ``sum_t a[t] b[t + l]`` (means removed)."""
-    a = a - a.mean()
-    b = b - b.mean()
-    n = a.size
-    nfft = 1 << int(np.ceil(np.log2(2 * n)))
-    xc = np.fft.irfft(np.conj(np.fft.rfft(a, nfft)) * np.fft.rfft(b, nfft), nfft)
-    hi = max(lo, min(hi, n - 1))
+    xc = lagged_products(a - a.mean(), b - b.mean())
+    hi = max(lo, min(hi, a.size - 1))
     return lo + int(np.argmax(xc[lo:hi + 1]))
 
 
@@ -424,9 +345,6 @@ def rate_from_posteriors(post: np.ndarray, frame_rate: float = FRAME_RATE, *,
     list of (heart_rate_bpm, systolic_interval_s, acf_peak)
         Best first.
     """
-    from .heart_rate import heart_rate_candidates
-    from .hsmm import SOUND_DURATIONS_S
-
     s1, s2 = post[:, 0], post[:, 2]
     durs = {**SOUND_DURATIONS_S, **(sound_durations or {})}
     onset_shift = 0.5 * (durs["S1"][0] - durs["S2"][0])
@@ -449,24 +367,25 @@ def _decode(post: np.ndarray, priors: np.ndarray | None = None,
 
     The duration model comes from :func:`rate_from_posteriors`. When the second heart-rate
     candidate's autocorrelation peak is at least ``ambiguity`` times the first, both are
-    decoded and the path with the higher HSMM score is kept. ``priors`` (state
+    decoded and the path with the higher HSMM score is kept
+    (:func:`~heartsound.segmentation.heart_rate.decode_candidates`). ``priors`` (state
     frequencies of the training frames) turn posteriors into scaled likelihoods;
     ``sound_durations`` are the S1/S2 duration mean and SD measured on the training
     annotations.
-    """
-    from .hsmm import decode_with_score, duration_model
 
-    cands = rate_from_posteriors(post, sound_durations=sound_durations)
-    top = cands[0][2]
-    use = [cands[0]] + [c for c in cands[1:max_candidates]
-                        if np.isfinite(top) and np.isfinite(c[2]) and c[2] >= ambiguity * top]
-    best: tuple[float, np.ndarray, float, float] | None = None
-    for hr, sys_s, _ in use:
-        durs = sound_durations or {}
+    Returns
+    -------
+    states : np.ndarray [shape=(n_frames,)]
+    heart_rate_bpm, systolic_interval_s : float
+    """
+    durs = sound_durations or {}
+
+    def decode(hr: float, sys_s: float) -> tuple[np.ndarray, float]:
         dm = duration_model(hr, sys_s, frame_rate=FRAME_RATE, s1=durs.get("S1"),
                             s2=durs.get("S2"))
-        states, score = decode_with_score(post, dm, kind="posteriors", priors=priors)
-        if best is None or score > best[0]:
-            best = (score, states, hr, sys_s)
-    assert best is not None
-    return best[1], best[2], best[3]
+        return decode_with_score(post, dm, kind="posteriors", priors=priors)
+
+    cands = rate_from_posteriors(post, sound_durations=sound_durations)
+    states, hr, sys_s, _ = decode_candidates(cands[:max_candidates], decode,
+                                             ambiguity=ambiguity)
+    return states, hr, sys_s

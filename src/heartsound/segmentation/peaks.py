@@ -16,12 +16,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..features import hilbert_envelope
+from ..io import resample
+from ..preprocess import bandpass
+from ..vocab import PASS_BAND_HZ, PREPROCESS_SR
 from .result import Event
 
 __all__ = ["PEAK_SR", "sound_peaks"]
 
 #: Rate (Hz) of the envelope the peak is read from (1 ms resolution).
-PEAK_SR = 1000
+PEAK_SR = PREPROCESS_SR
 
 
 def sound_peaks(events: Sequence[Event], y: Any, sr: float) -> list[Event]:
@@ -47,12 +51,9 @@ def sound_peaks(events: Sequence[Event], y: Any, sr: float) -> list[Event]:
         order, so that ``centre_s`` is the peak time. An event with no samples inside
         the recording keeps its centre.
     """
-    from ..features import hilbert_envelope
-    from ..io import resample
-    from ..preprocess import bandpass
-
     x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), PEAK_SR)
-    env = hilbert_envelope(bandpass(x, PEAK_SR, low_hz=25.0, high_hz=400.0))
+    env = hilbert_envelope(bandpass(x, PEAK_SR, low_hz=PASS_BAND_HZ[0],
+                                    high_hz=PASS_BAND_HZ[1]))
     out = []
     for e in events:
         a = max(0, int(np.floor(e.onset_s * PEAK_SR)))

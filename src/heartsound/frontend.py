@@ -1,0 +1,165 @@
+"""The front end of one recording: validated samples and the signals derived from them.
+
+:class:`Frontend` is built once per recording (by :func:`heartsound.pipeline.analyze`,
+or by any public stage called without one) and passed explicitly as ``frontend=`` to the
+quality check, the segmenters and the classifiers. It is where the samples are
+validated (:meth:`Frontend.from_signal`); a stage that receives a frontend trusts it.
+The derived signals (resampled, band-passed, de-spiked, envelopes) are computed on first
+use with the same functions the stages call on their own, and kept, so each is computed
+once per recording and results are identical with or without sharing.
+
+Derived signals
+    :meth:`~Frontend.resampled` (any rate), :meth:`~Frontend.bandpassed` and
+    :meth:`~Frontend.clean` (steps 1-2 and 1-3 of :func:`heartsound.preprocess.preprocess`,
+    1000 Hz), :meth:`~Frontend.hilbert` and :meth:`~Frontend.homomorphic` (the envelopes of
+    :meth:`~Frontend.clean`, 1000 Hz).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError, TooShortError
+from .features import hilbert_envelope, homomorphic_envelope
+from .io import resample, validate_audio
+from .preprocess import bandpass_centred, schmidt_spike_removal
+from .vocab import MIN_DURATION_S, PASS_BAND_HZ, PREPROCESS_SR
+
+__all__ = ["Frontend", "as_frontend"]
+
+
+@dataclass(frozen=True, eq=False)
+class Frontend:
+    """One recording's samples and the signals the stages derive from them.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono samples, already validated (use :meth:`from_signal` for raw input). Kept as
+        a read-only float64 view.
+    sr : int
+        Their sample rate in Hz (a whole number).
+    source : str
+        Name of the recording for messages (file path or ``"<array>"``).
+
+    Notes
+    -----
+    Frozen: ``y`` and ``sr`` never change, so every cached derived signal stays valid.
+    Treat the returned arrays as read-only.
+    """
+
+    y: np.ndarray
+    sr: int
+    source: str = "<array>"
+    _memo: dict[Any, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if int(self.sr) != self.sr:
+            raise ParameterError(f"sample rate must be a whole number of Hz, got {self.sr}")
+        y = np.asarray(self.y, dtype=np.float64)
+        if y.ndim != 1:
+            raise ParameterError(f"Frontend needs mono samples of shape (n,), got {y.shape}")
+        y = y.view()
+        y.flags.writeable = False
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "sr", int(self.sr))
+
+    @classmethod
+    def from_signal(cls, y: Any, sr: Any, *, source: str | None = None,
+                    min_duration_s: float = MIN_DURATION_S) -> Frontend:
+        """Validate raw samples (:func:`heartsound.io.validate_audio`) and wrap them.
+
+        Raises
+        ------
+        AudioError
+            Empty, too short, silent or non-finite samples, or a rate below 500 Hz.
+        ParameterError
+            A sample rate that is not a whole number of Hz.
+        """
+        y = validate_audio(y, sr, source=source, min_duration_s=min_duration_s)
+        return cls(y, sr, source="<array>" if source is None else str(source))
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the recording in seconds."""
+        return self.y.size / self.sr
+
+    def _get(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = make()
+        return v
+
+    def resampled(self, sr_out: int) -> np.ndarray:
+        """``io.resample(y, sr, sr_out)`` [shape=(ceil(n sr_out / sr),)]."""
+        return self._get(("resampled", int(sr_out)),
+                         lambda: resample(self.y, self.sr, int(sr_out)))
+
+    def bandpassed(self, *, target_sr: int = PREPROCESS_SR,
+                   band_hz: tuple[float, float] = PASS_BAND_HZ) -> np.ndarray:
+        """Steps 1-2 of :func:`~heartsound.preprocess.preprocess`: resampled, mean
+        removed, band-passed [shape=(ceil(n target_sr / sr),)]."""
+        return self._get(("bandpassed", int(target_sr), tuple(band_hz)),
+                         lambda: bandpass_centred(self.resampled(target_sr), int(target_sr),
+                                                  band_hz))
+
+    def clean(self, *, target_sr: int = PREPROCESS_SR,
+              band_hz: tuple[float, float] = PASS_BAND_HZ) -> np.ndarray:
+        """:func:`~heartsound.preprocess.preprocess` output (band-passed, de-spiked)."""
+        return self._get(("clean", int(target_sr), tuple(band_hz)),
+                         lambda: schmidt_spike_removal(
+                             self.bandpassed(target_sr=target_sr, band_hz=band_hz),
+                             int(target_sr)))
+
+    def hilbert(self) -> np.ndarray:
+        """:func:`~heartsound.features.hilbert_envelope` of :meth:`clean` (1000 Hz)."""
+        return self._get("hilbert", lambda: hilbert_envelope(self.clean()))
+
+    def homomorphic(self) -> np.ndarray:
+        """:func:`~heartsound.features.homomorphic_envelope` of :meth:`clean` (1000 Hz)."""
+        return self._get("homomorphic", lambda: homomorphic_envelope(
+            self.clean(), PREPROCESS_SR, hilbert=self.hilbert()))
+
+
+def as_frontend(y: Any, sr: Any, frontend: Frontend | None = None, *,
+                source: str | None = None, min_duration_s: float = MIN_DURATION_S,
+                prepared: Frontend | None = None) -> Frontend:
+    """The frontend a public stage works on: ``frontend`` when given, else one built
+    (and validated) from ``y`` and ``sr``.
+
+    A given frontend is trusted (not validated again), only checked to describe a
+    recording of the same rate and length as ``y``, and to be at least
+    ``min_duration_s`` long.
+
+    Parameters
+    ----------
+    prepared : Frontend, optional
+        Deprecated alias of ``frontend`` (the former ``preprocess.Prepared``).
+
+    Raises
+    ------
+    ParameterError
+        ``frontend`` was built from a recording of another rate or length.
+    AudioError
+        Invalid samples (when no frontend is given), or too short a recording.
+    """
+    if prepared is not None:
+        warnings.warn("`prepared=` is deprecated; pass `frontend=`", DeprecationWarning,
+                      stacklevel=3)
+        frontend = frontend if frontend is not None else prepared
+    if frontend is None:
+        return Frontend.from_signal(y, sr, source=source, min_duration_s=min_duration_s)
+    shape = np.shape(y) if y is not None else (frontend.y.size,)
+    n = max(shape) if len(shape) == 2 else (shape[0] if shape else -1)
+    if float(sr) != frontend.sr or n != frontend.y.size:
+        raise ParameterError(f"frontend describes {frontend.y.size} samples at "
+                             f"{frontend.sr} Hz, not these {n} at {sr} Hz")
+    if frontend.duration_s < min_duration_s:
+        raise TooShortError(frontend.source, f"{frontend.duration_s:.2f} s; at least "
+                            f"{min_duration_s:g} s needed")
+    return frontend
