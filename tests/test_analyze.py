@@ -137,15 +137,18 @@ def test_unknown_task_lists_valid_names(rng):
 
 
 def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
-    """The neural method's module missing from the install (the registry's real error)."""
+    """The neural model cannot be loaded (the registry's factory raises the bundle's error)."""
     from heartsound import segmentation
 
-    monkeypatch.setitem(segmentation.METHODS, "neural", "heartsound.segmentation._absent")
+    def absent(**options):
+        raise ModelError("model file heartsound/models/segmenter_neural.onnx is missing")
+
+    monkeypatch.setitem(segmentation.METHODS, "neural", absent)
     y, _ = synthetic_pcg(rng)
     d = analyze(y, sr=SR, method="neural", tasks=("abnormal",)).to_dict()
     assert d["segmentation"]["method"] == "springer2016"
     assert d["segmentation"]["requested_method"] == "neural"
-    assert "heartsound.segmentation._absent missing" in d["segmentation"]["note"]
+    assert "segmenter_neural.onnx is missing" in d["segmentation"]["note"]
 
 
 def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
@@ -310,14 +313,19 @@ def test_cli_needs_a_file_or_example(capsys):
 def test_no_segmenter_at_all_still_reports(rng, monkeypatch):
     from heartsound import segmentation
 
+    def absent(name):
+        def factory(**options):
+            raise ModelError(f"model file {name} is missing")
+        return factory
+
     for name in ("neural", "springer2016"):
-        monkeypatch.setitem(segmentation.METHODS, name, f"heartsound._no_{name}_model")
+        monkeypatch.setitem(segmentation.METHODS, name, absent(f"_no_{name}_model"))
     y, _ = synthetic_pcg(rng, seconds=6.0)
     a = analyze(y, sr=SR, tasks=("abnormal",))
     d = a.to_dict()
     assert a.segmentation is None and d["segmentation"]["method"] is None
-    assert "_no_neural_model missing" in d["segmentation"]["note"]
-    assert "_no_springer2016_model missing" in d["segmentation"]["note"]
+    assert "_no_neural_model is missing" in d["segmentation"]["note"]
+    assert "_no_springer2016_model is missing" in d["segmentation"]["note"]
     assert d["heart_rate_bpm"] is None and d["n_cycles"] == 0
     assert "abnormal" in d["classification"]
     json.dumps(d, allow_nan=False)
