@@ -59,11 +59,17 @@ _EPS = 1e-12
 
 def hilbert_envelope(y: np.ndarray) -> np.ndarray:
     """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``."""
-    from scipy.signal import hilbert
+    from scipy.fft import irfft, rfft
 
     y = np.asarray(y, dtype=np.float64)
     n_fft = 1 << int(np.ceil(np.log2(max(y.size, 2))))  # fast FFT length, trimmed after
-    return np.abs(hilbert(y, N=n_fft)[: y.size])
+    # |y + i H(y)| with H(y) from a one-sided (real) spectrum: the result of
+    # scipy.signal.hilbert up to rounding, without its full-length complex arrays
+    spec = rfft(y, n_fft)
+    spec *= -1j
+    spec[0] = 0.0
+    spec[-1] = 0.0
+    return np.hypot(y, irfft(spec, n_fft, overwrite_x=True)[: y.size])
 
 
 def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,

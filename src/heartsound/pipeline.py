@@ -377,6 +377,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     prep = Prepared(rec.y, rec.sr)
     quality = _assess(rec.y, rec.sr, prep)
     seg, note = _segment_with_fallback(rec.y, rec.sr, segmenter, prep)
+    prep.release()  # the 1 kHz signals and envelopes are not needed after segmentation
     uncertain = not bool(quality.usable)
     results = _classify_tasks(rec.y, rec.sr, tasks, prep, seg)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}

@@ -200,6 +200,11 @@ class Prepared:
                                 == self.y.__array_interface__["data"][0])) \
             and float(sr) == self.sr
 
+    def release(self) -> None:
+        """Forget every derived signal (recomputed if asked for again), to free memory
+        once the stages that share them have run."""
+        self._memo.clear()
+
     def _get(self, key: Any, make: Any) -> np.ndarray:
         v = self._memo.get(key)
         if v is None:

@@ -174,10 +174,13 @@ def _welch(x: Any, sr: float, nperseg: int) -> tuple[Any, Any]:
     x = np.asarray(x, dtype=np.float64)
     step = nperseg - nperseg // 2
     win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
-    seg = sliding_window_view(x, nperseg)[::step]
-    seg = seg - seg.mean(axis=1, keepdims=True)
-    p = np.abs(np.fft.rfft(seg * win, axis=1)) ** 2
-    p = p.mean(axis=0) / (float(sr) * np.sum(win ** 2))
+    segs = sliding_window_view(x, nperseg)[::step]
+    p = np.zeros(nperseg // 2 + 1)
+    for i in range(0, len(segs), 4096):  # blocks of segments: bounded memory
+        seg = segs[i:i + 4096]
+        seg = seg - seg.mean(axis=1, keepdims=True)
+        p += (np.abs(np.fft.rfft(seg * win, axis=1)) ** 2).sum(axis=0)
+    p = p / len(segs) / (float(sr) * np.sum(win ** 2))
     p[1:-1 if nperseg % 2 == 0 else None] *= 2.0
     return np.fft.rfftfreq(nperseg, 1.0 / float(sr)), p
 

@@ -180,10 +180,16 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     if shown is not None:
         spec = np.asarray(shown.spectrogram, dtype=float).T
         ts, fs = np.asarray(shown.attention_times_s), np.asarray(shown.attention_freqs_hz)
+        amap = np.asarray(shown.attention, dtype=float)
+        if ts.size > 2 * n_px:  # long recordings: mean over groups of frames, one per column
+            k = -(-ts.size // n_px)
+            m = ts.size // k
+            ts = ts[: m * k].reshape(m, k).mean(axis=1)
+            spec = spec[:, : m * k].reshape(spec.shape[0], m, k).mean(axis=2)
+            amap = amap[: m * k].reshape(m, k, *amap.shape[1:]).mean(axis=1)
         vmin, vmax = np.percentile(spec, [1, 99.5])
         ax_s.pcolormesh(ts, fs, spec, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
                         rasterized=True)
-        amap = np.asarray(shown.attention, dtype=float)
         if amap.ndim == 2 and amap.max() > 0:
             ax_s.contour(ts, fs, amap.T / amap.max(), levels=[0.5, 0.8],
                          colors=["#00e5ff"], linewidths=[0.8, 1.4])

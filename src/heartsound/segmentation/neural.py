@@ -50,6 +50,7 @@ BANDS_HZ: tuple[tuple[float, float], ...] = ((25, 45), (45, 80), (80, 140), (140
 _BAND_SR = 1000          # rate the band energies are computed at (Hz)
 _BAND_WIN = 80           # Hann window, samples at 1000 Hz (80 ms)
 _BAND_NFFT = 128
+_BAND_CHUNK = 4096       # frames per block of :func:`band_energies` (bounded memory)
 
 
 def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
@@ -75,16 +76,19 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
     hop = int(_BAND_SR / FRAME_RATE)
     half = _BAND_WIN // 2
-    need = n_frames * hop + _BAND_WIN
-    xp = np.zeros(need, dtype=np.float64)
-    seg = x[: max(0, need - half)]
-    xp[half:half + seg.size] = seg
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
-    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
-    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
     freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
     weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in BANDS_HZ], axis=1)
-    bands = power @ weights.astype(np.float64)
+    win = np.hanning(_BAND_WIN)
+    bands = np.empty((n_frames, len(BANDS_HZ)))
+    for i in range(0, n_frames, _BAND_CHUNK):  # frame k: x[k hop - half : k hop + half]
+        j = min(n_frames, i + _BAND_CHUNK)
+        lo = i * hop - half
+        xp = np.zeros((j - i - 1) * hop + _BAND_WIN)
+        seg = x[max(0, lo): max(0, lo + xp.size)]
+        xp[max(0, -lo):max(0, -lo) + seg.size] = seg
+        frames = np.lib.stride_tricks.sliding_window_view(xp, _BAND_WIN)[::hop] * win
+        power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
+        bands[i:j] = power @ weights.astype(np.float64)
     out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
     out -= out.mean(axis=0, keepdims=True)
     sd = out.std(axis=0, keepdims=True)
