@@ -128,8 +128,10 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     f = freqs[(freqs >= band_hz[0]) & (freqs <= band_hz[1])]
     frames = sliding_window_view(y, nper)[::hop]                   # (n_win, nper)
     basis = np.exp(-2j * np.pi * np.outer(np.arange(nper), f) / sr) * win[:, None]
-    power = np.abs(frames @ basis) ** 2 * (2.0 / (sr * np.sum(win ** 2)))
-    p = power.mean(axis=1)
+    scale = 2.0 / (sr * np.sum(win ** 2))
+    p = np.empty(frames.shape[0])
+    for i in range(0, frames.shape[0], 8192):  # blocks: no full-length complex temporary
+        p[i:i + 8192] = (np.abs(frames[i:i + 8192] @ basis) ** 2 * scale).mean(axis=1)
     t = (np.arange(frames.shape[0]) * hop + nper / 2) / sr
     return np.interp(np.arange(y.size) / sr, t, p)
 
@@ -266,8 +268,9 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
         else:
             x, x_sr = preprocess(y, sr, target_sr=SR)
         env = envelopes(x, x_sr)
-    stack = np.column_stack([env[k] for k in FEATURE_NAMES])
+    # column by column (the same numbers as one 2-D call) to avoid a full-rate stack
+    cols = [to_frames(env.pop(k), x_sr, FRAME_RATE) for k in FEATURE_NAMES]
     if extended:
-        stack = np.column_stack([stack, band_envelopes(x, x_sr)])
-    frames = to_frames(stack, x_sr, FRAME_RATE)
-    return zscore(frames, axis=0), FRAME_RATE
+        bands = band_envelopes(x, x_sr)
+        cols += [to_frames(bands[:, i], x_sr, FRAME_RATE) for i in range(bands.shape[1])]
+    return zscore(np.column_stack(cols), axis=0), FRAME_RATE

@@ -140,13 +140,16 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
     if len(y) > 2 * n_px:
         k = -(-len(y) // n_px)
         m = -(-len(y) // k)
-        yy = np.pad(y, (0, m * k - len(y)), mode="edge").reshape(m, k)
+        full = y[: len(y) // k * k].reshape(-1, k)  # a view; the tail is the last column
+        tail = y[len(y) // k * k:] if m > full.shape[0] else y[:0]
+        lo = np.concatenate([full.min(axis=1), [tail.min()] if tail.size else []])
+        hi = np.concatenate([full.max(axis=1), [tail.max()] if tail.size else []])
         t = (np.arange(m) + 0.5) * k / sr
-        ax_w.fill_between(t, yy.min(axis=1), yy.max(axis=1), color="k", lw=0.3)
+        ax_w.fill_between(t, lo, hi, color="k", lw=0.3)
     else:
         ax_w.plot(np.arange(len(y)) / sr, y, color="k", lw=0.5)
     spans = _phase_spans(analysis)
-    lim = float(np.max(np.abs(y))) or 1.0
+    lim = float(max(np.max(y), -np.min(y))) or 1.0  # max |y| without a full-length copy
     for s, sp in spans.items():
         if sp:
             ax_w.broken_barh(sp, (-lim, 2 * lim), facecolors=_PHASE_COLOURS[s],

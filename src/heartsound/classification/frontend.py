@@ -236,10 +236,11 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig()) -
         spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
                                   axis=1)) ** 2
         m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
-    if config.normalize == "recording":
-        m = (m - m.mean()) / (m.std() + 1e-6)
-    elif config.normalize == "recording_bins":
-        m = (m - m.mean(axis=0, keepdims=True)) / (m.std() + 1e-6)
+    if config.normalize != "none":  # in place, the same numbers as (m - mean) / (sd + eps)
+        mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
+        sd = m.std()
+        m -= mu
+        m /= sd + 1e-6
     return m.astype(np.float32)
 
 
