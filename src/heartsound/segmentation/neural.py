@@ -51,6 +51,7 @@ _BAND_SR = 1000          # rate the band energies are computed at (Hz)
 _BAND_WIN = 80           # Hann window, samples at 1000 Hz (80 ms)
 _BAND_NFFT = 128
 _BAND_CHUNK = 4096       # frames per block of :func:`band_energies` (bounded memory)
+_RUN_WINDOW = 8192       # frames per network call on long recordings (2.7 min)
 
 
 def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
@@ -171,6 +172,22 @@ class ModelBundle:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ParameterError(f"features must have shape (n_frames, {self.n_features}), "
                                  f"got {x.shape}")
+        n = x.shape[0]
+        # long recordings in windows on the pooling grid whose margins (64 x time_multiple
+        # frames) cover the U-Net's receptive field (+-124 frames, 15.5 x time_multiple,
+        # for the shipped one): the same output, and memory bounded by the window (ONNX
+        # Runtime's arena keeps the largest input's activations)
+        margin = 64 * self.time_multiple
+        window = -(-_RUN_WINDOW // self.time_multiple) * self.time_multiple
+        if n <= window + 2 * margin:
+            return self._run_whole(x)
+        out = np.empty((n, len(self.labels)))
+        for s in range(0, n, window):
+            a, e = max(0, s - margin), min(n, s + window)
+            out[s:e] = self._run_whole(x[a:min(n, e + margin)])[s - a:e - a]
+        return out
+
+    def _run_whole(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
         pad = (-n) % self.time_multiple
         if pad:
