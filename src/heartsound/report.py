@@ -181,15 +181,16 @@ def figure_png(analysis: Analysis, *, dpi: int = 90) -> bytes:
                   is not None and getattr(tr.result, "attention_freqs_hz", None) is not None),
                  None)
     if shown is not None:
-        spec = np.asarray(shown.spectrogram, dtype=float).T
+        spec = np.asarray(shown.spectrogram)                     # (frames, mels)
         ts, fs = np.asarray(shown.attention_times_s), np.asarray(shown.attention_freqs_hz)
         amap = np.asarray(shown.attention, dtype=float)
         if ts.size > 2 * n_px:  # long recordings: mean over groups of frames, one per column
             k = -(-ts.size // n_px)
             m = ts.size // k
             ts = ts[: m * k].reshape(m, k).mean(axis=1)
-            spec = spec[:, : m * k].reshape(spec.shape[0], m, k).mean(axis=2)
+            spec = spec[: m * k].reshape(m, k, -1).mean(axis=1, dtype=np.float64)
             amap = amap[: m * k].reshape(m, k, *amap.shape[1:]).mean(axis=1)
+        spec = np.asarray(spec, dtype=float).T
         vmin, vmax = np.percentile(spec, [1, 99.5])
         ax_s.pcolormesh(ts, fs, spec, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
                         rasterized=True)
