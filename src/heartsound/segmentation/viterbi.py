@@ -4,7 +4,8 @@
 (Springer et al. 2016, Sec. II-E; the model is described in :mod:`.hsmm`). It is fed
 per-frame emission log-likelihoods in blocks of any size (:meth:`ExtendedViterbi.push`)
 and keeps, besides one back pointer per frame and state, only the last
-``max_frames + 1`` rows of the cumulative emissions and of the best scores:
+``max_frames + 1`` rows (plus a fixed slack of :data:`_SPAN` rows) of the cumulative
+emissions and of the best scores:
 
 * ``cum[k]``: sum of the emissions of frames ``0 .. k-1`` (a running sum, the same
   numbers as ``np.cumsum``);
@@ -41,6 +42,8 @@ __all__ = ["ExtendedViterbi", "PREDECESSOR"]
 #: Index of the state before each state in the cycle S1 -> systole -> S2 -> diastole.
 PREDECESSOR = np.array([3, 0, 1, 2])
 _N = 4
+#: Frames between two slides of the score tables.
+_SPAN = 2048
 
 
 class ExtendedViterbi:
@@ -71,19 +74,15 @@ class ExtendedViterbi:
         self._logs = np.ascontiguousarray(logs.T)
         # residual-life prior of the first segment: P(j, d) proportional to P(dur_j >= d)
         self._init = np.ascontiguousarray((logs - np.log(np.exp(logs).sum())).T)
-        # rings of R = D + 1 rows, each row written twice (at r and r + R) so that the
-        # last D rows are always one contiguous slice
-        self._r = d + 1
-        self._cum = np.zeros((2 * self._r, _N))
-        self._best = np.full((2 * self._r, _N), -np.inf)
+        # sliding tables: position p holds row base + p; when full, the last D rows are
+        # moved to the front (amortised: once every _SPAN frames)
+        self._keep = d + 1
+        self._cum = np.zeros((self._keep + _SPAN, _N))
+        self._best = np.full((self._keep + _SPAN, _N), -np.inf)
+        self._base = 0
         self._back: list[np.ndarray] = []
         self._dtype = np.int16 if d < np.iinfo(np.int16).max else np.int32
         self.n_frames = 0
-
-    def _put(self, ring: np.ndarray, k: int, row: np.ndarray) -> None:
-        r = k % self._r
-        ring[r] = row
-        ring[r + self._r] = row
 
     def push(self, loglik: np.ndarray) -> None:
         """Advance the forward pass by a block of frames.
@@ -97,21 +96,32 @@ class ExtendedViterbi:
         e = np.asarray(loglik, dtype=np.float64)
         back = np.empty((e.shape[0], _N), dtype=self._dtype)
         cols = np.arange(_N)
-        cum, best, big_d = self._cum, self._best, self.max_frames
+        cum, best, big_d, logp, init = self._cum, self._best, self.max_frames, self._logp, \
+            self._init
+        size, keep, base, k0 = cum.shape[0], self._keep, self._base, self.n_frames
+        # running sums of the block from the last row: np.cumsum adds in order, so these
+        # are the numbers of one cumulative sum over the whole recording
+        run = np.cumsum(np.concatenate([cum[k0 - base:k0 - base + 1], e]), axis=0)
         for i in range(e.shape[0]):
-            k = self.n_frames + 1                       # segments ending at frame k - 1
-            ck = cum[(k - 1) % self._r] + e[i]
-            self._put(cum, k, ck)
+            k = k0 + i + 1                              # segments ending at frame k - 1
+            pos = k - base
+            if pos == size:                             # slide: keep rows k-D-1 .. k-1
+                cum[:keep] = cum[pos - keep:pos]
+                best[:keep] = best[pos - keep:pos]
+                base = k - keep
+                pos = keep
+            ck = run[i + 1]
+            cum[pos] = ck
             dk = min(big_d, k)
-            p = (k - dk) % self._r                      # rows k-dk .. k-1, newest last
-            cand = best[p:p + dk][::-1] + self._logp[:dk] + (ck - cum[p:p + dk][::-1])
+            lo = pos - dk                               # rows k-dk .. k-1, newest first
+            cand = best[lo:pos][::-1] + logp[:dk] + (ck - cum[lo:pos][::-1])
             if k <= big_d:                              # a segment starting at frame 0
-                cand[k - 1] = self._init[k - 1] + ck
+                cand[k - 1] = init[k - 1] + ck
             arg = cand.argmax(axis=0)
-            bk = cand[arg, cols]
             back[i] = arg + 1
-            self._put(best, k, bk[PREDECESSOR])
-            self.n_frames = k
+            best[pos] = cand[arg, cols][PREDECESSOR]
+        self._base = base
+        self.n_frames = k0 + e.shape[0]
         self._back.append(back)
 
     def finish(self) -> tuple[np.ndarray, float]:
@@ -133,10 +143,10 @@ class ExtendedViterbi:
         if n < 2:
             raise ParameterError(f"need at least 2 frames to decode, got {n}")
         dk = min(self.max_frames, n)
-        p = (n - dk) % self._r
-        cum_n = self._cum[n % self._r]
-        cand = (self._best[p:p + dk][::-1] + self._logs[:dk]
-                + (cum_n - self._cum[p:p + dk][::-1]))
+        pos = n - self._base
+        cum_n = self._cum[pos]
+        cand = (self._best[pos - dk:pos][::-1] + self._logs[:dk]
+                + (cum_n - self._cum[pos - dk:pos][::-1]))
         if n <= self.max_frames:                        # one segment covering everything
             cand[n - 1] = self._init[n - 1] + cum_n
         arg = np.argmax(cand, axis=0)
