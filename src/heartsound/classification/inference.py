@@ -339,6 +339,7 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
                 cache[key] = log_mel(y, sr, mel_fe)
         feat = with_phases(cache[key], segmentation, fe) if fe.phase_channels else cache[key]
         out[t] = classify(y, sr, task=t, threads=threads, features=feat)
+        out[t].spectrogram = cache[key]  # the same values; the phase-channel copy is freed
     return out
 
 
