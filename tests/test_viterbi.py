@@ -124,3 +124,18 @@ def test_too_short_or_impossible() -> None:
         v.finish()
     with pytest.raises(ParameterError):
         decode_with_score(np.full((50, 4), -np.inf), duration_model(60.0, 0.3))
+
+
+def test_finish_can_be_called_between_pushes() -> None:
+    rng = np.random.default_rng(7)
+    e = np.log(rng.dirichlet(np.ones(4), size=3000))
+    dm = duration_model(90.0, 0.28)
+    v = ExtendedViterbi(dm)
+    v.push(e[:1200])
+    head_states, head_score = v.finish()
+    v.push(e[1200:])
+    states, score = v.finish()
+    want_head, want_head_score = _oracle(e[:1200], dm)
+    assert np.array_equal(head_states, want_head) and head_score == want_head_score
+    want_states, want_score = _oracle(e, dm)
+    assert np.array_equal(states, want_states) and score == want_score

@@ -127,6 +127,10 @@ class ExtendedViterbi:
     def finish(self) -> tuple[np.ndarray, float]:
         """Close the last segment (it may continue after the last frame) and backtrack.
 
+        The forward state is not changed: after each :meth:`push` this gives the best
+        path of the frames so far, and more frames can be pushed afterwards (a fixed-lag
+        decoder reports the states older than its lag, which later frames rarely change).
+
         Returns
         -------
         states : np.ndarray [shape=(n_frames,), dtype=int8]
