@@ -68,17 +68,3 @@ def test_as_frontend_uses_the_given_one_without_pointer_matching(pcg: np.ndarray
         as_frontend(pcg[:-1], 4000, fe)
     with pytest.raises(TooShortError):
         as_frontend(pcg[:2000], 4000, Frontend(pcg[:2000], 4000))
-    with pytest.warns(DeprecationWarning):
-        assert as_frontend(pcg, 4000, prepared=fe) is fe
-
-
-def test_prepared_alias_still_works(pcg: np.ndarray) -> None:
-    from heartsound.preprocess import Prepared
-    from heartsound.segmentation import segment
-
-    assert Prepared is Frontend
-    fe = Prepared(pcg, 4000)
-    with pytest.warns(DeprecationWarning):
-        a = segment(pcg, 4000, method="springer2016", prepared=fe)
-    b = segment(pcg, 4000, method="springer2016")
-    np.testing.assert_array_equal(a.states, b.states)

@@ -64,17 +64,24 @@ EXTENDED_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + tuple(
 _BAND_SR = PREPROCESS_SR  # rate the neural band energies are computed at (Hz)
 _BAND_WIN = 80            # their Hann window, samples at 1000 Hz (80 ms)
 _BAND_NFFT = 128
+_BAND_CHUNK = 4096        # frames per block of band_energies (bounded memory)
 
 _EPS = 1e-12
 
 
 def hilbert_envelope(y: np.ndarray) -> np.ndarray:
     """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``."""
-    from scipy.signal import hilbert
+    from scipy.fft import irfft, rfft
 
     y = np.asarray(y, dtype=np.float64)
     n_fft = 1 << int(np.ceil(np.log2(max(y.size, 2))))  # fast FFT length, trimmed after
-    return np.abs(hilbert(y, N=n_fft)[: y.size])
+    # |y + i H(y)| with H(y) from a one-sided (real) spectrum: the result of
+    # scipy.signal.hilbert up to rounding, without its full-length complex arrays
+    spec = rfft(y, n_fft)
+    spec *= -1j
+    spec[0] = 0.0
+    spec[-1] = 0.0
+    return np.hypot(y, irfft(spec, n_fft, overwrite_x=True)[: y.size])
 
 
 def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
@@ -132,8 +139,10 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     f = freqs[(freqs >= band_hz[0]) & (freqs <= band_hz[1])]
     frames = sliding_window_view(y, nper)[::hop]                   # (n_win, nper)
     basis = np.exp(-2j * np.pi * np.outer(np.arange(nper), f) / sr) * win[:, None]
-    power = np.abs(frames @ basis) ** 2 * (2.0 / (sr * np.sum(win ** 2)))
-    p = power.mean(axis=1)
+    scale = 2.0 / (sr * np.sum(win ** 2))
+    p = np.empty(frames.shape[0])
+    for i in range(0, frames.shape[0], 8192):  # blocks: no full-length complex temporary
+        p[i:i + 8192] = (np.abs(frames[i:i + 8192] @ basis) ** 2 * scale).mean(axis=1)
     t = (np.arange(frames.shape[0]) * hop + nper / 2) / sr
     return np.interp(np.arange(y.size) / sr, t, p)
 
@@ -216,8 +225,7 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
 
 
 def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
-                      extended: bool = False, frontend: Frontend | None = None,
-                      prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
+                      extended: bool = False, frontend: Frontend | None = None) -> tuple[np.ndarray, float]:
     """Springer's envelope features at 50 Hz, z-scored per recording.
 
     Parameters
@@ -236,8 +244,6 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
         The recording's front end: the pre-processed signal and its Hilbert and
         homomorphic envelopes are taken from it (its own samples, not ``y``). Ignored
         when ``preprocessed``.
-    prepared : heartsound.frontend.Frontend, optional
-        Deprecated alias of ``frontend``.
 
     Returns
     -------
@@ -256,7 +262,7 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     >>> x.shape, fr
     ((150, 3), 50.0)
     """
-    frontend = frontend if frontend is not None else prepared
+    frontend = frontend
     if not preprocessed and frontend is not None:
         x, x_sr = frontend.clean(), PREPROCESS_SR
         env = {"homomorphic": frontend.homomorphic(), "hilbert": frontend.hilbert(),
@@ -267,11 +273,12 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
         else:
             x, x_sr = preprocess(y, sr, target_sr=PREPROCESS_SR)
         env = envelopes(x, x_sr)
-    stack = np.column_stack([env[k] for k in FEATURE_NAMES])
+    # column by column (the same numbers as one 2-D call) to avoid a full-rate stack
+    cols = [to_frames(env.pop(k), x_sr, FRAME_RATE) for k in FEATURE_NAMES]
     if extended:
-        stack = np.column_stack([stack, band_envelopes(x, x_sr)])
-    frames = to_frames(stack, x_sr, FRAME_RATE)
-    return zscore(frames, axis=0), FRAME_RATE
+        bands = band_envelopes(x, x_sr)
+        cols += [to_frames(bands[:, i], x_sr, FRAME_RATE) for i in range(bands.shape[1])]
+    return zscore(np.column_stack(cols), axis=0), FRAME_RATE
 
 
 def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
@@ -296,16 +303,19 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
     hop = int(_BAND_SR / FRAME_RATE)
     half = _BAND_WIN // 2
-    need = n_frames * hop + _BAND_WIN
-    xp = np.zeros(need, dtype=np.float64)
-    seg = x[: max(0, need - half)]
-    xp[half:half + seg.size] = seg
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(_BAND_WIN)[None, :]
-    frames = xp[idx] * np.hanning(_BAND_WIN)[None, :]
-    power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
     freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
     weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
-    bands = power @ weights.astype(np.float64)
+    win = np.hanning(_BAND_WIN)
+    bands = np.empty((n_frames, len(NEURAL_BANDS_HZ)))
+    for i in range(0, n_frames, _BAND_CHUNK):  # frame k: x[k hop - half : k hop + half]
+        j = min(n_frames, i + _BAND_CHUNK)
+        lo = i * hop - half
+        xp = np.zeros((j - i - 1) * hop + _BAND_WIN)
+        seg = x[max(0, lo): max(0, lo + xp.size)]
+        xp[max(0, -lo):max(0, -lo) + seg.size] = seg
+        frames = np.lib.stride_tricks.sliding_window_view(xp, _BAND_WIN)[::hop] * win
+        power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
+        bands[i:j] = power @ weights.astype(np.float64)
     out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
     out -= out.mean(axis=0, keepdims=True)
     sd = out.std(axis=0, keepdims=True)
@@ -313,8 +323,7 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
-                    prepared: Frontend | None = None) -> tuple[np.ndarray, float]:
+def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None) -> tuple[np.ndarray, float]:
     """The network's input: Springer envelopes plus log band energies, at 50 Hz.
 
     Parameters
@@ -326,7 +335,7 @@ def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end: the 1 kHz resampled and pre-processed signals and the
         envelopes are taken from it (computed once, shared by the envelopes and the band
-        energies). ``prepared`` is its deprecated alias.
+        energies).
 
     Returns
     -------
@@ -336,7 +345,7 @@ def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None,
     frame_rate : float
         50.0 Hz.
     """
-    fe = frontend if frontend is not None else prepared
+    fe = frontend
     if fe is not None:
         env, _ = springer_features(fe.y, fe.sr, frontend=fe)
         x, x_sr = fe.resampled(_BAND_SR), _BAND_SR

@@ -17,7 +17,6 @@ Derived signals
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +88,11 @@ class Frontend:
         """Length of the recording in seconds."""
         return self.y.size / self.sr
 
+    def release(self) -> None:
+        """Forget every derived signal (recomputed if asked for again), to free memory
+        once the stages that share them have run."""
+        self._memo.clear()
+
     def _get(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
         v = self._memo.get(key)
         if v is None:
@@ -127,8 +131,7 @@ class Frontend:
 
 
 def as_frontend(y: Any, sr: Any, frontend: Frontend | None = None, *,
-                source: str | None = None, min_duration_s: float = MIN_DURATION_S,
-                prepared: Frontend | None = None) -> Frontend:
+                source: str | None = None, min_duration_s: float = MIN_DURATION_S) -> Frontend:
     """The frontend a public stage works on: ``frontend`` when given, else one built
     (and validated) from ``y`` and ``sr``.
 
@@ -138,8 +141,6 @@ def as_frontend(y: Any, sr: Any, frontend: Frontend | None = None, *,
 
     Parameters
     ----------
-    prepared : Frontend, optional
-        Deprecated alias of ``frontend`` (the former ``preprocess.Prepared``).
 
     Raises
     ------
@@ -148,10 +149,6 @@ def as_frontend(y: Any, sr: Any, frontend: Frontend | None = None, *,
     AudioError
         Invalid samples (when no frontend is given), or too short a recording.
     """
-    if prepared is not None:
-        warnings.warn("`prepared=` is deprecated; pass `frontend=`", DeprecationWarning,
-                      stacklevel=3)
-        frontend = frontend if frontend is not None else prepared
     if frontend is None:
         return Frontend.from_signal(y, sr, source=source, min_duration_s=min_duration_s)
     shape = np.shape(y) if y is not None else (frontend.y.size,)

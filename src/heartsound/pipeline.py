@@ -33,7 +33,7 @@ from .classification.tasks import TASKS, check_task
 from .errors import ModelError, ParameterError
 from .example import example_path
 from .io import Recording, load, validate_audio
-from .preprocess import Prepared
+from .frontend import Frontend
 from .quality import Quality, assess
 from .segmentation import DEFAULT_METHOD, segment
 from .segmentation.result import Segmentation
@@ -199,27 +199,27 @@ def _load(source: str | Path | np.ndarray, sr: int | None) -> Recording:
                      meta={"original_sr": int(sr), "channels": 1, "duration_s": len(y) / sr})
 
 
-def _segment_with_fallback(y: np.ndarray, sr: int, method: str, prepared: Prepared
+def _segment_with_fallback(y: np.ndarray, sr: int, method: str, frontend: Frontend
                            ) -> tuple[Segmentation | None, str | None]:
     """Run ``method``; when it is the default (neural) method and its model or module is
     unavailable (``ModelError``, or the ``ParameterError`` a valid but uninstalled method
     raises), run :data:`FALLBACK_METHOD` and say why."""
     unavailable = (ModelError, ImportError, ParameterError)
     try:
-        return segment(y, sr, method=method, prepared=prepared), None
+        return segment(y, sr, method=method, frontend=frontend), None
     except unavailable as exc:
         if method != DEFAULT_METHOD:
             raise
         why = str(exc)
     try:
-        return (segment(y, sr, method=FALLBACK_METHOD, prepared=prepared),
+        return (segment(y, sr, method=FALLBACK_METHOD, frontend=frontend),
                 f"{DEFAULT_METHOD} segmenter unavailable ({why}); used {FALLBACK_METHOD}")
     except unavailable as exc:
         return None, (f"no segmenter available: {DEFAULT_METHOD} ({why}); "
                       f"{FALLBACK_METHOD} ({exc})")
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Prepared,
+def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], frontend: Frontend,
                     seg: Segmentation | None) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
     All tasks at once go through ``classify_all`` (one shared front end).
@@ -231,14 +231,14 @@ def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], prepared: Pr
         seg = None
     if sorted(tasks) == sorted(TASKS):
         try:
-            res = classify_all(y, sr, prepared=prepared, segmentation=seg)
+            res = classify_all(y, sr, frontend=frontend, segmentation=seg)
             return {t: res[t] for t in tasks}
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
     for t in tasks:
         try:
-            out[t] = classify(y, sr, task=t, segmentation=seg)
+            out[t] = classify(y, sr, task=t, frontend=frontend, segmentation=seg)
         except (ModelError, ImportError, ParameterError) as exc:
             out[t] = exc  # ParameterError: the segmenter of its phase channels is missing
     return out
@@ -299,10 +299,11 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     rec = _load(source, sr)
     # resampled, band-passed and de-spiked signals and envelopes, computed once and
     # shared by the quality check, the segmenter and the classifiers' front end
-    prep = Prepared(rec.y, rec.sr)
-    quality = assess(rec.y, rec.sr, prepared=prep)
-    seg, note = _segment_with_fallback(rec.y, rec.sr, method, prep)
-    results = _classify_tasks(rec.y, rec.sr, tasks, prep, seg)
+    fe = Frontend(rec.y, rec.sr, source=rec.source)
+    quality = assess(rec.y, rec.sr, frontend=fe)
+    seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
+    fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
+    results = _classify_tasks(rec.y, rec.sr, tasks, fe, seg)
     uncertain = not bool(quality.usable)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,

@@ -20,7 +20,6 @@ sound recordings by a duration-dependent hidden Markov model." Physiol. Meas.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
@@ -171,12 +170,3 @@ def bandpass_centred(x: np.ndarray, sr: int, band_hz: tuple[float, float]) -> np
     np.ndarray [shape=x.shape, dtype=float64]
     """
     return bandpass(x - np.mean(x), sr, low_hz=band_hz[0], high_hz=band_hz[1])
-
-
-def __getattr__(name: str) -> Any:
-    """``Prepared``: deprecated alias of :class:`heartsound.frontend.Frontend`."""
-    if name == "Prepared":
-        from .frontend import Frontend  # lazy: frontend imports this module
-
-        return Frontend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

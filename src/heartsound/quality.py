@@ -163,10 +163,13 @@ def _welch(x: Any, sr: float, nperseg: int) -> tuple[Any, Any]:
     x = np.asarray(x, dtype=np.float64)
     step = nperseg - nperseg // 2
     win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
-    seg = sliding_window_view(x, nperseg)[::step]
-    seg = seg - seg.mean(axis=1, keepdims=True)
-    p = np.abs(np.fft.rfft(seg * win, axis=1)) ** 2
-    p = p.mean(axis=0) / (float(sr) * np.sum(win ** 2))
+    segs = sliding_window_view(x, nperseg)[::step]
+    p = np.zeros(nperseg // 2 + 1)
+    for i in range(0, len(segs), 4096):  # blocks of segments: bounded memory
+        seg = segs[i:i + 4096]
+        seg = seg - seg.mean(axis=1, keepdims=True)
+        p += (np.abs(np.fft.rfft(seg * win, axis=1)) ** 2).sum(axis=0)
+    p = p / len(segs) / (float(sr) * np.sum(win ** 2))
     p[1:-1 if nperseg % 2 == 0 else None] *= 2.0
     return np.fft.rfftfreq(nperseg, 1.0 / float(sr)), p
 
@@ -228,8 +231,7 @@ def _windowed_periodicity(env: Any, env_sr: float) -> tuple[float, float, int]:
             len(peaks))
 
 
-def measure(y: Any, sr: int, *, frontend: Frontend | None = None,
-            prepared: Frontend | None = None) -> dict[str, Any]:
+def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, Any]:
     """Every SQI of a recording (no verdict).
 
     Parameters
@@ -242,7 +244,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None,
         The recording's front end, shared with segmentation and classification (the
         2000 Hz resampled signal, the 1000 Hz band-passed and de-spiked signals and the
         homomorphic envelope); built (and the samples validated) here when not given.
-        ``prepared`` is its deprecated alias.
+       
 
     Returns
     -------
@@ -265,7 +267,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None,
     Schmidt spike removal, :func:`heartsound.features.homomorphic_envelope`), the
     envelope taken every 20 ms (50 Hz).
     """
-    fe = as_frontend(y, sr, frontend, min_duration_s=0.0, prepared=prepared)
+    fe = as_frontend(y, sr, frontend, min_duration_s=0.0)
     y, sr = fe.y, fe.sr
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
@@ -308,7 +310,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None,
 
 
 def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
-           frontend: Frontend | None = None, prepared: Frontend | None = None) -> Quality:
+           frontend: Frontend | None = None) -> Quality:
     """Assess whether a recording is good enough to analyse.
 
     Parameters
@@ -321,7 +323,7 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
         Overrides of :data:`THRESHOLDS`.
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end (see :func:`measure`); trusted, not validated again.
-        ``prepared`` is its deprecated alias.
+       
 
     Returns
     -------
@@ -348,7 +350,7 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
                                  f"valid: {', '.join(THRESHOLDS)}")
         th.update(thresholds)
     try:
-        fe = as_frontend(y, sr, frontend, min_duration_s=0.0, prepared=prepared)
+        fe = as_frontend(y, sr, frontend, min_duration_s=0.0)
     except SilentAudioError:
         n = int(np.asarray(y).size)
         return Quality(False, 0.0, ["silent: all samples are zero"],

@@ -72,9 +72,12 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
         np.add.at(total, frames, up)
         np.add.at(cover, frames, 1.0)
     cover = np.maximum(cover, 1.0)
-    total = total / (cover[:, None] if two_d else cover)
+    total /= cover[:, None] if two_d else cover  # in place: no full-size temporaries
     s = total.sum()
-    return total / s if s > 0 else np.full(total.shape, 1.0 / total.size)
+    if s > 0:
+        total /= s
+        return total
+    return np.full(total.shape, 1.0 / total.size)
 
 
 def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation: Any

@@ -51,6 +51,8 @@ NORMALIZATIONS = ("recording", "recording_bins", "none")
 
 #: Cardiac phases of the phase channels, in column order (segmentation states 1-4).
 PHASES = STATES
+#: Frames per block in :func:`log_mel` (bounds its memory; same values as one block).
+_CHUNK_FRAMES = 2048
 
 
 @dataclass(frozen=True)
@@ -238,15 +240,19 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
 
     y = _prepare(y, sr, config, frontend)
     n = n_frames(len(y), config)
-    idx = np.arange(config.n_fft)[None, :] + config.hop_length * np.arange(n)[:, None]
+    frames = np.lib.stride_tricks.sliding_window_view(y, config.n_fft)[::config.hop_length]
     win = get_window("hamming", config.n_fft, fftbins=True)
-    spec = np.abs(np.fft.rfft(y[idx] * win, n=config.n_fft, axis=1)) ** 2
     fb = mel_filterbank(config.sr, config.n_fft, config.n_mels, config.fmin, config.fmax)
-    m = np.log(spec @ fb.T + 1e-10)
-    if config.normalize == "recording":
-        m = (m - m.mean()) / (m.std() + 1e-6)
-    elif config.normalize == "recording_bins":
-        m = (m - m.mean(axis=0, keepdims=True)) / (m.std() + 1e-6)
+    m = np.empty((n, config.n_mels))
+    for i in range(0, n, _CHUNK_FRAMES):  # blocks keep the FFT temporaries bounded
+        spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
+                                  axis=1)) ** 2
+        m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
+    if config.normalize != "none":  # in place, the same numbers as (m - mean) / (sd + eps)
+        mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
+        sd = m.std()
+        m -= mu
+        m /= sd + 1e-6
     return m.astype(np.float32)
 
 

@@ -132,15 +132,21 @@ class ClassificationResult:
         return attention_by_phase(self.attention, self.attention_times_s, segmentation)
 
 
+#: Crops per ONNX Runtime call: bounds the session's memory arena (a 1-hour recording
+#: in one call grew it by ~800 MB per model); outputs are bit-identical to one call.
+RUN_BATCH = 32
+
+
 def _run(m: _Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lp, att = m.bundle.run({"features": batch.astype(np.float32)})
-    return lp, att
+    outs = [m.bundle.run({"features": np.ascontiguousarray(batch[i:i + RUN_BATCH],
+                                                           dtype=np.float32)})
+            for i in range(0, len(batch), RUN_BATCH)]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
 
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
              features: np.ndarray | None = None, model: str | None = None,
-             segmentation: Any = None, frontend: Frontend | None = None,
-             prepared: Frontend | None = None) -> ClassificationResult:
+             segmentation: Any = None, frontend: Frontend | None = None) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -165,7 +171,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         default segmenter is run); ignored by the other models.
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end, shared with the other stages (trusted, not validated
-        again). ``prepared`` is its deprecated alias.
+        again).
 
     Returns
     -------
@@ -189,7 +195,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     {'label': 'Present', 'probabilities': {...}, 'model': 'murmur:cnn+sigmoid:...'}
     """
     check_task(task)
-    src = None if features is not None else as_frontend(y, sr, frontend, prepared=prepared)
+    src = None if features is not None else as_frontend(y, sr, frontend)
     m = _load(task, threads, model)
     fe = m.frontend
     if src is not None:
@@ -228,15 +234,14 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
 
 
 def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
-                 frontend: Frontend | None = None, prepared: Frontend | None = None,
+                 frontend: Frontend | None = None,
                  segmentation: Any = None) -> dict[str, ClassificationResult]:
     """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``).
 
-    ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`; ``prepared`` is
-    its deprecated alias) supplies the signal already resampled to the models' rate when
+    ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) supplies the signal already resampled to the models' rate when
     another stage made it; ``segmentation`` the recording's segmentation for models with
     phase channels (default: the default segmenter, run once for all of them)."""
-    fe = as_frontend(y, sr, frontend, prepared=prepared)
+    fe = as_frontend(y, sr, frontend)
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
     if segmentation is None and any(_load(t, threads).frontend.phase_channels for t in TASKS):
@@ -251,6 +256,7 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
             cache[key] = log_mel(fe.y, fe.sr, mel_cfg, frontend=fe)
         feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
         out[t] = classify(fe.y, fe.sr, task=t, threads=threads, features=feat)
+        out[t].spectrogram = cache[key]  # the same values; the phase-channel copy is freed
     return out
 
 

@@ -74,8 +74,7 @@ def get_method(method: str, **options: Any) -> Segmenter:
 
 
 def segment(y: Any, sr: float, *, method: str = DEFAULT_METHOD,
-            frontend: Frontend | None = None, source: str | None = None,
-            prepared: Frontend | None = None, **options: Any) -> Segmentation:
+            frontend: Frontend | None = None, source: str | None = None, **options: Any) -> Segmentation:
     """Segment a heart-sound recording into S1, systole, S2 and diastole.
 
     Parameters
@@ -88,7 +87,7 @@ def segment(y: Any, sr: float, *, method: str = DEFAULT_METHOD,
         ``"springer2016"`` or ``"neural"`` (see :data:`METHODS`).
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end, when other stages share it (it is trusted, not
-        validated again). ``prepared`` is its deprecated alias.
+        validated again).
     source : str, optional
         Name of the recording in error messages.
     **options
@@ -113,7 +112,7 @@ def segment(y: Any, sr: float, *, method: str = DEFAULT_METHOD,
     >>> seg.intervals()["heart_rate_bpm"]  # doctest: +SKIP
     """
     seg = get_method(method, **options)
-    fe = as_frontend(y, sr, frontend, source=source, prepared=prepared)
+    fe = as_frontend(y, sr, frontend, source=source)
     out = seg.segment(fe.y, fe.sr, frontend=fe)
     out.sr = fe.sr if out.sr is None else out.sr  # sample indices of the events
     return out

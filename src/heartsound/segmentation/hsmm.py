@@ -16,7 +16,10 @@ the same for every state of a frame and every path visits every frame once, so i
 the path score but never changes the decoded path.
 
 Cost is ``O(n_frames x max_duration x 4)`` with one numpy step per frame: linear in the
-length of the recording, because durations are truncated at ``mean + 3 SD``.
+length of the recording, because durations are truncated at ``mean + 3 SD``. Memory is
+``O(max_duration)`` plus one ``int16`` back pointer per frame and state: the decoder
+(:class:`heartsound.segmentation.viterbi.ExtendedViterbi`) is fed the frames in blocks and
+keeps only the last ``max_duration + 1`` rows of its score tables.
 
 References
 ----------
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from .viterbi import ExtendedViterbi
 
 __all__ = ["N_STATES", "SOUND_DURATIONS_S", "DurationModel", "duration_model",
            "posteriors_to_loglik", "decode", "decode_with_score"]
@@ -51,6 +55,8 @@ DIASTOLE_SD_SLOPE = 0.07
 DIASTOLE_SD_OFFSET_S = 0.006
 #: Shortest mean systole / diastole (s) the model accepts at very high heart rates.
 MIN_MEAN_S = 0.04
+#: Frames fed to the decoder at a time (the result does not depend on it).
+DECODE_BLOCK = 4096
 
 
 @dataclass(frozen=True)
@@ -267,62 +273,12 @@ def decode_with_score(emission: np.ndarray, durations: DurationModel, *,
     (e.g. candidate heart rates) can be compared.
     """
     e = _emissions(emission, kind, priors, log_evidence)
-    n = e.shape[0]
-    if n < 2:
-        raise ParameterError(f"need at least 2 frames to decode, got {n}")
-    logp = durations.log_pmf()                      # (4, D)
-    logs = durations.log_survival()                 # (4, D)
-    dmax = logp.shape[1]
-    # residual-life prior of the first segment: P(j, d) ∝ P(duration_j >= d)
-    init = logs - np.log(np.exp(logs).sum())        # (4, D)
-    cum = np.zeros((n + 1, N_STATES))
-    np.cumsum(e, axis=0, out=cum[1:])
-    prev = np.array([3, 0, 1, 2])                   # predecessor of each state
-    # best[k, j]: best log-score of frames 0..k-1 with a segment of state j ending at k-1
-    best = np.full((n + 1, N_STATES), -np.inf)
-    back = np.zeros((n + 1, N_STATES), dtype=np.int32)
-    logp_t = np.ascontiguousarray(logp.T)           # (D, 4), row d-1
-    init_t = np.ascontiguousarray(init.T)
-    best_prev = np.full((n + 1, N_STATES), -np.inf)  # best[k, prev[j]], filled as we go
-    d_all = np.arange(1, dmax + 1)
-    cols = np.arange(N_STATES)
-    for k in range(1, n):
-        dk = min(dmax, k)
-        # segments of durations 1..dk ending at frame k - 1 start at frames k - 1 ... k - dk:
-        # reversed slices (views) rather than gathers
-        lo = k - dk
-        cand = best_prev[k - 1::-1][:dk] if lo == 0 else best_prev[k - 1:lo - 1:-1]
-        cs = cum[k - 1::-1][:dk] if lo == 0 else cum[k - 1:lo - 1:-1]
-        cand = cand + logp_t[:dk] + (cum[k] - cs)
-        if k <= dmax:                               # segment starting at frame 0
-            cand[k - 1] = init_t[k - 1] + cum[k]
-        arg = cand.argmax(axis=0)
-        bk = cand[arg, cols]
-        best[k] = bk
-        back[k] = arg + 1
-        best_prev[k] = bk[prev]
-    # the last segment may continue after the last frame: survival instead of pmf
-    dk = min(dmax, n)
-    starts = n - d_all[:dk]
-    cand = best_prev[starts] + logs.T[:dk] + (cum[n] - cum[starts])
-    if n <= dmax:                                   # one segment covering everything
-        cand[n - 1] = init_t[n - 1] + cum[n]
-    arg = np.argmax(cand, axis=0)
-    final = cand[arg, np.arange(N_STATES)]
-    j = int(np.argmax(final))
-    score = float(final[j])
-    if not np.isfinite(score):
-        raise ParameterError("no state sequence is possible with these emissions and durations")
-    states = np.empty(n, dtype=np.int8)
-    k, d = n, int(arg[j]) + 1
-    while True:
-        states[k - d:k] = j + 1
-        k -= d
-        if k <= 0:
-            break
-        j = int(prev[j])
-        d = int(back[k, j])
-    return states, score
+    if e.shape[0] < 2:
+        raise ParameterError(f"need at least 2 frames to decode, got {e.shape[0]}")
+    viterbi = ExtendedViterbi(durations)
+    for i in range(0, e.shape[0], DECODE_BLOCK):
+        viterbi.push(e[i:i + DECODE_BLOCK])
+    return viterbi.finish()
 
 
 def decode(emission: np.ndarray, durations: DurationModel, *, kind: str = "loglik",

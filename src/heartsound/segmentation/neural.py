@@ -52,6 +52,7 @@ MODEL_FILE = bundle.REGISTRY[MODEL_NAME].file
 STATE_LABELS = STATES
 #: Former name of :data:`heartsound.vocab.NEURAL_BANDS_HZ` (used by the trainer).
 BANDS_HZ = NEURAL_BANDS_HZ
+_RUN_WINDOW = 8192       # frames per network call on long recordings (2.7 min)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,22 @@ class SegmenterModel:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ParameterError(f"features must have shape (n_frames, {self.n_features}), "
                                  f"got {x.shape}")
+        n = x.shape[0]
+        # long recordings in windows on the pooling grid whose margins (64 x time_multiple
+        # frames) cover the U-Net's receptive field (+-124 frames, 15.5 x time_multiple,
+        # for the shipped one): the same output, and memory bounded by the window (ONNX
+        # Runtime's arena keeps the largest input's activations)
+        margin = 64 * self.time_multiple
+        window = -(-_RUN_WINDOW // self.time_multiple) * self.time_multiple
+        if n <= window + 2 * margin:
+            return self._run_whole(x)
+        out = np.empty((n, len(self.labels)))
+        for s in range(0, n, window):
+            a, e = max(0, s - margin), min(n, s + window)
+            out[s:e] = self._run_whole(x[a:min(n, e + margin)])[s - a:e - a]
+        return out
+
+    def _run_whole(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
         pad = (-n) % self.time_multiple
         if pad:
@@ -196,7 +213,7 @@ class NeuralSegmenter:
         return self
 
     def posteriors(self, y: Any, sr: Any, *, source: str | None = None,
-                   frontend: Frontend | None = None, prepared: Frontend | None = None
+                   frontend: Frontend | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Features and per-frame state probabilities of a recording.
 
@@ -208,7 +225,7 @@ class NeuralSegmenter:
         posteriors : np.ndarray [shape=(n_frames, 4)]
             Columns S1, systole, S2, diastole; rows sum to one.
         """
-        fe = as_frontend(y, sr, frontend, source=source, prepared=prepared)
+        fe = as_frontend(y, sr, frontend, source=source)
         model = self.load().model_
         assert model is not None
         feats, _ = neural_features(fe.y, fe.sr, frontend=fe)
@@ -218,7 +235,7 @@ class NeuralSegmenter:
         return feats, model.run(feats)
 
     def segment(self, y: Any, sr: Any, *, source: str | None = None,
-                frontend: Frontend | None = None, prepared: Frontend | None = None
+                frontend: Frontend | None = None
                 ) -> Segmentation:
         """Segment a recording into S1, systole, S2 and diastole.
 
@@ -232,8 +249,7 @@ class NeuralSegmenter:
         source : str, optional
             Name of the recording in error messages.
         frontend : heartsound.frontend.Frontend, optional
-            The recording's front end (trusted; its signals are reused). ``prepared`` is
-            its deprecated alias.
+            The recording's front end (trusted; its signals are reused).
 
         Returns
         -------
@@ -245,7 +261,7 @@ class NeuralSegmenter:
         heartsound.errors.AudioError
             Bad audio (empty, too short, silent, NaN, unsupported rate).
         """
-        fe = as_frontend(y, sr, frontend, source=source, prepared=prepared)
+        fe = as_frontend(y, sr, frontend, source=source)
         _, post = self.posteriors(fe.y, fe.sr, frontend=fe)
         model = self.model_
         assert model is not None
@@ -291,8 +307,7 @@ def make_segmenter(*, model: NeuralSegmenter | None = None,
 
 def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
             model_path: str | Path | None = None, n_threads: int = 1,
-            source: str | None = None, frontend: Frontend | None = None,
-            prepared: Frontend | None = None) -> Segmentation:
+            source: str | None = None, frontend: Frontend | None = None) -> Segmentation:
     """Segment a recording with the neural method.
 
     Parameters
@@ -309,8 +324,7 @@ def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
     n_threads : int
         ONNX Runtime threads.
     frontend : heartsound.frontend.Frontend, optional
-        The recording's front end (see :func:`neural_features`). ``prepared`` is its
-        deprecated alias.
+        The recording's front end (see :func:`neural_features`).
 
     Returns
     -------
@@ -318,7 +332,7 @@ def segment(y: Any, sr: float, *, model: NeuralSegmenter | None = None,
         ``method="neural"``.
     """
     return make_segmenter(model=model, model_path=model_path, n_threads=n_threads).segment(
-        y, sr, source=source, frontend=frontend, prepared=prepared)
+        y, sr, source=source, frontend=frontend)
 
 
 def _cross_lag(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> int:

@@ -191,8 +191,7 @@ class SpringerSegmenter(SpringerModel):
         return states, hr, si, {"candidates": [(round(h, 2), round(s, 4), round(sc, 2))
                                                for h, s, sc in tried]}
 
-    def segment(self, y: Any, sr: float, *, frontend: Frontend | None = None,
-                prepared: Frontend | None = None) -> Segmentation:
+    def segment(self, y: Any, sr: float, *, frontend: Frontend | None = None) -> Segmentation:
         """Segment one recording.
 
         Parameters
@@ -203,7 +202,7 @@ class SpringerSegmenter(SpringerModel):
             Sample rate in Hz.
         frontend : heartsound.frontend.Frontend, optional
             The recording's front end (trusted, not validated again; its signals are
-            reused). ``prepared`` is its deprecated alias.
+            reused).
 
         Returns
         -------
@@ -212,7 +211,7 @@ class SpringerSegmenter(SpringerModel):
             logistic-regression outputs.
         """
         self._check_fitted()
-        fe = as_frontend(y, sr, frontend, prepared=prepared)
+        fe = as_frontend(y, sr, frontend)
         x = self.features(fe.y, fe.sr, frontend=fe)
         fr = FRAME_RATE
         states, hr, si, info = self.decode(x, fr)
@@ -247,7 +246,7 @@ def make_segmenter(*, model: SpringerSegmenter | str | Path | None = None
 
 
 def segment(y: Any, sr: float, *, model: SpringerSegmenter | str | Path | None = None,
-            frontend: Frontend | None = None, prepared: Frontend | None = None
+            frontend: Frontend | None = None
             ) -> Segmentation:
     """Segment a recording with Springer's LR-HSMM.
 
@@ -260,11 +259,10 @@ def segment(y: Any, sr: float, *, model: SpringerSegmenter | str | Path | None =
     model : SpringerSegmenter or path, optional
         A fitted segmenter or a JSON model file; the shipped model by default.
     frontend : heartsound.frontend.Frontend, optional
-        The recording's front end (its signals are reused). ``prepared`` is its
-        deprecated alias.
+        The recording's front end (its signals are reused).
 
     Returns
     -------
     Segmentation
     """
-    return make_segmenter(model=model).segment(y, sr, frontend=frontend, prepared=prepared)
+    return make_segmenter(model=model).segment(y, sr, frontend=frontend)

@@ -75,14 +75,13 @@ class SpringerModel:
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def features(self, y: np.ndarray, sr: float, *, frontend: Frontend | None = None,
-                 prepared: Frontend | None = None) -> np.ndarray:
+    def features(self, y: np.ndarray, sr: float, *, frontend: Frontend | None = None) -> np.ndarray:
         """The feature matrix this segmenter decodes, ``np.ndarray [shape=(n_frames, n_features)]``.
 
         ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) reuses the
-        signals already computed for it; ``prepared`` is its deprecated alias."""
+        signals already computed for it;"""
         return springer_features(y, sr, extended=self.extended_features,
-                                 frontend=frontend if frontend is not None else prepared)[0]
+                                 frontend=frontend)[0]
 
     def training_features(self, y: np.ndarray, sr: float) -> list[np.ndarray]:
         """Feature matrices of one training recording: as recorded, plus (with
