@@ -67,3 +67,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("HEARTSOUND_CACHE", None)
     else:
         os.environ["HEARTSOUND_CACHE"] = old
+
+
+_CORPUS_FIXTURES = {"data_root", "circor_root", "physionet_root", "pascal_root"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses a corpus fixture is marked ``corpus`` (so ``-m "not corpus"``
+    runs without ../shared/data); ``slow`` is set by hand on tests of more than ~3 s."""
+    for item in items:
+        if _CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.corpus)

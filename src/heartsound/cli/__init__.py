@@ -67,7 +67,15 @@ def _unavailable(name: str, exc: Exception) -> int:
     return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _stub(sub: argparse._SubParsersAction, name: str, help_: str) -> None:
+    """A command listed in ``--help`` whose module is not imported (it is not the one
+    being run): ``heartsound analyze`` does not pay for importing training code."""
+    sub.add_parser(name, help=help_, add_help=False)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``heartsound`` parser. Only ``command``'s module is imported and given its
+    options (every command's when ``command`` is None); the others are listed by name."""
     parser = argparse.ArgumentParser(
         prog="heartsound",
         description="Heart-sound (PCG) analysis: segmentation, classification, reports.")
@@ -75,8 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_ in _COMMANDS:
-        _attach(sub, name, module, "add_arguments", "main", help_)
+        if command in (None, name):
+            _attach(sub, name, module, "add_arguments", "main", help_)
+        else:
+            _stub(sub, name, help_)
     for name, (help_, children) in _NESTED.items():
+        if command not in (None, name):
+            _stub(sub, name, help_)
+            continue
         p = sub.add_parser(name, help=help_, description=help_)
         nsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
         for child in children:
@@ -84,10 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if any."""
+    known = {c[0] for c in _COMMANDS} | set(_NESTED)
+    for a in argv:
+        if a == "--":
+            return None
+        if not a.startswith("-"):
+            return a if a in known else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import HeartsoundError
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
