@@ -21,6 +21,7 @@ __all__ = [
     "DatasetError",
     "ModelError",
     "ParameterError",
+    "OutputError",
 ]
 
 
@@ -80,3 +81,7 @@ class DatasetError(HeartsoundError):
 
 class ModelError(HeartsoundError):
     """A model file is missing, corrupt, or does not match its card."""
+
+
+class OutputError(HeartsoundError):
+    """An output cannot be written, or would replace a file heartsound did not write."""

@@ -32,7 +32,7 @@ from .classification import classify, classify_all
 from .classification.tasks import TASKS, check_task
 from .errors import ModelError, ParameterError
 from .example import example_path
-from .io import Recording, load, validate_audio
+from .io import Recording, load
 from .frontend import Frontend
 from .quality import Quality, assess
 from .segmentation import DEFAULT_METHOD, segment
@@ -178,7 +178,7 @@ class Analysis:
             "source": self.source,
             "sr": self.sr,
             "duration_s": self.duration_s,
-            "quality": quality_dict(self.quality),
+            "quality": quality_dict(self.quality, notes=self.recording.notes),
             "heart_rate_bpm": seg.get("heart_rate_bpm"),
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
@@ -194,9 +194,7 @@ def _load(source: str | Path | np.ndarray, sr: int | None) -> Recording:
     if sr is None:
         raise ParameterError("analyze: `sr` (sample rate in Hz) is required when `source` "
                              "is an array")
-    y = validate_audio(source, sr)
-    return Recording(y=y, sr=int(sr), source="<array>",
-                     meta={"original_sr": int(sr), "channels": 1, "duration_s": len(y) / sr})
+    return Recording.from_array(source, sr)
 
 
 def _segment_with_fallback(y: np.ndarray, sr: int, method: str, frontend: Frontend

@@ -2,32 +2,161 @@
 
 Every output is rendered from ``Analysis.to_dict()`` (the arrays of the figure from the
 object): JSON and TSV by :mod:`heartsound.serialize`, the figure by
-:func:`heartsound.plotting.plot`, the HTML page here. Files are written atomically
-(:func:`heartsound.serialize.write_atomic`): each output is rendered in memory first, so
-an error never leaves a partial file. ``<stem>.json`` is written last and marks a complete
-set of outputs (:mod:`heartsound.batch` relies on it to resume).
+:func:`heartsound.plotting.plot`, the HTML page here.
+
+Output files never clobber:
+
+* they are named ``<stem>.heartsound.<kind>`` (:func:`output_name`), never ``<stem>.tsv``
+  (the name of CirCor's annotations) or any other name a recording's companions use;
+* an existing file is replaced only when heartsound wrote it (:func:`is_heartsound_output`:
+  a JSON with ``heartsound_version``, a PNG whose ``Software`` text says heartsound, an
+  HTML page with heartsound's ``generator`` meta tag, a TSV of exactly heartsound's
+  ``start<TAB>end<TAB>state`` rows); otherwise nothing is written and
+  :class:`~heartsound.errors.OutputError` says which file is in the way;
+* every output is rendered in memory and written atomically, all temporary files before
+  the first is moved into place (:func:`heartsound.serialize.write_atomic_many`), so an
+  error never leaves a partial file. ``<stem>.heartsound.json`` is written last and marks
+  a complete set of outputs (:mod:`heartsound.batch` relies on it to resume).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable
+import json
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .plotting import attention_curve, figure_png
-from .serialize import json_text, tsv_text, write_atomic
+from ._version import __version__
+from .errors import OutputError
+from .plotting import attention_curve, figure_png, png_bytes
+from .serialize import (display_text, json_text, png_text, png_with_text, tsv_text,
+                        write_atomic, write_atomic_many)
 from .vocab import STATES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Analysis
 
 __all__ = ["write_atomic", "write_outputs", "tsv_text", "json_text", "figure_png",
-           "html_report", "attention_curve", "render_outputs", "OUTPUT_KINDS"]
+           "html_report", "attention_curve", "render_outputs", "OUTPUT_KINDS", "OUTPUT_TAG",
+           "output_name", "is_heartsound_output", "check_replaceable", "write_named",
+           "mark_png", "figure_bytes", "output_kinds"]
 
 #: Output kinds in the order they are written (json last: it marks a complete set).
 OUTPUT_KINDS = ("tsv", "png", "html", "json")
+#: The infix of every output name: ``<stem>.heartsound.<kind>``.
+OUTPUT_TAG = "heartsound"
+#: Value of the PNG ``Software`` text and of the HTML ``generator`` meta tag.
+GENERATOR = f"heartsound {__version__}"
+#: A line of :func:`heartsound.serialize.tsv_text`.
+_TSV_ROW = re.compile(r"-?\d+\.\d+\t-?\d+\.\d+\t\d+")
+#: Larger files are not taken for heartsound outputs (nor read to check).
+_MAX_CHECK_BYTES = 64 << 20
+
+
+def output_name(stem: str, kind: str) -> str:
+    """``<stem>.heartsound.<kind>``: the file name of output ``kind`` of ``stem``."""
+    return f"{stem}.{OUTPUT_TAG}.{kind}"
+
+
+def mark_png(png: bytes) -> bytes:
+    """``png`` marked as written by heartsound (a ``Software`` ``tEXt`` chunk)."""
+    return png_with_text(png, "Software", GENERATOR)
+
+
+@contextmanager
+def _quiet_glyphs() -> Iterator[None]:
+    """No warning for characters of a file name missing from matplotlib's font."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        yield
+
+
+def figure_bytes(fig: Any) -> bytes:
+    """A matplotlib figure as PNG marked as heartsound's (:func:`mark_png`)."""
+    with _quiet_glyphs():
+        return mark_png(png_bytes(fig))
+
+
+def _is_own(kind: str, raw: bytes) -> bool:
+    if kind == "png":
+        return png_text(raw).get("Software", "").startswith("heartsound")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if kind == "json":
+        try:
+            d = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(d, dict) and "heartsound_version" in d
+    if kind == "html":
+        return '<meta name="generator" content="heartsound' in text[:4096]
+    if kind == "tsv":
+        return all(_TSV_ROW.fullmatch(ln) for ln in text.splitlines())
+    return False
+
+
+def is_heartsound_output(path: str | Path) -> bool:
+    """True when ``path`` is a regular file heartsound wrote and may replace: its name is
+    ``<stem>.heartsound.<kind>`` and its content is heartsound's (see the module
+    docstring). A folder, a link to another kind of file, an unreadable or foreign file:
+    False."""
+    p = Path(path)
+    kind = p.suffix[1:]
+    if not p.name.endswith(f".{OUTPUT_TAG}.{kind}") or kind not in OUTPUT_KINDS:
+        return False
+    try:
+        if not p.is_file() or p.stat().st_size > _MAX_CHECK_BYTES:
+            return False
+        return _is_own(kind, p.read_bytes())
+    except OSError:
+        return False
+
+
+def check_replaceable(out_dir: str | Path, stem: str, kinds: Iterable[str]
+                      ) -> dict[str, Path]:
+    """The path of each output kind of ``stem`` in ``out_dir``, after checking that none
+    is an existing file heartsound did not write (call it before a long analysis).
+
+    Raises
+    ------
+    OutputError
+        Naming the first file in the way.
+    """
+    paths = {k: Path(out_dir) / output_name(stem, k) for k in kinds}
+    for p in paths.values():
+        if (p.exists() or p.is_symlink()) and not is_heartsound_output(p):
+            raise OutputError(f"{display_text(p)} exists and was not written by heartsound; "
+                              "not replaced (move it away or choose another --out)")
+    return paths
+
+
+def write_named(out_dir: str | Path, stem: str, blobs: Mapping[str, bytes | str]
+                ) -> dict[str, Path]:
+    """Write each ``kind -> content`` of ``blobs`` to ``out_dir/<stem>.heartsound.<kind>``
+    atomically, in the order given, after checking that no existing one is a file
+    heartsound did not write.
+
+    Raises
+    ------
+    OutputError
+        A target exists and is not a heartsound output (nothing is written), or the
+        folder cannot be written.
+    """
+    out = Path(out_dir)
+    paths = check_replaceable(out, stem, blobs)
+    try:
+        write_atomic_many([(paths[k], blobs[k]) for k in blobs])
+    except OSError as exc:
+        where = display_text(exc.filename or out)
+        raise OutputError(f"cannot write in {where}: {exc.strerror or exc}") from None
+    return paths
 
 
 def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
@@ -44,10 +173,12 @@ def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -
 def _summary_rows(d: dict[str, Any]) -> list[tuple[str, Any]]:
     q, seg, hr = d["quality"], d["segmentation"], d["heart_rate_bpm"]
     return [
-        ("recording", d["source"]),
+        ("recording", display_text(d["source"])),
         ("duration", f"{d['duration_s']:.2f} s at {d['sr']} Hz"),
         ("quality", f"{'usable' if q['usable'] else 'NOT usable'} (score {q['score']:.2f})"),
         ("quality notes", "; ".join(q["reasons"]) or "none"),
+        ("recording notes", "; ".join(f"{k}: {v}" for k, v in q.get("notes", {}).items())
+         or "none"),
         ("heart rate", "n/a" if hr is None else f"{hr:.0f} bpm"),
         ("cardiac cycles", d["n_cycles"]),
         ("segmentation", f"{seg.get('method')} (requested {seg.get('requested_method')})"
@@ -107,8 +238,9 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
     if not d["quality"]["usable"]:
         warn = ('<p class="warn">The recording did not pass the quality check; the '
                 'classification below is uncertain and should not be relied on.</p>')
-    name = e(Path(d["source"]).name)
+    name = e(display_text(Path(d["source"]).name))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f'<meta name="generator" content="{e(GENERATOR)}">',
              f"<title>heartsound report: {name}</title>", _STYLE, "</head><body>",
              f"<h1>{name}</h1>", warn, _table(_summary_rows(d)), "<h2>Classification</h2>",
              _table(_classification_rows(d), ("task", "label", "probabilities",
@@ -134,7 +266,11 @@ def render_outputs(analysis: Analysis, *, kinds: Iterable[str] = OUTPUT_KINDS,
     blobs: dict[str, bytes | str] = {}
     if "tsv" in kinds:
         blobs["tsv"] = tsv_text(d["segmentation"]["states"])
-    png = figure_png(analysis, data=d) if kinds & {"png", "html"} else None
+    png = None
+    if kinds & {"png", "html"}:
+        shown = dict(d, source=display_text(d["source"]))  # no glyph for undecodable bytes
+        with _quiet_glyphs():
+            png = mark_png(figure_png(analysis, data=shown))
     if "png" in kinds and png is not None:
         blobs["png"] = png
     if "html" in kinds:
@@ -144,23 +280,32 @@ def render_outputs(analysis: Analysis, *, kinds: Iterable[str] = OUTPUT_KINDS,
     return blobs
 
 
+def output_kinds(*, png: bool = True, html: bool = False) -> list[str]:
+    """The kinds :func:`write_outputs` writes, in order: tsv, png, html, json."""
+    return [k for k in OUTPUT_KINDS if k in ("tsv", "json") or (k == "png" and png)
+            or (k == "html" and html)]
+
+
 def write_outputs(analysis: Analysis, out_dir: str | Path, stem: str, *,
                   png: bool = True, html: bool = False,
                   data: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``<stem>.tsv``, ``<stem>.png`` (if ``png``), ``<stem>.html`` (if ``html``)
-    and ``<stem>.json`` into ``out_dir``, atomically.
+    """Write ``<stem>.heartsound.tsv``, ``.png`` (if ``png``), ``.html`` (if ``html``) and
+    ``.json`` into ``out_dir``, atomically, never over a file heartsound did not write
+    (:func:`write_named`).
 
     Every output is rendered before the first file is written, so an error leaves no file
-    behind; ``<stem>.json`` is written last. ``data`` is ``analysis.to_dict()`` when the
-    caller already has it.
+    behind; the JSON is written last. ``data`` is ``analysis.to_dict()`` when the caller
+    already has it.
 
     Returns
     -------
     dict of str to Path
         Output kind -> written path.
+
+    Raises
+    ------
+    OutputError
+        An output would replace a file heartsound did not write, or cannot be written.
     """
-    kinds = [k for k in OUTPUT_KINDS if k in ("tsv", "json") or (k == "png" and png)
-             or (k == "html" and html)]
-    blobs = render_outputs(analysis, kinds=kinds, data=data)
-    out = Path(out_dir)
-    return {k: write_atomic(out / f"{stem}.{k}", blobs[k]) for k in OUTPUT_KINDS if k in blobs}
+    blobs = render_outputs(analysis, kinds=output_kinds(png=png, html=html), data=data)
+    return write_named(out_dir, stem, {k: blobs[k] for k in OUTPUT_KINDS if k in blobs})

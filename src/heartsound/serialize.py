@@ -9,8 +9,12 @@ written one way:
   ``to_dict`` become JSON types; every float is rounded to :data:`DECIMALS` decimals
   (microseconds for times, 1e-6 for probabilities); NaN and infinities become ``None``.
 * :func:`tsv_text`: CirCor ``start_s<TAB>end_s<TAB>state`` rows.
-* :func:`write_atomic`: a temporary file in the target folder moved into place with
-  :func:`os.replace`, so an error never leaves a partial file.
+* :func:`write_atomic` and :func:`write_atomic_many`: temporary files in the target
+  folder, all written before the first is moved into place with :func:`os.replace`, so an
+  error never leaves a partial file.
+* :func:`png_with_text` / :func:`png_text`: a PNG ``tEXt`` chunk (how heartsound marks
+  the figures it writes).
+* :func:`display_text`: a file name (or any text) safe to print on one line.
 
 Only the standard library is imported here.
 """
@@ -20,13 +24,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 __all__ = ["DECIMALS", "to_jsonable", "json_text", "tsv_text", "write_atomic",
-           "quality_dict"]
+           "write_atomic_many", "quality_dict", "png_with_text", "png_text", "display_text"]
 
 #: Decimals kept for every float in a serialised result.
 DECIMALS = 6
@@ -85,16 +91,67 @@ def tsv_text(rows: Iterable[tuple[float, float, int]]) -> str:
     return "".join(f"{a:.{DECIMALS}f}\t{b:.{DECIMALS}f}\t{int(s)}\n" for a, b, s in rows)
 
 
-def quality_dict(quality: Any) -> dict[str, Any]:
+def quality_dict(quality: Any, notes: dict[str, str] | None = None) -> dict[str, Any]:
     """The JSON of a :class:`heartsound.Quality`: ``usable``, ``score``, ``reasons``,
-    ``flags`` and ``measures`` (all SQIs), by the one rounding rule."""
+    ``flags`` and ``measures`` (all SQIs), by the one rounding rule; with ``notes``
+    (:attr:`heartsound.Recording.notes`: code -> sentence) also ``notes``."""
     d: dict[str, Any] = {"usable": bool(quality.usable), "score": float(quality.score),
                          "reasons": [str(r) for r in quality.reasons]}
     if getattr(quality, "flags", None) is not None:
         d["flags"] = [str(f) for f in quality.flags]
     if getattr(quality, "measures", None):
         d["measures"] = dict(quality.measures)
+    if notes is not None:
+        d["notes"] = {str(k): str(v) for k, v in notes.items()}
     return to_jsonable(d)
+
+
+#: Control characters shown as escapes by :func:`display_text` (one line per message).
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def display_text(text: Any, *, one_line: bool = True) -> str:
+    """``text`` (e.g. a file name) as printable UTF-8: bytes that are not UTF-8 (file
+    names on Linux arrive as lone surrogates) shown as ``\\xNN``; with ``one_line``,
+    control characters (a newline in a file name) as escapes too."""
+    s = str(text)
+    try:
+        raw = s.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that does not stand for a byte
+        raw = s.encode("utf-8", "backslashreplace")
+    s = raw.decode("utf-8", "backslashreplace")
+    return s.translate(_CONTROL) if one_line else s
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_with_text(png: bytes, key: str, value: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``key``: ``value`` (Latin-1) after its header."""
+    if not png.startswith(_PNG_MAGIC):
+        raise ValueError("not a PNG")
+    body = key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")
+    chunk = (struct.pack(">I", len(body)) + b"tEXt" + body
+             + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF))
+    end_ihdr = len(_PNG_MAGIC) + 8 + struct.unpack(">I", png[8:12])[0] + 4
+    return png[:end_ihdr] + chunk + png[end_ihdr:]
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The ``tEXt`` chunks of ``png`` before its image data (empty when not a PNG)."""
+    out: dict[str, str] = {}
+    if not png.startswith(_PNG_MAGIC):
+        return out
+    i = len(_PNG_MAGIC)
+    while i + 8 <= len(png):
+        n, kind = struct.unpack(">I", png[i:i + 4])[0], png[i + 4:i + 8]
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"tEXt":
+            key, _, value = png[i + 8:i + 8 + n].partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        i += 12 + n
+    return out
 
 
 _UMASK: int | None = None
@@ -117,19 +174,40 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     Path
         ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return write_atomic_many([(path, data)])[0]
+
+
+def write_atomic_many(items: Iterable[tuple[str | Path, bytes | str]]) -> list[Path]:
+    """Write each ``(path, data)`` atomically, in order: every temporary file (in its
+    target's folder) is written before the first :func:`os.replace`, so an error while
+    writing (disk full, permissions) leaves no file changed and no temporary file behind.
+    Text is UTF-8; a character that cannot be encoded (a lone surrogate of a non-UTF-8
+    file name) is written as a ``\\x`` escape.
+
+    Returns
+    -------
+    list of Path
+        The paths, in order.
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, path)
+        for path, data in items:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                       dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        for tmp, _path in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
-    return path
+    return [path for _tmp, path in staged]

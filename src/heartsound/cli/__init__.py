@@ -2,8 +2,14 @@
 
 Each area supplies ``add_<x>_arguments(parser)`` and ``<x>_main(args) -> int`` in a module
 whose top-level imports are light; this file only wires them together, so ``heartsound
---help`` stays fast. Every :class:`~heartsound.errors.HeartsoundError` becomes a one-line
-``heartsound: error: ...`` message and exit code 2, never a traceback.
+--help`` stays fast.
+
+Exit codes: 0 success; 1 ``batch`` with failed files; 2 a bad option or any file that
+failed (each one line ``heartsound: error: <file>: <problem>`` on stderr); 130
+interrupted. Every :class:`~heartsound.errors.HeartsoundError`, operating-system error
+(a folder that cannot be written...) and unexpected exception becomes one line, never a
+traceback (``-v`` adds the traceback of an unexpected one); a Python warning is one
+``heartsound: warning: ...`` line.
 """
 
 from __future__ import annotations
@@ -11,9 +17,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from .._version import __version__
+from ..errors import HeartsoundError
+from ..serialize import display_text
 
 # (command, module, help); each module has ``add_arguments(parser)`` and ``main(args) -> int``
 _COMMANDS = [
@@ -109,10 +120,51 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..errors import HeartsoundError
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one ``heartsound: warning: ...`` line (no source line, no path)."""
+    print(f"heartsound: warning: {display_text(message)}", file=file or sys.stderr)
 
+
+def _lenient_streams() -> None:
+    """Text that the terminal's encoding cannot show is escaped, never an error."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return display_text(f"{where}{exc.strerror}")
+    return display_text(exc)
+
+
+def _run(args: Any) -> int:
+    try:
+        return int(args.func(args) or 0)
+    except HeartsoundError as exc:
+        print(f"heartsound: error: {_error(exc)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("heartsound: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        print(f"heartsound: error: {_error(exc)}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        if args.verbose:
+            traceback.print_exc()
+        print(f"heartsound: error: unexpected {type(exc).__name__}: {_error(exc)} (please "
+              "report it; -v shows the traceback)", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _lenient_streams()
     parser = build_parser(_command(argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -122,16 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        return int(args.func(args) or 0)
-    except HeartsoundError as exc:
-        print(f"heartsound: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("heartsound: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        return _run(args)
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover

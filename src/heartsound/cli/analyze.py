@@ -1,5 +1,9 @@
 """``heartsound analyze``: analyse recordings into JSON, TSV, PNG and HTML reports.
 
+Outputs go to ``--out`` (default ``heartsound-out/``) as ``<stem>.heartsound.<kind>``; a
+file heartsound did not write is never replaced (:mod:`heartsound.report`), and files
+with the same stem get distinct names (:func:`~heartsound.cli._common.unique_stems`).
+
 The pipeline (numpy, scipy, onnxruntime) is imported when the command runs and matplotlib
 only when a figure is drawn. torch is never imported.
 """
@@ -11,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..report import OUTPUT_KINDS
-from ._common import add_method_argument, add_tasks_argument, for_each_file, parse_tasks
+from ._common import (add_method_argument, add_out_argument, add_tasks_argument,
+                      check_out_dir, for_each_file, parse_tasks, say, unique_stems)
 
 __all__ = ["add_arguments", "main", "format_summary"]
 
@@ -28,15 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--example", action="store_true",
                    help="analyse the example recording (a synthetic 10 s PCG with a systolic "
                         "murmur and known S1/S2, built on first use)")
-    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
-                   help=f"folder for <stem>.{{{','.join(OUTPUT_KINDS)}}} (default: current "
-                        "folder)")
+    add_out_argument(p, OUTPUT_KINDS)
     p.add_argument("--json", action="store_true",
                    help="print the JSON result to stdout (one line per file) instead of "
                         "the summary")
     p.add_argument("--html", action="store_true",
-                   help="also write a self-contained <stem>.html report")
-    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
+                   help="also write a self-contained <stem>.heartsound.html report")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw <stem>.heartsound.png")
     _common(p)
 
 
@@ -54,6 +58,8 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
                  f"{d['n_cycles']} cycles (segmentation: {method})")
     if seg.get("note"):
         lines.append(f"               {seg['note']}")
+    for code, note in q.get("notes", {}).items():
+        lines.append(f"  note         {code}: {note}")
     for task, c in d["classification"].items():
         if not c.get("available", True):
             lines.append(f"  {task:<12} unavailable ({c.get('reason')})")
@@ -77,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     from ..errors import ParameterError
     from ..example import example_path
     from ..pipeline import analyze
-    from ..report import write_outputs
+    from ..report import check_replaceable, output_kinds, write_outputs
     from ..serialize import json_text
 
     files: list[Any] = list(args.files)
@@ -86,16 +92,18 @@ def main(args: argparse.Namespace) -> int:
     if not files:
         raise ParameterError("analyze: give at least one FILE, or --example")
     tasks = parse_tasks(args)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ParameterError(f"--out {args.out} exists and is not a folder")
+    out = check_out_dir(args.out)
+    png, html = not getattr(args, "no_plots", False), getattr(args, "html", False)
+    kinds = output_kinds(png=png, html=html)
+    stems = iter(unique_stems(files))  # for_each_file runs each file once, in order
 
     def run(f: Any) -> None:
+        stem = next(stems)
+        check_replaceable(out, stem, kinds)  # before the analysis, not after it
         a = analyze(f, method=args.method, tasks=tasks)
         d = a.to_dict()
-        written = write_outputs(a, args.out, Path(str(f)).stem,
-                                png=not getattr(args, "no_plots", False),
-                                html=getattr(args, "html", False), data=d)
-        print(json_text(d) if args.json else format_summary(d, written),
-              end="" if args.json else "\n")
+        written = write_outputs(a, out, stem, png=png, html=html, data=d)
+        say(json_text(d) if args.json else format_summary(d, written),
+            end="" if args.json else "\n")
 
     return for_each_file(files, run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_tasks_argument, for_each_file, parse_tasks
+from ._common import add_tasks_argument, for_each_file, parse_tasks, say
 
 __all__ = ["add_arguments", "main"]
 
@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Classify each file with the shipped model(s); one JSON object per file with
-    ``--json`` (``file`` and one entry per task), else one line per task.
+    ``--json`` (``file``, one entry per task and ``notes``), else one line per task and
+    one ``<file><TAB>note<TAB><code>: <text>`` line per note of the recording.
 
     Returns 0 when every file was classified, 2 when any failed (the others still run).
     """
@@ -35,10 +36,12 @@ def main(args: argparse.Namespace) -> int:
         rec = load(f)
         res = {t: to_jsonable(classify(rec.y, rec.sr, task=t)) for t in tasks}
         if args.json:
-            print(json_text({"file": str(f), **res}), end="")
+            say(json_text({"file": str(f), **res, "notes": rec.notes}), end="")
             return
         for t, r in res.items():
             probs = ", ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
-            print(f"{f}\t{t}\t{r['label']}\t({probs})")
+            say(f"{f}\t{t}\t{r['label']}\t({probs})")
+        for code, text in rec.notes.items():
+            say(f"{f}\tnote\t{code}: {text}")
 
     return for_each_file(args.files, run)

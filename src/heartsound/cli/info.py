@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import for_each_file
+from ._common import for_each_file, say
 
 __all__ = ["add_arguments", "main", "info_dict", "format_info"]
 
@@ -25,7 +25,7 @@ def info_dict(rec: Any, quality: Any) -> dict[str, Any]:
         "file": rec.source, "duration_s": rec.duration_s, "sr": rec.sr,
         "channels": meta["channels"], "format": meta["format"], "subtype": meta["subtype"],
         "n_clipped": meta["n_clipped"], "clipped_share": meta["n_clipped"] / max(1, len(rec.y)),
-        "quality": quality_dict(quality)})
+        "quality": quality_dict(quality, notes=rec.notes)})
 
 
 def format_info(d: dict[str, Any]) -> str:
@@ -39,7 +39,8 @@ def format_info(d: dict[str, Any]) -> str:
         f"  clipping  {d['n_clipped']} samples at full scale "
         f"({100 * d['clipped_share']:.2f}%)",
         f"  quality   {'usable' if q['usable'] else 'NOT usable'} (score {q['score']:.2f}): "
-        f"{why}"])
+        f"{why}",
+        *(f"  note      {code}: {text}" for code, text in q.get("notes", {}).items())])
 
 
 def main(args: argparse.Namespace) -> int:
@@ -54,6 +55,6 @@ def main(args: argparse.Namespace) -> int:
     def run(f: Any) -> None:
         rec = load(f)
         d = info_dict(rec, assess(rec.y, rec.sr))
-        print(json_text(d) if args.json else format_info(d), end="" if args.json else "\n")
+        say(json_text(d) if args.json else format_info(d), end="" if args.json else "\n")
 
     return for_each_file(args.files, run)

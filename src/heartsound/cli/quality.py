@@ -7,6 +7,7 @@ import argparse
 import json
 
 from ..errors import ParameterError
+from ._common import for_each_file, say
 
 __all__ = ["add_arguments", "main"]
 
@@ -22,11 +23,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Print a JSON quality verdict per file (one line each), or the corpus evaluation."""
+    """Print a JSON quality verdict per file (one line each, with the recording's
+    ``notes``), or the corpus evaluation.
+
+    Returns 0 when every file was assessed, 2 when any failed (the others still run).
+    """
     # imported here: ``heartsound --help`` imports every command module
     from ..evaluation.quality import evaluate
     from ..io import load
     from ..quality import assess
+    from ..serialize import json_text, quality_dict
 
     if args.evaluate:
         print(json.dumps(evaluate(args.evaluate, limit=args.limit,
@@ -36,7 +42,10 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError("--limit and --measures-out need --evaluate ROOT")
     if not args.files:
         raise ParameterError("give audio files to assess, or --evaluate ROOT")
-    for f in args.files:
+
+    def run(f: str) -> None:
         rec = load(f, min_duration_s=0.0)
-        print(json.dumps({"file": rec.source, **assess(rec.y, rec.sr).to_dict()}))
-    return 0
+        say(json_text({"file": rec.source,
+                       **quality_dict(assess(rec.y, rec.sr), notes=rec.notes)}), end="")
+
+    return for_each_file(args.files, run)
