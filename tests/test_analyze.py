@@ -270,10 +270,11 @@ def test_cli_continues_after_bad_file_and_writes_outputs(bad_files, tmp_path, ca
     assert "text.wav" in cap.err and "Traceback" not in cap.err
     assert "good.wav" in cap.out and "heart rate" in cap.out
     assert sorted(p.name for p in out.iterdir()) == [
-        "good.html", "good.json", "good.png", "good.tsv"]
-    d = json.loads((out / "good.json").read_text())
+        "good.heartsound.html", "good.heartsound.json", "good.heartsound.png",
+        "good.heartsound.tsv"]
+    d = json.loads((out / "good.heartsound.json").read_text())
     check_contract(d, 8.0)
-    rows = [ln.split("\t") for ln in (out / "good.tsv").read_text().splitlines()]
+    rows = [ln.split("\t") for ln in (out / "good.heartsound.tsv").read_text().splitlines()]
     assert [[float(a), float(b), int(s)] for a, b, s in rows] == \
         [[pytest.approx(r[0], abs=1e-4), pytest.approx(r[1], abs=1e-4), r[2]]
          for r in d["segmentation"]["states"]]
@@ -300,7 +301,7 @@ def test_cli_example_json_offline_without_torch(tmp_path):
     check_contract(d, 10.0)
     assert d["source"].endswith("example.flac")
     assert sorted(p.name for p in out.iterdir()) == [
-        "example.json", "example.png", "example.tsv"]
+        "example.heartsound.json", "example.heartsound.png", "example.heartsound.tsv"]
 
 
 def test_cli_needs_a_file_or_example(capsys):

@@ -78,8 +78,8 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     with open(out / "summary.csv", newline="") as fh:
         assert next(csv.reader(fh)) == csv_columns(("abnormal", "murmur", "severity"))
     # outputs mirror the tree; nothing for the bad file; no temporary files
-    assert _files(out) == ["ex.json", "ex.tsv", "sub/deep/syn.json", "sub/deep/syn.tsv",
-                           "sub/syn.json", "sub/syn.tsv", "summary.csv"]
+    assert _files(out) == [f"{s}.heartsound.{k}" for s in ("ex", "sub/deep/syn", "sub/syn")
+                           for k in ("json", "tsv")] + ["summary.csv"]
 
     # resume: done files are skipped (outputs untouched), the bad file is retried
     before = {p: (out / p).stat().st_mtime_ns for p in _files(out) if p != "summary.csv"}
@@ -89,7 +89,7 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     assert _read_csv(out / "summary.csv") == rows
 
     # an incomplete output set (JSON missing) is redone, the rest skipped
-    (out / "sub" / "syn.json").unlink()
+    (out / "sub" / "syn.heartsound.json").unlink()
     res3 = run_batch(tree, out, method="springer2016", plots=False, progress=False)
     assert (res3.n_ok, res3.n_skipped) == (3, 2)
     assert _read_csv(out / "summary.csv") == rows
@@ -105,7 +105,7 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     # asking for plots makes the earlier runs incomplete: PNGs are added
     res6 = run_batch(tree, out, method="neural", plots=True, progress=False,
                      tasks=("murmur",))
-    assert res6.n_skipped == 0 and (out / "ex.png").is_file()
+    assert res6.n_skipped == 0 and (out / "ex.heartsound.png").is_file()
 
 
 def test_batch_pool_matches_serial(tree, tmp_path):

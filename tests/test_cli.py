@@ -170,8 +170,10 @@ def test_segment_writes_the_shared_tsv_and_json(tmp_path, capsys):
     assert main(["segment", str(good), "--json", "--out", str(tmp_path / "o")]) == 0
     d = json.loads(capsys.readouterr().out)
     a = analyze(good, tasks=("abnormal",)).to_dict()
-    assert (tmp_path / "o" / "good.tsv").read_text() == tsv_text(a["segmentation"]["states"])
-    assert (tmp_path / "o" / "good.png").read_bytes().startswith(b"\x89PNG")
+    o = tmp_path / "o"
+    assert (o / "good.heartsound.tsv").read_text() == tsv_text(a["segmentation"]["states"])
+    assert (o / "good.heartsound.png").read_bytes().startswith(b"\x89PNG")
+    assert d["tsv"] == str(o / "good.heartsound.tsv") and d["notes"] == {}
     assert d["heart_rate_bpm"] == a["heart_rate_bpm"] == a["segmentation"]["heart_rate_bpm"]
     assert d["sr"] == load(good).sr == 2000
     assert d["events"] == a["segmentation"]["events"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -53,14 +54,140 @@ def test_resample_odd_ratio_length():
     assert len(resample(y, 3000, 2000)) == 29400
 
 
-def test_stereo_is_mixed_down_with_warning(tmp_path):
+def test_stereo_is_mixed_down_with_a_note_not_a_warning(tmp_path):
     sr = 4000
     y = np.stack([_tone(sr, 2.0), _tone(sr, 2.0) * 0.0 + 0.25], axis=1)
     sf.write(tmp_path / "st.wav", y, sr)
-    with pytest.warns(UserWarning, match="2 channels mixed down"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         rec = load(tmp_path / "st.wav")
     assert rec.meta["channels"] == 2
+    assert rec.notes == {"mixed_down": "2 channels mixed down to mono (averaged)"}
     np.testing.assert_allclose(rec.y, y.mean(axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("gain", [-1.0, -0.95])
+def test_channels_that_cancel_use_the_loudest_channel(tmp_path, gain):
+    sr = 4000
+    left = _tone(sr, 2.0)
+    sf.write(tmp_path / "pol.wav", np.stack([gain * left, left], axis=1), sr)
+    rec = load(tmp_path / "pol.wav")
+    assert set(rec.notes) == {"channels_cancel"}
+    assert "channel 2 of 2 analysed alone" in rec.notes["channels_cancel"] or gain == -1.0
+    np.testing.assert_allclose(np.abs(rec.y), np.abs(left), atol=1e-4)  # not the silent mix
+
+
+def test_array_mix_down_warns_without_notes_and_notes_with_them():
+    y = np.stack([_tone(2000, 2.0), _tone(2000, 2.0)])
+    with pytest.warns(UserWarning, match="2 channels mixed down"):
+        validate_audio(y, 2000)
+    notes: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_audio(y, 2000, notes=notes)
+    assert set(notes) == {"mixed_down"}
+
+
+def _truncate(path, keep: float) -> None:
+    raw = path.read_bytes()
+    path.write_bytes(raw[:int(len(raw) * keep)])
+
+
+@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("AIFF", "aiff"), ("FLAC", "flac")])
+def test_truncated_file_is_read_with_a_note(tmp_path, fmt, ext):
+    sr = 2000
+    y = _tone(sr, 10.0)
+    p = tmp_path / f"cut.{ext}"
+    sf.write(p, y, sr, format=fmt)
+    _truncate(p, 0.5)
+    rec = load(p)
+    assert "truncated" in rec.notes, rec.notes
+    assert 1.0 <= rec.duration_s < 6.0
+    n = len(rec.y)
+    np.testing.assert_allclose(rec.y, y[:n], atol=1e-3)  # what is there is the recording
+
+
+def test_complete_and_streamed_wav_are_not_truncated(tmp_path):
+    import struct
+
+    p = tmp_path / "ok.wav"
+    sf.write(p, _tone(2000, 3.0), 2000)
+    assert load(p).notes == {}
+    raw = bytearray(p.read_bytes())  # a streamed WAV: data size "unknown" (0xFFFFFFFF)
+    i = raw.find(b"data")
+    raw[i + 4:i + 8] = struct.pack("<I", 0xFFFFFFFF)
+    p.write_bytes(bytes(raw))
+    rec = load(p)
+    assert rec.notes == {} and rec.duration_s == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("sr,segmenters", [(500, True), (700, True), (1000, False),
+                                           (1999, False), (2000, None)])
+def test_low_sample_rate_note(tmp_path, sr, segmenters):
+    p = tmp_path / "low.wav"
+    sf.write(p, _tone(sr, 3.0, f=20.0), sr)
+    note = load(p).notes.get("low_sample_rate")
+    if segmenters is None:
+        assert note is None
+        return
+    assert f"nothing above {sr / 2:g} Hz" in note
+    assert ("segmenters" in note) == segmenters
+
+
+def test_beyond_full_scale_note(tmp_path):
+    p = tmp_path / "loud.wav"
+    y = 3.0 * _tone(2000, 2.0)  # peak 1.5
+    sf.write(p, y, 2000, subtype="FLOAT")
+    rec = load(p)
+    assert "peak |y| = 1.5" in rec.notes["beyond_full_scale"]
+    np.testing.assert_allclose(rec.y, y, atol=1e-6)  # analysed as is, not rescaled
+
+
+def test_unreadable_wfdb_header_is_a_note(tmp_path):
+    p = tmp_path / "r.wav"
+    sf.write(p, _tone(2000, 2.0), 2000)
+    (tmp_path / "r.hea").write_text("r 1 notanumber\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = load(p)
+    assert "r.hea could not be read" in rec.notes["wfdb_header"]
+
+
+def test_permission_denied_is_a_clean_error(tmp_path, monkeypatch):
+    import heartsound.io as hio
+
+    p = tmp_path / "locked.wav"
+    sf.write(p, _tone(2000, 2.0), 2000)
+
+    def denied(*_a, **_k):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(hio, "open", denied, raising=False)
+    with pytest.raises(errors.NotAudioError, match="locked.wav.*Permission denied"):
+        load(p)
+
+
+def test_fifo_is_not_read(tmp_path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    p = tmp_path / "pipe.wav"
+    os.mkfifo(p)
+    with pytest.raises(errors.NotAudioError, match="not a regular file"):
+        load(p)  # would block forever if opened
+
+
+def test_non_utf8_file_name(tmp_path):
+    import os
+
+    if os.name != "posix" or sys.platform == "darwin":
+        pytest.skip("file names are bytes only on Linux")
+    name = os.fsdecode(b"rec\xff\xfe.wav")
+    sf.write(os.path.join(tmp_path, "plain.wav"), _tone(2000, 2.0), 2000)
+    os.rename(tmp_path / "plain.wav", tmp_path / name)
+    rec = load(tmp_path / name)
+    assert rec.duration_s == pytest.approx(2.0) and rec.source.endswith(name)
 
 
 def test_wfdb_header_is_read(circor_root):

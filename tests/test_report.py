@@ -121,8 +121,10 @@ def test_write_outputs_all_kinds(analysis, tmp_path):
     written = R.write_outputs(analysis, tmp_path / "o", "rec", png=True, html=True)
     assert list(written) == ["tsv", "png", "html", "json"]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
-        "rec.html", "rec.json", "rec.png", "rec.tsv"]
-    assert (tmp_path / "o" / "rec.png").read_bytes().startswith(PNG_MAGIC)
+        "rec.heartsound.html", "rec.heartsound.json", "rec.heartsound.png",
+        "rec.heartsound.tsv"]
+    assert (tmp_path / "o" / "rec.heartsound.png").read_bytes().startswith(PNG_MAGIC)
+    assert all(R.is_heartsound_output(p) for p in written.values())
 
 
 def test_no_partial_files_when_rendering_fails(analysis, tmp_path, monkeypatch):

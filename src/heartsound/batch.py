@@ -6,7 +6,7 @@ and writes the per-file outputs of :func:`heartsound.report.write_outputs` into 
 folder, mirroring the input tree. ``summary.csv`` at the top of the output folder has one
 row per input file (``status`` ``ok`` or ``error`` with the message).
 
-Resuming: a file whose outputs are all present (its ``<stem>.json``, written last, parses
+Resuming: a file whose outputs are all present (its ``<stem>.heartsound.json``, written last, parses
 and was made with the same segmentation method and tasks) is not analysed again; its CSV row is rebuilt from that JSON, so the CSV of a resumed run
 is the same as that of an uninterrupted one. Failed files are retried on the next run.
 The CSV is rewritten atomically during the run and at the end.
@@ -27,6 +27,7 @@ from typing import Any
 
 from .classification.tasks import LABELS, TASKS, check_task
 from .errors import HeartsoundError, ParameterError
+from .report import output_kinds, output_name
 from .segmentation import DEFAULT_METHOD
 from .serialize import write_atomic
 
@@ -126,13 +127,9 @@ def _done(out_dir: Path, stem: str, plots: bool, html: bool, method: str,
           tasks: Sequence[str]) -> dict[str, Any] | None:
     """The JSON of a complete earlier run with the same segmentation method and (at least)
     the same tasks, or None."""
-    need = [out_dir / f"{stem}.tsv"]
-    if plots:
-        need.append(out_dir / f"{stem}.png")
-    if html:
-        need.append(out_dir / f"{stem}.html")
-    j = out_dir / f"{stem}.json"
-    if not j.is_file() or not all(p.is_file() for p in need):
+    need = [out_dir / output_name(stem, k) for k in output_kinds(png=plots, html=html)]
+    j = out_dir / output_name(stem, "json")
+    if not all(p.is_file() for p in need):
         return None
     try:
         d = json.loads(j.read_text())

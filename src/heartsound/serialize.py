@@ -138,7 +138,8 @@ def png_with_text(png: bytes, key: str, value: str) -> bytes:
 
 
 def png_text(png: bytes) -> dict[str, str]:
-    """The ``tEXt`` chunks of ``png`` before its image data (empty when not a PNG)."""
+    """The ``tEXt`` chunks of ``png`` before its image data, the first of each key (the
+    one :func:`png_with_text` puts first; empty when not a PNG)."""
     out: dict[str, str] = {}
     if not png.startswith(_PNG_MAGIC):
         return out
@@ -149,7 +150,7 @@ def png_text(png: bytes) -> dict[str, str]:
             break
         if kind == b"tEXt":
             key, _, value = png[i + 8:i + 8 + n].partition(b"\0")
-            out[key.decode("latin-1")] = value.decode("latin-1")
+            out.setdefault(key.decode("latin-1"), value.decode("latin-1"))
         i += 12 + n
     return out
 
