@@ -1,6 +1,6 @@
 """The one way heartsound turns results into text and files.
 
-Every writer (``<stem>.json``, ``<stem>.tsv``, the batch ``summary.csv``, the HTML report,
+Every writer (``<stem>.heartsound.json``, ``.tsv``, the batch ``summary.csv``, the HTML report,
 the CLI summaries of ``analyze``, ``segment``, ``classify``, ``info`` and ``quality``)
 goes through the functions here, so a value is rounded once, by one rule, and a file is
 written one way:
@@ -106,8 +106,10 @@ def quality_dict(quality: Any, notes: dict[str, str] | None = None) -> dict[str,
     return to_jsonable(d)
 
 
-#: Control characters shown as escapes by :func:`display_text` (one line per message).
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+#: Characters shown as escapes by :func:`display_text` (one line per message): C0 and C1
+#: controls, DEL and the Unicode line and paragraph separators.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]} | {
+    10: "\\n", 13: "\\r", 9: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def display_text(text: Any, *, one_line: bool = True) -> str:

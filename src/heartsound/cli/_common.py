@@ -71,8 +71,9 @@ def add_out_argument(p: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
     names = f"<stem>.{OUTPUT_TAG}.{{{','.join(kinds)}}}"
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for {names} (default: %(default)s). A file heartsound "
-                        "did not write is never replaced (the file is reported and "
-                        "skipped); recordings with the same stem get <stem>-2, <stem>-3...")
+                        "did not write is never replaced: that recording is reported as an "
+                        "error and skipped. Recordings with the same stem get <stem>-2, "
+                        "<stem>-3... in argument order")
 
 
 def check_out_dir(out: str | Path) -> Path:

@@ -29,7 +29,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``heartsound analyze``."""
-    p.add_argument("files", nargs="*", metavar="FILE", help="audio file(s) to analyse")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="audio file(s) to analyse (put '--' before names that start with "
+                        "'-')")
     p.add_argument("--example", action="store_true",
                    help="analyse the example recording (a synthetic 10 s PCG with a systolic "
                         "murmur and known S1/S2, built on first use)")
