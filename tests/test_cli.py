@@ -189,3 +189,50 @@ def test_info_quality_is_the_analysis_quality(tmp_path, capsys):
     assert d["quality"] == analyze(good, tasks=("abnormal",)).to_dict()["quality"]
     assert set(d) >= {"file", "duration_s", "sr", "channels", "format", "subtype",
                       "n_clipped", "clipped_share", "quality"}
+
+
+# --- never a traceback ----------------------------------------------------------------------
+
+def test_default_out_is_not_the_current_folder():
+    for command in ("analyze", "segment"):
+        args = build_parser(command).parse_args([command, "x.wav"])
+        assert str(args.out) == "heartsound-out"
+
+
+@pytest.mark.parametrize("exc,line", [
+    (RuntimeError("boom"), "heartsound: error: unexpected RuntimeError: boom (please report "
+                           "it; -v shows the traceback)"),
+    (PermissionError(13, "Permission denied", "/data/x"),
+     "heartsound: error: /data/x: Permission denied"),
+    (OSError(28, "No space left on device"), "heartsound: error: No space left on device"),
+])
+def test_any_exception_is_one_line(exc, line, monkeypatch, capsys):
+    import heartsound.cli.info as info
+
+    def fail(_args):
+        raise exc
+
+    monkeypatch.setattr(info, "main", fail)
+    assert main(["info", "x.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [line]
+    assert main(["-v", "info", "x.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == line
+    assert ("Traceback" in err) == isinstance(exc, RuntimeError)  # -v: for bug reports
+
+
+def test_a_python_warning_is_one_line(monkeypatch, capsys):
+    import warnings
+
+    import heartsound.cli.info as info
+
+    def warn(_args):
+        warnings.warn("something odd\nsecond line", UserWarning)
+        return 0
+
+    monkeypatch.setattr(info, "main", warn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["info", "x.wav"]) == 0
+    assert capsys.readouterr().err == "heartsound: warning: something odd\\nsecond line\n"

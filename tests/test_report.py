@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import heartsound.report as R
+from heartsound import errors
 import heartsound.serialize as serialize
 from heartsound.pipeline import Analysis, TaskResult, example_path
 from heartsound.classification.frontend import FrontendConfig, frame_times, log_mel
@@ -149,6 +150,86 @@ def test_write_atomic_keeps_old_file_on_error(tmp_path, monkeypatch):
         R.write_atomic(p, "new")
     assert p.read_text() == "old"
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]  # temporary file removed
+
+
+# --- outputs never clobber -----------------------------------------------------------------
+
+def test_output_names_and_ownership(analysis, tmp_path):
+    written = R.write_outputs(analysis, tmp_path, "9979_AV", png=True, html=True)
+    assert {k: p.name for k, p in written.items()} == {
+        k: f"9979_AV.heartsound.{k}" for k in ("tsv", "png", "html", "json")}
+    assert all(R.is_heartsound_output(p) for p in written.values())
+    png = written["png"].read_bytes()
+    assert serialize.png_text(png)["Software"] == R.GENERATOR
+    # the same content under another name, or another content under the name: not ours
+    foreign = {
+        "a.tsv": written["tsv"].read_text(),  # CirCor's own name
+        "b.heartsound.tsv": "0\t0.265\t0\n",  # hand-edited format
+        "c.heartsound.json": json.dumps({"source": "x"}),
+        "d.heartsound.json": "not json",
+        "e.heartsound.png": PNG_MAGIC + b"\0" * 40,
+        "f.heartsound.html": "<html>my notes</html>",
+        "g.heartsound.csv": "a,b",
+    }
+    for name, text in foreign.items():
+        p = tmp_path / name
+        p.write_bytes(text if isinstance(text, bytes) else text.encode())
+        assert not R.is_heartsound_output(p), name
+    (tmp_path / "h.heartsound.json").mkdir()
+    assert not R.is_heartsound_output(tmp_path / "h.heartsound.json")
+
+
+def test_foreign_file_in_the_way_stops_the_whole_set(analysis, tmp_path):
+    mine = tmp_path / "rec.heartsound.png"
+    mine.write_bytes(b"my own figure")
+    with pytest.raises(errors.OutputError, match="rec.heartsound.png exists and was not "
+                                                 "written by heartsound"):
+        R.write_outputs(analysis, tmp_path, "rec", png=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["rec.heartsound.png"]
+    assert mine.read_bytes() == b"my own figure"
+
+
+def test_symlink_to_an_annotation_is_not_followed(analysis, tmp_path):
+    ann = tmp_path / "9979_AV.tsv"
+    ann.write_text("0.000000\t0.265000\t0\n")  # CirCor's format is heartsound's too
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "9979_AV.heartsound.tsv").symlink_to(ann)
+    R.write_outputs(analysis, out, "9979_AV", png=False)  # replaces the link, not the file
+    assert ann.read_text() == "0.000000\t0.265000\t0\n"
+    assert not (out / "9979_AV.heartsound.tsv").is_symlink()
+
+
+def test_write_atomic_many_all_or_nothing(tmp_path, monkeypatch):
+    old = tmp_path / "a.txt"
+    old.write_text("old")
+    real = serialize.os.fdopen
+    n = []
+
+    def fail_second(fd, *a, **k):
+        n.append(fd)
+        if len(n) == 2:
+            serialize.os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real(fd, *a, **k)
+
+    monkeypatch.setattr(serialize.os, "fdopen", fail_second)
+    with pytest.raises(OSError, match="No space"):
+        serialize.write_atomic_many([(old, "new"), (tmp_path / "b.txt", "b")])
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"] and old.read_text() == "old"
+
+
+def test_png_text_round_trip():
+    from heartsound.plotting import new_figure, png_bytes
+
+    fig = new_figure((2, 1))
+    fig.add_subplot(1, 1, 1).plot([0, 1])
+    png = serialize.png_with_text(png_bytes(fig), "Software", "heartsound 9.9")
+    assert serialize.png_text(png)["Software"] == "heartsound 9.9"
+    import matplotlib.image as mpimg
+    import io
+
+    assert mpimg.imread(io.BytesIO(png)).shape[:2] == (90, 180)  # still a valid PNG
 
 
 # --- one serialised result ----------------------------------------------------------------
