@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import io
 import json
+import stat
 import tarfile
 import threading
 import zipfile
@@ -194,10 +195,28 @@ def test_extract_zip(archive, tmp_path):
 @pytest.mark.parametrize("name", ["../evil.txt", "/evil.txt", "a/../../evil.txt"])
 def test_extract_zip_path_traversal(tmp_path, name):
     (tmp_path / "bad.zip").write_bytes(_zip_bytes({"ok.txt": b"x", name: b"evil"}))
-    with pytest.raises(DatasetError, match="refusing to extract"):
+    with pytest.raises(DatasetError, match=r"bad\.zip: member .*refusing to extract"):
         dl.extract(tmp_path / "bad.zip", tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path / "out" / "ok.txt").exists()  # checked before anything is written
+
+
+def test_extract_zip_symlink_and_corrupt(tmp_path):
+    link = zipfile.ZipInfo("corpus/passwd")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("corpus/ok.txt", b"x")
+        zf.writestr(link, b"/etc/passwd")
+    (tmp_path / "link.zip").write_bytes(buf.getvalue())
+    with pytest.raises(DatasetError, match="'corpus/passwd' is a symbolic link"):
+        dl.extract(tmp_path / "link.zip", tmp_path / "out")
+    assert not (tmp_path / "out" / "corpus").exists()  # checked before anything is written
+    data = bytearray(_zip_bytes({"a.txt": b"hello" * 1000}))
+    data[40:60] = b"\xff" * 20  # clobber the member's compressed bytes / header
+    (tmp_path / "bad.zip").write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="bad.zip: corrupt zip"):
+        dl.extract(tmp_path / "bad.zip", tmp_path / "out")
 
 
 def _tar(path: Path, members: list[tarfile.TarInfo], data: dict[str, bytes]) -> None:
@@ -218,6 +237,12 @@ def test_extract_tar_and_link_rejection(tmp_path):
     _tar(tmp_path / "bad.tar.gz", [link], {})
     with pytest.raises(DatasetError, match="is a link"):
         dl.extract(tmp_path / "bad.tar.gz", tmp_path / "b")
+    hard = tarfile.TarInfo("corpus/hard")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "corpus/set_a.csv"
+    _tar(tmp_path / "hard.tar.gz", [good, hard], {"corpus/set_a.csv": b"dataset,fname\n"})
+    with pytest.raises(DatasetError, match="'corpus/hard' is a link or device"):
+        dl.extract(tmp_path / "hard.tar.gz", tmp_path / "h")
+    assert not (tmp_path / "h" / "corpus").exists()
     up = tarfile.TarInfo("../up.txt")
     _tar(tmp_path / "up.tar.gz", [up], {"../up.txt": b"x"})
     with pytest.raises(DatasetError, match="outside"):

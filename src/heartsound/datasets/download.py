@@ -6,32 +6,27 @@ identify an extracted copy). :func:`download` fetches its archives with :func:`f
 tqdm progress bar) and unpacks them with :func:`extract` (no member may leave the target
 folder). Only the standard library's ``urllib`` talks to the network, and only when these
 functions are called.
+
+The transfer lives in :mod:`heartsound.datasets._remote` and the unpacking in
+:mod:`heartsound.datasets._archive`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
-import stat
-import tarfile
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from pathlib import Path
 
 from ..errors import DatasetError, ParameterError
+from ._archive import extract, find_root
+from ._remote import check_url, fetch, published_sha256, sha256_file
 
 __all__ = ["Remote", "DatasetInfo", "DATASETS", "info", "fetch", "extract", "download",
            "sha256_file", "published_sha256", "find_root", "find_local"]
 
 logger = logging.getLogger(__name__)
-
-_USER_AGENT = "heartsound-datasets (python urllib)"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -166,277 +161,6 @@ def info(name: str) -> DatasetInfo:
             f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}") from None
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _open(url: str, *, start: int = 0, timeout: float = 60.0):
-    headers = {"User-Agent": _USER_AGENT}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    request = urllib.request.Request(url, headers=headers)
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https only)
-
-
-def published_sha256(sums_url: str, filename: str, *, timeout: float = 60.0) -> str | None:
-    """Look ``filename`` up in a ``SHA256SUMS`` listing (``<hex>  <path>`` lines).
-
-    Returns None when the listing cannot be fetched or does not name the file.
-    """
-    try:
-        with _open(sums_url, timeout=timeout) as response:
-            text = response.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, HTTPException, OSError) as exc:
-        logger.warning("cannot fetch %s (%s)", sums_url, exc)
-        return None
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and len(parts[0]) == 64:
-            path = parts[-1].lstrip("*")
-            if path == filename or path.endswith("/" + filename):
-                return parts[0].lower()
-    return None
-
-
-def _check_url(url: str) -> None:
-    if not url.lower().startswith(("http://", "https://")):
-        raise ParameterError(f"only http(s) URLs can be downloaded, got {url!r}")
-
-
-def fetch(url: str, dest: str | Path, *, sha256: str | None = None, retries: int = 3,
-          progress: bool = True, timeout: float = 60.0) -> str:
-    """Download ``url`` to ``dest``, resuming an earlier partial download.
-
-    Bytes go to ``<dest>.part``; if that file exists, the request asks for the rest
-    (HTTP ``Range``) and appends, or starts over when the server ignores the range. A
-    broken connection is retried ``retries`` times, each time resuming. When complete,
-    the sha256 is checked against ``sha256`` (if given) and the file is renamed to
-    ``dest`` atomically. An existing ``dest`` with the right checksum is kept as is.
-
-    Parameters
-    ----------
-    url : str
-        http(s) URL.
-    dest : str or Path
-        Final file path; its folder is created.
-    sha256 : str, optional
-        Expected hex digest; None to accept any content (the digest is returned).
-    retries : int
-        Extra attempts after a broken connection.
-    progress : bool
-        Show a tqdm progress bar (on stderr).
-    timeout : float
-        Socket timeout in seconds.
-
-    Returns
-    -------
-    str
-        The sha256 hex digest of the downloaded file.
-
-    Raises
-    ------
-    DatasetError
-        The server cannot be reached or answers with an error, the connection breaks
-        more than ``retries`` times (the ``.part`` file is kept: run again to resume), or
-        the checksum does not match (the partial file is deleted).
-    """
-    _check_url(url)
-    dest = Path(dest)
-    expected = sha256.lower() if sha256 else None
-    if dest.is_file():
-        digest = sha256_file(dest)
-        if expected is None or digest == expected:
-            logger.info("%s already present", dest)
-            return digest
-        raise DatasetError(f"{dest} exists but its sha256 is {digest}, expected "
-                           f"{expected}; delete it to download again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    attempt = 0
-    while True:
-        try:
-            _fetch_once(url, part, progress=progress, timeout=timeout)
-            break
-        except _Interrupted as exc:
-            attempt += 1
-            if attempt > retries:
-                raise DatasetError(f"download of {url} interrupted ({exc}); {part} keeps "
-                                   f"{part.stat().st_size} bytes, run again to resume") from None
-            logger.warning("download of %s interrupted (%s); resuming", url, exc)
-    digest = sha256_file(part)
-    if expected is not None and digest != expected:
-        part.unlink()
-        raise DatasetError(f"checksum mismatch for {url}: sha256 {digest}, expected "
-                           f"{expected}; the download was deleted")
-    os.replace(part, dest)
-    return digest
-
-
-class _Interrupted(Exception):
-    """The connection broke mid-transfer (resumable)."""
-
-
-def _fetch_once(url: str, part: Path, *, progress: bool, timeout: float) -> None:
-    start = part.stat().st_size if part.is_file() else 0
-    try:
-        response = _open(url, start=start, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:
-            # Range not satisfiable: the .part file already holds the whole file.
-            total = (exc.headers.get("Content-Range") or "").rpartition("/")[2]
-            if total.isdigit() and int(total) == start:
-                return
-            part.unlink()
-            raise _Interrupted("server refused to resume; starting over") from None
-        raise DatasetError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, HTTPException) as exc:
-        if isinstance(exc, (ConnectionError, TimeoutError, HTTPException)):
-            raise _Interrupted(str(exc)) from None
-        reason = getattr(exc, "reason", exc)
-        raise DatasetError(f"cannot download {url}: {reason}") from None
-    with response:
-        status = getattr(response, "status", 200)
-        if start and status == 206:
-            content_range = response.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {start}-"):
-                part.unlink()
-                raise _Interrupted(f"unexpected Content-Range {content_range!r}")
-            mode = "ab"
-        else:
-            start, mode = 0, "wb"  # the server sent the whole file
-        length = response.headers.get("Content-Length")
-        remaining = int(length) if length and length.isdigit() else None
-        total = start + remaining if remaining is not None else None
-        from tqdm.auto import tqdm
-
-        received = 0
-        with open(part, mode) as fh, tqdm(total=total, initial=start, unit="B",
-                                          unit_scale=True, unit_divisor=1024,
-                                          desc=part.name[:-5], disable=not progress,
-                                          leave=False) as bar:
-            try:
-                while True:
-                    chunk = response.read(_CHUNK)
-                    if not chunk:
-                        break
-                    fh.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (OSError, HTTPException) as exc:
-                partial = getattr(exc, "partial", b"")  # http.client.IncompleteRead
-                if isinstance(partial, bytes) and partial:
-                    fh.write(partial)
-                    received += len(partial)
-                raise _Interrupted(f"{type(exc).__name__} after {start + received} bytes") \
-                    from None
-        if remaining is not None and received < remaining:
-            raise _Interrupted(f"got {received} of {remaining} bytes")
-
-
-def _safe_target(root: Path, name: str) -> Path:
-    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise DatasetError(f"archive member {name!r} has an absolute path; refusing to extract")
-    target = (root / name).resolve()
-    if target != root and root not in target.parents:
-        raise DatasetError(f"archive member {name!r} would be written outside {root}; "
-                           f"refusing to extract")
-    return target
-
-
-def extract(archive: str | Path, to: str | Path) -> list[Path]:
-    """Unpack a zip or tar archive into ``to``, refusing members that would escape it.
-
-    Members with absolute paths, ``..`` components, or links (symbolic or hard) are
-    rejected before anything is written.
-
-    Returns
-    -------
-    list of Path
-        The extracted files.
-
-    Raises
-    ------
-    DatasetError
-        Not a zip/tar archive, corrupt, or an unsafe member.
-    """
-    archive, to = Path(archive), Path(to)
-    to.mkdir(parents=True, exist_ok=True)
-    root = to.resolve()
-    written: list[Path] = []
-    if zipfile.is_zipfile(archive):
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                members = zf.infolist()
-                for m in members:
-                    _safe_target(root, m.filename)
-                    if stat.S_ISLNK(m.external_attr >> 16):
-                        raise DatasetError(f"{archive}: member {m.filename!r} is a "
-                                           f"symbolic link; refusing to extract")
-                for m in members:
-                    target = _safe_target(root, m.filename)
-                    if m.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(m) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
-                    written.append(target)
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise DatasetError(f"{archive}: corrupt zip archive ({exc})") from None
-        return written
-    try:
-        is_tar = tarfile.is_tarfile(archive)
-    except OSError:
-        is_tar = False
-    if not is_tar:
-        raise DatasetError(f"{archive}: not a zip or tar archive")
-    try:
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for m in members:
-                _safe_target(root, m.name)
-                if not (m.isfile() or m.isdir()):
-                    raise DatasetError(f"{archive}: member {m.name!r} is a link or device; "
-                                       f"refusing to extract")
-            for m in members:
-                target = _safe_target(root, m.name)
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                if src is None:
-                    continue
-                with src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-                written.append(target)
-    except tarfile.TarError as exc:
-        raise DatasetError(f"{archive}: corrupt tar archive ({exc})") from None
-    return written
-
-
-def find_root(folder: str | Path, marker: str, *, max_depth: int = 3) -> Path | None:
-    """The shallowest folder under ``folder`` (itself included) that holds ``marker``."""
-    folder = Path(folder)
-    frontier = [folder]
-    for _ in range(max_depth + 1):
-        nxt: list[Path] = []
-        for d in sorted(frontier):
-            if (d / marker).is_file():
-                return d
-            try:
-                nxt.extend(p for p in d.iterdir() if p.is_dir() and p.name != "__MACOSX")
-            except OSError:
-                continue
-        frontier = nxt
-    return None
-
-
 def find_local(name: str, data_dir: str | Path | None = None) -> Path | None:
     """Where corpus ``name`` is found under ``data_dir`` (default ``$HEARTSOUND_DATA``).
 
@@ -498,26 +222,15 @@ def download(name: str, to: str | Path, *, url: str | None = None, sha256: str |
     """
     meta = info(name)
     if url is not None:
-        _check_url(url)
+        check_url(url)
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     loose: list[Path] = []
     for k, remote in enumerate(meta.files):
-        this_url = url if (k == 0 and url is not None) else remote.url
-        expected = sha256 if (k == 0 and sha256 is not None) else remote.sha256
-        # a mirror (--url) must serve the same file, so the published value applies too
-        if expected is None and remote.sha256sums_url:
-            expected = published_sha256(remote.sha256sums_url, remote.filename)
-            if expected is None:
-                logger.warning("%s: no published checksum found for %s",
-                               remote.sha256sums_url, remote.filename)
-        path = to / remote.filename
-        digest = fetch(this_url, path, sha256=expected, retries=retries, progress=progress)
-        if expected is None:
-            logger.warning("%s: no known checksum; sha256 of the download is %s "
-                           "(pass --sha256 to check it next time)", path.name, digest)
-        else:
-            logger.info("%s: sha256 %s verified", path.name, digest)
+        main = k == 0
+        path = _fetch_remote(remote, to, url=url if main else None,
+                             sha256=sha256 if main else None,
+                             progress=progress, retries=retries)
         if remote.extract:
             extract(path, to)
             if not keep_archives:
@@ -531,12 +244,41 @@ def download(name: str, to: str | Path, *, url: str | None = None, sha256: str |
     for path in loose:
         if path.parent.resolve() != root.resolve():
             shutil.copy2(path, root / path.name)
-    for rel, expected_digest in meta.verify.items():
+    _verify(root, meta.verify)
+    return root
+
+
+def _fetch_remote(remote: Remote, to: Path, *, url: str | None, sha256: str | None,
+                  progress: bool, retries: int) -> Path:
+    """Fetch one file of a corpus into ``to``, checked against the best known sha256.
+
+    ``url`` and ``sha256`` override the registry (a mirror of the main archive).
+    """
+    expected = sha256 if sha256 is not None else remote.sha256
+    # a mirror (--url) must serve the same file, so the published value applies too
+    if expected is None and remote.sha256sums_url:
+        expected = published_sha256(remote.sha256sums_url, remote.filename)
+        if expected is None:
+            logger.warning("%s: no published checksum found for %s",
+                           remote.sha256sums_url, remote.filename)
+    path = to / remote.filename
+    digest = fetch(url if url is not None else remote.url, path, sha256=expected,
+                   retries=retries, progress=progress)
+    if expected is None:
+        logger.warning("%s: no known checksum; sha256 of the download is %s "
+                       "(pass --sha256 to check it next time)", path.name, digest)
+    else:
+        logger.info("%s: sha256 %s verified", path.name, digest)
+    return path
+
+
+def _verify(root: Path, verify: dict[str, str]) -> None:
+    """Check the known sha256 of files inside an unpacked corpus."""
+    for rel, expected in verify.items():
         target = root / rel
         if not target.is_file():
             raise DatasetError(f"{root}: {rel} is missing after unpacking")
         digest = sha256_file(target)
-        if digest != expected_digest:
-            raise DatasetError(f"{target}: sha256 {digest}, expected {expected_digest} "
+        if digest != expected:
+            raise DatasetError(f"{target}: sha256 {digest}, expected {expected} "
                                f"(not the expected release)")
-    return root
