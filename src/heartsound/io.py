@@ -10,25 +10,13 @@ limits are :data:`heartsound.vocab.MIN_SR` (500 Hz: below it S1/S2 energy up to 
 lost) and :data:`heartsound.vocab.MIN_DURATION_S` (1 s: one cardiac cycle at 60 bpm).
 
 What cannot be analysed raises an :class:`~heartsound.errors.AudioError` naming the file
-and the problem. What can be analysed but not as recorded is never changed silently: it is
-a note in :attr:`Recording.notes` (``quality.notes`` of the JSON), keyed by one of
-:data:`NOTE_CODES`:
-
-``truncated``
-    The file ends before its header says it does (an interrupted copy or recording);
-    what is there is analysed.
-``low_sample_rate``
-    Below :data:`~heartsound.vocab.ANALYSIS_SR` (2000 Hz) the content above ``sr / 2`` is
-    missing; the models were made on 2000-4000 Hz recordings, so results may differ.
-``mixed_down``
-    Several channels averaged to mono.
-``channels_cancel``
-    The channels cancel when averaged (opposite polarity): the loudest channel is
-    analysed alone instead of a near-silent mix.
-``beyond_full_scale``
-    A float file with samples beyond +-1; analysed as is.
-``wfdb_header``
-    The WFDB ``.hea`` beside the audio could not be read and was ignored.
+and the problem. What is analysed but not as recorded is never silent: a note in
+:attr:`Recording.notes` (``quality.notes`` of the JSON), by code of :data:`NOTE_CODES`:
+``truncated`` (the file ends before its header says; what is there is analysed),
+``low_sample_rate`` (below 2000 Hz the content above ``sr / 2`` the models were made with
+is missing), ``mixed_down`` (channels averaged), ``channels_cancel`` (opposite polarity:
+the loudest channel alone instead of a near-silent mix), ``beyond_full_scale`` (float
+samples beyond +-1, analysed as is), ``wfdb_header`` (an unreadable ``.hea`` ignored).
 """
 
 from __future__ import annotations
