@@ -578,7 +578,8 @@ def test_cli_classify_json(circor_root):
                           "all", "--json"], capture_output=True, text=True, check=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     d = json.loads(out.stdout)
-    assert set(d) == {"file", "abnormal", "murmur", "severity"}
+    assert set(d) == {"file", "abnormal", "murmur", "severity", "notes"}
+    assert d["notes"] == {}  # a complete mono CirCor FLAC: nothing to note
     assert d["severity"]["label"] in LABELS["severity"]
 
 
