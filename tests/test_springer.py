@@ -168,9 +168,9 @@ def test_cli_segment_writes_tsv_and_png(tmp_path: Path) -> None:
     sf.write(str(wav), 0.5 * y / np.abs(y).max(), 2000)
     out = tmp_path / "out"
     assert main(["segment", str(wav), "--method", "springer2016", "--out", str(out)]) == 0
-    rows = [ln.split("\t") for ln in (out / "beat.tsv").read_text().splitlines()]
+    rows = [ln.split("\t") for ln in (out / "beat.heartsound.tsv").read_text().splitlines()]
     assert {int(r[2]) for r in rows} == {1, 2, 3, 4}
-    assert (out / "beat.png").stat().st_size > 1000
+    assert (out / "beat.heartsound.png").stat().st_size > 1000
     assert main(["segment", str(tmp_path / "missing.wav"), "--method", "springer2016"]) == 2
 
 
