@@ -119,8 +119,9 @@ def _run(capsys, command: str, files: list[str], out: Path | None = None) -> tup
     args = [command, *FAST[command]]
     if command in WRITES:
         args += ["--out", str(out)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a raw Python warning is a failure here
+    with warnings.catch_warnings():  # a warning the user would see is a failure here
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
         rc = main([*args, "--", *files])
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
@@ -337,6 +338,7 @@ def test_degraded_recordings_are_analysed_with_a_note(command, tmp_path, capsys)
 
 # --- file names (generated ones: test_faults_properties.py) --------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="file names are arbitrary bytes only on Linux")
 def test_non_utf8_name_from_a_real_command_line(tmp_path):
     """Through ``sys.argv`` (a subprocess): one escaped error line, exit 2, then the good
