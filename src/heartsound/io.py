@@ -203,9 +203,8 @@ def validate_audio(y: Any, sr: Any, *, source: str | Path | None = None,
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise NonFiniteAudioError(name, f"{bad} of {y.size} samples")
     found: dict[str, str] = {}
-    mag = np.abs(y)
-    peak, n_over = float(mag.max()), int(np.count_nonzero(mag > 1.0))
-    del mag
+    peak = max(float(y.max()), -float(y.min()))  # no |y| copy of a long recording
+    n_over = int(np.count_nonzero(y > 1.0)) + int(np.count_nonzero(y < -1.0))
     if y.ndim == 2:
         y = _mix_down(y, found)
     dur = y.size / sr_f
