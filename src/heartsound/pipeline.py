@@ -40,8 +40,8 @@ from .segmentation import DEFAULT_METHOD, segment
 from .segmentation.result import Segmentation
 from .serialize import quality_dict, to_jsonable
 
-__all__ = ["Analysis", "TaskResult", "analyze", "example_path", "DEFAULT_TASKS",
-           "to_jsonable"]
+__all__ = ["Analysis", "TaskResult", "analyze", "classify_tasks", "example_path",
+           "DEFAULT_TASKS", "to_jsonable"]
 
 #: Tasks analysed by default, in the order of :data:`heartsound.classification.tasks.TASKS`.
 DEFAULT_TASKS: tuple[str, ...] = tuple(TASKS)
@@ -222,8 +222,9 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str, frontend: Fronte
                       f"{FALLBACK_METHOD} ({exc})")
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], frontend: Frontend,
-                    seg: Segmentation | None, evidence: bool = True) -> dict[str, Any]:
+def classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...],
+                   frontend: Frontend | None = None, seg: Segmentation | None = None,
+                   evidence: bool = True) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
     All tasks at once go through ``classify_all`` (one shared front end). Severity is
     graded only for a murmur: asked without murmur, the murmur model still runs for the
@@ -316,7 +317,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     quality = assess(rec.y, rec.sr, frontend=fe)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
     fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
-    results = _classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
+    results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
     uncertain = not bool(quality.usable)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,

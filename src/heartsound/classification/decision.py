@@ -31,7 +31,7 @@ import numpy as np
 from .tasks import DEFAULT_RULES, aggregate_patient, check_task
 
 __all__ = ["Decision", "decide", "cohere", "CAVEATS", "N_BOOT", "grade_threshold",
-           "decision_score", "SCORE_NAMES", "softmax"]
+           "decision_score", "SCORE_NAMES", "softmax", "summary_lines", "evidence_text"]
 
 #: Bootstrap resamples of the crops behind ``interval`` and ``stability``.
 N_BOOT = 200
@@ -128,25 +128,28 @@ def decision_score(task: str, p: np.ndarray, graded_only: bool = False) -> np.nd
 
 
 def _cmp(x: float, t: float) -> str:
-    return ">=" if x >= t else "<"
+    """``"x >= t"`` or ``"x < t"``, with enough decimals that the shown numbers agree
+    with the comparison (0.8496 < 0.85, not 0.85 < 0.85)."""
+    x, t = float(x), float(t)
+    d = 2
+    while d < 6 and f"{x:.{d}f}" == f"{t:.{d}f}" and x != t:
+        d += 1
+    return f"{x:.{d}f} {'>=' if x >= t else '<'} {t:.{d}f}"
 
 
 def _rule_text(task: str, p: np.ndarray, label: str, r: dict[str, float]) -> str:
     if task == "abnormal":
-        return f"P(abnormal) {p[1]:.2f} {_cmp(p[1], r['threshold'])} {r['threshold']:.2f} " \
-               f"-> {label}"
+        return f"P(abnormal) {_cmp(p[1], r['threshold'])} -> {label}"
     if task == "murmur":
-        text = f"P(Present) {p[0]:.2f} {_cmp(p[0], r['t_present'])} {r['t_present']:.2f}"
+        text = f"P(Present) {_cmp(p[0], r['t_present'])}"
         if p[0] < r["t_present"]:
-            text += (f"; P(Unknown) {p[1]:.2f} {_cmp(p[1], r['t_unknown'])} "
-                     f"{r['t_unknown']:.2f}")
+            text += f"; P(Unknown) {_cmp(p[1], r['t_unknown'])}"
         return f"{text} -> {label}"
     worse = 1.0 - p[0]
-    text = f"P(mild or worse) {worse:.2f} {_cmp(worse, r['t_murmur'])} {r['t_murmur']:.2f}"
+    text = f"P(mild or worse) {_cmp(worse, r['t_murmur'])}"
     if label != "normal":
         g = float(decision_score(task, p, graded_only=True))
-        text += (f"; P(moderate_severe | murmur) {g:.2f} {_cmp(g, grade_threshold(r))} "
-                 f"{grade_threshold(r):.2f}")
+        text += f"; P(moderate_severe | murmur) {_cmp(g, grade_threshold(r))}"
     return f"{text} -> {label}"
 
 
@@ -243,6 +246,45 @@ def cohere(severity_crop_log_probs: np.ndarray, murmur: Decision | None,
     interval, stab = _bootstrap("severity", lp, label, r, graded_only=True)
     return Decision(label=label, score_name="P(moderate_severe | murmur)", score=g,
                     threshold=t, interval=interval, stability=stab,
-                    rule=f"murmur Present -> graded: P(moderate_severe | murmur) {g:.2f} "
-                         f"{_cmp(g, t)} {t:.2f} -> {label}", **base)
+                    rule=f"murmur Present -> graded: P(moderate_severe | murmur) "
+                         f"{_cmp(g, t)} -> {label}", **base)
 
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def evidence_text(ev: dict[str, Any] | None) -> str | None:
+    """One line of an ``evidence_by_phase`` entry: the change of the score when each
+    phase is occluded (negative: the phase held evidence for the label), its share of
+    the total decrease and its share of time, largest decrease first; None without
+    evidence."""
+    if not ev:
+        return None
+    cells = sorted(((ph, ev[ph]) for ph in ("S1", "systole", "S2", "diastole") if ph in ev),
+                   key=lambda kv: -kv[1]["drop"])
+    return (f"occluding each phase changes {ev['score']} {ev['full']:.2f} by: " + ", ".join(
+        f"{ph} {-c['drop']:+.2f} ({_pct(c['share'])} of the decrease, "
+        f"{_pct(c['time_share'])} of time)" for ph, c in cells))
+
+
+def summary_lines(c: dict[str, Any]) -> list[str]:
+    """Human lines of one task's ``Analysis.to_dict()["classification"]`` entry (or
+    ``ClassificationResult.to_dict()``): the rule, the spread over windows, the
+    occlusion evidence and the caveat; empty when it holds no decision."""
+    dec = c.get("decision")
+    if not dec:
+        return []
+    lines = [f"rule: {dec['rule']}"]
+    if dec.get("interval") is not None and dec.get("score") is not None:
+        lo, hi = dec["interval"]
+        lines.append(f"spread: {dec['score_name']} {lo:.2f}-{hi:.2f} over resamples of "
+                     f"{dec['n_crops']} windows; same label in "
+                     f"{_pct(dec.get('stability'))}")
+    ev = evidence_text(c.get("evidence_by_phase"))
+    if ev:
+        lines.append(f"evidence: {ev}")
+    if dec.get("caveat"):
+        lines.append(f"caveat: {dec['caveat']}")
+    return lines

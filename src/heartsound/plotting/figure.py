@@ -50,7 +50,7 @@ def _attention_results(analysis: Analysis) -> tuple[Any, Any]:
 
 
 def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
-         figsize: tuple[float, float] = (11, 7.5)) -> Figure:
+         figsize: tuple[float, float] = (11, 8.5)) -> Figure:
     """The report figure of an analysis.
 
     Three rows: :func:`plot_segmentation` with, over it, the attention over time of the
@@ -76,7 +76,7 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     fig = new_figure(figsize)
     gs = fig.add_gridspec(3, max(1, len(d["classification"])), height_ratios=[1.0, 1.2, 0.8],
                           hspace=0.45, wspace=0.35, left=0.07, right=0.93, top=0.91,
-                          bottom=0.06)
+                          bottom=0.17)
     ax_w = fig.add_subplot(gs[0, :])
     ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
     plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
@@ -95,6 +95,11 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
                                    f"'{timed.label}'")
     for j, (task, c) in enumerate(d["classification"].items()):
         plot_probabilities(task, c, ax=fig.add_subplot(gs[2, j]))
+    caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
+               if (c.get("decision") or {}).get("caveat")]
+    if caveats:
+        fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
+                 ha="left", va="bottom")
     return fig
 
 
