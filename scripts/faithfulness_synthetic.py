@@ -88,7 +88,8 @@ def summary(rows: list[dict], phase: str) -> dict:
                 "attention_share": mean(rs, f"att_{phase}"),
                 "occlusion_share": mean(rs, f"occ_{phase}"),
                 "mean_drop": mean(rs, f"drop_{phase}"),
-                "occlusion_top_phase": float(np.mean(top)) if top else None}
+                "occlusion_top_phase": float(np.mean(top)) if top else None,
+                "mean_drop_by_phase": {ph: mean(rs, f"drop_{ph}") for ph in STATES}}
 
     pos = [r for r in rows if r["label"] in ("Present", "abnormal")]
     return {"phase": phase, "mean_score": mean(rows, "score"), "all": block(rows),

@@ -574,12 +574,17 @@ def test_cli_classify_json(circor_root):
     import sys
 
     f = circor_root / "recordings" / "9979_AV.flac"
-    out = subprocess.run([sys.executable, "-m", "heartsound", "classify", str(f), "--task",
-                          "all", "--json"], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-m", "heartsound", "classify", str(f), "--json"],
+                         capture_output=True, text=True, check=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     d = json.loads(out.stdout)
-    assert set(d) == {"file", "abnormal", "murmur", "severity"}
+    assert set(d) == {"file", "abnormal", "murmur", "severity"}  # all tasks by default
     assert d["severity"]["label"] in LABELS["severity"]
+    # 9979 has a grade III/VI murmur at every site: Present, so severity is graded
+    assert d["murmur"]["label"] == "Present"
+    assert d["severity"]["decision"]["rule"].startswith("murmur Present -> graded")
+    for t in ("abnormal", "murmur", "severity"):
+        assert d[t]["decision"]["caveat"] and d[t]["decision"]["rule"].endswith(d[t]["label"])
 
 
 @pytest.mark.corpus

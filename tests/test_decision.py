@@ -210,3 +210,32 @@ def test_severity_alone_is_still_gated_by_the_murmur():
 def test_rule_numbers_agree_with_the_comparison_near_the_threshold():
     _, d = decide("abnormal", _lp(0.1504, 0.8496), {"threshold": 0.85})
     assert d.label == "normal" and d.rule == "P(abnormal) 0.8496 < 0.8500 -> normal"
+
+
+@pytest.mark.parametrize("task", ["abnormal", "murmur", "severity"])
+def test_model_card_carries_the_caveat_shown_in_reports(task):
+    from importlib.resources import files
+
+    card = files("heartsound.models").joinpath(f"{task}.md").read_text()
+    assert f"> {CAVEATS[task]}" in card
+
+
+@pytest.mark.slow
+def test_reports_show_rule_threshold_caveat_and_evidence(tmp_path):
+    from heartsound import analyze
+    from heartsound.cli.analyze import format_summary
+    from heartsound.example import synthetic_pcg
+    from heartsound.report import render_outputs
+
+    y, _ = synthetic_pcg(seconds=10.0, seed=7)
+    a = analyze(y, sr=2000)
+    d = a.to_dict()
+    out = render_outputs(a, data=d)
+    page, text = out["html"], format_summary(d)
+    for task, c in d["classification"].items():
+        assert c["decision"]["rule"].split(" -> ")[0].replace(">", "&gt;").replace(
+            "<", "&lt;") in page
+        assert c["decision"]["caveat"] in page and c["decision"]["caveat"] in text
+        assert f"rule: {c['decision']['rule']}" in text
+    assert "Evidence per phase (occlusion)" in page and "evidence: occluding" in text
+    assert out["png"].startswith(b"\x89PNG")
