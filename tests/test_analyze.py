@@ -162,10 +162,10 @@ def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
 
 
 def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
-    def missing(y, sr, *, task, frontend=None, segmentation=None):
+    def missing(y, sr, *, task, frontend=None, segmentation=None, evidence=False):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
-    def all_missing(y, sr, *, frontend=None, segmentation=None):
+    def all_missing(y, sr, *, frontend=None, segmentation=None, evidence=False):
         raise ModelError("model file heartsound/models/abnormal.onnx is missing")
 
     monkeypatch.setattr(A, "classify", missing)

@@ -499,8 +499,9 @@ def test_classify_real_recordings(circor_root, physionet_root):
     rec = load(physionet_root / "training-a" / "a0001.flac")
     r = classify(rec.y, rec.sr, task="abnormal")
     d = r.to_dict()
-    assert set(d) == {"label", "probabilities", "model"}
-    assert d["label"] in ("normal", "abnormal")
+    assert set(d) == {"label", "probabilities", "model", "decision"}
+    assert d["label"] in ("normal", "abnormal") and d["decision"]["label"] == d["label"]
+    assert d["decision"]["threshold"] == 0.85  # the shipped bundle's tuned threshold
     rec = load(circor_root / "recordings" / "9979_AV.flac")
     allr = classify_all(rec.y, rec.sr)
     assert set(allr) == set(TASKS)
