@@ -77,9 +77,56 @@ def faithfulness(rows: list[dict], task: str, phase: str, title: str) -> None:
               + " / ".join(_mean([e[p]["drop"] for e in ev]) for p in PHASES) + " |")
 
 
+def figure(rows: list[dict], synthetic: dict, path: str) -> None:
+    """Two panels: severity/murmur agreement before and after; share of the systolic
+    evidence (attention, occlusion) against chance, synthetic and CirCor."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 2]})
+    labels = ("Present", "Absent", "Unknown")
+    for k, (key, colour) in enumerate((("severity_before", "#999999"),
+                                       ("severity", "#2ca02c"))):
+        v = [100 * np.mean([r[key] in GRADED[m] for r in rows if r["murmur"] == m])
+             for m in labels]
+        a1.bar(np.arange(3) + 0.38 * k, v, 0.38, color=colour,
+               label="before (independent)" if k == 0 else "after (gated)")
+    a1.set_xticks(np.arange(3) + 0.19, [f"murmur {m}" for m in labels], fontsize=8)
+    a1.set_ylabel("severity consistent with murmur (%)")
+    a1.set_title(f"CirCor, {len(rows)} recordings", fontsize=9)
+    a1.legend(fontsize=7, loc="lower left")
+    circor = [r for r in rows if r.get("murmur_evidence") and r["systolic_timing"]
+              and not r["diastolic_timing"]]
+    groups, vals = [], []
+    for task in ("murmur", "abnormal"):
+        s = synthetic[f"{task}/systolic/systole"]["all"]
+        groups.append(f"synthetic\n{task} model")
+        vals.append((s["time_share"], s["attention_share"], s["occlusion_share"]))
+        ev = [r[f"{task}_evidence"]["systole"] for r in circor]
+        groups.append(f"CirCor (n={len(circor)})\n{task} model")
+        vals.append((np.mean([e["time_share"] for e in ev]),
+                     np.mean([r[f"{task}_attention"]["systole"] for r in circor]),
+                     np.mean([e["share"] or 0.0 for e in ev])))
+    vals = np.array(vals)
+    for k, (name, colour) in enumerate((("time share (chance)", "#cccccc"),
+                                        ("attention share", "#1f77b4"),
+                                        ("occlusion: share of the drop", "#d62728"))):
+        a2.bar(np.arange(len(groups)) + 0.27 * k, vals[:, k], 0.27, color=colour, label=name)
+    a2.set_xticks(np.arange(len(groups)) + 0.27, groups, fontsize=8)
+    a2.set_ylabel("share in systole")
+    a2.set_title("systolic murmurs: where the evidence falls", fontsize=9)
+    a2.set_ylim(0, 1.12)
+    a2.legend(fontsize=7, ncol=3, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", help="output of scripts/circor_decisions.py")
+    p.add_argument("--synthetic", help="JSON of scripts/faithfulness_synthetic.py --json")
+    p.add_argument("--png", help="write the figure there (needs --synthetic)")
     args = p.parse_args()
     with open(args.json) as fh:
         d = json.load(fh)
@@ -96,6 +143,9 @@ def main() -> None:
             faithfulness([r for r in systolic if r["systolic_timing"] == timing], task,
                          "systole", f"  {timing}")
         faithfulness(both, task, "diastole", "CirCor, systolic and diastolic murmur")
+    if args.png and args.synthetic:
+        with open(args.synthetic) as fh:
+            figure(rows, json.load(fh)["summary"], args.png)
 
 
 if __name__ == "__main__":
