@@ -116,6 +116,9 @@ class ClassificationResult:
     evidence_by_phase : dict or None
         Change of the decision score when each cardiac phase is occluded
         (:func:`~.evidence.occlusion_by_phase`); computed when asked for (``evidence=``).
+    attention_label : str or None
+        The class whose attention ``attention`` is: the model's own label (for severity it
+        can differ from ``label`` after :func:`cohere_severity`).
     """
 
     task: str
@@ -129,6 +132,11 @@ class ClassificationResult:
     crop_probabilities: np.ndarray | None = None
     decision: Decision | None = None
     evidence_by_phase: dict[str, Any] | None = None
+    attention_label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention_label is None:
+            self.attention_label = self.label
 
     def to_dict(self) -> dict[str, Any]:
         """``{label, probabilities, model, decision}`` and ``evidence_by_phase`` when

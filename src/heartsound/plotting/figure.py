@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .panels import (new_figure, plot_attention, plot_attention_curve, plot_probabilities,
-                     plot_segmentation, plot_spectrogram, png_bytes)
+from .panels import (_attention_label, new_figure, plot_attention, plot_attention_curve,
+                     plot_probabilities, plot_segmentation, plot_spectrogram, png_bytes)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -92,7 +92,7 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     if timed is not None:
         plot_attention_curve(timed, ax=ax_w.twinx(), colour="#2ca02c",
                              label=f"attention of the {timed.task} classifier for "
-                                   f"'{timed.label}'")
+                                   f"'{_attention_label(timed)}'")
     for j, (task, c) in enumerate(d["classification"].items()):
         plot_probabilities(task, c, ax=fig.add_subplot(gs[2, j]))
     caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()

@@ -275,10 +275,16 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel("time (s)")
     ax.set_title(f"log-Mel spectrogram; cyan contours (50 %, 80 % of peak) and white curve: "
-                 f"attention of the {result.task} classifier for '{result.label}'", fontsize=9)
+                 f"attention of the {result.task} classifier for '{_attention_label(result)}'",
+                 fontsize=9)
     if curve:
         plot_attention_curve(result, ax=ax.twinx(), colour="white", ylim=1.6)
     return ax
+
+
+def _attention_label(result: Any) -> str:
+    """The class a result's attention map is of (``attention_label``, else ``label``)."""
+    return str(getattr(result, "attention_label", None) or result.label)
 
 
 def plot_spectrogram(y: np.ndarray, sr: float, *, ax: Axes | None = None,
