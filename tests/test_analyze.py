@@ -68,7 +68,12 @@ def check_contract(d: dict, duration_s: float, tasks=("abnormal", "murmur", "sev
         c = d["classification"][task]
         assert {"label", "probabilities", "model"} <= set(c)
         if c["available"]:
-            assert c["label"] in LABELS[task]
+            # severity is graded only for a murmur: no label when the murmur is Unknown
+            assert c["label"] in LABELS[task] or (task == "severity" and c["label"] is None)
+            dec = c["decision"]
+            assert dec["rule"].endswith(f"-> {c['label']}" if c["label"] else
+                                        "not assessable")
+            assert dec["caveat"] and (dec["threshold"] is None or 0 < dec["threshold"] < 1)
             assert set(c["probabilities"]) == set(LABELS[task])
             assert sum(c["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
             assert all(0.0 <= p <= 1.0 for p in c["probabilities"].values())
@@ -76,6 +81,11 @@ def check_contract(d: dict, duration_s: float, tasks=("abnormal", "murmur", "sev
         else:  # never faked
             assert c["label"] is None and c["probabilities"] == {} and c["reason"]
         assert c.get("uncertain", False) == (not q["usable"]) or not c["available"]
+    cls = d["classification"]
+    if {"murmur", "severity"} <= set(cls) and cls["severity"]["available"]:
+        expected = {"Present": {"mild", "moderate_severe"}, "Absent": {"normal"},
+                    "Unknown": {None}}[cls["murmur"]["label"]]
+        assert cls["severity"]["label"] in expected, "murmur and severity disagree"
     json.dumps(d, allow_nan=False)
 
 
@@ -152,10 +162,10 @@ def test_neural_unavailable_falls_back_to_springer(rng, monkeypatch):
 
 
 def test_unavailable_classifier_is_reported_not_faked(rng, monkeypatch):
-    def missing(y, sr, *, task, frontend=None, segmentation=None):
+    def missing(y, sr, *, task, frontend=None, segmentation=None, evidence=False):
         raise ModelError(f"model file heartsound/models/{task}.onnx is missing")
 
-    def all_missing(y, sr, *, frontend=None, segmentation=None):
+    def all_missing(y, sr, *, frontend=None, segmentation=None, evidence=False):
         raise ModelError("model file heartsound/models/abnormal.onnx is missing")
 
     monkeypatch.setattr(A, "classify", missing)

@@ -499,8 +499,9 @@ def test_classify_real_recordings(circor_root, physionet_root):
     rec = load(physionet_root / "training-a" / "a0001.flac")
     r = classify(rec.y, rec.sr, task="abnormal")
     d = r.to_dict()
-    assert set(d) == {"label", "probabilities", "model"}
-    assert d["label"] in ("normal", "abnormal")
+    assert set(d) == {"label", "probabilities", "model", "decision"}
+    assert d["label"] in ("normal", "abnormal") and d["decision"]["label"] == d["label"]
+    assert d["decision"]["threshold"] == 0.85  # the shipped bundle's tuned threshold
     rec = load(circor_root / "recordings" / "9979_AV.flac")
     allr = classify_all(rec.y, rec.sr)
     assert set(allr) == set(TASKS)
@@ -574,13 +575,18 @@ def test_cli_classify_json(circor_root):
     import sys
 
     f = circor_root / "recordings" / "9979_AV.flac"
-    out = subprocess.run([sys.executable, "-m", "heartsound", "classify", str(f), "--task",
-                          "all", "--json"], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-m", "heartsound", "classify", str(f), "--json"],
+                         capture_output=True, text=True, check=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     d = json.loads(out.stdout)
-    assert set(d) == {"file", "abnormal", "murmur", "severity", "notes"}
+    assert set(d) == {"file", "abnormal", "murmur", "severity", "notes"}  # all tasks
     assert d["notes"] == {}  # a complete mono CirCor FLAC: nothing to note
     assert d["severity"]["label"] in LABELS["severity"]
+    # 9979 has a grade III/VI murmur at every site: Present, so severity is graded
+    assert d["murmur"]["label"] == "Present"
+    assert d["severity"]["decision"]["rule"].startswith("murmur Present -> graded")
+    for t in ("abnormal", "murmur", "severity"):
+        assert d[t]["decision"]["caveat"] and d[t]["decision"]["rule"].endswith(d[t]["label"])
 
 
 @pytest.mark.corpus

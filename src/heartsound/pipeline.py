@@ -29,6 +29,7 @@ import numpy as np
 
 from ._version import __version__
 from .classification import classify, classify_all
+from .classification.inference import cohere_severity
 from .classification.tasks import TASKS, check_task
 from .errors import ModelError, ParameterError
 from .example import example_path
@@ -39,8 +40,8 @@ from .segmentation import DEFAULT_METHOD, segment
 from .segmentation.result import Segmentation
 from .serialize import quality_dict, to_jsonable
 
-__all__ = ["Analysis", "TaskResult", "analyze", "example_path", "DEFAULT_TASKS",
-           "to_jsonable"]
+__all__ = ["Analysis", "TaskResult", "analyze", "classify_tasks", "example_path",
+           "DEFAULT_TASKS", "to_jsonable"]
 
 #: Tasks analysed by default, in the order of :data:`heartsound.classification.tasks.TASKS`.
 DEFAULT_TASKS: tuple[str, ...] = tuple(TASKS)
@@ -79,7 +80,8 @@ class TaskResult:
 
     @property
     def label(self) -> str | None:
-        return None if self.result is None else str(self.result.label)
+        return None if self.result is None or self.result.label is None \
+            else str(self.result.label)
 
     @property
     def probabilities(self) -> dict[str, float]:
@@ -89,7 +91,8 @@ class TaskResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``available``, ``label``, ``probabilities``, ``model``,
-        ``uncertain`` (when true), ``reason`` or ``attention_by_phase``."""
+        ``decision`` (score, threshold, rule, interval, caveat), ``uncertain`` (when
+        true), ``reason`` or ``attention_by_phase`` and ``evidence_by_phase``."""
         if self.result is None:
             return {"available": False, "label": None, "probabilities": {}, "model": None,
                     "uncertain": True, "reason": self.reason}
@@ -217,10 +220,13 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str, frontend: Fronte
                       f"{FALLBACK_METHOD} ({exc})")
 
 
-def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], frontend: Frontend,
-                    seg: Segmentation | None) -> dict[str, Any]:
+def classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...],
+                   frontend: Frontend | None = None, seg: Segmentation | None = None,
+                   evidence: bool = True) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
-    All tasks at once go through ``classify_all`` (one shared front end).
+    All tasks at once go through ``classify_all`` (one shared front end). Severity is
+    graded only for a murmur: asked without murmur, the murmur model still runs for the
+    gate (not reported).
 
     ``seg`` is handed to models with phase channels only if the default (neural) method
     made it: they were trained on its phases, so after a springer2016 segmentation or a
@@ -229,17 +235,22 @@ def _classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...], frontend: Fr
         seg = None
     if sorted(tasks) == sorted(TASKS):
         try:
-            res = classify_all(y, sr, frontend=frontend, segmentation=seg)
+            res = classify_all(y, sr, frontend=frontend, segmentation=seg, evidence=evidence)
             return {t: res[t] for t in tasks}
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
-    for t in tasks:
+    gate = ("murmur",) if "severity" in tasks and "murmur" not in tasks else ()
+    for t in tasks + gate:
         try:
-            out[t] = classify(y, sr, task=t, frontend=frontend, segmentation=seg)
+            out[t] = classify(y, sr, task=t, frontend=frontend, segmentation=seg,
+                              evidence=evidence and t not in gate)
         except (ModelError, ImportError, ParameterError) as exc:
             out[t] = exc  # ParameterError: the segmenter of its phase channels is missing
-    return out
+    if "severity" in tasks and not isinstance(out["severity"], Exception):
+        murmur = out["murmur"] if not isinstance(out["murmur"], Exception) else None
+        out["severity"] = cohere_severity(out["severity"], murmur)
+    return {t: out[t] for t in tasks}
 
 
 def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
@@ -254,7 +265,7 @@ def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
 
 def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
             method: str = DEFAULT_METHOD, tasks: str | tuple[str, ...] | list[str] = DEFAULT_TASKS,
-            segmenter: str | None = None) -> Analysis:
+            segmenter: str | None = None, evidence: bool = True) -> Analysis:
     """Analyse one recording: quality, segmentation, heart rate and classification.
 
     Parameters
@@ -272,6 +283,9 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
         Classification tasks, any of :data:`heartsound.classification.tasks.TASKS`.
     segmenter : str, optional
         Old name of ``method``; when given it wins.
+    evidence : bool
+        Measure each decision's evidence per cardiac phase by occlusion
+        (``classification.<task>.evidence_by_phase``; four more model runs per task).
 
     Returns
     -------
@@ -301,7 +315,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     quality = assess(rec.y, rec.sr, frontend=fe)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
     fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
-    results = _classify_tasks(rec.y, rec.sr, tasks, fe, seg)
+    results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
     uncertain = not bool(quality.usable)
     cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,

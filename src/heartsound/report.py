@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .classification.decision import summary_lines
 from .errors import OutputError
 from .plotting import attention_curve, figure_png, png_bytes
 from .serialize import (display_text, json_text, png_text, png_with_text, tsv_text,
@@ -187,15 +188,41 @@ def _summary_rows(d: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def _label_text(c: dict[str, Any]) -> str:
+    """A task's label for people: ``not assessable`` when it has none."""
+    label = c.get("label") if c.get("label") is not None else "not assessable"
+    return label + (" (uncertain)" if c.get("uncertain") else "")
+
+
 def _classification_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for task, c in d["classification"].items():
         if not c.get("available", True):
-            rows.append((task, "unavailable", "", c.get("reason") or ""))
+            rows.append((task, "unavailable", "", c.get("reason") or "", "", ""))
             continue
         probs = ", ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
-        rows.append((task, c["label"] + (" (uncertain)" if c.get("uncertain") else ""),
-                     probs, c.get("model") or ""))
+        lines = [ln for ln in summary_lines(c) if not ln.startswith(("caveat:", "evidence:"))]
+        caveat = (c.get("decision") or {}).get("caveat") or ""
+        rows.append((task, _label_text(c), probs, "; ".join(lines), caveat,
+                     c.get("model") or ""))
+    return rows
+
+
+def _evidence_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per task: the occlusion drop of the decision score per phase (share of the drop,
+    share of time)."""
+    rows = []
+    for task, c in d["classification"].items():
+        ev = c.get("evidence_by_phase")
+        if not ev:
+            continue
+        cells = []
+        for ph in STATES:
+            e = ev.get(ph) or {}
+            share = "n/a" if e.get("share") is None else f"{100 * e['share']:.0f} %"
+            cells.append(f"{e.get('drop', 0.0):+.2f} ({share} of drop, "
+                         f"{100 * (e.get('time_share') or 0.0):.0f} % of time)")
+        rows.append((task, f"{ev['score']} {ev['full']:.2f}", *cells))
     return rows
 
 
@@ -212,6 +239,14 @@ def _attention_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
             rows.append((task, *cells))
     return rows
 
+
+_EVIDENCE_NOTE = ("Change of the decision score when the log-Mel frames of one phase are "
+                  "replaced by the recording's background level (positive: the phase "
+                  "holds evidence for the label). Compare each phase's share of the drop "
+                  "with its share of time (chance).")
+_ATTENTION_NOTE = ("Where the model's attention pooling put weight. It shows what the "
+                   "model looked at, not what its decision depends on; see the occlusion "
+                   "table for that.")
 
 _STYLE = ("<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}"
           "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;"
@@ -244,10 +279,16 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
              f"<title>heartsound report: {name}</title>", _STYLE, "</head><body>",
              f"<h1>{name}</h1>", warn, _table(_summary_rows(d)), "<h2>Classification</h2>",
              _table(_classification_rows(d), ("task", "label", "probabilities",
-                                              "model / reason"))]
+                                              "decision rule and spread over windows",
+                                              "caveat (model card)", "model / reason"))]
+    occ_rows = _evidence_rows(d)
+    if occ_rows:
+        parts += ["<h3>Evidence per phase (occlusion)</h3>",
+                  f"<p>{e(_EVIDENCE_NOTE)}</p>",
+                  _table(occ_rows, ("task", "score", *STATES))]
     att_rows = _attention_rows(d)
     if att_rows:
-        parts += ["<h3>Share of attention per phase</h3>",
+        parts += ["<h3>Share of attention per phase</h3>", f"<p>{e(_ATTENTION_NOTE)}</p>",
                   _table(att_rows, ("task", *STATES))]
     parts += [img, "<h2>Intervals (median over cycles)</h2>", _table(iv_rows),
               f"<details><summary>{len(ev_rows)} heart sounds</summary>",

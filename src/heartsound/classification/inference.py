@@ -26,12 +26,14 @@ from ..errors import ModelError, ParameterError
 from ..frontend import Frontend, as_frontend
 from ..segmentation import segment
 from .attention import attention_by_phase, stitch
+from .decision import Decision, SCORE_NAMES, cohere, decide, decision_score, softmax
+from .evidence import occlusion_by_phase
 from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
                        hz_to_mel, log_mel, mel_to_hz, with_phases)
 from .tasks import TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
-           "classify_patient", "load_bundle", "TASKS"]
+           "classify_patient", "cohere_severity", "load_bundle", "TASKS"]
 
 #: The shipped classifier of each task (file, sha256, card): the task entries of
 #: :data:`heartsound.bundle.REGISTRY`.
@@ -89,8 +91,9 @@ class ClassificationResult:
     Attributes
     ----------
     task : str
-    label : str
-        Predicted class.
+    label : str or None
+        Predicted class by the rule in ``decision``; None when not assessable (severity
+        after :func:`cohere_severity` when the murmur is Unknown).
     probabilities : dict
         Class -> probability (sums to one).
     model : str
@@ -107,10 +110,19 @@ class ClassificationResult:
         The normalised log-Mel features the model saw.
     crop_probabilities : np.ndarray [shape=(n_crops, n_classes)]
         Per-crop probabilities (crops start every ``crop_hop`` frames).
+    decision : Decision or None
+        What ``label`` rests on: score, threshold, the rule in words, a bootstrap
+        interval over the crops and the model card's caveat (:mod:`.decision`).
+    evidence_by_phase : dict or None
+        Change of the decision score when each cardiac phase is occluded
+        (:func:`~.evidence.occlusion_by_phase`); computed when asked for (``evidence=``).
+    attention_label : str or None
+        The class whose attention ``attention`` is: the model's own label (for severity it
+        can differ from ``label`` after :func:`cohere_severity`).
     """
 
     task: str
-    label: str
+    label: str | None
     probabilities: dict[str, float]
     model: str
     attention: np.ndarray
@@ -118,13 +130,26 @@ class ClassificationResult:
     attention_freqs_hz: np.ndarray | None = None
     spectrogram: np.ndarray | None = None
     crop_probabilities: np.ndarray | None = None
+    decision: Decision | None = None
+    evidence_by_phase: dict[str, Any] | None = None
+    attention_label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention_label is None:
+            self.attention_label = self.label
 
     def to_dict(self) -> dict[str, Any]:
-        """``{label, probabilities, model}``; rounded by
-        :func:`heartsound.serialize.to_jsonable` when written."""
-        return {"label": self.label,
-                "probabilities": {k: float(v) for k, v in self.probabilities.items()},
-                "model": self.model}
+        """``{label, probabilities, model, decision}`` and ``evidence_by_phase`` when
+        computed; rounded by :func:`heartsound.serialize.to_jsonable` when written."""
+        d: dict[str, Any] = {
+            "label": self.label,
+            "probabilities": {k: float(v) for k, v in self.probabilities.items()},
+            "model": self.model}
+        if self.decision is not None:
+            d["decision"] = self.decision.to_dict()
+        if self.evidence_by_phase is not None:
+            d["evidence_by_phase"] = self.evidence_by_phase
+        return d
 
     def attention_by_phase(self, segmentation: Any) -> dict[str, float]:
         """Share of attention in S1, systole, S2, diastole (and unsegmented) given a
@@ -146,7 +171,8 @@ def _run(m: _Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
              features: np.ndarray | None = None, model: str | None = None,
-             segmentation: Any = None, frontend: Frontend | None = None) -> ClassificationResult:
+             segmentation: Any = None, frontend: Frontend | None = None,
+             evidence: bool = False) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -172,10 +198,17 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end, shared with the other stages (trusted, not validated
         again).
+    evidence : bool
+        Also measure the decision's evidence per cardiac phase by occlusion
+        (``evidence_by_phase``; 4 more model runs; needs ``segmentation`` when
+        ``features`` are given).
 
     Returns
     -------
     ClassificationResult
+        ``label`` is the model's own rule; for severity, :func:`classify_all` and
+        :func:`heartsound.analyze` then make it agree with the murmur decision
+        (:func:`cohere_severity`).
 
     Raises
     ------
@@ -207,18 +240,14 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
                              f"the {task} model, got {feat.shape}")
     batch, starts = crops(feat, fe)
     lp, att = _run(m, batch)
-    mean = lp.mean(axis=0)
-    p = np.exp(mean - mean.max())
-    p /= p.sum()
-    k = int(np.argmax(p))
-    if task == "abnormal":
-        k = int(p[1] >= m.meta.get("rules", {}).get("threshold", 0.5))
-    elif task == "murmur":
-        label, _ = aggregate_patient(task, p[None], m.meta.get("rules"))
-        k = m.labels.index(label)
-    elif task == "severity":
-        label, _ = aggregate_patient(task, p[None], m.meta.get("rules"))
-        k = m.labels.index(label)
+    p, dec = decide(task, lp, m.meta.get("rules"))
+    k = m.labels.index(dec.label)
+    ev = None
+    if evidence:
+        if segmentation is None:
+            segmentation = segment(src.y, src.sr, frontend=src) if src is not None else None
+        if segmentation is not None:
+            ev = _evidence(m, task, feat, segmentation, float(dec.score))
     attention = stitch(att[:, k], starts, feat.shape[0], fe.crop_frames, fe.n_mels)
     freqs = None
     if attention.ndim == 2:
@@ -230,13 +259,37 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         task=task, label=m.labels[k],
         probabilities={lab: float(v) for lab, v in zip(m.labels, p)}, model=m.name,
         attention=attention, attention_times_s=frame_times(feat.shape[0], fe),
-        attention_freqs_hz=freqs, spectrogram=feat[:, :fe.n_mels], crop_probabilities=cp)
+        attention_freqs_hz=freqs, spectrogram=feat[:, :fe.n_mels], crop_probabilities=cp,
+        decision=dec, evidence_by_phase=ev)
+
+
+def _evidence(m: _Classifier, task: str, feat: np.ndarray, segmentation: Any,
+              full: float) -> dict[str, Any] | None:
+    """:func:`~.evidence.occlusion_by_phase` of ``m``'s decision score on ``feat``."""
+    def score(f: np.ndarray) -> float:
+        lp, _ = _run(m, crops(f, m.frontend)[0])
+        return float(decision_score(task, softmax(lp.mean(axis=0))))
+
+    return occlusion_by_phase(feat, segmentation, m.frontend, score, SCORE_NAMES[task],
+                              full=full)
+
+
+def cohere_severity(severity: ClassificationResult, murmur: ClassificationResult | None,
+                    *, threads: int = 1) -> ClassificationResult:
+    """``severity`` with its label and decision made to agree with ``murmur`` (same
+    recording): graded only when murmur is Present (:func:`~.decision.cohere`). The
+    probabilities, attention and occlusion evidence stay the severity model's own."""
+    rules = _load("severity", threads).meta.get("rules")
+    lp = np.log(np.clip(severity.crop_probabilities, 1e-30, None))
+    dec = cohere(lp, None if murmur is None else murmur.decision, rules)
+    return replace(severity, label=dec.label, decision=dec)
 
 
 def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
-                 frontend: Frontend | None = None,
-                 segmentation: Any = None) -> dict[str, ClassificationResult]:
-    """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``).
+                 frontend: Frontend | None = None, segmentation: Any = None,
+                 evidence: bool = False) -> dict[str, ClassificationResult]:
+    """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``), severity
+    graded only for a murmur (:func:`cohere_severity`).
 
     ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) supplies the signal already resampled to the models' rate when
     another stage made it; ``segmentation`` the recording's segmentation for models with
@@ -244,7 +297,8 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
     fe = as_frontend(y, sr, frontend)
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
-    if segmentation is None and any(_load(t, threads).frontend.phase_channels for t in TASKS):
+    if segmentation is None and (evidence or any(_load(t, threads).frontend.phase_channels
+                                                 for t in TASKS)):
         segmentation = segment(fe.y, fe.sr, frontend=fe)  # once for every phase model
     for t in TASKS:
         cfg = _load(t, threads).frontend
@@ -255,8 +309,10 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
         if key not in cache:
             cache[key] = log_mel(fe.y, fe.sr, mel_cfg, frontend=fe)
         feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
-        out[t] = classify(fe.y, fe.sr, task=t, threads=threads, features=feat)
+        out[t] = classify(fe.y, fe.sr, task=t, threads=threads, features=feat,
+                          segmentation=segmentation, evidence=evidence)
         out[t].spectrogram = cache[key]  # the same values; the phase-channel copy is freed
+    out["severity"] = cohere_severity(out["severity"], out["murmur"], threads=threads)
     return out
 
 

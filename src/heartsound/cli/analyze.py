@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..classification.decision import summary_lines
 from ..report import OUTPUT_KINDS
 from ._common import (add_method_argument, add_out_argument, add_tasks_argument,
                       check_out_dir, for_each_file, parse_tasks, say, unique_stems)
@@ -68,7 +69,9 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
             continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
         flag = "  [uncertain: poor quality]" if c.get("uncertain") else ""
-        lines.append(f"  {task:<12} {c['label']:<16} {probs}{flag}")
+        label = "not assessable" if c["label"] is None else c["label"]
+        lines.append(f"  {task:<12} {label:<16} {probs}{flag}")
+        lines += [f"{'':15}{ln}" for ln in summary_lines(c)]
     if written:
         names = ", ".join(p.name for p in written.values())
         lines.append(f"  wrote        {names} in {next(iter(written.values())).parent}")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .panels import (new_figure, plot_attention, plot_attention_curve, plot_probabilities,
-                     plot_segmentation, plot_spectrogram, png_bytes)
+from .panels import (_attention_label, new_figure, plot_attention, plot_attention_curve,
+                     plot_probabilities, plot_segmentation, plot_spectrogram, png_bytes)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -50,7 +50,7 @@ def _attention_results(analysis: Analysis) -> tuple[Any, Any]:
 
 
 def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
-         figsize: tuple[float, float] = (11, 7.5)) -> Figure:
+         figsize: tuple[float, float] = (11, 8.5)) -> Figure:
     """The report figure of an analysis.
 
     Three rows: :func:`plot_segmentation` with, over it, the attention over time of the
@@ -76,7 +76,7 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     fig = new_figure(figsize)
     gs = fig.add_gridspec(3, max(1, len(d["classification"])), height_ratios=[1.0, 1.2, 0.8],
                           hspace=0.45, wspace=0.35, left=0.07, right=0.93, top=0.91,
-                          bottom=0.06)
+                          bottom=0.17)
     ax_w = fig.add_subplot(gs[0, :])
     ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
     plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
@@ -92,9 +92,14 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     if timed is not None:
         plot_attention_curve(timed, ax=ax_w.twinx(), colour="#2ca02c",
                              label=f"attention of the {timed.task} classifier for "
-                                   f"'{timed.label}'")
+                                   f"'{_attention_label(timed)}'")
     for j, (task, c) in enumerate(d["classification"].items()):
         plot_probabilities(task, c, ax=fig.add_subplot(gs[2, j]))
+    caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
+               if (c.get("decision") or {}).get("caveat")]
+    if caveats:
+        fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
+                 ha="left", va="bottom")
     return fig
 
 

@@ -7,6 +7,7 @@ drew on; matplotlib is imported only inside :func:`new_figure` and the panels' c
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -274,10 +275,16 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel("time (s)")
     ax.set_title(f"log-Mel spectrogram; cyan contours (50 %, 80 % of peak) and white curve: "
-                 f"attention of the {result.task} classifier for '{result.label}'", fontsize=9)
+                 f"attention of the {result.task} classifier for '{_attention_label(result)}'",
+                 fontsize=9)
     if curve:
         plot_attention_curve(result, ax=ax.twinx(), colour="white", ylim=1.6)
     return ax
+
+
+def _attention_label(result: Any) -> str:
+    """The class a result's attention map is of (``attention_label``, else ``label``)."""
+    return str(getattr(result, "attention_label", None) or result.label)
 
 
 def plot_spectrogram(y: np.ndarray, sr: float, *, ax: Axes | None = None,
@@ -301,7 +308,8 @@ def plot_spectrogram(y: np.ndarray, sr: float, *, ax: Axes | None = None,
 
 def plot_probabilities(task: str, c: Mapping[str, Any], *, ax: Axes | None = None) -> Axes:
     """Bars of one task's class probabilities (the predicted class green, hatched when
-    uncertain).
+    uncertain), the decision threshold (dashed) and spread over windows (error bar) on
+    the bar the rule compares, and the rule itself under the axis.
 
     Parameters
     ----------
@@ -321,7 +329,8 @@ def plot_probabilities(task: str, c: Mapping[str, Any], *, ax: Axes | None = Non
         ax.set_title(task, fontsize=9)
         return ax
     names, vals = list(probs), list(probs.values())
-    bars = ax.barh(names, vals, color=["#2ca02c" if n == c.get("label") else "#999999"
+    label = c.get("label")
+    bars = ax.barh(names, vals, color=["#2ca02c" if n == label else "#999999"
                                        for n in names])
     ax.invert_yaxis()
     if c.get("uncertain"):
@@ -331,10 +340,30 @@ def plot_probabilities(task: str, c: Mapping[str, Any], *, ax: Axes | None = Non
     ax.set_xticks([0.0, 0.5, 1.0])
     for yi, v in enumerate(vals):
         ax.text(min(v + 0.02, 0.8), yi, f"{v:.2f}", va="center", fontsize=8)
-    ax.set_title(f"{task}: {c.get('label')}" + (" (uncertain)" if c.get("uncertain") else ""),
+    _threshold_marks(ax, names, c.get("decision") or {})
+    shown = "not assessable" if label is None else label
+    ax.set_title(f"{task}: {shown}" + (" (uncertain)" if c.get("uncertain") else ""),
                  fontsize=9)
+    rule = (c.get("decision") or {}).get("rule")
+    if rule:
+        ax.set_xlabel(textwrap.fill(rule, 48), fontsize=6.5)
     ax.tick_params(labelsize=8)
     return ax
+
+
+def _threshold_marks(ax: Axes, names: list[str], dec: Mapping[str, Any]) -> None:
+    """On the bar whose probability is the decision score (``P(<name>)``): the
+    threshold as a black tick and the spread over windows as an error bar."""
+    score_of = {f"P({n})": i for i, n in enumerate(names)}
+    i = score_of.get(str(dec.get("score_name")))
+    if i is None:
+        return
+    if dec.get("threshold") is not None:
+        ax.plot([dec["threshold"]] * 2, [i - 0.45, i + 0.45], color="k", lw=1.5, ls="--")
+    if dec.get("interval") is not None and dec.get("score") is not None:
+        lo, hi = dec["interval"]
+        ax.errorbar([dec["score"]], [i], xerr=[[dec["score"] - lo], [hi - dec["score"]]],
+                    fmt="none", ecolor="k", capsize=2, lw=0.8)
 
 
 def png_bytes(fig: Figure, *, dpi: int = 90) -> bytes:
