@@ -42,7 +42,7 @@ from typing import Any
 from ._version import __version__
 from .batch_files import (BatchLockedError, OutputLock, display, find_inputs,
                           output_targets)
-from .batch_pool import run_isolated
+from .batch_pool import death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
 from .classification.tasks import LABELS, TASKS, check_task
 from .errors import HeartsoundError, ParameterError
@@ -72,6 +72,9 @@ class BatchResult:
         ``(path relative to the input folder, message)`` of each failure.
     not_audio : list of str
         Other files found (relative paths), listed in the summary as ``skipped``.
+    worker_deaths : list of (str, str)
+        ``(path, how)`` each time a worker died while analysing ``path`` (a file is
+        tried twice before it is recorded as failed).
     csv_path : Path
     audio_s : float
         Seconds of audio analysed in this run (resumed files not counted).
@@ -83,6 +86,7 @@ class BatchResult:
     n_error: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     not_audio: list[str] = field(default_factory=list)
+    worker_deaths: list[tuple[str, str]] = field(default_factory=list)
     csv_path: Path = Path(SUMMARY_NAME)
     audio_s: float = 0.0
 
@@ -326,8 +330,9 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
                 record(k, *analyze_job(job))
         else:
             run_isolated(job_list, analyze_job, jobs,
-                         lambda k, out, died: record(k, *(out if died is None else
-                                                          (None, died))))
+                         lambda k, out, err: record(k, *(out if err is None else (None, err))),
+                         died=lambda k, code: res.worker_deaths.append(
+                             (rel[todo[k]], death_message(code, 1))))
     finally:
         bar.close()
     return res

@@ -34,8 +34,9 @@ Done = Callable[[int, Any, "str | None"], None]
 
 
 def death_message(exitcode: int | None, tries: int) -> str:
-    """``worker process killed by SIGKILL (out of memory?) on each of 2 tries`` or
-    ``... exited with code 3 ...``."""
+    """``worker process killed by SIGKILL (out of memory?) while analysing this file, on
+    each of 2 tries``, or ``... exited with code 3 ...`` (``exitcode`` as
+    :attr:`multiprocessing.Process.exitcode`)."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -44,7 +45,8 @@ def death_message(exitcode: int | None, tries: int) -> str:
         how = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
     else:
         how = f"exited with code {exitcode}"
-    return f"worker process {how} while analysing this file, on each of {tries} tries"
+    each = f", on each of {tries} tries" if tries > 1 else ""
+    return f"worker process {how} while analysing this file{each}"
 
 
 def _limit_threads() -> None:
@@ -129,7 +131,8 @@ def _target(fn: Callable[[Any], Any]) -> str:
 
 
 def run_isolated(jobs: Sequence[Any], fn: Callable[[Any], Any], n_workers: int,
-                 done: Done, *, retries: int = RETRIES) -> None:
+                 done: Done, *, retries: int = RETRIES,
+                 died: Callable[[int, int | None], None] | None = None) -> None:
     """Run ``fn(job)`` for each job in worker processes; ``done(k, fn(jobs[k]), None)``
     as each finishes, or ``done(k, None, message)`` when its worker died ``retries + 1``
     times.
@@ -146,6 +149,9 @@ def run_isolated(jobs: Sequence[Any], fn: Callable[[Any], Any], n_workers: int,
         ``done(k, result, error)``, called in this process once per job.
     retries : int
         Times a job whose worker died is run again in a new worker.
+    died : callable, optional
+        ``died(k, exitcode)``, called each time a worker dies holding job ``k``
+        (exit code negative: the signal number).
     """
     ctx = mp.get_context("spawn")
     target = _target(fn)
@@ -179,6 +185,8 @@ def run_isolated(jobs: Sequence[Any], fn: Callable[[Any], Any], n_workers: int,
                 k, code = s.k, s.end(kill=True)
                 slots.remove(s)
                 deaths[k] += 1
+                if died is not None:
+                    died(k, code)
                 if deaths[k] > retries:
                     pending -= 1
                     done(k, None, death_message(code, deaths[k]))

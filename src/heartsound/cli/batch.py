@@ -70,6 +70,8 @@ def main(args: argparse.Namespace) -> int:
     skipped = f", {len(res.not_audio)} other files skipped" if res.not_audio else ""
     print(f"{res.n_files} audio files: {res.n_ok} ok ({res.n_resumed} already done), "
           f"{res.n_error} failed{skipped}; summary: {display(res.csv_path)}")
+    for path, how in res.worker_deaths:
+        print(f"heartsound: warning: {display(path)}: {how}", file=sys.stderr)
     for path, msg in res.errors[:10]:
         msg = display(msg)
         line = msg if display(path) in msg else f"{display(path)}: {msg}"
