@@ -78,7 +78,7 @@ def write_bad(path: Path, kind: str, good: bytes, rng: np.random.Generator) -> N
     else:  # nan
         y = pcg(rng, 4.0, 80.0)
         y[1000:1010] = np.nan
-        sf.write(os.fsencode(path), y, SR, subtype="FLOAT")
+        sf.write(os.fsencode(path), y, SR, format="WAV", subtype="FLOAT")  # any name
 
 
 def build(root: Path, n: int, seconds: float, corrupt: float, seed: int

@@ -37,8 +37,9 @@ def _pcg(rng: np.random.Generator, seconds: float = 6.0, bpm: float = 80.0) -> n
 
 @pytest.fixture
 def tree(tmp_path, rng):
-    """in/ex.flac (the example), in/sub/syn.wav, in/sub/deep/syn.ogg (a second synthetic
-    recording with the same stem elsewhere), in/bad.wav (not audio), in/notes.txt."""
+    """in/ex.flac (the example) and its annotation in/ex.tsv, in/sub/syn.wav,
+    in/sub/deep/syn.ogg (a second synthetic recording with the same stem elsewhere),
+    in/bad.wav (not audio), in/notes.txt."""
     root = tmp_path / "in"
     (root / "sub" / "deep").mkdir(parents=True)
     shutil.copy(example_path(), root / "ex.flac")
@@ -46,6 +47,7 @@ def tree(tmp_path, rng):
     sf.write(str(root / "sub" / "deep" / "syn.ogg"), _pcg(rng, bpm=70.0), SR)
     (root / "bad.wav").write_text("definitely not audio")
     (root / "notes.txt").write_text("ignored")
+    (root / "ex.tsv").write_text("0.0\t0.5\t1\n")
     return root
 
 
@@ -76,7 +78,7 @@ def test_find_inputs_recursive_sorted_every_libsndfile_format(tree, tmp_path):
     audio, other = find_inputs(tree, exclude=tree / "out")
     rel = lambda ps: [str(p.relative_to(tree)) for p in ps]  # noqa: E731
     assert rel(audio) == ["bad.wav", "ex.flac", "sub/deep/syn.ogg", "sub/syn.wav", "x.MP3"]
-    assert rel(other) == ["m.mat", "notes.txt"]
+    assert rel(other) == ["ex.tsv", "m.mat", "notes.txt"]
     with pytest.raises(ParameterError, match="not a folder"):
         find_inputs(tree / "ex.flac")
 
@@ -85,14 +87,14 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     out = tmp_path / "out"
     res = _run(tree, out)
     assert (res.n_files, res.n_ok, res.n_error, res.n_resumed) == (4, 3, 1, 0)
-    assert res.not_audio == ["notes.txt"]
+    assert res.not_audio == ["ex.tsv", "notes.txt"]
     rows = _read_csv(out / "summary.csv")
-    assert list(rows) == ["bad.wav", "ex.flac", "notes.txt", "sub/deep/syn.ogg",
+    assert list(rows) == ["bad.wav", "ex.flac", "ex.tsv", "notes.txt", "sub/deep/syn.ogg",
                           "sub/syn.wav"]
     assert rows["bad.wav"]["status"] == "error"
     assert "bad.wav" in rows["bad.wav"]["error"] and "not a readable audio" in \
         rows["bad.wav"]["error"]
-    assert rows["notes.txt"]["status"] == "skipped"
+    assert rows["notes.txt"]["status"] == rows["ex.tsv"]["status"] == "skipped"
     for p in ("ex.flac", "sub/syn.wav", "sub/deep/syn.ogg"):
         r = rows[p]
         assert r["status"] == "ok" and r["error"] == ""
@@ -103,7 +105,8 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     assert float(rows["sub/deep/syn.ogg"]["heart_rate_bpm"]) == pytest.approx(70, rel=0.05)
     with open(out / "summary.csv", newline="") as fh:
         assert next(csv.reader(fh)) == csv_columns(("abnormal", "murmur", "severity"))
-    # outputs mirror the tree; nothing for the bad file; no temporary files
+    # outputs mirror the tree (an annotation beside a recording does not change its
+    # stem); nothing for the bad file; no temporary files
     assert _files(out) == ["ex.json", "ex.tsv", "sub/deep/syn.json", "sub/deep/syn.tsv",
                            "sub/syn.json", "sub/syn.tsv", "summary.csv"]
     key = json.loads((out / "ex.json").read_text())["batch"]["key"]
@@ -275,7 +278,7 @@ def test_batch_main_exit_codes_and_messages(tree, tmp_path, capsys):
     rc, cap = _cli([tree, "--out", tmp_path / "o", *common], capsys)
     assert rc == 1
     assert "4 audio files: 3 ok" in cap.out and "1 failed" in cap.out
-    assert "1 other files skipped" in cap.out
+    assert "2 other files skipped" in cap.out
     assert cap.err.startswith("heartsound: error: ") and "bad.wav" in cap.err
     assert "Traceback" not in cap.err
     (tree / "bad.wav").unlink()

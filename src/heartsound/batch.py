@@ -129,7 +129,7 @@ def run_key(method: str, tasks: Sequence[str]) -> dict[str, Any]:
         except OSError:
             models[name] = None
     return {"heartsound_version": __version__, "models": models, "method": method,
-            "tasks": sorted(tasks)}
+            "tasks": list(tasks)}
 
 
 def _reusable(d: Any, key: dict[str, Any]) -> bool:
@@ -285,20 +285,19 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
         raise ParameterError(f"batch: no audio files under {display(root)} "
                              f"({len(other)} other files)")
     files = sorted(audio + other)
-    is_audio = set(audio)
+    targets = dict(zip(audio, output_targets(root, audio, out)))
     rel = [str(f.relative_to(root)) for f in files]
-    targets = output_targets(root, files, out)
     res = BatchResult(n_files=len(audio), csv_path=out / SUMMARY_NAME)
     summary = _Summary(res.csv_path, csv_columns(key["tasks"]), rel)
     kinds = ["json", "tsv"] + ["png"] * plots + ["html"] * html
     todo: list[int] = []
-    for i, (od, stem) in enumerate(targets):
-        if files[i] not in is_audio:
+    for i, f in enumerate(files):
+        if f not in targets:
             res.not_audio.append(rel[i])
             summary.set(i, {"path": rel[i], "status": "skipped",
                             "error": "not an audio format libsndfile reads"})
             continue
-        d = None if force else _earlier(od, stem, kinds, key)
+        d = None if force else _earlier(*targets[f], kinds, key)
         if d is None:
             todo.append(i)
             continue
@@ -322,8 +321,8 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
         summary.flush()
         bar.update(1)
 
-    job_list = [(str(files[i]), str(targets[i][0]), targets[i][1], key, plots, html)
-                for i in todo]
+    job_list = [(str(files[i]), str(targets[files[i]][0]), targets[files[i]][1], key, plots,
+                 html) for i in todo]
     try:
         if jobs == 0:
             for k, job in enumerate(job_list):
