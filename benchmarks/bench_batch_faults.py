@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from heartsound.batch_pool import worker_pids
+
 REPO = Path(__file__).resolve().parents[1]
 SR = 2000
 BAD_KINDS = ("text", "truncated", "empty", "random", "header_only", "too_short", "silent",
@@ -112,24 +114,6 @@ def build(root: Path, n: int, seconds: float, corrupt: float, seed: int
     return truth
 
 
-def workers_of(pid: int) -> list[int]:
-    """Process ids of the ``spawn`` workers whose parent is ``pid``."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid and b"spawn_main" in cmd:
-            out.append(int(d))
-    return out
-
-
 def read_csv(path: Path) -> dict[str, dict[str, str]]:
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         return {r["path"]: r for r in csv.DictReader(fh)}
@@ -174,8 +158,8 @@ def run_full(src: Path, out: Path, jobs: int, kill_at: float, n_audio: int) -> d
                          stderr=subprocess.PIPE, text=True, errors="backslashreplace")
     kill: dict = {}
     while p.poll() is None:
-        if not kill and n_json(out) >= kill_at * n_audio and workers_of(p.pid):
-            pid = workers_of(p.pid)[0]
+        if not kill and n_json(out) >= kill_at * n_audio and worker_pids(p.pid):
+            pid = worker_pids(p.pid)[0]
             os.kill(pid, signal.SIGKILL)
             kill = {"at_s": round(time.perf_counter() - t0, 2), "json_done": n_json(out)}
             second = subprocess.run(batch_cmd(src, out, 1), env=env, capture_output=True,

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from heartsound.io import resample
 from heartsound.pipeline import example_path
 from heartsound.batch import BatchLockedError, csv_columns, run_batch
 from heartsound.batch_files import LOCK_NAME, audio_extensions, find_inputs
-from heartsound.batch_pool import run_isolated
+from heartsound.batch_pool import run_isolated, worker_pids
 from heartsound.cli import main as cli_main
 from heartsound.errors import ParameterError
 
@@ -192,35 +193,20 @@ def test_pool_dead_worker_costs_only_its_job():
     assert sorted(deaths) == [(2, -signal.SIGKILL), (2, -signal.SIGKILL), (5, 3), (5, 3)]
 
 
-def _workers_of(pid):
-    """Process ids of the ``spawn`` workers whose parent is ``pid`` (Linux /proc)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid and b"spawn_main" in cmd:
-            out.append(int(d))
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the workers")
 def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_path, rng):
-    """30 recordings, 2 corrupt, one with a name that is not UTF-8; a worker is killed
+    """30 recordings (one MP3), 2 corrupt, one with a name that is not UTF-8; a worker is killed
     with SIGKILL mid-run and a second batch on the same folder is refused: every good
     file is analysed, each bad one recorded, the CSV has every file."""
     root = tmp_path / "in"
     (root / "d").mkdir(parents=True)
-    names = [f"r{i:02d}.{'flac' if i % 2 else 'wav'}" for i in range(27)]
-    for i, n in enumerate(names):
+    names = [f"r{i:02d}.{'flac' if i % 2 else 'wav'}" for i in range(26)] + ["r26.mp3"]
+    for i, n in enumerate(names[:26]):
         sf.write(str(root / "d" / n), _pcg(rng, seconds=4.0, bpm=60.0 + i), SR)
+    # MPEG layer III needs a rate of at least 8 kHz
+    sf.write(str(root / "d" / names[26]), resample(_pcg(rng, 4.0, 86.0), SR, 8000), 8000,
+             format="MP3")
     odd = os.fsdecode(b"caf\xe9 \xff.wav")  # latin-1 bytes: not UTF-8
     sf.write(os.fsencode(root / odd), _pcg(rng, seconds=4.0), SR)
     (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(64))
@@ -232,8 +218,8 @@ def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_pat
     def harness():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
-            if len(list(out.rglob("*.json"))) >= 6 and _workers_of(os.getpid()):
-                pid = _workers_of(os.getpid())[0]
+            if len(list(out.rglob("*.json"))) >= 6 and worker_pids():
+                pid = worker_pids()[0]
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
                 try:
@@ -265,6 +251,33 @@ def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_pat
         str(root / odd)
     hr = {p: float(r["heart_rate_bpm"]) for p, r in rows.items() if p.startswith("d/")}
     assert hr == pytest.approx({f"d/{n}": 60.0 + i for i, n in enumerate(names)}, abs=3)
+
+
+ODD_NAMES = [b"caf\xe9 latin-1.wav", "ünïcødé 心音.flac".encode(), b"\xff\xfe\x80.wav",
+             b'comma, "quote".wav', b"new\nline.wav", b"-dash;pipe|$(x).flac"]
+
+
+def test_any_file_name_the_os_allows(tmp_path, rng):
+    """Names that are not UTF-8, or hold CSV/shell metacharacters or a newline, are
+    analysed; the CSV keeps their exact bytes and the JSON round-trips them."""
+    root = tmp_path / "in"
+    root.mkdir()
+    for i, name in enumerate(ODD_NAMES):
+        fmt = "FLAC" if name.endswith(b".flac") else "WAV"
+        sf.write(os.path.join(os.fsencode(root), name), _pcg(rng, 4.0, 60.0 + 5 * i), SR,
+                 format=fmt)
+    out = tmp_path / "out"
+    res = _run(root, out, tasks=("abnormal",))
+    assert (res.n_ok, res.n_error) == (len(ODD_NAMES), 0)
+    rows = _read_csv(out / "summary.csv")
+    assert sorted(os.fsencode(p) for p in rows) == sorted(ODD_NAMES)
+    for i, name in enumerate(ODD_NAMES):
+        r = rows[os.fsdecode(name)]
+        assert r["status"] == "ok"
+        assert float(r["heart_rate_bpm"]) == pytest.approx(60.0 + 5 * i, abs=3)
+        j = out / (os.fsdecode(name).rsplit(".", 1)[0] + ".json")
+        assert os.fsencode(json.loads(j.read_bytes())["source"]) == \
+            os.path.join(os.fsencode(root), name)
 
 
 def _cli(argv, capsys):

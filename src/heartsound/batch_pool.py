@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-__all__ = ["run_isolated", "death_message", "RETRIES"]
+__all__ = ["run_isolated", "death_message", "worker_pids", "RETRIES"]
 
 #: How many times a job whose worker died is given to a new worker.
 RETRIES = 1
@@ -47,6 +47,32 @@ def death_message(exitcode: int | None, tries: int) -> str:
         how = f"exited with code {exitcode}"
     each = f", on each of {tries} tries" if tries > 1 else ""
     return f"worker process {how} while analysing this file{each}"
+
+
+def worker_pids(parent: int | None = None) -> list[int]:
+    """Process ids of the workers of the batch running in process ``parent`` (default:
+    this one), read from ``/proc`` (Linux; empty elsewhere): for monitoring, and for the
+    fault tests that kill one.
+    """
+    parent = os.getpid() if parent is None else parent
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    out = []
+    for d in entries:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmd:
+            out.append(int(d))
+    return sorted(out)
 
 
 def _limit_threads() -> None:
