@@ -12,6 +12,7 @@ validated :class:`~heartsound.frontend.Frontend`. The limits are
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -167,8 +168,8 @@ def load(path: str | Path, *, sr: int | None = None,
     if p.stat().st_size == 0:
         raise EmptyAudioError(p, "file is 0 bytes")
     try:
-        info = sf.info(str(p))
-        data, file_sr = sf.read(str(p), dtype="float64", always_2d=True)
+        info = sf.info(os.fsencode(p))  # bytes: any name the OS allows (PEP 383)
+        data, file_sr = sf.read(os.fsencode(p), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise NotAudioError(p, str(exc).strip() or type(exc).__name__) from None
     channels = data.shape[1]
