@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"quality", "segmentation"},
     {"classification"},
     {"pipeline", "report"},
-    {"batch", "datasets"},
+    {"batch", "batch_files", "batch_pool", "datasets"},
     {"evaluation"},
     {"training"},
     {"cli", "__main__", "__init__"},

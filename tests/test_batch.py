@@ -1,18 +1,26 @@
-"""batch: recursive discovery, summary CSV, bad files recorded, resumption, process pool."""
+"""batch: discovery, summary CSV, bad files recorded, resumption keyed by version and
+models, a worker pool that survives dead workers, the output-folder lock, any file name."""
 
 from __future__ import annotations
 
-import argparse
 import csv
+import json
+import os
 import shutil
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from heartsound.io import resample
 from heartsound.pipeline import example_path
-from heartsound.cli.batch import add_arguments as add_batch_arguments, main as batch_main
-from heartsound.batch import csv_columns, find_audio, run_batch
+from heartsound.batch import BatchLockedError, csv_columns, run_batch
+from heartsound.batch_files import LOCK_NAME, audio_extensions, find_inputs
+from heartsound.batch_pool import run_isolated, worker_pids
+from heartsound.cli import main as cli_main
 from heartsound.errors import ParameterError
 
 SR = 2000
@@ -30,8 +38,9 @@ def _pcg(rng: np.random.Generator, seconds: float = 6.0, bpm: float = 80.0) -> n
 
 @pytest.fixture
 def tree(tmp_path, rng):
-    """in/ex.flac (the example), in/sub/syn.wav, in/sub/deep/syn.ogg (a second synthetic
-    recording with the same stem elsewhere), in/bad.wav (not audio), in/notes.txt."""
+    """in/ex.flac (the example) and its annotation in/ex.tsv, in/sub/syn.wav,
+    in/sub/deep/syn.ogg (a second synthetic recording with the same stem elsewhere),
+    in/bad.wav (not audio), in/notes.txt."""
     root = tmp_path / "in"
     (root / "sub" / "deep").mkdir(parents=True)
     shutil.copy(example_path(), root / "ex.flac")
@@ -39,34 +48,54 @@ def tree(tmp_path, rng):
     sf.write(str(root / "sub" / "deep" / "syn.ogg"), _pcg(rng, bpm=70.0), SR)
     (root / "bad.wav").write_text("definitely not audio")
     (root / "notes.txt").write_text("ignored")
+    (root / "ex.tsv").write_text("0.0\t0.5\t1\n")
     return root
 
 
 def _read_csv(path):
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         return {r["path"]: r for r in csv.DictReader(fh)}
 
 
 def _files(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and p.name != LOCK_NAME)
 
 
-def test_find_audio_recursive_and_sorted(tree):
-    assert [str(p.relative_to(tree)) for p in find_audio(tree)] == [
-        "bad.wav", "ex.flac", "sub/deep/syn.ogg", "sub/syn.wav"]
+def _run(tree, out, **kw):
+    kw = {"method": "springer2016", "plots": False, "progress": False, "jobs": 0, **kw}
+    return run_batch(tree, out, **kw)
+
+
+def test_find_inputs_recursive_sorted_every_libsndfile_format(tree, tmp_path):
+    assert {".wav", ".flac", ".ogg", ".aiff", ".mp3"} <= set(audio_extensions())
+    (tree / "x.MP3").write_bytes(b"not really")
+    (tree / "m.mat").write_bytes(b"MATLAB data")
+    (tree / ".hidden.wav").write_bytes(b"")
+    run_out = tree / "sub" / "old-run"  # an earlier batch's output inside the input
+    run_out.mkdir()
+    (run_out / LOCK_NAME).write_text("")
+    (run_out / "ex.wav").write_bytes(b"")
+    audio, other = find_inputs(tree, exclude=tree / "out")
+    rel = lambda ps: [str(p.relative_to(tree)) for p in ps]  # noqa: E731
+    assert rel(audio) == ["bad.wav", "ex.flac", "sub/deep/syn.ogg", "sub/syn.wav", "x.MP3"]
+    assert rel(other) == ["ex.tsv", "m.mat", "notes.txt"]
     with pytest.raises(ParameterError, match="not a folder"):
-        find_audio(tree / "ex.flac")
+        find_inputs(tree / "ex.flac")
 
 
 def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     out = tmp_path / "out"
-    res = run_batch(tree, out, method="springer2016", plots=False, progress=False)
-    assert (res.n_files, res.n_ok, res.n_error, res.n_skipped) == (4, 3, 1, 0)
+    res = _run(tree, out)
+    assert (res.n_files, res.n_ok, res.n_error, res.n_resumed) == (4, 3, 1, 0)
+    assert res.not_audio == ["ex.tsv", "notes.txt"]
     rows = _read_csv(out / "summary.csv")
-    assert list(rows) == ["bad.wav", "ex.flac", "sub/deep/syn.ogg", "sub/syn.wav"]
+    assert list(rows) == ["bad.wav", "ex.flac", "ex.tsv", "notes.txt", "sub/deep/syn.ogg",
+                          "sub/syn.wav"]
     assert rows["bad.wav"]["status"] == "error"
     assert "bad.wav" in rows["bad.wav"]["error"] and "not a readable audio" in \
         rows["bad.wav"]["error"]
+    assert rows["notes.txt"]["status"] == rows["ex.tsv"]["status"] == "skipped"
     for p in ("ex.flac", "sub/syn.wav", "sub/deep/syn.ogg"):
         r = rows[p]
         assert r["status"] == "ok" and r["error"] == ""
@@ -77,64 +106,212 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     assert float(rows["sub/deep/syn.ogg"]["heart_rate_bpm"]) == pytest.approx(70, rel=0.05)
     with open(out / "summary.csv", newline="") as fh:
         assert next(csv.reader(fh)) == csv_columns(("abnormal", "murmur", "severity"))
-    # outputs mirror the tree; nothing for the bad file; no temporary files
-    assert _files(out) == [f"{s}.heartsound.{k}" for s in ("ex", "sub/deep/syn", "sub/syn")
-                           for k in ("json", "tsv")] + ["summary.csv"]
+    # outputs mirror the tree (an annotation beside a recording does not change its
+    # stem); nothing for the bad file; no temporary files
+    assert _files(out) == ["ex.json", "ex.tsv", "sub/deep/syn.json", "sub/deep/syn.tsv",
+                           "sub/syn.json", "sub/syn.tsv", "summary.csv"]
+    key = json.loads((out / "ex.json").read_text())["batch"]["key"]
+    assert key["method"] == "springer2016" and len(key["models"]["murmur"]) == 64
 
     # resume: done files are skipped (outputs untouched), the bad file is retried
     before = {p: (out / p).stat().st_mtime_ns for p in _files(out) if p != "summary.csv"}
-    res2 = run_batch(tree, out, method="springer2016", plots=False, progress=False)
-    assert (res2.n_ok, res2.n_skipped, res2.n_error) == (3, 3, 1)
+    res2 = _run(tree, out)
+    assert (res2.n_ok, res2.n_resumed, res2.n_error) == (3, 3, 1)
     assert {p: (out / p).stat().st_mtime_ns for p in before} == before
     assert _read_csv(out / "summary.csv") == rows
 
     # an incomplete output set (JSON missing) is redone, the rest skipped
-    (out / "sub" / "syn.heartsound.json").unlink()
-    res3 = run_batch(tree, out, method="springer2016", plots=False, progress=False)
-    assert (res3.n_ok, res3.n_skipped) == (3, 2)
+    (out / "sub" / "syn.json").unlink()
+    res3 = _run(tree, out)
+    assert (res3.n_ok, res3.n_resumed) == (3, 2)
     assert _read_csv(out / "summary.csv") == rows
 
     # fewer tasks: still complete; another segmentation method: redone
-    res4 = run_batch(tree, out, method="springer2016", plots=False, progress=False,
-                     tasks=("murmur",))
-    assert res4.n_skipped == 3
-    res5 = run_batch(tree, out, method="neural", plots=False, progress=False,
-                     tasks=("murmur",))
-    assert res5.n_skipped == 0 and res5.n_ok == 3
+    assert _run(tree, out, tasks=("murmur",)).n_resumed == 3
+    res5 = _run(tree, out, method="neural", tasks=("murmur",))
+    assert res5.n_resumed == 0 and res5.n_ok == 3
 
     # asking for plots makes the earlier runs incomplete: PNGs are added
-    res6 = run_batch(tree, out, method="neural", plots=True, progress=False,
-                     tasks=("murmur",))
-    assert res6.n_skipped == 0 and (out / "ex.heartsound.png").is_file()
+    res6 = _run(tree, out, method="neural", plots=True, tasks=("murmur",))
+    assert res6.n_resumed == 0 and (out / "ex.png").is_file()
 
 
+@pytest.mark.parametrize("change", ["version", "model", "unavailable", "fallback"])
+def test_resume_redoes_results_of_other_versions_or_degraded(tree, tmp_path, change):
+    """A result made by another heartsound version or another model file, or with a
+    classifier unavailable or a segmenter fallback, is never kept."""
+    out = tmp_path / "out"
+    _run(tree, out, tasks=("murmur",))
+    j = out / "ex.json"
+    d = json.loads(j.read_text())
+    if change == "version":
+        d["batch"]["key"]["heartsound_version"] = "0.0.1"
+    elif change == "model":
+        d["batch"]["key"]["models"]["murmur"] = "0" * 64
+    elif change == "unavailable":
+        d["classification"]["murmur"]["available"] = False
+    else:
+        d["segmentation"]["method"] = "some-fallback"
+    j.write_text(json.dumps(d))
+    res = _run(tree, out, tasks=("murmur",))
+    assert (res.n_ok, res.n_resumed) == (3, 2)
+    assert json.loads(j.read_text())["batch"]["key"] == \
+        json.loads((out / "sub" / "syn.json").read_text())["batch"]["key"]
+
+
+@pytest.mark.slow
 def test_batch_pool_matches_serial(tree, tmp_path):
-    a = run_batch(tree, tmp_path / "a", method="springer2016", plots=False,
-                  progress=False, tasks=("abnormal",))
-    b = run_batch(tree, tmp_path / "b", method="springer2016", plots=False,
-                  progress=False, tasks=("abnormal",), jobs=2)
+    a = _run(tree, tmp_path / "a", tasks=("abnormal",))
+    b = _run(tree, tmp_path / "b", tasks=("abnormal",), jobs=2)
     assert (a.n_ok, a.n_error) == (b.n_ok, b.n_error) == (3, 1)
     assert _read_csv(tmp_path / "a" / "summary.csv") == _read_csv(tmp_path / "b" / "summary.csv")
 
 
-def test_batch_main_exit_code_and_message(tree, tmp_path, capsys):
-    argv = [str(tree), "--out", str(tmp_path / "o"), "--no-plots", "--no-progress",
-            "--method", "springer2016", "--tasks", "abnormal"]
+def _die_on(job):
+    """Pool job for the tests: ``"die"`` ends the worker as the OOM killer would."""
+    if job == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if job == "exit":
+        os._exit(3)
+    return job * 2
+
+
+@pytest.mark.slow
+def test_pool_dead_worker_costs_only_its_job():
+    """Jobs that kill their worker are tried twice and recorded with the signal or exit
+    code; every other job is done (with ProcessPoolExecutor all would fail)."""
+    jobs = [1, 2, "die", 3, 4, "exit", 5, 6]
+    got, deaths = {}, []
+    t0 = time.monotonic()
+    run_isolated(jobs, _die_on, 2, lambda k, r, e: got.setdefault(k, (r, e)),
+                 died=lambda k, code: deaths.append((k, code)))
+    assert time.monotonic() - t0 < 60
+    assert {k: r for k, (r, e) in got.items() if e is None} == {
+        0: 2, 1: 4, 3: 6, 4: 8, 6: 10, 7: 12}
+    assert "killed by SIGKILL (out of memory?)" in got[2][1] and "2 tries" in got[2][1]
+    assert got[2][0] is None and "exited with code 3" in got[5][1]
+    assert sorted(deaths) == [(2, -signal.SIGKILL), (2, -signal.SIGKILL), (5, 3), (5, 3)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the workers")
+def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_path, rng):
+    """30 recordings (one MP3), 2 corrupt, one with a name that is not UTF-8; a worker is killed
+    with SIGKILL mid-run and a second batch on the same folder is refused: every good
+    file is analysed, each bad one recorded, the CSV has every file."""
+    root = tmp_path / "in"
+    (root / "d").mkdir(parents=True)
+    names = [f"r{i:02d}.{'flac' if i % 2 else 'wav'}" for i in range(26)] + ["r26.mp3"]
+    for i, n in enumerate(names[:26]):
+        sf.write(str(root / "d" / n), _pcg(rng, seconds=4.0, bpm=60.0 + i), SR)
+    # MPEG layer III needs a rate of at least 8 kHz
+    sf.write(str(root / "d" / names[26]), resample(_pcg(rng, 4.0, 86.0), SR, 8000), 8000,
+             format="MP3")
+    odd = os.fsdecode(b"caf\xe9 \xff.wav")  # latin-1 bytes: not UTF-8
+    sf.write(os.fsencode(root / odd), _pcg(rng, seconds=4.0), SR)
+    (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(64))
+    data = (root / "d" / "r01.flac").read_bytes()
+    (root / "truncated.flac").write_bytes(data[:200])
+    out = root / "out"  # inside the input: never read as input
+    killed, refused = [], []
+
+    def harness():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            if len(list(out.rglob("*.json"))) >= 6 and worker_pids():
+                pid = worker_pids()[0]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                try:
+                    _run(root, out)
+                except BatchLockedError as exc:
+                    refused.append(str(exc))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=harness)
+    th.start()
+    t0 = time.monotonic()
     try:
-        from heartsound.cli import main
-    except ImportError:  # before the lead's cli.py: our own parser
-        p = argparse.ArgumentParser()
-        add_batch_arguments(p)
-        rc = batch_main(p.parse_args(argv))
-    else:
-        rc = main(["batch", *argv])
+        res = _run(root, out, jobs=2, method="neural")
+    finally:
+        th.join()
+    assert time.monotonic() - t0 < 60
+    assert killed and refused and "another batch is writing into" in refused[0]
+    # the kill is noticed as a death when the worker held a file (almost always: it is
+    # idle only between sending a result and receiving the next file)
+    assert len(res.worker_deaths) <= 1 and all("SIGKILL" in how for _, how in
+                                                res.worker_deaths)
+    assert (res.n_files, res.n_ok, res.n_error) == (30, 28, 2)
+    rows = _read_csv(out / "summary.csv")
+    assert len(rows) == 30 and all(r["status"] != "pending" for r in rows.values())
+    assert {p for p, r in rows.items() if r["status"] == "error"} == {"corrupt.wav",
+                                                                      "truncated.flac"}
+    assert rows[odd]["status"] == "ok"
+    assert json.loads((out / odd.replace(".wav", ".json")).read_text())["source"] == \
+        str(root / odd)
+    hr = {p: float(r["heart_rate_bpm"]) for p, r in rows.items() if p.startswith("d/")}
+    assert hr == pytest.approx({f"d/{n}": 60.0 + i for i, n in enumerate(names)}, abs=3)
+
+
+ODD_NAMES = [b"caf\xe9 latin-1.wav", "ünïcødé 心音.flac".encode(), b"\xff\xfe\x80.wav",
+             b'comma, "quote".wav', b"new\nline.wav", b"-dash;pipe|$(x).flac"]
+
+
+def test_any_file_name_the_os_allows(tmp_path, rng):
+    """Names that are not UTF-8, or hold CSV/shell metacharacters or a newline, are
+    analysed; the CSV keeps their exact bytes and the JSON round-trips them."""
+    root = tmp_path / "in"
+    root.mkdir()
+    for i, name in enumerate(ODD_NAMES):
+        fmt = "FLAC" if name.endswith(b".flac") else "WAV"
+        sf.write(os.path.join(os.fsencode(root), name), _pcg(rng, 4.0, 60.0 + 5 * i), SR,
+                 format=fmt)
+    out = tmp_path / "out"
+    res = _run(root, out, tasks=("abnormal",))
+    assert (res.n_ok, res.n_error) == (len(ODD_NAMES), 0)
+    rows = _read_csv(out / "summary.csv")
+    assert sorted(os.fsencode(p) for p in rows) == sorted(ODD_NAMES)
+    for i, name in enumerate(ODD_NAMES):
+        r = rows[os.fsdecode(name)]
+        assert r["status"] == "ok"
+        assert float(r["heart_rate_bpm"]) == pytest.approx(60.0 + 5 * i, abs=3)
+        j = out / (os.fsdecode(name).rsplit(".", 1)[0] + ".json")
+        assert os.fsencode(json.loads(j.read_bytes())["source"]) == \
+            os.path.join(os.fsencode(root), name)
+
+
+def _cli(argv, capsys):
+    rc = cli_main(["batch", *map(str, argv)])
+    return rc, capsys.readouterr()
+
+
+def test_batch_main_exit_codes_and_messages(tree, tmp_path, capsys):
+    common = ["--no-plots", "--no-progress", "--method", "springer2016", "--tasks",
+              "abnormal", "--jobs", "0"]
+    rc, cap = _cli([tree, "--out", tmp_path / "o", *common], capsys)
     assert rc == 1
-    cap = capsys.readouterr()
-    assert "4 files: 3 ok" in cap.out and "1 failed" in cap.out
+    assert "4 audio files: 3 ok" in cap.out and "1 failed" in cap.out
+    assert "2 other files skipped" in cap.out
     assert cap.err.startswith("heartsound: error: ") and "bad.wav" in cap.err
     assert "Traceback" not in cap.err
+    (tree / "bad.wav").unlink()
+    rc, cap = _cli([tree, "--out", tmp_path / "o", *common], capsys)
+    assert rc == 0 and "3 ok (3 already done)" in cap.out
+    # --out is the input folder: refused, nothing written
+    rc, cap = _cli([tree, "--out", tree, *common], capsys)
+    assert rc == 2 and "is the input folder" in cap.err and not (tree / "summary.csv").exists()
+    # --out cannot be created; input without audio
+    rc, cap = _cli([tree, "--out", tree / "notes.txt" / "x", *common], capsys)
+    assert rc == 2 and "cannot create --out" in cap.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, cap = _cli([empty, "--out", tmp_path / "o2", *common], capsys)
+    assert rc == 2 and "no audio files" in cap.err
+    with pytest.raises(SystemExit):
+        cli_main(["batch", "--help"])
+    assert "exit codes:" in capsys.readouterr().out
 
 
 def test_batch_rejects_bad_jobs(tree, tmp_path):
     with pytest.raises(ParameterError, match="jobs"):
-        run_batch(tree, tmp_path / "o", jobs=0, progress=False)
+        run_batch(tree, tmp_path / "o", jobs=-1, progress=False)

@@ -1,15 +1,30 @@
-"""Analyse every recording under a folder, resumably, with an optional process pool.
+"""Analyse every recording under a folder: resumable, one batch per output folder, and
+no file can stop the others.
 
-:func:`run_batch` finds every audio file under the input folder (recursively: ``.wav``,
-``.flac``, ``.ogg``, ``.aiff``, ``.aif``), runs :func:`heartsound.pipeline.analyze` on each
-and writes the per-file outputs of :func:`heartsound.report.write_outputs` into the output
-folder, mirroring the input tree. ``summary.csv`` at the top of the output folder has one
-row per input file (``status`` ``ok`` or ``error`` with the message).
+:func:`run_batch` finds every file under the input folder (recursively; audio is every
+format the installed libsndfile reads, see :func:`heartsound.batch_files.audio_extensions`),
+runs :func:`heartsound.pipeline.analyze` on each audio file in worker processes
+(:func:`heartsound.batch_pool.run_isolated`: a worker that dies costs at most the file it
+was on, which is tried once more and then recorded) and writes the per-file outputs of
+:func:`heartsound.report.write_outputs` into the output folder, mirroring the input tree.
 
-Resuming: a file whose outputs are all present (its ``<stem>.heartsound.json``, written last, parses
-and was made with the same segmentation method and tasks) is not analysed again; its CSV row is rebuilt from that JSON, so the CSV of a resumed run
-is the same as that of an uninterrupted one. Failed files are retried on the next run.
-The CSV is rewritten atomically during the run and at the end.
+``summary.csv`` at the top of the output folder has one row per file found, in path
+order, from the start of the run: ``status`` is ``ok``, ``error`` (with the message),
+``pending`` (not analysed yet, e.g. the run was interrupted) or ``skipped`` (not an audio
+format). It is rewritten atomically after every file, so it is never behind the per-file
+JSON nor half-written. ``path`` is the file's path relative to the input folder, byte for
+byte: a name that is not valid UTF-8 keeps its bytes in the CSV (read it with
+``errors="surrogateescape"``).
+
+Resuming: each ``<stem>.json`` records, under ``batch.key``, the heartsound version, the
+sha256 of every model file and the segmentation method and tasks it was made with. A file
+is not analysed again only when its outputs are all present and its key matches this run
+(its tasks may be a superset), no classifier was unavailable and the segmenter did not
+fall back; its CSV row is then rebuilt from that JSON, so the CSV of a resumed run is the
+same as that of an uninterrupted one. Failed files are always retried.
+
+One batch at a time per output folder (:class:`heartsound.batch_files.OutputLock`): a
+second one raises :class:`~heartsound.batch_files.BatchLockedError` before touching it.
 """
 
 from __future__ import annotations
@@ -19,26 +34,28 @@ import io
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
+from .batch_files import (BatchLockedError, OutputLock, display, find_inputs,
+                          output_targets)
+from .batch_pool import death_message, run_isolated
+from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
 from .classification.tasks import LABELS, TASKS, check_task
 from .errors import HeartsoundError, ParameterError
-from .report import output_kinds, output_name
 from .segmentation import DEFAULT_METHOD
-from .serialize import write_atomic
+from .serialize import json_text, write_atomic
 
-__all__ = ["AUDIO_EXTENSIONS", "BatchResult", "find_audio", "run_batch", "summary_row",
-           "csv_columns", "SUMMARY_NAME"]
+__all__ = ["BatchResult", "BatchLockedError", "run_batch", "summary_row", "csv_columns",
+           "run_key", "SUMMARY_NAME", "STATUSES"]
 
-#: Audio file name endings picked up (case-insensitive).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 #: Name of the summary CSV in the output folder.
 SUMMARY_NAME = "summary.csv"
-_CSV_EVERY_S = 30.0
+#: Values of the ``status`` column of the summary.
+STATUSES = ("ok", "error", "pending", "skipped")
 
 
 @dataclass
@@ -47,54 +64,31 @@ class BatchResult:
 
     Attributes
     ----------
-    n_files, n_ok, n_skipped, n_error : int
-        Files found; analysed successfully (including ``n_skipped`` already done); failed.
+    n_files : int
+        Audio files found.
+    n_ok, n_resumed, n_error : int
+        Analysed successfully (including ``n_resumed`` done by an earlier run); failed.
     errors : list of (str, str)
         ``(path relative to the input folder, message)`` of each failure.
+    not_audio : list of str
+        Other files found (relative paths), listed in the summary as ``skipped``.
+    worker_deaths : list of (str, str)
+        ``(path, how)`` each time a worker died while analysing ``path`` (a file is
+        tried twice before it is recorded as failed).
     csv_path : Path
     audio_s : float
-        Seconds of audio analysed in this run (skipped files not counted).
+        Seconds of audio analysed in this run (resumed files not counted).
     """
 
     n_files: int = 0
     n_ok: int = 0
-    n_skipped: int = 0
+    n_resumed: int = 0
     n_error: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    not_audio: list[str] = field(default_factory=list)
+    worker_deaths: list[tuple[str, str]] = field(default_factory=list)
     csv_path: Path = Path(SUMMARY_NAME)
     audio_s: float = 0.0
-
-
-def find_audio(root: str | Path, *, exclude: str | Path | None = None) -> list[Path]:
-    """Audio files under ``root`` (recursive, sorted), skipping hidden files and anything
-    under ``exclude`` (the output folder, when it sits inside the input folder)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ParameterError(f"batch: {root} is not a folder")
-    ex = Path(exclude).resolve() if exclude is not None else None
-    out = []
-    for p in root.rglob("*"):
-        if p.name.startswith(".") or p.suffix.lower() not in AUDIO_EXTENSIONS:
-            continue
-        if ex is not None and ex in p.resolve().parents:
-            continue
-        if p.is_file():
-            out.append(p)
-    return sorted(out)
-
-
-def _targets(root: Path, files: Sequence[Path], out: Path) -> list[tuple[Path, str]]:
-    """Output folder and stem of each file; stems shared by two files of one folder
-    (``a.wav``, ``a.flac``) get the extension appended (``a_flac``)."""
-    seen: dict[tuple[Path, str], int] = {}
-    rel = [f.relative_to(root) for f in files]
-    for r in rel:
-        seen[(r.parent, r.stem)] = seen.get((r.parent, r.stem), 0) + 1
-    res = []
-    for r in rel:
-        stem = r.stem if seen[(r.parent, r.stem)] == 1 else f"{r.stem}_{r.suffix[1:].lower()}"
-        res.append((out / r.parent, stem))
-    return res
 
 
 def csv_columns(tasks: Sequence[str]) -> list[str]:
@@ -123,58 +117,71 @@ def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
     return row
 
 
-def _done(out_dir: Path, stem: str, plots: bool, html: bool, method: str,
-          tasks: Sequence[str]) -> dict[str, Any] | None:
-    """The JSON of a complete earlier run with the same segmentation method and (at least)
-    the same tasks, or None."""
-    need = [out_dir / output_name(stem, k) for k in output_kinds(png=plots, html=html)]
-    j = out_dir / output_name(stem, "json")
-    if not all(p.is_file() for p in need):
+def run_key(method: str, tasks: Sequence[str]) -> dict[str, Any]:
+    """What a result depends on: heartsound version, the sha256 of every shipped model
+    file as it is on disk now (``None`` if missing), segmentation method and tasks."""
+    from importlib.resources import files
+
+    models: dict[str, str | None] = {}
+    for name, spec in sorted(REGISTRY.items()):
+        try:
+            models[name] = sha256_of(files(MODELS_PACKAGE).joinpath(spec.file).read_bytes())
+        except OSError:
+            models[name] = None
+    return {"heartsound_version": __version__, "models": models, "method": method,
+            "tasks": list(tasks)}
+
+
+def _reusable(d: Any, key: dict[str, Any]) -> bool:
+    """Whether an earlier result ``d`` (parsed JSON) may stand for this run's."""
+    try:
+        old = d["batch"]["key"]
+        seg, cls = d["segmentation"], d["classification"]
+        return (all(old[k] == key[k] for k in ("heartsound_version", "models", "method"))
+                and set(key["tasks"]) <= set(old["tasks"]) <= set(cls)
+                and seg.get("method") == seg.get("requested_method") == key["method"]
+                and all(c.get("available", True) for c in cls.values())
+                and "quality" in d)
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _earlier(out_dir: Path, stem: str, kinds: Sequence[str],
+             key: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON of a complete, reusable earlier result, or None."""
+    if not all((out_dir / f"{stem}.{k}").is_file() for k in kinds):
         return None
     try:
-        d = json.loads(j.read_text())
+        d = json.loads((out_dir / f"{stem}.json").read_bytes())
     except (OSError, ValueError):
         return None
-    try:
-        same = (d["segmentation"].get("requested_method") == method
-                and set(tasks) <= set(d["classification"]) and "quality" in d)
-    except (AttributeError, KeyError, TypeError):
-        return None
-    return d if same else None
+    return d if _reusable(d, key) else None
 
 
-_LIMITS: Any = None
-#: One file's work: (path, output folder, stem, method, tasks, plots, html).
-Job = tuple[str, str, str, str, tuple[str, ...], bool, bool]
+#: One file's work: (path, output folder, stem, run key, plots, html).
+Job = tuple[str, str, str, dict[str, Any], bool, bool]
 
 
-def _init_worker() -> None:
-    """Process-pool initializer: one compute thread per worker.
-
-    ONNX Runtime sessions of the classifiers and the neural segmenter are created with
-    ``intra_op_num_threads=1`` (their default ``threads=1``); here OpenMP and the BLAS
-    thread pools already loaded into the worker are limited to one thread as well.
-    """
-    global _LIMITS
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return
-    _LIMITS = threadpool_limits(limits=1)
-
-
-def _analyze_one(job: Job) -> tuple[dict[str, Any] | None, str | None]:
-    """Analyse one file and write its outputs; returns ``(to_dict, None)`` or
-    ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
-    path, out_dir, stem, method, tasks, plots, html = job
+def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
+    """Analyse one file and write its outputs as :func:`heartsound.report.write_outputs`
+    does (the JSON stamped with the run key under ``batch``); ``(to_dict, None)`` or ``(None, error message)``. Never raises (except
+    KeyboardInterrupt)."""
+    path, out_dir, stem, key, plots, html = job
     from .pipeline import analyze
-    from .report import write_outputs
+    from .report import OUTPUT_KINDS, render_outputs
 
     try:
-        a = analyze(path, method=method, tasks=tasks)
+        a = analyze(path, method=key["method"], tasks=key["tasks"])
         d = a.to_dict()
-        write_outputs(a, out_dir, stem, png=plots, html=html, data=d)
+        d["batch"] = {"key": key}
+        # figure and HTML show a name that is not UTF-8 as \xNN; the JSON keeps it exactly
+        shown = {**d, "source": display(d["source"])}
+        kinds = ["tsv", "json"] + ["png"] * plots + ["html"] * html
+        blobs = render_outputs(a, kinds=kinds, data=shown)
+        blobs["json"] = json_text(d)
+        for k in OUTPUT_KINDS:  # rendered first, JSON written last (it marks "done")
+            if k in blobs:
+                write_atomic(Path(out_dir, f"{stem}.{k}"), blobs[k])
         return d, None
     except HeartsoundError as exc:
         return None, str(exc)
@@ -182,36 +189,43 @@ def _analyze_one(job: Job) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    write_atomic(path, buf.getvalue())
+class _Summary:
+    """The rows of ``summary.csv``, one per file, rewritten atomically on each change."""
+
+    def __init__(self, path: Path, columns: list[str], rel: Sequence[str]) -> None:
+        self.path, self.columns = path, columns
+        self.lines = [self._line({"path": r, "status": "pending"}) for r in rel]
+
+    def _line(self, row: dict[str, Any]) -> str:
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
+                       lineterminator="\n").writerow(
+            {k: ("" if v is None else v) for k, v in row.items()})
+        return buf.getvalue()
+
+    def set(self, i: int, row: dict[str, Any]) -> None:
+        self.lines[i] = self._line(row)
+
+    def flush(self) -> None:
+        text = ",".join(self.columns) + "\n" + "".join(self.lines)
+        write_atomic(self.path, text.encode("utf-8", "surrogateescape"))
 
 
-def _run_jobs(jobs_args: list[Job], n_workers: int,
-              done: Callable[[int, dict[str, Any] | None, str | None], None]) -> None:
-    """Run :func:`_analyze_one` on each job, in this process or a pool of ``n_workers``
-    processes, calling ``done(k, to_dict or None, error or None)`` as each finishes."""
-    if n_workers == 1 or len(jobs_args) <= 1:
-        for k, job in enumerate(jobs_args):
-            done(k, *_analyze_one(job))
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    ex = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker)
+def _check_paths(root: Path, out: Path) -> None:
+    if not root.is_dir():
+        raise ParameterError(f"batch: {display(root)} is not a folder")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"batch: --out {display(out)} exists and is not a folder")
+    if os.path.realpath(out) == os.path.realpath(root):
+        raise ParameterError(
+            f"batch: --out {display(out)} is the input folder; outputs (<stem>.tsv, .json) "
+            f"would sit beside the recordings and could replace annotations; give another "
+            f"folder, e.g. --out {display(out / 'heartsound-out')}")
     try:
-        futs = {ex.submit(_analyze_one, job): k for k, job in enumerate(jobs_args)}
-        for fut in as_completed(futs):
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by OOM
-                outcome = (None, f"worker failed: {type(exc).__name__}: {exc}")
-            done(futs[fut], *outcome)
-    finally:  # on Ctrl-C: drop the queued files, let running ones finish
-        ex.shutdown(wait=True, cancel_futures=True)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"batch: cannot create --out {display(out)} "
+                             f"({exc.strerror or exc})") from None
 
 
 def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
@@ -223,8 +237,11 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     Parameters
     ----------
     input_dir, out_dir : str or Path
+        ``out_dir`` may lie inside ``input_dir`` (it is not read as input) but may not be
+        ``input_dir`` itself.
     jobs : int
-        Worker processes; 1 runs in this process. Each worker uses one ONNX Runtime thread.
+        Worker processes, each with one compute thread. 0 analyses in this process (no
+        isolation: a crash of a native library ends the run; for debugging).
     method : str
         Segmentation method (see :func:`heartsound.analyze`).
     tasks : sequence of str
@@ -239,60 +256,82 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     Returns
     -------
     BatchResult
-    """
-    from tqdm import tqdm
 
-    if jobs < 1:
-        raise ParameterError(f"batch: --jobs must be at least 1, got {jobs}")
+    Raises
+    ------
+    ParameterError
+        Bad options, an input that is not a folder, ``out_dir`` equal to ``input_dir`` or
+        not writable, or no audio file found.
+    BatchLockedError
+        Another batch is writing into ``out_dir``.
+    """
+    if jobs < 0:
+        raise ParameterError(f"batch: --jobs must be 0 or more, got {jobs}")
     tasks = tuple(check_task(t) for t in tasks)
     root, out = Path(input_dir), Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"batch: --out {out} exists and is not a folder")
-    files = find_audio(root, exclude=out)
-    targets = _targets(root, files, out)
+    _check_paths(root, out)
+    with OutputLock(out):
+        return _run_locked(root, out, jobs=jobs, key=run_key(method, tasks), plots=plots,
+                           html=html, force=force, progress=progress)
+
+
+def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots: bool,
+                html: bool, force: bool, progress: bool) -> BatchResult:
+    """:func:`run_batch` once the output folder is locked."""
+    from tqdm import tqdm
+
+    audio, other = find_inputs(root, exclude=out)
+    if not audio:
+        raise ParameterError(f"batch: no audio files under {display(root)} "
+                             f"({len(other)} other files)")
+    files = sorted(audio + other)
+    targets = dict(zip(audio, output_targets(root, audio, out)))
     rel = [str(f.relative_to(root)) for f in files]
-    columns = csv_columns(tasks)
-    rows: list[dict[str, Any] | None] = [None] * len(files)
-    res = BatchResult(n_files=len(files), csv_path=out / SUMMARY_NAME)
-    out.mkdir(parents=True, exist_ok=True)
-
-    todo = []
-    for i, (od, stem) in enumerate(targets):
-        d = None if force else _done(od, stem, plots, html, method, tasks)
-        if d is not None:
-            rows[i] = summary_row(d, rel[i])
-            res.n_skipped += 1
-            res.n_ok += 1
-        else:
+    res = BatchResult(n_files=len(audio), csv_path=out / SUMMARY_NAME)
+    summary = _Summary(res.csv_path, csv_columns(key["tasks"]), rel)
+    kinds = ["json", "tsv"] + ["png"] * plots + ["html"] * html
+    todo: list[int] = []
+    for i, f in enumerate(files):
+        if f not in targets:
+            res.not_audio.append(rel[i])
+            summary.set(i, {"path": rel[i], "status": "skipped",
+                            "error": "not an audio format libsndfile reads"})
+            continue
+        d = None if force else _earlier(*targets[f], kinds, key)
+        if d is None:
             todo.append(i)
-
-    def flush() -> None:
-        _write_csv(res.csv_path, columns, [r for r in rows if r is not None])
-
+            continue
+        summary.set(i, summary_row(d, rel[i]))
+        res.n_resumed += 1
+        res.n_ok += 1
+    summary.flush()
     bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
                desc="analyse")
-    last = time.monotonic()
 
     def record(k: int, d: dict[str, Any] | None, err: str | None) -> None:
-        nonlocal last
         i = todo[k]
         if d is not None:
-            rows[i] = summary_row(d, rel[i])
+            summary.set(i, summary_row(d, rel[i]))
             res.n_ok += 1
             res.audio_s += float(d["duration_s"])
         else:
-            rows[i] = {"path": rel[i], "status": "error", "error": err}
+            summary.set(i, {"path": rel[i], "status": "error", "error": err})
             res.n_error += 1
             res.errors.append((rel[i], str(err)))
+        summary.flush()
         bar.update(1)
-        if time.monotonic() - last > _CSV_EVERY_S:
-            flush()
-            last = time.monotonic()
 
+    job_list = [(str(files[i]), str(targets[files[i]][0]), targets[files[i]][1], key, plots,
+                 html) for i in todo]
     try:
-        _run_jobs([(str(files[i]), str(targets[i][0]), targets[i][1], method, tasks, plots,
-                    html) for i in todo], jobs, record)
+        if jobs == 0:
+            for k, job in enumerate(job_list):
+                record(k, *analyze_job(job))
+        else:
+            run_isolated(job_list, analyze_job, jobs,
+                         lambda k, out, err: record(k, *(out if err is None else (None, err))),
+                         died=lambda k, code: res.worker_deaths.append(
+                             (rel[todo[k]], death_message(code, 1))))
     finally:
         bar.close()
-        flush()
     return res

@@ -6,20 +6,41 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import error_line, parse_tasks
+from ..errors import HeartsoundError
+from ._common import parse_tasks
 from .analyze import _common
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["add_arguments", "main", "EXIT_CODES"]
+
+#: Exit codes of ``heartsound batch`` (also in ``--help`` and the README).
+EXIT_CODES = {
+    0: "every audio file was analysed (files of other formats are listed as skipped)",
+    1: "some files failed; each is listed in summary.csv with its error",
+    2: "nothing was analysed: bad options, the input is not a folder or holds no audio, "
+       "--out is the input folder or not writable, or another batch holds --out",
+    130: "interrupted (Ctrl-C); run the same command again to resume",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``heartsound batch``."""
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = (
+        "Every format the installed libsndfile reads is analysed (WAV, FLAC, OGG/Opus, "
+        "AIFF, MP3...);\nother files are listed in summary.csv as skipped. summary.csv "
+        "has one row per file and is\nrewritten after every file; running the same command "
+        "again resumes (results made by another\nheartsound version, other models, "
+        "method or tasks, and failed files, are redone). A worker\nprocess that dies "
+        "costs only the file it was on (tried twice, then recorded).\n\nexit codes:\n"
+        + "\n".join(f"  {k:<4} {v}" for k, v in EXIT_CODES.items()))
     p.add_argument("input", type=Path, metavar="DIR",
-                   help="folder searched recursively for .wav/.flac/.ogg/.aiff/.aif files")
+                   help="folder searched recursively for audio files")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (mirrors the input tree); summary.csv at its top")
+                   help="output folder (mirrors the input tree; summary.csv at its top); "
+                        "may be inside DIR but not DIR itself")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="worker processes (default 1; each uses one ONNX Runtime thread)")
+                   help="worker processes (default 1; each uses one compute thread); 0 "
+                        "runs in this process, without the protection of a worker")
     p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
     p.add_argument("--html", action="store_true", help="also write <stem>.html reports")
     p.add_argument("--force", action="store_true",
@@ -31,19 +52,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run :func:`heartsound.batch.run_batch`; print where the summary is.
 
-    Returns 0 when every file was analysed, 1 when some failed (they are listed in the
-    summary CSV with their error).
+    Returns an exit code of :data:`EXIT_CODES`.
     """
     from ..batch import run_batch
+    from ..batch_files import display
 
-    res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
-                    tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
-                    force=args.force, progress=not args.no_progress)
-    print(f"{res.n_files} files: {res.n_ok} ok ({res.n_skipped} already done), "
-          f"{res.n_error} failed; summary: {res.csv_path}")
+    try:
+        res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
+                        tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
+                        force=args.force, progress=not args.no_progress)
+    except HeartsoundError:
+        raise  # one line and exit 2 from heartsound.cli.main
+    except OSError as exc:  # e.g. the disk filled up while writing summary.csv
+        print(f"heartsound: error: batch: {display(exc.filename or args.out)}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    skipped = f", {len(res.not_audio)} other files skipped" if res.not_audio else ""
+    print(f"{res.n_files} audio files: {res.n_ok} ok ({res.n_resumed} already done), "
+          f"{res.n_error} failed{skipped}; summary: {display(res.csv_path)}")
+    for path, how in res.worker_deaths:
+        print(f"heartsound: warning: {display(path)}: {how}", file=sys.stderr)
     for path, msg in res.errors[:10]:
-        print(f"heartsound: error: {error_line(path, Exception(msg))}", file=sys.stderr)
+        msg = display(msg)
+        line = msg if display(path) in msg else f"{display(path)}: {msg}"
+        print(f"heartsound: error: {line}", file=sys.stderr)
     if len(res.errors) > 10:
         print(f"heartsound: ... and {len(res.errors) - 10} more errors (see "
-              f"{res.csv_path})", file=sys.stderr)
+              f"{display(res.csv_path)})", file=sys.stderr)
     return 0 if res.n_error == 0 else 1
