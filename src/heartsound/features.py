@@ -44,7 +44,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .io import resample
-from .preprocess import bandpass, preprocess
+from .preprocess import bandpass, preprocess, zero_phase
 from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,27 +66,45 @@ _BAND_WIN = 80            # their Hann window, samples at 1000 Hz (80 ms)
 _BAND_NFFT = 128
 _BAND_CHUNK = 4096        # frames per block of band_energies (bounded memory)
 
+_INTERP_BLOCK = 1 << 16   # samples per block of elementwise steps (512 KiB)
+
 _EPS = 1e-12
 
 
 def hilbert_envelope(y: np.ndarray) -> np.ndarray:
-    """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``."""
+    """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``.
+
+    ``np.abs(scipy.signal.hilbert(y, N))[:n]`` with ``N`` the next power of two, up to
+    rounding; computed from a one-sided (real) spectrum, the magnitude written over the
+    inverse transform's buffer, which is then shrunk to ``n`` samples (no full-length
+    complex array, one full-length output).
+    """
     from scipy.fft import irfft, rfft
 
     y = np.asarray(y, dtype=np.float64)
     n_fft = 1 << int(np.ceil(np.log2(max(y.size, 2))))  # fast FFT length, trimmed after
-    # |y + i H(y)| with H(y) from a one-sided (real) spectrum: the result of
-    # scipy.signal.hilbert up to rounding, without its full-length complex arrays
     spec = rfft(y, n_fft)
     spec *= -1j
     spec[0] = 0.0
     spec[-1] = 0.0
-    return np.hypot(y, irfft(spec, n_fft, overwrite_x=True)[: y.size])
+    h = irfft(spec, n_fft, overwrite_x=True)
+    del spec
+    head = h[: y.size]
+    np.hypot(y, head, out=head)
+    del head
+    if h.flags.owndata and h.base is None:
+        h.resize(y.size, refcheck=False)  # realloc in place: the padded tail is freed
+        return h
+    return h[: y.size].copy()
 
 
 def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
                          hilbert: np.ndarray | None = None) -> np.ndarray:
     """Homomorphic envelope ``exp(LPF(log |H(y)|))``.
+
+    The low-pass is ``scipy.signal.filtfilt(b, a, log_env, padlen=3)``, computed in
+    blocks (:func:`heartsound.preprocess.zero_phase`: the same numbers, with the
+    logarithm taken block by block and the exponential in place).
 
     Parameters
     ----------
@@ -103,12 +121,24 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
     -------
     np.ndarray [shape=(n,)]
     """
-    from scipy.signal import butter, filtfilt
+    h = hilbert_envelope(y) if hilbert is None else np.asarray(hilbert, dtype=np.float64)
+    out = _log_lowpass(h, sr, lpf_hz, padlen=min(3 * 2, h.size - 1))
+    for i in range(0, out.size, _INTERP_BLOCK):
+        # exp of the reversed view, as of filtfilt's reversed output before: numpy's
+        # exp loop for contiguous input can differ in the last bit
+        seg = out[i:i + _INTERP_BLOCK]
+        seg[:] = np.exp(seg[::-1])[::-1]
+    return out
+
+
+def _log_lowpass(env: np.ndarray, sr: float, lpf_hz: float, padlen: int) -> np.ndarray:
+    """``filtfilt(b, a, log(env + 1e-12), padlen=padlen)`` with a first-order
+    Butterworth low-pass at ``lpf_hz``, in blocks (no full-length temporary)."""
+    from scipy.signal import butter, lfilter, lfilter_zi
 
     b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
-    h = hilbert_envelope(y) if hilbert is None else np.asarray(hilbert, dtype=np.float64)
-    log_env = np.log(h + _EPS)
-    return np.exp(filtfilt(b, a, log_env, padlen=min(3 * max(len(a), len(b)), log_env.size - 1)))
+    return zero_phase(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(b, a), env,
+                      max(padlen, 0), pre=lambda v: np.log(v + _EPS))
 
 
 def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40.0, 60.0),
@@ -144,7 +174,11 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     for i in range(0, frames.shape[0], 8192):  # blocks: no full-length complex temporary
         p[i:i + 8192] = (np.abs(frames[i:i + 8192] @ basis) ** 2 * scale).mean(axis=1)
     t = (np.arange(frames.shape[0]) * hop + nper / 2) / sr
-    return np.interp(np.arange(y.size) / sr, t, p)
+    out = np.empty(y.size)
+    for i in range(0, y.size, _INTERP_BLOCK):  # sample times block by block
+        out[i:i + _INTERP_BLOCK] = np.interp(
+            np.arange(i, min(i + _INTERP_BLOCK, y.size)) / sr, t, p)
+    return out
 
 
 def zscore(x: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -213,14 +247,10 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
     np.ndarray [shape=(n, len(bands))]
         Log-amplitude (natural log of signal units), not normalised.
     """
-    from scipy.signal import butter, filtfilt
-
-    b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
     cols = []
     for lo, hi in bands:
         env = hilbert_envelope(bandpass(y_clean, sr, low_hz=lo, high_hz=hi))
-        log_env = np.log(env + _EPS)
-        cols.append(filtfilt(b, a, log_env, padlen=min(6, log_env.size - 1)))
+        cols.append(_log_lowpass(env, sr, lpf_hz, padlen=min(6, env.size - 1)))
     return np.column_stack(cols)
 
 
