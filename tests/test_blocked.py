@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import (butter, filtfilt, get_window, hilbert, lfilter, lfilter_zi,
-                          sosfiltfilt)
+from scipy.signal import (butter, correlate, filtfilt, get_window, hilbert, lfilter,
+                          lfilter_zi, sosfiltfilt)
 
 from heartsound.classification import frontend
 from heartsound import features
@@ -118,3 +118,10 @@ def test_psd_envelope_interpolation_blocks(rng: np.random.Generator) -> None:
     t = (np.arange(frames.shape[0]) * hop + nper / 2) / 1000
     want = np.interp(np.arange(y.size) / 1000, t, p)
     np.testing.assert_allclose(psd_envelope(y, 1000), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 250, 3001, 180_000])
+def test_lagged_products_equal_scipy_correlate(n: int, rng: np.random.Generator) -> None:
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    assert np.array_equal(features.lagged_products(a, b),
+                          correlate(b, a, mode="full", method="fft")[n - 1:])

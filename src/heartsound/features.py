@@ -407,9 +407,14 @@ def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     -------
     np.ndarray [shape=(n,), dtype=float64]
     """
-    from scipy.signal import correlate  # scipy.signal is slow to import
+    from scipy.fft import next_fast_len
 
     a = np.asarray(a, dtype=np.float64)
     n = a.size
     b = a if b is None else np.asarray(b, dtype=np.float64)
-    return correlate(b, a, mode="full", method="fft")[n - 1:]
+    # correlate's own steps (rfft of b and of reversed a at the same fast length),
+    # with numpy.fft: the same numbers, without scipy.fft's resident plan per length
+    n_fft = next_fast_len(2 * n - 1, True)
+    spec = np.fft.rfft(b, n_fft)
+    spec *= np.fft.rfft(a[::-1], n_fft)
+    return np.fft.irfft(spec, n_fft)[n - 1:2 * n - 1]
