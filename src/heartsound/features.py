@@ -65,46 +65,35 @@ _BAND_SR = PREPROCESS_SR  # rate the neural band energies are computed at (Hz)
 _BAND_WIN = 80            # their Hann window, samples at 1000 Hz (80 ms)
 _BAND_NFFT = 128
 _BAND_CHUNK = 4096        # frames per block of band_energies (bounded memory)
-
 _INTERP_BLOCK = 1 << 16   # samples per block of elementwise steps (512 KiB)
-
 _EPS = 1e-12
 
 
 def hilbert_envelope(y: np.ndarray) -> np.ndarray:
-    """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``.
-
-    ``np.abs(scipy.signal.hilbert(y, N))[:n]`` with ``N`` the next power of two, up to
-    rounding; computed from a one-sided (real) spectrum, the magnitude written over the
-    inverse transform's buffer, which is then shrunk to ``n`` samples (no full-length
-    complex array, one full-length output). ``numpy.fft``, not ``scipy.fft``: the same
-    numbers, but scipy keeps the plan of every recent length (an hour at 1000 Hz: 32 MB
-    of twiddle factors resident for the rest of the process).
-    """
+    """Magnitude of the analytic signal, ``np.ndarray [shape=(n,)]``: ``|hilbert(y, N)|``
+    (``N`` the next power of two) from a one-sided spectrum, written over the inverse
+    FFT's buffer, then shrunk to ``n``. ``numpy.fft`` (scipy.fft gives the same numbers
+    but keeps every recent length's plan: 32 MB resident after an hour at 1000 Hz)."""
     y = np.asarray(y, dtype=np.float64)
     n_fft = 1 << int(np.ceil(np.log2(max(y.size, 2))))  # fast FFT length, trimmed after
     spec = np.fft.rfft(y, n_fft)
     spec *= -1j
-    spec[0] = 0.0
-    spec[-1] = 0.0
+    spec[0] = spec[-1] = 0.0
     h = np.fft.irfft(spec, n_fft)
     del spec
-    head = h[: y.size]
-    np.hypot(y, head, out=head)
-    del head
-    if h.flags.owndata and h.base is None:
-        h.resize(y.size, refcheck=False)  # realloc in place: the padded tail is freed
-        return h
-    return h[: y.size].copy()
+    np.hypot(y, h[: y.size], out=h[: y.size])
+    if not (h.flags.owndata and h.base is None):
+        return h[: y.size].copy()
+    h.resize(y.size, refcheck=False)  # realloc in place: the padded tail is freed
+    return h
 
 
 def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
                          hilbert: np.ndarray | None = None) -> np.ndarray:
     """Homomorphic envelope ``exp(LPF(log |H(y)|))``.
 
-    The low-pass is ``scipy.signal.filtfilt(b, a, log_env, padlen=3)``, computed in
-    blocks (:func:`heartsound.preprocess.zero_phase`: the same numbers, with the
-    logarithm taken block by block and the exponential in place).
+    ``filtfilt(b, a, log_env, padlen=6)`` computed in blocks, log and exp included
+    (:func:`heartsound.preprocess.zero_phase`: the same numbers, no full-length temporary).
 
     Parameters
     ----------
@@ -123,10 +112,8 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
     """
     h = hilbert_envelope(y) if hilbert is None else np.asarray(hilbert, dtype=np.float64)
     out = _log_lowpass(h, sr, lpf_hz, padlen=min(3 * 2, h.size - 1))
-    for i in range(0, out.size, _INTERP_BLOCK):
-        # exp of the reversed view, as of filtfilt's reversed output before: numpy's
-        # exp loop for contiguous input can differ in the last bit
-        seg = out[i:i + _INTERP_BLOCK]
+    for i in range(0, out.size, _INTERP_BLOCK):  # exp of a reversed view, as of
+        seg = out[i:i + _INTERP_BLOCK]           # filtfilt's output: same last bits
         seg[:] = np.exp(seg[::-1])[::-1]
     return out
 
@@ -176,8 +163,8 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     t = (np.arange(frames.shape[0]) * hop + nper / 2) / sr
     out = np.empty(y.size)
     for i in range(0, y.size, _INTERP_BLOCK):  # sample times block by block
-        out[i:i + _INTERP_BLOCK] = np.interp(
-            np.arange(i, min(i + _INTERP_BLOCK, y.size)) / sr, t, p)
+        j = min(i + _INTERP_BLOCK, y.size)
+        out[i:j] = np.interp(np.arange(i, j) / sr, t, p)
     return out
 
 
@@ -292,7 +279,6 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     >>> x.shape, fr
     ((150, 3), 50.0)
     """
-    frontend = frontend
     if not preprocessed and frontend is not None:
         x, x_sr = frontend.clean(), PREPROCESS_SR
         env = {"homomorphic": frontend.homomorphic(), "hilbert": frontend.hilbert(),
@@ -412,8 +398,7 @@ def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     n = a.size
     b = a if b is None else np.asarray(b, dtype=np.float64)
-    # correlate's own steps (rfft of b and of reversed a at the same fast length),
-    # with numpy.fft: the same numbers, without scipy.fft's resident plan per length
+    # correlate's steps with numpy.fft: same numbers, no resident scipy.fft plan
     n_fft = next_fast_len(2 * n - 1, True)
     spec = np.fft.rfft(b, n_fft)
     spec *= np.fft.rfft(a[::-1], n_fft)

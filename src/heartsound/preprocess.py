@@ -216,24 +216,6 @@ def remove_spikes_in_place(y: np.ndarray, sr: float, *, window_s: float = 0.5,
         w[start:stop] = 0.0
         maxima[k] = np.abs(w).max()
     return removed
-    frames = y[: n_win * win].reshape(n_win, win)  # a view: edits go to y
-    maxima = np.abs(frames).max(axis=1)
-    for _ in range(max_iter):
-        med = np.median(maxima)
-        k = int(np.argmax(maxima))
-        if not maxima[k] > threshold * med or med <= 0:
-            break
-        w = frames[k]
-        peak = int(np.argmax(np.abs(w)))
-        sign = np.signbit(w)
-        crossings = np.flatnonzero(sign[1:] != sign[:-1])  # crossing between c and c+1
-        before = crossings[crossings < peak]
-        after = crossings[crossings >= peak]
-        start = int(before[-1]) + 1 if before.size else 0
-        stop = int(after[0]) + 1 if after.size else win
-        w[start:stop] = 0.0
-        maxima[k] = np.abs(w).max()
-    return y
 
 
 def preprocess(y: np.ndarray, sr: float, *, target_sr: int = SR, band_hz: tuple[float, float] =
