@@ -15,8 +15,13 @@ Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_memory.py                 # 1, 10, 60 min
     python benchmarks/bench_memory.py --minutes 1,10 --no-plots         # without the PNG
+    python benchmarks/bench_memory.py --minutes 60 --stages             # peak per stage
 
 Prints one JSON object: ``peak_rss_mb`` and ``wall_s`` keyed by minutes, ``ratio_60_10``.
+With ``--stages`` (Linux), each length is also analysed in a child that resets the peak
+RSS (``/proc/self/clear_refs``) on entering and leaving each pipeline stage and front-end
+signal, and ``stages`` lists, per length, every stage with its peak RSS and the RSS it
+leaves behind (MB; nested stages indented by ``>``).
 """
 
 from __future__ import annotations
@@ -78,12 +83,80 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return {"peak_rss_mb": round(rss, 1), "wall_s": round(wall, 2)}
 
 
+#: (module, attribute, label) of what ``--stages`` times; Frontend methods by name.
+STAGES = (("heartsound.pipeline", "_load", "load"), ("heartsound.pipeline", "assess", "quality"),
+          ("heartsound.pipeline", "_segment_with_fallback", "segmentation"),
+          ("heartsound.pipeline", "_classify_tasks", "classification"),
+          ("heartsound.report", "write_outputs", "write outputs"),
+          ("heartsound.report", "figure_png", "figure"),
+          ("heartsound.features", "psd_envelope", "psd envelope"),
+          ("heartsound.features", "band_energies", "band energies"))
+FRONTEND = ("bandpassed", "clean", "hilbert", "homomorphic", "resampled", "release")
+
+
+def _mem() -> tuple[float, float]:
+    """(peak RSS since the last reset, RSS) of this process in MB."""
+    text = Path("/proc/self/status").read_text()
+    return tuple(int(re.search(rf"{k}:\s*(\d+)", text).group(1)) / 1024  # type: ignore
+                 for k in ("VmHWM", "VmRSS"))
+
+
+def stage_child(argv: list[str]) -> None:
+    """``heartsound analyze`` on ``argv`` with every stage of :data:`STAGES` wrapped: the
+    peak RSS is read and reset at each entry and exit. Prints JSON rows to stdout."""
+    import functools
+    import importlib
+
+    import heartsound.frontend as hfe
+    from heartsound.cli import main as cli_main
+
+    rows: list[list] = []
+    depth = [0]
+
+    def mark() -> float:
+        peak, rss = _mem()
+        Path("/proc/self/clear_refs").write_text("5")
+        for r in rows:  # every open stage saw this peak
+            if r[3] is None:
+                r[2] = max(r[2], peak)
+        return rss
+
+    def wrap(obj: object, attr: str, label: str) -> None:
+        f = getattr(obj, attr)
+
+        @functools.wraps(f)
+        def g(*a, **k):
+            mark()
+            row = [depth[0], label, 0.0, None]
+            rows.append(row)
+            depth[0] += 1
+            try:
+                return f(*a, **k)
+            finally:
+                depth[0] -= 1
+                row[3] = mark()
+        setattr(obj, attr, g)
+
+    for mod, attr, label in STAGES:
+        wrap(importlib.import_module(mod), attr, label)
+    for attr in FRONTEND:
+        wrap(hfe.Frontend, attr, f"frontend.{attr}")
+    cli_main(["analyze", *argv])
+    print(json.dumps([{"stage": ">" * d + lab, "peak_mb": round(p, 1),
+                       "rss_after_mb": round(r, 1)} for d, lab, p, r in rows]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", default="1,10,60", help="comma-separated lengths (min)")
     ap.add_argument("--no-plots", action="store_true", help="pass --no-plots (no PNG)")
     ap.add_argument("--method", default="neural", help="segmentation method")
+    ap.add_argument("--stages", action="store_true", help="also the peak RSS per stage")
+    ap.add_argument("--stage-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.stage_child:
+        stage_child(a.stage_child)
+        return
     minutes = [float(m) for m in a.minutes.split(",") if m.strip()]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
@@ -111,6 +184,10 @@ def main() -> None:
             out["peak_rss_mb"][key] = r["peak_rss_mb"]
             out["wall_s"][key] = r["wall_s"]
             print(f"{key} min: {r['peak_rss_mb']} MB, {r['wall_s']} s", file=sys.stderr)
+            if a.stages:
+                p = subprocess.run([sys.executable, __file__, "--stage-child", *cmd[4:]],
+                                   env=env, capture_output=True, text=True, check=True)
+                out.setdefault("stages", {})[key] = json.loads(p.stdout.splitlines()[-1])
             wav.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import get_window, hilbert
+from scipy.signal import (butter, correlate, filtfilt, get_window, hilbert, lfilter,
+                          lfilter_zi, sosfiltfilt)
 
 from heartsound.classification import frontend
 from heartsound import features
 from heartsound.features import hilbert_envelope, psd_envelope
+from heartsound.preprocess import bandpass_centred, zero_phase
 from heartsound.segmentation import neural
 
 
@@ -76,3 +78,50 @@ def test_segmenter_windows_equal_whole_recording(rng: np.random.Generator) -> No
     n = neural._RUN_WINDOW * 2 + 1234          # three windows
     x = rng.standard_normal((n, model.n_features)).astype(np.float32)
     assert np.array_equal(model.run(x), model._run_whole(x))
+
+
+@pytest.mark.parametrize("n", [2, 7, 50, 65_536, 200_003])
+def test_bandpass_blocks_equal_sosfiltfilt(n: int, rng: np.random.Generator) -> None:
+    x = rng.standard_normal(n)
+    sos = butter(4, [25.0, 400.0], btype="bandpass", fs=1000.0, output="sos")
+    want = sosfiltfilt(sos, x - x.mean(), padlen=min(3 * (2 * len(sos) + 1) * 4, n - 1))
+    assert np.array_equal(bandpass_centred(x, 1000, (25.0, 400.0)), want)
+
+
+@pytest.mark.parametrize("n, block", [(3, 2), (1000, 7), (200_003, 1 << 16)])
+def test_zero_phase_equals_filtfilt(n: int, block: int, rng: np.random.Generator) -> None:
+    b, a = butter(1, 8.0, btype="low", fs=1000.0)
+    h = np.abs(rng.standard_normal(n)) + 0.1
+    want = filtfilt(b, a, np.log(h + 1e-12), padlen=min(6, n - 1))
+    got = zero_phase(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(b, a), h,
+                     min(6, n - 1), pre=lambda v: np.log(v + 1e-12), block=block)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [7, 1000, 200_003])
+def test_homomorphic_envelope_equals_whole(n: int, rng: np.random.Generator) -> None:
+    y = rng.standard_normal(n)
+    h = hilbert_envelope(y)
+    b, a = butter(1, 8.0, btype="low", fs=1000.0)
+    want = np.exp(filtfilt(b, a, np.log(h + 1e-12), padlen=min(6, n - 1)))
+    assert np.array_equal(features.homomorphic_envelope(y, 1000, hilbert=h), want)
+
+
+def test_psd_envelope_interpolation_blocks(rng: np.random.Generator) -> None:
+    y = rng.standard_normal(150_001)  # three interpolation blocks
+    nper, hop = 50, 25
+    win = get_window("hann", nper)
+    f = np.arange(40, 61)
+    basis = np.exp(-2j * np.pi * np.outer(np.arange(nper), f) / 1000) * win[:, None]
+    frames = np.lib.stride_tricks.sliding_window_view(y, nper)[::hop]
+    p = (np.abs(frames @ basis) ** 2 * 2.0 / (1000 * np.sum(win ** 2))).mean(axis=1)
+    t = (np.arange(frames.shape[0]) * hop + nper / 2) / 1000
+    want = np.interp(np.arange(y.size) / 1000, t, p)
+    np.testing.assert_allclose(psd_envelope(y, 1000), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 250, 3001, 180_000])
+def test_lagged_products_equal_scipy_correlate(n: int, rng: np.random.Generator) -> None:
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    assert np.array_equal(features.lagged_products(a, b),
+                          correlate(b, a, mode="full", method="fft")[n - 1:])

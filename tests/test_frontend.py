@@ -11,7 +11,7 @@ from heartsound.errors import ParameterError, SilentAudioError, TooShortError
 from heartsound.features import hilbert_envelope, homomorphic_envelope, springer_features
 from heartsound.frontend import Frontend, as_frontend
 from heartsound.io import resample
-from heartsound.preprocess import SR, preprocess
+from heartsound.preprocess import SR, bandpass_centred, preprocess, schmidt_spike_removal
 from heartsound.segmentation.neural import neural_features
 
 
@@ -68,3 +68,22 @@ def test_as_frontend_uses_the_given_one_without_pointer_matching(pcg: np.ndarray
         as_frontend(pcg[:-1], 4000, fe)
     with pytest.raises(TooShortError):
         as_frontend(pcg[:2000], 4000, Frontend(pcg[:2000], 4000))
+
+
+def test_bandpassed_rebuilt_after_clean_equals_direct(rng: np.random.Generator) -> None:
+    y = 0.1 * rng.standard_normal(40_000)
+    burst = 3.0 * np.sin(2 * np.pi * 100 * np.arange(20) / 2000)
+    for s in (5_000, 17_000, 17_050, 31_000):  # friction spikes to remove
+        y[s:s + 20] += burst
+    want_b = bandpass_centred(resample(y, 2000, 1000), 1000, (25.0, 400.0))
+    want_c = schmidt_spike_removal(want_b, 1000)
+    assert not np.array_equal(want_b, want_c)
+    fe = Frontend(y, 2000)
+    assert np.array_equal(fe.clean(), want_c)
+    assert np.array_equal(fe.bandpassed(), want_b)      # rebuilt from the spikes
+    assert np.array_equal(fe.clean(), want_c)           # not changed by the rebuild
+    fe2 = Frontend(y, 2000)
+    b = fe2.bandpassed()                                 # handed out before clean()
+    assert np.array_equal(fe2.clean(), want_c) and np.array_equal(b, want_b)
+    fe2.release()
+    assert np.array_equal(fe2.bandpassed(), want_b)

@@ -8,6 +8,13 @@ The derived signals (resampled, band-passed, de-spiked, envelopes) are computed 
 use with the same functions the stages call on their own, and kept, so each is computed
 once per recording and results are identical with or without sharing.
 
+Memory (issue 14, item 9): only what a stage asks for is kept. The 1000 Hz resampled
+signal made for the band-pass is not kept (the neural band energies ask for it later,
+when the band-passed one is gone); the band-passed signal is de-spiked in place into
+:meth:`~Frontend.clean`, keeping only the few zeroed stretches, from which
+:meth:`~Frontend.bandpassed` is rebuilt when asked for again. :meth:`~Frontend.release`
+drops everything and hands the freed heap back to the operating system.
+
 Derived signals
     :meth:`~Frontend.resampled` (any rate), :meth:`~Frontend.bandpassed` and
     :meth:`~Frontend.clean` (steps 1-2 and 1-3 of :func:`heartsound.preprocess.preprocess`,
@@ -17,6 +24,8 @@ Derived signals
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +35,10 @@ import numpy as np
 from .errors import ParameterError, TooShortError
 from .features import hilbert_envelope, homomorphic_envelope
 from .io import resample, validate_audio
-from .preprocess import bandpass_centred, schmidt_spike_removal
+from .preprocess import bandpass_centred, remove_spikes_in_place
 from .vocab import MIN_DURATION_S, PASS_BAND_HZ, PREPROCESS_SR
 
-__all__ = ["Frontend", "as_frontend"]
+__all__ = ["Frontend", "as_frontend", "trim_heap"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +64,7 @@ class Frontend:
     y: np.ndarray
     sr: int
     source: str = "<array>"
-    _memo: dict[Any, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if int(self.sr) != self.sr:
@@ -90,8 +99,10 @@ class Frontend:
 
     def release(self) -> None:
         """Forget every derived signal (recomputed if asked for again), to free memory
-        once the stages that share them have run."""
+        once the stages that share them have run, and return the freed heap to the
+        operating system (:func:`trim_heap`)."""
         self._memo.clear()
+        trim_heap()
 
     def _get(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
         v = self._memo.get(key)
@@ -107,18 +118,35 @@ class Frontend:
     def bandpassed(self, *, target_sr: int = PREPROCESS_SR,
                    band_hz: tuple[float, float] = PASS_BAND_HZ) -> np.ndarray:
         """Steps 1-2 of :func:`~heartsound.preprocess.preprocess`: resampled, mean
-        removed, band-passed [shape=(ceil(n target_sr / sr),)]."""
-        return self._get(("bandpassed", int(target_sr), tuple(band_hz)),
-                         lambda: bandpass_centred(self.resampled(target_sr), int(target_sr),
-                                                  band_hz))
+        removed, band-passed [shape=(ceil(n target_sr / sr),)].
+
+        Once :meth:`clean` exists this is rebuilt from it (a new array each call, not
+        kept): its zeroed stretches are written back."""
+        key = (int(target_sr), tuple(band_hz))
+        clean = self._memo.get(("clean", *key))
+        if clean is None:
+            return self._get(("bandpassed", *key), lambda: self._bandpass(*key))
+        b = clean.copy()
+        for start, values in reversed(self._memo[("spikes", *key)]):
+            b[start:start + values.size] = values
+        return b
+
+    def _bandpass(self, target_sr: int, band_hz: tuple[float, float]) -> np.ndarray:
+        x = self._memo.get(("resampled", target_sr))
+        x = resample(self.y, self.sr, target_sr) if x is None else x  # not kept
+        return bandpass_centred(x, target_sr, band_hz)
 
     def clean(self, *, target_sr: int = PREPROCESS_SR,
               band_hz: tuple[float, float] = PASS_BAND_HZ) -> np.ndarray:
-        """:func:`~heartsound.preprocess.preprocess` output (band-passed, de-spiked)."""
-        return self._get(("clean", int(target_sr), tuple(band_hz)),
-                         lambda: schmidt_spike_removal(
-                             self.bandpassed(target_sr=target_sr, band_hz=band_hz),
-                             int(target_sr)))
+        """:func:`~heartsound.preprocess.preprocess` output (band-passed, de-spiked):
+        the band-passed signal de-spiked in place (it is not kept beside it)."""
+        key = (int(target_sr), tuple(band_hz))
+        if ("clean", *key) not in self._memo:
+            b = self._memo.pop(("bandpassed", *key), None)  # handed out: de-spike a copy
+            b = self._bandpass(*key) if b is None else b.copy()
+            self._memo[("spikes", *key)] = remove_spikes_in_place(b, key[0])
+            self._memo[("clean", *key)] = b
+        return self._memo[("clean", *key)]
 
     def hilbert(self) -> np.ndarray:
         """:func:`~heartsound.features.hilbert_envelope` of :meth:`clean` (1000 Hz)."""
@@ -128,6 +156,27 @@ class Frontend:
         """:func:`~heartsound.features.homomorphic_envelope` of :meth:`clean` (1000 Hz)."""
         return self._get("homomorphic", lambda: homomorphic_envelope(
             self.clean(), PREPROCESS_SR, hilbert=self.hilbert()))
+
+
+def trim_heap() -> None:
+    """Return freed heap memory to the operating system (glibc ``malloc_trim``; nothing
+    elsewhere). Freed arrays below glibc's adaptive mmap threshold (up to 32 MB, which
+    the 1000 Hz signals of an hour fall under) otherwise stay in the process's resident
+    memory and add to the peak of every later stage."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def as_frontend(y: Any, sr: Any, frontend: Frontend | None = None, *,

@@ -20,6 +20,8 @@ sound recordings by a duration-dependent hidden Markov model." Physiol. Meas.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,17 +30,83 @@ from .io import resample
 from .vocab import PASS_BAND_HZ, PREPROCESS_SR
 
 __all__ = ["SR", "BAND_HZ", "preprocess", "bandpass", "bandpass_centred",
-           "schmidt_spike_removal"]
+           "schmidt_spike_removal", "remove_spikes_in_place", "zero_phase"]
 
 #: Sample rate (Hz) of the pre-processed signal (:data:`heartsound.vocab.PREPROCESS_SR`).
 SR = PREPROCESS_SR
 #: Pass band (Hz) of the band-pass filter (:data:`heartsound.vocab.PASS_BAND_HZ`).
 BAND_HZ = PASS_BAND_HZ
+#: Samples per block of :func:`zero_phase` (512 KiB of float64).
+BLOCK = 1 << 16
+
+
+def zero_phase(step: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+               zi: np.ndarray, x: np.ndarray, padlen: int, *,
+               pre: Callable[[np.ndarray], np.ndarray] | None = None,
+               block: int = BLOCK) -> np.ndarray:
+    """Forward-backward (zero-phase) IIR filtering in blocks, without full-length
+    temporaries: ``scipy.signal.filtfilt`` / ``sosfiltfilt`` with ``padtype="odd"``.
+
+    The filter state is carried from block to block (forward over the odd extension,
+    then backward over the stored forward output, in place), so every output sample
+    goes through the same operations as in the whole-array call: the result is equal
+    to it sample for sample (``tests/test_blocked.py``), with no overlap needed.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(x_block, z) -> (y_block, z_final)``, e.g. ``lambda v, z: sosfilt(sos, v,
+        zi=z)`` or ``lambda v, z: lfilter(b, a, v, zi=z)``.
+    zi : np.ndarray
+        The filter's steady-state initial conditions per unit input (``sosfilt_zi`` or
+        ``lfilter_zi``); scaled by the first sample of each pass as scipy does.
+    x : np.ndarray [shape=(n,)]
+        Input (any real dtype; filtered in float64).
+    padlen : int
+        Odd-extension length at both ends, ``0 <= padlen < n``.
+    pre : callable, optional
+        Elementwise transform applied to ``x`` block by block before filtering (e.g.
+        removing a mean, taking a logarithm): the result is that of filtering
+        ``pre(x)`` with no full-length ``pre(x)`` array.
+    block : int
+        Samples per block.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+    """
+    f: Callable[[Any], np.ndarray] = ((lambda v: np.asarray(v, dtype=np.float64))
+                                      if pre is None else pre)
+    n = int(np.shape(x)[0])
+    if not 0 <= padlen < n:
+        raise ParameterError(f"zero-phase filter: padlen {padlen} must lie in [0, {n})")
+    out = np.empty(n)
+    head, tail = f(x[: padlen + 1]), f(x[n - padlen - 1:])
+    left = 2 * head[:1] - head[padlen:0:-1]            # scipy.signal.odd_ext
+    right = 2 * tail[-1:] - tail[-2::-1]
+    z = zi * (left[:1] if padlen else head[:1])
+    if padlen:
+        _, z = step(left, z)
+    for i in range(0, n, block):
+        out[i:i + block], z = step(f(x[i:i + block]), z)
+    y_right, _ = step(right, z) if padlen else (out[-1:], z)
+    z = zi * y_right[-1:]
+    if padlen:
+        _, z = step(y_right[::-1], z)
+    for j in range(n, 0, -block):
+        i = max(0, j - block)
+        seg, z = step(out[i:j][::-1], z)
+        out[i:j] = seg[::-1]
+    return out
 
 
 def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
-             high_hz: float = BAND_HZ[1], order: int = 4) -> np.ndarray:
+             high_hz: float = BAND_HZ[1], order: int = 4,
+             pre: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Zero-phase Butterworth band-pass filter.
+
+    ``scipy.signal.sosfiltfilt`` (odd padding of ``3 (2 n_sections + 1) 4`` samples),
+    computed in blocks by :func:`zero_phase` (the same numbers, bounded temporaries).
 
     Parameters
     ----------
@@ -51,12 +119,15 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
         to 0.45 ``sr`` for low rates.
     order : int
         Order of the Butterworth design; ``sosfiltfilt`` doubles it (forward-backward).
+    pre : callable, optional
+        Elementwise transform of ``y`` applied block by block first (see
+        :func:`zero_phase`).
 
     Returns
     -------
     np.ndarray [shape=(n,), dtype=float64]
     """
-    from scipy.signal import butter, sosfiltfilt  # scipy.signal is slow to import
+    from scipy.signal import butter, sosfilt, sosfilt_zi  # slow to import
 
     nyq = 0.5 * float(sr)
     high = min(float(high_hz), 0.9 * nyq)
@@ -64,9 +135,10 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
         raise ParameterError(f"band-pass needs 0 < low_hz < high_hz < sr/2, got "
                              f"{low_hz}-{high_hz} Hz at {sr} Hz")
     sos = butter(order, [low_hz, high], btype="bandpass", fs=float(sr), output="sos")
-    y = np.asarray(y, dtype=np.float64)
-    padlen = min(3 * (2 * len(sos) + 1) * 4, y.size - 1)
-    return sosfiltfilt(sos, y, padlen=max(padlen, 0))
+    y = np.asarray(y)
+    padlen = max(min(3 * (2 * len(sos) + 1) * 4, y.size - 1), 0)
+    return zero_phase(lambda v, z: sosfilt(sos, v, zi=z), sosfilt_zi(sos), y, padlen,
+                      pre=pre)
 
 
 def schmidt_spike_removal(y: np.ndarray, sr: float, *, window_s: float = 0.5,
@@ -104,10 +176,27 @@ def schmidt_spike_removal(y: np.ndarray, sr: float, *, window_s: float = 0.5,
     True
     """
     y = np.array(y, dtype=np.float64, copy=True)
+    remove_spikes_in_place(y, sr, window_s=window_s, threshold=threshold, max_iter=max_iter)
+    return y
+
+
+def remove_spikes_in_place(y: np.ndarray, sr: float, *, window_s: float = 0.5,
+                           threshold: float = 3.0, max_iter: int = 1000
+                           ) -> list[tuple[int, np.ndarray]]:
+    """:func:`schmidt_spike_removal` done on ``y`` itself (float64, writeable).
+
+    Returns
+    -------
+    list of (int, np.ndarray)
+        Each zeroed stretch, in the order zeroed: its first sample and the values it had
+        before. Writing them back in reverse order restores ``y`` exactly (a later
+        stretch may overlap an earlier one).
+    """
+    removed: list[tuple[int, np.ndarray]] = []
     win = int(round(window_s * sr))
     n_win = y.size // win if win > 0 else 0
     if n_win < 2:
-        return y
+        return removed
     frames = y[: n_win * win].reshape(n_win, win)  # a view: edits go to y
     maxima = np.abs(frames).max(axis=1)
     for _ in range(max_iter):
@@ -123,9 +212,10 @@ def schmidt_spike_removal(y: np.ndarray, sr: float, *, window_s: float = 0.5,
         after = crossings[crossings >= peak]
         start = int(before[-1]) + 1 if before.size else 0
         stop = int(after[0]) + 1 if after.size else win
+        removed.append((k * win + start, w[start:stop].copy()))
         w[start:stop] = 0.0
         maxima[k] = np.abs(w).max()
-    return y
+    return removed
 
 
 def preprocess(y: np.ndarray, sr: float, *, target_sr: int = SR, band_hz: tuple[float, float] =
@@ -169,4 +259,6 @@ def bandpass_centred(x: np.ndarray, sr: int, band_hz: tuple[float, float]) -> np
     -------
     np.ndarray [shape=x.shape, dtype=float64]
     """
-    return bandpass(x - np.mean(x), sr, low_hz=band_hz[0], high_hz=band_hz[1])
+    m = np.mean(x)  # removed block by block: the values of ``x - m``, no full-length copy
+    return bandpass(x, sr, low_hz=band_hz[0], high_hz=band_hz[1],
+                    pre=lambda v: np.asarray(v, dtype=np.float64) - m)
