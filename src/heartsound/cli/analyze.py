@@ -54,6 +54,8 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
                  f"{d['n_cycles']} cycles (segmentation: {method})")
     if seg.get("note"):
         lines.append(f"               {seg['note']}")
+    if (seg.get("presence") or {}).get("reason"):
+        lines.append(f"               {seg['presence']['reason']}")
     for task, c in d["classification"].items():
         if not c.get("available", True):
             lines.append(f"  {task:<12} unavailable ({c.get('reason')})")
