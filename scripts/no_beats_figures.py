@@ -11,6 +11,10 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
 ``rejected``
     Share of recordings with no heart sounds found (no events, heart rate null) on
     PhysioNet 2016 (every included recording, per database) or CirCor 2022.
+``f1``
+    Segmentation F1 (60 ms, segment centres) on a seeded random subset of annotated
+    CirCor 2022 recordings, to compare before/after (run it with ``PYTHONPATH`` set to
+    either checkout).
 
 Usage::
 
@@ -20,6 +24,7 @@ Usage::
         --root ../shared/data/physionet2016
     python scripts/no_beats_figures.py rejected --corpus circor2022 \\
         --root ../shared/data/circor2022 --limit 600
+    python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
 """
 
 from __future__ import annotations
@@ -132,9 +137,24 @@ def part_rejected(args: argparse.Namespace) -> dict[str, Any]:
             "share": round(k / max(n, 1), 4), "by_group": by_group}
 
 
+def part_f1(args: argparse.Namespace) -> dict[str, Any]:
+    from heartsound.datasets import circor2022
+    from heartsound.evaluation.segmentation import evaluate
+
+    recs = [r for r in circor2022.read(args.root) if r.annotation_path is not None]
+    if args.limit is not None and args.limit < len(recs):
+        idx = np.sort(np.random.default_rng(args.seed).choice(len(recs), args.limit,
+                                                               replace=False))
+        recs = [recs[i] for i in idx]
+    res = evaluate("circor2022", args.root, lambda y, sr: segment(y, sr, method=args.method),
+                   records=recs)
+    return {"part": "f1", "method": args.method, "limit": args.limit, "seed": args.seed,
+            "n_recordings": res["n_recordings"], "60ms": res["by_tolerance"]["60ms"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("part", choices=("synthetic", "artifacts", "rejected"))
+    ap.add_argument("part", choices=("synthetic", "artifacts", "rejected", "f1"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -144,7 +164,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args()
     res = {"synthetic": part_synthetic, "artifacts": part_artifacts,
-           "rejected": part_rejected}[args.part](args)
+           "rejected": part_rejected, "f1": part_f1}[args.part](args)
     text = json.dumps(res, indent=1)
     if args.out:
         args.out.write_text(text)

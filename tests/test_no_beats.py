@@ -94,6 +94,11 @@ def test_keep_mask_hysteresis_and_runs() -> None:
     assert keep_mask(p, high=2.0, low=1.5, min_run=4).tolist() == \
         [False, True, True, True, True] + [False] * 5
     assert not keep_mask(np.array([1.9, 1.9, 1.9, 1.9])).any()  # weak only
+    # a weak sound far quieter than the strong ones (a faint tail) is not carried
+    p = np.array([3.0, 1.6, 3.0, 1.6, 3.0, 1.6])
+    pk = np.array([1.0, 0.5, 1.0, 0.5, 1.0, 0.01])
+    assert keep_mask(p, pk, high=2.0, low=1.5, min_level=0.1, min_run=4).tolist() == \
+        [True] * 5 + [False]
     assert keep_mask(np.array([])).size == 0
 
 

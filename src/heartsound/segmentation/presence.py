@@ -13,7 +13,8 @@ louder than its surroundings; in stationary noise, hum, tones, DC or silence the
 signals).
 
 Hysteresis: a sound with prominence ``>= high`` is strong; a weaker one with ``>= low``
-is kept when it is next to a kept sound (soft S2 between clear S1s); kept sounds form
+whose peak is at least ``min_level`` times the median peak of the strong sounds is kept
+when it is next to a kept sound (soft S2 between clear S1s); kept sounds form
 runs of consecutive sounds, and runs shorter than ``min_run`` sounds (two beats) are
 dropped, so a chance burst in noise does not make a beat. Frames of dropped sounds, and
 systole/diastole frames next to one, get state 0 (``"unannotated"``: undefined).
@@ -43,7 +44,8 @@ __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "keep_mask", "apply
 THRESHOLDS: dict[str, float] = {
     "context_s": 2.0,            # half-width of the neighbourhood of a sound (s)
     "high": 2.0,                 # prominence of a strong sound
-    "low": 1.5,                  # prominence of a weak sound next to a kept one
+    "low": 1.3,                  # prominence of a weak sound next to a kept one
+    "min_level": 0.1,            # weak sound's peak over the strong sounds' median peak
     "min_run": 4,                # consecutive kept sounds (two beats) for a run
     "min_present_share": 0.3,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
@@ -79,7 +81,7 @@ def _sound_runs(states: np.ndarray) -> list[tuple[int, int]]:
 
 def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
                    context_s: float = THRESHOLDS["context_s"]
-                   ) -> tuple[list[tuple[int, int]], np.ndarray]:
+                   ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
     """The decoded sounds and their prominence.
 
     Parameters
@@ -100,22 +102,32 @@ def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
         Frame ranges of the S1 and S2 runs.
     prominence : np.ndarray [shape=(len(sounds),)]
         Peak envelope in the sound over the background (0 where both are 0).
+    peak : np.ndarray [shape=(len(sounds),)]
+        Peak envelope in the sound.
     """
     sounds = _sound_runs(states)
     w = int(round(context_s * frame_rate))
-    prom = np.zeros(len(sounds))
+    prom, peak = np.zeros(len(sounds)), np.zeros(len(sounds))
     for i, (a, b) in enumerate(sounds):
         c = (a + b) // 2
         bg = float(np.median(env[max(0, c - w): c + w + 1]))
-        pk = float(env[a:b].max())
+        pk = peak[i] = float(env[a:b].max())
         prom[i] = pk / bg if bg > 0 else (np.inf if pk > 0 else 0.0)
-    return sounds, prom
+    return sounds, prom, peak
 
 
-def keep_mask(prominence: np.ndarray, *, high: float = THRESHOLDS["high"],
-              low: float = THRESHOLDS["low"], min_run: int = int(THRESHOLDS["min_run"])
-              ) -> np.ndarray:
+def keep_mask(prominence: np.ndarray, peak: np.ndarray | None = None, *,
+              high: float = THRESHOLDS["high"], low: float = THRESHOLDS["low"],
+              min_level: float = THRESHOLDS["min_level"],
+              min_run: int = int(THRESHOLDS["min_run"])) -> np.ndarray:
     """Which sounds the evidence supports (hysteresis, then runs of ``min_run``).
+
+    Parameters
+    ----------
+    prominence, peak : np.ndarray [shape=(n_sounds,)]
+        From :func:`sound_evidence` (``peak`` None: no level condition).
+    high, low, min_level, min_run
+        See :data:`THRESHOLDS`.
 
     Returns
     -------
@@ -124,6 +136,9 @@ def keep_mask(prominence: np.ndarray, *, high: float = THRESHOLDS["high"],
     p = np.asarray(prominence, dtype=np.float64)
     keep = p >= high
     weak = (p >= low) & ~keep
+    if peak is not None and keep.any():
+        pk = np.asarray(peak, dtype=np.float64)
+        weak &= pk >= min_level * float(np.median(pk[keep]))
     changed = True
     while changed:  # grow strong runs through weak neighbours
         nb = np.zeros_like(keep)
@@ -184,8 +199,9 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     band_rms = min(float(np.std(fe.y)),  # a constant: the filter's edge transients only
                    float(np.sqrt(np.mean(np.square(fe.bandpassed())))))
     env = frame_envelope(fe, states.size, seg.frame_rate)
-    sounds, prom = sound_evidence(states, env, seg.frame_rate, th["context_s"])
-    keep = keep_mask(prom, high=th["high"], low=th["low"], min_run=int(th["min_run"]))
+    sounds, prom, peak = sound_evidence(states, env, seg.frame_rate, th["context_s"])
+    keep = keep_mask(prom, peak, high=th["high"], low=th["low"], min_level=th["min_level"],
+                     min_run=int(th["min_run"]))
     gated = _gated_states(states, sounds, keep)
     share = float(np.mean(gated > 0)) if gated.size else 0.0
     info: dict[str, Any] = {
