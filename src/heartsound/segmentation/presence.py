@@ -47,7 +47,7 @@ THRESHOLDS: dict[str, float] = {
     "low": 1.3,                  # prominence of a weak sound next to a kept one
     "min_level": 0.1,            # weak sound's peak over the strong sounds' median peak
     "min_run": 4,                # consecutive kept sounds (two beats) for a run
-    "min_present_share": 0.3,    # share of the recording in runs, else no heart sounds
+    "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
 }
 
