@@ -189,7 +189,8 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     Returns
     -------
     Segmentation
-        ``seg``, with unsupported frames set to 0 and ``seg.presence`` filled:
+        ``seg``, with unsupported frames set to 0 (the decoder's path kept as
+        ``seg.decoded_states``) and ``seg.presence`` filled:
         ``heart_sounds`` (bool), ``present_share`` (share of frames left in runs),
         ``n_sounds_decoded``, ``n_sounds_kept``, ``median_prominence`` and ``reason``
         (None when heart sounds were found).
@@ -222,6 +223,7 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
         info["heart_sounds"] = False
         info["present_share"] = 0.0
         gated = np.zeros_like(states)
+    seg.decoded_states = states
     seg.states = gated
     seg.presence = info
     return seg

@@ -107,6 +107,9 @@ class Segmentation:
         Whether heart sounds were found, by :func:`heartsound.segmentation.presence.apply`
         (``heart_sounds``, ``present_share``, ``reason`` ...); None when not checked.
         Frames without supported heart sounds have state 0.
+    decoded_states : np.ndarray [shape=(n_frames,), dtype=int8] or None
+        The decoder's path before the presence check (every frame 1-4), what the
+        classifiers' phase channels were trained on; None when not checked.
     sr : float or None
         Sample rate in Hz of the recording that was segmented (set by
         :func:`heartsound.segment` and :func:`heartsound.analyze`); gives the events'
@@ -122,6 +125,7 @@ class Segmentation:
     info: dict[str, Any] = field(default_factory=dict)
     sr: float | None = None
     presence: dict[str, Any] | None = None
+    decoded_states: np.ndarray | None = None
 
     @property
     def heart_sounds(self) -> bool:
