@@ -21,12 +21,14 @@ def segmenter() -> neural.NeuralSegmenter:
 
 
 def assert_valid_sequence(seg: Segmentation, n_frames: int) -> None:
-    """States 1-4 only, every change follows S1 -> systole -> S2 -> diastole -> S1."""
+    """States 1-4 (0 where no heart sound is supported); every change between defined
+    states follows S1 -> systole -> S2 -> diastole -> S1, and most frames are defined."""
     s = np.asarray(seg.states).astype(int)
     assert s.shape == (n_frames,)
-    assert set(np.unique(s)) <= {1, 2, 3, 4}
+    assert set(np.unique(s)) <= {0, 1, 2, 3, 4}
+    assert np.mean(s > 0) > 0.7  # edge sounds cut by the recording may be dropped
     a, b = s[:-1], s[1:]
-    change = a != b
+    change = (a != b) & (a > 0) & (b > 0)
     assert np.all(b[change] == a[change] % 4 + 1)
 
 

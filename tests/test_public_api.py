@@ -54,7 +54,7 @@ _CALLS = textwrap.dedent('''
         d = a.to_dict()
         assert d["heart_rate_bpm"] == d["segmentation"]["heart_rate_bpm"] == \\
             round(a.heart_rate_bpm, 6)
-        assert 70 < a.heart_rate_bpm < 76 and d["n_cycles"] == 11
+        assert 70 < a.heart_rate_bpm < 76 and d["n_cycles"] == 10  # 11 beats: 10 S1-S1 cycles
         fig = hs.plot(a)
         assert type(fig).__name__ == "Figure" and len(fig.axes) >= 5
         ax = hs.plot_segmentation(seg, rec.y)

@@ -62,6 +62,9 @@ class TaskResult:
         True when the quality check found the recording unusable.
     reason : str or None
         Why the classifier is unavailable.
+    assessable : bool
+        False when the recording holds no heart sounds (``reason`` says why): no
+        classifier is run and ``to_dict()`` has ``"assessable": false``.
     attention_by_phase : dict or None
         Share of the classifier's attention in ``S1``, ``systole``, ``S2``, ``diastole``
         and ``unsegmented`` (and ``<phase>_ratio``: share / share of time), from
@@ -73,6 +76,7 @@ class TaskResult:
     uncertain: bool = False
     reason: str | None = None
     attention_by_phase: dict[str, float] | None = None
+    assessable: bool = True
 
     @property
     def available(self) -> bool:
@@ -94,8 +98,9 @@ class TaskResult:
         ``decision`` (score, threshold, rule, interval, caveat), ``uncertain`` (when
         true), ``reason`` or ``attention_by_phase`` and ``evidence_by_phase``."""
         if self.result is None:
-            return {"available": False, "label": None, "probabilities": {}, "model": None,
-                    "uncertain": True, "reason": self.reason}
+            d = {"available": False, "label": None, "probabilities": {}, "model": None,
+                 "uncertain": True, "reason": self.reason}
+            return d if self.assessable else {**d, "assessable": False}
         d = dict(self.result.to_dict())
         d.pop("task", None)
         d["available"] = True
@@ -315,9 +320,13 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     quality = assess(rec.y, rec.sr, frontend=fe)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
     fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
-    results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
-    uncertain = not bool(quality.usable)
-    cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
+    if seg is not None and not seg.heart_sounds:  # nothing to classify: say so, no labels
+        why = f"not assessable: {(seg.presence or {}).get('reason')}"
+        cls = {t: TaskResult(t, None, True, why, assessable=False) for t in tasks}
+    else:
+        results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
+        uncertain = not bool(quality.usable)
+        cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
     return Analysis(recording=rec, quality=quality, segmentation=seg,
                     requested_segmenter=method, classification=cls,
                     segmentation_note=note)

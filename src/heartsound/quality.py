@@ -85,7 +85,7 @@ class Quality:
     measures : dict
         Every SQI computed (see :func:`measure`).
     flags : list of str
-        One short code per reason (``too_short``, ``clipped``, ``silent``,
+        One short code per reason (``too_short``, ``flat``, ``clipped``, ``silent``,
         ``aperiodic``, ``noisy``, ``not_impulsive``, ``spiky``), in the same order.
     """
 
@@ -249,7 +249,8 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     Returns
     -------
     dict
-        ``duration_s``; the :func:`clipping` measures; ``quiet_share`` (20 ms frames with
+        ``duration_s``; the :func:`clipping` measures; ``flat`` (every sample equal: a
+        constant, which is not clipping); ``quiet_share`` (20 ms frames with
         RMS below 1/1000 of the 95th-percentile frame RMS, or digital zero);
         ``band_share`` (power 25-400 Hz over power 25-1000 Hz) and ``hf_share`` (power
         400-1000 Hz over power 25-1000 Hz), both from a Welch spectrum at 2000 Hz;
@@ -271,6 +272,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     y, sr = fe.y, fe.sr
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
+    out["flat"] = bool(np.ptp(y) == 0)
     # near-silence on 20 ms frames at the original rate
     fl = max(1, int(0.02 * sr))
     nf = y.size // fl
@@ -363,7 +365,10 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
         reasons.append(f"too short: {m['duration_s']:.1f} s "
                        f"(at least {th['min_duration_s']:g} s needed)")
     clip = max(m["full_scale_share"], m["plateau_share"])
-    if clip > th["max_clipped_share"]:
+    if m["flat"]:
+        flags.append("flat")
+        reasons.append("flat: the signal is constant (DC), it holds no sound")
+    elif clip > th["max_clipped_share"]:
         what = "at full scale" if m["full_scale_share"] >= m["plateau_share"] else \
             "in flat-topped peaks"
         flags.append("clipped")

@@ -351,8 +351,11 @@ def with_phases(mel: np.ndarray, segmentation: Any, config: FrontendConfig = Fro
     np.ndarray [shape=(n_frames, n_mels + 4), dtype=float32]
     """
     n = len(mel)
+    # the decoder's path before the presence check: what the models were trained on
+    st = None if segmentation is None else getattr(segmentation, "decoded_states", None)
+    st = segmentation.states if st is None and segmentation is not None else st
     p = (np.zeros((n, len(PHASES)), np.float32) if segmentation is None
-         else phase_shares(segmentation.states, segmentation.frame_rate, n, config))
+         else phase_shares(st, segmentation.frame_rate, n, config))
     return np.concatenate([np.asarray(mel, np.float32), p], axis=1)
 
 

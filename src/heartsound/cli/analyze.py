@@ -57,10 +57,13 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
     lines.append(f"  quality      {verdict} (score {q['score']:.2f})" + (f": {why}" if why else ""))
     hr = d["heart_rate_bpm"]
     method = seg.get("method") or "unavailable"
+    caveat = "  [uncertain: poor quality]" if hr is not None and not q["usable"] else ""
     lines.append(f"  heart rate   {'n/a' if hr is None else f'{hr:.0f} bpm'}, "
-                 f"{d['n_cycles']} cycles (segmentation: {method})")
+                 f"{d['n_cycles']} cycles (segmentation: {method}){caveat}")
     if seg.get("note"):
         lines.append(f"               {seg['note']}")
+    if (seg.get("presence") or {}).get("reason"):
+        lines.append(f"               {seg['presence']['reason']}")
     for code, note in q.get("notes", {}).items():
         lines.append(f"  note         {code}: {note}")
     for task, c in d["classification"].items():

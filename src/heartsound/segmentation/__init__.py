@@ -19,6 +19,12 @@ public for methods that reuse them: :mod:`heartsound.features` (envelopes),
 :mod:`.heart_rate` (heart rate and systolic interval) and :mod:`.hsmm` (duration model
 and extended Viterbi decoder).
 
+Both methods end with :func:`heartsound.segmentation.presence.apply`: decoded sounds the
+signal does not support (no louder than their surroundings: noise, hum, tones, DC,
+silence, a noise tail) are removed and their frames get state 0; a recording left with
+too few is reported with no events, heart rate None and the reason in
+``Segmentation.presence``.
+
 No model is read and nothing heavy imported until :func:`segment` is called.
 """
 

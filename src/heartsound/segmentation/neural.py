@@ -35,6 +35,7 @@ from ..features import band_energies, lagged_products, neural_features
 from ..frontend import Frontend, as_frontend
 from ..vocab import FRAME_RATE, NEURAL_BANDS_HZ, STATES
 from .heart_rate import decode_candidates, heart_rate_candidates
+from . import presence
 from .hsmm import SOUND_DURATIONS_S, decode_with_score, duration_model
 from .result import Segmentation
 
@@ -267,9 +268,10 @@ class NeuralSegmenter:
         assert model is not None
         states, hr, sys_s = _decode(post, model.priors, model.sound_durations)
         states = shift_states(states, self.shift_frames)
-        return Segmentation(states=states, frame_rate=FRAME_RATE, method=self.method,
-                            heart_rate_bpm=hr, systolic_interval_s=sys_s, posteriors=post,
-                            info={"model_sha256": model.sha256, "shift_frames": self.shift_frames})
+        seg = Segmentation(states=states, frame_rate=FRAME_RATE, method=self.method,
+                           heart_rate_bpm=hr, systolic_interval_s=sys_s, posteriors=post,
+                           info={"model_sha256": model.sha256, "shift_frames": self.shift_frames})
+        return presence.apply(seg, fe)
 
 
 def shift_states(states: np.ndarray, frames: int = SHIFT_FRAMES) -> np.ndarray:

@@ -103,6 +103,13 @@ class Segmentation:
         Per-frame state probabilities the decoder consumed.
     info : dict
         Method-specific details (e.g. the candidate heart rates tried).
+    presence : dict or None
+        Whether heart sounds were found, by :func:`heartsound.segmentation.presence.apply`
+        (``heart_sounds``, ``present_share``, ``reason`` ...); None when not checked.
+        Frames without supported heart sounds have state 0.
+    decoded_states : np.ndarray [shape=(n_frames,), dtype=int8] or None
+        The decoder's path before the presence check (every frame 1-4), what the
+        classifiers' phase channels were trained on; None when not checked.
     sr : float or None
         Sample rate in Hz of the recording that was segmented (set by
         :func:`heartsound.segment` and :func:`heartsound.analyze`); gives the events'
@@ -117,6 +124,13 @@ class Segmentation:
     posteriors: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     sr: float | None = None
+    presence: dict[str, Any] | None = None
+    decoded_states: np.ndarray | None = None
+
+    @property
+    def heart_sounds(self) -> bool:
+        """False when the presence check found no heart sounds in the recording."""
+        return self.presence is None or bool(self.presence.get("heart_sounds", True))
 
     @property
     def duration_s(self) -> float:
@@ -133,13 +147,18 @@ class Segmentation:
                 if st in (S1, S2)]
 
     def cycles(self) -> list[tuple[float, float, float]]:
-        """Complete cardiac cycles as ``(s1_onset_s, s2_onset_s, next_s1_onset_s)``."""
+        """Complete cardiac cycles as ``(s1_onset_s, s2_onset_s, next_s1_onset_s)``: an S1,
+        S2 and the next S1 with no undefined (state 0) frame between them."""
         ev = self.events()
+        s = np.asarray(self.states)
         out = []
         for i in range(len(ev) - 2):
             a, b, c = ev[i], ev[i + 1], ev[i + 2]
             if a.sound == "S1" and b.sound == "S2" and c.sound == "S1":
-                out.append((a.onset_s, b.onset_s, c.onset_s))
+                lo = int(round(a.onset_s * self.frame_rate))
+                hi = int(round(c.onset_s * self.frame_rate))
+                if np.all(s[lo:hi] != 0):
+                    out.append((a.onset_s, b.onset_s, c.onset_s))
         return out
 
     def intervals(self) -> dict[str, float | None]:
@@ -168,16 +187,20 @@ class Segmentation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (by :func:`heartsound.serialize.to_jsonable`): ``heart_rate_bpm`` is
         the median decoded cycle's (None without cycles), ``prior_heart_rate_bpm`` the
-        duration model's estimate; ``sr`` and the events' sample indices when known."""
+        duration model's estimate (None when no heart sounds were found); ``sr`` and the
+        events' sample indices when known; ``presence`` when checked."""
         iv = self.intervals()
-        return to_jsonable({
+        d = {
             "method": self.method,
             "frame_rate": self.frame_rate,
             "sr": self.sr,
             "heart_rate_bpm": iv["heart_rate_bpm"],
-            "prior_heart_rate_bpm": float(self.heart_rate_bpm),
+            "prior_heart_rate_bpm": float(self.heart_rate_bpm) if self.heart_sounds else None,
             "systolic_interval_s": float(self.systolic_interval_s),
             "states": [[a, b, s] for a, b, s in self.rows()],
             "events": [e.to_dict() for e in self.events()],
             "intervals": iv,
-        })
+        }
+        if self.presence is not None:
+            d["presence"] = self.presence
+        return to_jsonable(d)

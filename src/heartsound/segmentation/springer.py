@@ -46,7 +46,7 @@ from .. import bundle
 from ..errors import ParameterError
 from ..frontend import Frontend, as_frontend
 from ..vocab import FRAME_RATE
-from . import hsmm
+from . import hsmm, presence
 from .heart_rate import decode_candidates, heart_rate_candidates
 from .result import Segmentation
 from .springer_model import FORMAT, FORMAT_VERSION, METHOD, SpringerModel
@@ -215,8 +215,9 @@ class SpringerSegmenter(SpringerModel):
         x = self.features(fe.y, fe.sr, frontend=fe)
         fr = FRAME_RATE
         states, hr, si, info = self.decode(x, fr)
-        return Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
-                            systolic_interval_s=si, posteriors=self.predict_proba(x), info=info)
+        seg = Segmentation(states=states, frame_rate=fr, method=METHOD, heart_rate_bpm=hr,
+                           systolic_interval_s=si, posteriors=self.predict_proba(x), info=info)
+        return presence.apply(seg, fe)
 
 
 def load_default() -> SpringerSegmenter:

@@ -1,0 +1,229 @@
+"""Are there heart sounds at all? Evidence for every decoded sound, and spans without any.
+
+An HSMM decoder always finds S1 -> systole -> S2 -> diastole: given a constant, noise, a
+tone or a silent stretch it still lays down beats at the heart rate it was handed. This
+module keeps only the sounds the signal supports and says so when none are left.
+
+Evidence of one decoded sound (S1 or S2): its **prominence**, the peak of the 25-400 Hz
+Hilbert envelope (de-spiked signal of :class:`heartsound.frontend.Frontend`, maximum per
+20 ms frame) inside the sound, over the median of that envelope within
+:data:`THRESHOLDS` ``["context_s"]`` around it. A heart sound is a burst a few times
+louder than its surroundings; in stationary noise, hum, tones, DC or silence the decoded
+"sounds" are no louder than what is around them (prominence 0-1.8 on such synthetic
+signals).
+
+Hysteresis: a sound with prominence ``>= high`` is strong; a weaker one with ``>= low``
+whose peak is at least ``min_level`` times the median peak of the strong sounds is kept
+when it is next to a kept sound (soft S2 between clear S1s); kept sounds form
+runs of consecutive sounds, and runs shorter than ``min_run`` sounds (two beats) are
+dropped, so a chance burst in noise does not make a beat. Frames of dropped sounds, and
+systole/diastole frames next to one, get state 0 (``"unannotated"``: undefined).
+
+The recording holds no heart sounds (every frame 0, heart rate None, the reason in
+``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
+silence), or when less than ``min_present_share`` of its duration is left in runs.
+
+The thresholds were chosen on training-side data only (PhysioNet 2016 training sets and
+CirCor 2022 recordings, and synthetic signals), never on PASCAL set A ``artifact``; see
+``docs/results/no_beats.md`` and ``scripts/no_beats_figures.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..frontend import Frontend
+from ..vocab import PREPROCESS_SR, S1, S2
+from .result import Segmentation
+
+__all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "keep_mask", "apply"]
+
+#: Decision values (docs/results/no_beats.md says how they were chosen).
+THRESHOLDS: dict[str, float] = {
+    "context_s": 2.0,            # half-width of the neighbourhood of a sound (s)
+    "high": 2.0,                 # prominence of a strong sound
+    "low": 1.3,                  # prominence of a weak sound next to a kept one
+    "min_level": 0.1,            # weak sound's peak over the strong sounds' median peak
+    "min_run": 4,                # consecutive kept sounds (two beats) for a run
+    "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
+    "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
+}
+
+
+def frame_envelope(fe: Frontend, n_frames: int, frame_rate: float) -> np.ndarray:
+    """Maximum of the 25-400 Hz Hilbert envelope in each frame.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames,)]
+        Envelope of :meth:`Frontend.hilbert` (1000 Hz) maxima per ``1 / frame_rate`` s
+        (zero-padded at the end).
+    """
+    h = np.asarray(fe.hilbert(), dtype=np.float64)
+    step = int(round(PREPROCESS_SR / frame_rate))
+    out = np.zeros(n_frames)
+    m = min(n_frames, h.size // step)
+    out[:m] = h[: m * step].reshape(m, step).max(axis=1)
+    if m < n_frames and m * step < h.size:
+        out[m] = h[m * step:].max()
+    return out
+
+
+def _sound_runs(states: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` frame ranges of the S1 and S2 runs of ``states``, in order."""
+    s = np.asarray(states).astype(int)
+    snd = np.isin(s, (S1, S2))
+    edge = np.flatnonzero(np.diff(np.concatenate([[0], s, [0]])) != 0)
+    return [(a, b) for a, b in zip(edge[:-1], edge[1:]) if snd[a]]
+
+
+def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
+                   context_s: float = THRESHOLDS["context_s"]
+                   ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The decoded sounds and their prominence.
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(n_frames,)]
+        Decoded states (1-4).
+    env : np.ndarray [shape=(n_frames,)]
+        :func:`frame_envelope`.
+    frame_rate : float
+        Frames per second.
+    context_s : float
+        Half-width in seconds of the neighbourhood whose median envelope is the
+        background.
+
+    Returns
+    -------
+    sounds : list of (start, end)
+        Frame ranges of the S1 and S2 runs.
+    prominence : np.ndarray [shape=(len(sounds),)]
+        Peak envelope in the sound over the background (0 where both are 0).
+    peak : np.ndarray [shape=(len(sounds),)]
+        Peak envelope in the sound.
+    """
+    sounds = _sound_runs(states)
+    w = int(round(context_s * frame_rate))
+    prom, peak = np.zeros(len(sounds)), np.zeros(len(sounds))
+    for i, (a, b) in enumerate(sounds):
+        c = (a + b) // 2
+        bg = float(np.median(env[max(0, c - w): c + w + 1]))
+        pk = peak[i] = float(env[a:b].max())
+        prom[i] = pk / bg if bg > 0 else (np.inf if pk > 0 else 0.0)
+    return sounds, prom, peak
+
+
+def keep_mask(prominence: np.ndarray, peak: np.ndarray | None = None, *,
+              high: float = THRESHOLDS["high"], low: float = THRESHOLDS["low"],
+              min_level: float = THRESHOLDS["min_level"],
+              min_run: int = int(THRESHOLDS["min_run"])) -> np.ndarray:
+    """Which sounds the evidence supports (hysteresis, then runs of ``min_run``).
+
+    Parameters
+    ----------
+    prominence, peak : np.ndarray [shape=(n_sounds,)]
+        From :func:`sound_evidence` (``peak`` None: no level condition).
+    high, low, min_level, min_run
+        See :data:`THRESHOLDS`.
+
+    Returns
+    -------
+    np.ndarray [shape=prominence.shape, dtype=bool]
+    """
+    p = np.asarray(prominence, dtype=np.float64)
+    keep = p >= high
+    weak = (p >= low) & ~keep
+    if peak is not None and keep.any():
+        pk = np.asarray(peak, dtype=np.float64)
+        weak &= pk >= min_level * float(np.median(pk[keep]))
+    changed = True
+    while changed:  # grow strong runs through weak neighbours
+        nb = np.zeros_like(keep)
+        nb[1:] |= keep[:-1]
+        nb[:-1] |= keep[1:]
+        grow = weak & ~keep & nb
+        changed = bool(grow.any())
+        keep |= grow
+    m = np.concatenate([[False], keep, [False]]).astype(np.int8)
+    d = np.flatnonzero(np.diff(m))
+    for a, b in zip(d[::2], d[1::2]):
+        if b - a < min_run:
+            keep[a:b] = False
+    return keep
+
+
+def _gated_states(states: np.ndarray, sounds: list[tuple[int, int]], keep: np.ndarray
+                  ) -> np.ndarray:
+    """``states`` with dropped sounds, and the systole/diastole next to them, set to 0."""
+    out = np.asarray(states).astype(np.int8).copy()
+    bounds = [0] + [x for ab in sounds for x in ab] + [out.size]
+    # gap k (between sound k-1 and sound k; k = 0 and len(sounds) are the edges)
+    for k in range(len(sounds) + 1):
+        a, b = bounds[2 * k], bounds[2 * k + 1]
+        left = keep[k - 1] if k > 0 else (keep[0] if len(keep) else False)
+        right = keep[k] if k < len(sounds) else (keep[-1] if len(keep) else False)
+        if not (left and right):
+            out[a:b] = 0
+    for (a, b), kp in zip(sounds, keep):
+        if not kp:
+            out[a:b] = 0
+    return out
+
+
+def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | None = None
+          ) -> Segmentation:
+    """Keep only the sounds the signal supports; say whether any heart sounds are present.
+
+    Parameters
+    ----------
+    seg : Segmentation
+        A decoded segmentation of the recording of ``fe`` (modified in place).
+    fe : Frontend
+        The recording's front end.
+    thresholds : dict, optional
+        Overrides of :data:`THRESHOLDS`.
+
+    Returns
+    -------
+    Segmentation
+        ``seg``, with unsupported frames set to 0 (the decoder's path kept as
+        ``seg.decoded_states``) and ``seg.presence`` filled:
+        ``heart_sounds`` (bool), ``present_share`` (share of frames left in runs),
+        ``n_sounds_decoded``, ``n_sounds_kept``, ``median_prominence`` and ``reason``
+        (None when heart sounds were found).
+    """
+    th = {**THRESHOLDS, **(thresholds or {})}
+    states = np.asarray(seg.states).astype(np.int8)
+    band_rms = min(float(np.std(fe.y)),  # a constant: the filter's edge transients only
+                   float(np.sqrt(np.mean(np.square(fe.bandpassed())))))
+    env = frame_envelope(fe, states.size, seg.frame_rate)
+    sounds, prom, peak = sound_evidence(states, env, seg.frame_rate, th["context_s"])
+    keep = keep_mask(prom, peak, high=th["high"], low=th["low"], min_level=th["min_level"],
+                     min_run=int(th["min_run"]))
+    gated = _gated_states(states, sounds, keep)
+    share = float(np.mean(gated > 0)) if gated.size else 0.0
+    info: dict[str, Any] = {
+        "heart_sounds": True, "present_share": share, "n_sounds_decoded": len(sounds),
+        "n_sounds_kept": int(keep.sum()),
+        "median_prominence": float(np.median(prom)) if prom.size else None,
+        "reason": None}
+    if band_rms < th["flat_rms"]:
+        info["reason"] = (f"flat: no signal in the 25-400 Hz heart-sound band (RMS "
+                          f"{band_rms:.1e} < {th['flat_rms']:g}; constant, DC or silent)")
+    elif share < th["min_present_share"]:
+        info["reason"] = (f"no heart sounds found: {100 * share:.0f}% of the recording holds "
+                          f"repeating sounds that stand out from their surroundings (at "
+                          f"least {100 * th['min_present_share']:.0f}% needed; median "
+                          f"prominence {info['median_prominence'] or 0:.1f}, at least "
+                          f"{th['high']:g} for a clear sound)")
+    if info["reason"] is not None:
+        info["heart_sounds"] = False
+        info["present_share"] = 0.0
+        gated = np.zeros_like(states)
+    seg.decoded_states = states
+    seg.states = gated
+    seg.presence = info
+    return seg

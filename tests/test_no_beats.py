@@ -1,0 +1,113 @@
+"""No heart sounds, no beats: non-heart signals get no events, a null heart rate and a
+reason, on both segmentation methods; stretches without heart sounds get state 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import heartsound
+from heartsound.example import EXAMPLE_SR, synthetic_pcg
+from heartsound.segmentation import segment
+from heartsound.segmentation.presence import keep_mask
+
+SR = 2000
+METHODS = ("neural", "springer2016")
+
+
+def _signals(seconds: float = 12.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    f = np.fft.rfftfreq(n, 1 / SR)
+    pink = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(np.maximum(f, 1.0)), n)
+    return {"dc": np.full(n, 0.5), "white": 0.1 * rng.standard_normal(n),
+            "pink": 0.3 * pink / np.abs(pink).max(),
+            "hum50": 0.3 * np.sin(2 * np.pi * 50 * t),
+            "tone150": 0.3 * np.sin(2 * np.pi * 150 * t),
+            "near_silence": 1e-5 * rng.standard_normal(n)}
+
+
+SIGNALS = _signals()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", sorted(SIGNALS))
+def test_non_heart_signal_has_no_beats(method: str, name: str) -> None:
+    seg = segment(SIGNALS[name], SR, method=method)
+    d = seg.to_dict()
+    assert seg.events() == []
+    assert not np.any(seg.states)
+    assert d["heart_rate_bpm"] is None and d["prior_heart_rate_bpm"] is None
+    assert d["intervals"]["n_cycles"] == 0
+    assert d["presence"]["heart_sounds"] is False
+    assert d["presence"]["reason"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_synthetic_pcg_has_beats(method: str) -> None:
+    y, rows = synthetic_pcg(murmur=False, seed=3)
+    seg = segment(y, EXAMPLE_SR, method=method)
+    n_true = sum(1 for _, _, s in rows if s in (1, 3))
+    assert seg.heart_sounds and seg.presence["reason"] is None
+    assert abs(len(seg.events()) - n_true) <= 1
+    assert 65 < seg.median_heart_rate_bpm < 85  # 75 bpm drawn
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_noise_after_pcg_has_no_events(method: str) -> None:
+    y, rows = synthetic_pcg(murmur=False, seed=3)
+    rng = np.random.default_rng(1)
+    yy = np.concatenate([y, np.std(y) * rng.standard_normal(3 * EXAMPLE_SR)])
+    seg = segment(yy, EXAMPLE_SR, method=method)
+    last_true = max(b for _, b, s in rows if s in (1, 3))
+    assert seg.heart_sounds
+    assert [e for e in seg.events() if e.onset_s > last_true + 0.05] == []
+    assert not np.any(seg.states[int((len(y) / EXAMPLE_SR) * seg.frame_rate) + 1:])
+    assert len(seg.events()) >= 18
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_example_tail_has_no_events(method: str) -> None:
+    y, rows = synthetic_pcg()
+    tail = rows[-1][0]  # the last 0.8 s: faint noise only
+    seg = segment(y, EXAMPLE_SR, method=method)
+    assert [e for e in seg.events() if e.offset_s > tail + 0.02] == []
+    assert not np.any(seg.states[int(np.ceil(tail * seg.frame_rate)):])
+    assert len(seg.events()) == sum(1 for _, _, s in rows if s in (1, 3))
+
+
+def test_cycles_do_not_span_undefined_frames() -> None:
+    y, _ = synthetic_pcg(murmur=False, seed=3)
+    seg = segment(y, EXAMPLE_SR, method="springer2016")
+    ev = seg.events()
+    a, b = int(ev[4].onset_s * 50), int(ev[6].offset_s * 50)  # blank one beat
+    seg.states[a:b] = 0
+    for s1, _, s1n in seg.cycles():
+        assert s1n - s1 < 1.2  # no double-length cycle across the gap
+
+
+def test_keep_mask_hysteresis_and_runs() -> None:
+    # strong sounds carry a weak neighbour; a lone strong one in noise is dropped
+    p = np.array([1.0, 3.0, 1.6, 3.0, 1.6, 1.0, 1.1, 5.0, 1.2, 1.0])
+    assert keep_mask(p, high=2.0, low=1.5, min_run=4).tolist() == \
+        [False, True, True, True, True] + [False] * 5
+    assert not keep_mask(np.array([1.9, 1.9, 1.9, 1.9])).any()  # weak only
+    # a weak sound far quieter than the strong ones (a faint tail) is not carried
+    p = np.array([3.0, 1.6, 3.0, 1.6, 3.0, 1.6])
+    pk = np.array([1.0, 0.5, 1.0, 0.5, 1.0, 0.01])
+    assert keep_mask(p, pk, high=2.0, low=1.5, min_level=0.1, min_run=4).tolist() == \
+        [True] * 5 + [False]
+    assert keep_mask(np.array([])).size == 0
+
+
+def test_analyze_dc_not_assessable() -> None:
+    a = heartsound.analyze(np.full(10 * SR, 0.5), sr=SR, tasks=("abnormal",))
+    d = a.to_dict()
+    assert d["heart_rate_bpm"] is None and d["n_cycles"] == 0
+    assert d["segmentation"]["events"] == []
+    c = d["classification"]["abnormal"]
+    assert c["assessable"] is False and c["label"] is None and c["probabilities"] == {}
+    assert "no signal" in c["reason"] or "no heart sounds" in c["reason"]
+    assert d["quality"]["flags"][0] == "flat" and "clipped" not in d["quality"]["flags"]
