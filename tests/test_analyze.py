@@ -290,6 +290,7 @@ def test_cli_continues_after_bad_file_and_writes_outputs(bad_files, tmp_path, ca
          for r in d["segmentation"]["states"]]
 
 
+@pytest.mark.slow
 def test_cli_example_json_offline_without_torch(tmp_path):
     """``heartsound analyze --example --json`` in a fresh process: valid JSON on stdout,
     outputs written, torch never imported and matplotlib only for the figure."""

@@ -217,6 +217,7 @@ def _toy_cache(rng: np.random.Generator):
     return FeatureCache([f"r{i}" for i in range(6)], [f"p{i}" for i in range(6)], feats, labels)
 
 
+@pytest.mark.slow
 def test_seeded_segmenter_training_reproduces_the_recorded_run() -> None:
     """Known answer: a tiny seeded U-Net run gives the losses, priors and durations
     recorded with the code before the training package was split (commit 20b1f64)."""
