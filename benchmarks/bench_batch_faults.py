@@ -120,7 +120,7 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 def n_json(out: Path) -> int:
-    return sum(1 for _ in out.rglob("*.json"))
+    return sum(1 for _ in out.rglob("*.heartsound.json"))
 
 
 def batch_cmd(src: Path, out: Path, jobs: int) -> list[str]:
@@ -185,7 +185,8 @@ def run_killed_batch(src: Path, out: Path, jobs: int, n: int) -> dict:
     p.wait()
     time.sleep(3)  # workers finish the file they hold, then see the batch is gone
     rows = read_csv(out / "summary.csv")
-    stems = {str(j.relative_to(out).with_suffix("")) for j in out.rglob("*.json")}
+    stems = {str(j.relative_to(out)).removesuffix(".heartsound.json")
+             for j in out.rglob("*.heartsound.json")}
     ok = {str(Path(r).with_suffix("")) for r, v in rows.items() if v["status"] == "ok"}
     left = {"rows": len(rows), "ok_rows": len(ok), "json_files": len(stems),
             "ok_rows_without_json": len(ok - stems), "json_without_ok_row": len(stems - ok),

@@ -21,7 +21,7 @@ from heartsound.batch import BatchLockedError, csv_columns, run_batch
 from heartsound.batch_files import LOCK_NAME, audio_extensions, find_inputs
 from heartsound.batch_pool import run_isolated, worker_pids
 from heartsound.cli import main as cli_main
-from heartsound.errors import ParameterError
+from heartsound.errors import OutputError, ParameterError
 
 SR = 2000
 
@@ -108,9 +108,10 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
         assert next(csv.reader(fh)) == csv_columns(("abnormal", "murmur", "severity"))
     # outputs mirror the tree (an annotation beside a recording does not change its
     # stem); nothing for the bad file; no temporary files
-    assert _files(out) == ["ex.json", "ex.tsv", "sub/deep/syn.json", "sub/deep/syn.tsv",
-                           "sub/syn.json", "sub/syn.tsv", "summary.csv"]
-    key = json.loads((out / "ex.json").read_text())["batch"]["key"]
+    assert _files(out) == ["ex.heartsound.json", "ex.heartsound.tsv",
+                           "sub/deep/syn.heartsound.json", "sub/deep/syn.heartsound.tsv",
+                           "sub/syn.heartsound.json", "sub/syn.heartsound.tsv", "summary.csv"]
+    key = json.loads((out / "ex.heartsound.json").read_text())["batch"]["key"]
     assert key["method"] == "springer2016" and len(key["models"]["murmur"]) == 64
 
     # resume: done files are skipped (outputs untouched), the bad file is retried
@@ -121,7 +122,7 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     assert _read_csv(out / "summary.csv") == rows
 
     # an incomplete output set (JSON missing) is redone, the rest skipped
-    (out / "sub" / "syn.json").unlink()
+    (out / "sub" / "syn.heartsound.json").unlink()
     res3 = _run(tree, out)
     assert (res3.n_ok, res3.n_resumed) == (3, 2)
     assert _read_csv(out / "summary.csv") == rows
@@ -133,7 +134,7 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
 
     # asking for plots makes the earlier runs incomplete: PNGs are added
     res6 = _run(tree, out, method="neural", plots=True, tasks=("murmur",))
-    assert res6.n_resumed == 0 and (out / "ex.png").is_file()
+    assert res6.n_resumed == 0 and (out / "ex.heartsound.png").is_file()
 
 
 @pytest.mark.parametrize("change", ["version", "model", "unavailable", "fallback"])
@@ -142,7 +143,7 @@ def test_resume_redoes_results_of_other_versions_or_degraded(tree, tmp_path, cha
     classifier unavailable or a segmenter fallback, is never kept."""
     out = tmp_path / "out"
     _run(tree, out, tasks=("murmur",))
-    j = out / "ex.json"
+    j = out / "ex.heartsound.json"
     d = json.loads(j.read_text())
     if change == "version":
         d["batch"]["key"]["heartsound_version"] = "0.0.1"
@@ -156,7 +157,7 @@ def test_resume_redoes_results_of_other_versions_or_degraded(tree, tmp_path, cha
     res = _run(tree, out, tasks=("murmur",))
     assert (res.n_ok, res.n_resumed) == (3, 2)
     assert json.loads(j.read_text())["batch"]["key"] == \
-        json.loads((out / "sub" / "syn.json").read_text())["batch"]["key"]
+        json.loads((out / "sub" / "syn.heartsound.json").read_text())["batch"]["key"]
 
 
 @pytest.mark.slow
@@ -218,7 +219,7 @@ def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_pat
     def harness():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
-            if len(list(out.rglob("*.json"))) >= 6 and worker_pids():
+            if len(list(out.rglob("*.heartsound.json"))) >= 6 and worker_pids():
                 pid = worker_pids()[0]
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
@@ -247,8 +248,8 @@ def test_batch_survives_killed_worker_bad_files_odd_names_and_second_run(tmp_pat
     assert {p for p, r in rows.items() if r["status"] == "error"} == {"corrupt.wav",
                                                                       "truncated.flac"}
     assert rows[odd]["status"] == "ok"
-    assert json.loads((out / odd.replace(".wav", ".json")).read_text())["source"] == \
-        str(root / odd)
+    j = out / odd.replace(".wav", ".heartsound.json")
+    assert json.loads(j.read_text())["source"] == str(root / odd)
     hr = {p: float(r["heart_rate_bpm"]) for p, r in rows.items() if p.startswith("d/")}
     assert hr == pytest.approx({f"d/{n}": 60.0 + i for i, n in enumerate(names)}, abs=3)
 
@@ -275,9 +276,64 @@ def test_any_file_name_the_os_allows(tmp_path, rng):
         r = rows[os.fsdecode(name)]
         assert r["status"] == "ok"
         assert float(r["heart_rate_bpm"]) == pytest.approx(60.0 + 5 * i, abs=3)
-        j = out / (os.fsdecode(name).rsplit(".", 1)[0] + ".json")
+        j = out / (os.fsdecode(name).rsplit(".", 1)[0] + ".heartsound.json")
         assert os.fsencode(json.loads(j.read_bytes())["source"]) == \
             os.path.join(os.fsencode(root), name)
+
+
+def test_batch_never_replaces_annotations_or_foreign_files(tmp_path, rng):
+    """--out pointed at a sibling folder of annotations (CirCor ``x.tsv``, a hand-made
+    ``x.json``): they are untouched and the outputs are ``x.heartsound.*``; a foreign
+    file under an output name fails only its recording; an output of the previous naming
+    (``<stem>.json``) is not taken as done; a stereo recording's note reaches the CSV; a
+    name that is not UTF-8 gets its figure and HTML."""
+    rec, ann = tmp_path / "rec", tmp_path / "ann"
+    rec.mkdir()
+    ann.mkdir()
+    shutil.copy(example_path(), rec / "x.flac")
+    sf.write(str(rec / "y.wav"), _pcg(rng, 4.0, 75.0), SR)
+    odd = os.fsdecode(b"z\xe9.wav")
+    sf.write(os.fsencode(rec / odd), np.stack([_pcg(rng, 4.0, 65.0)] * 2, axis=1), SR)
+    hand = {"x.tsv": b"0.000\t0.120\t1\n0.120\t0.400\t2\n",  # CirCor-like annotation
+            "x.json": b'{"murmur": "Present"}\n',
+            "y.heartsound.tsv": b"my own notes\n",  # a foreign file under an output name
+            "x.heartsound.png": b"",  # an empty file is not heartsound's either
+            }
+    for name, data in hand.items():
+        (ann / name).write_bytes(data)
+    res = _run(rec, ann, tasks=("abnormal",), plots=True, html=True)
+    assert {n: (ann / n).read_bytes() for n in hand} == hand
+    assert (res.n_ok, res.n_error) == (1, 2)
+    errors = dict(res.errors)
+    assert "x.heartsound.png exists and was not written by heartsound" in errors["x.flac"]
+    assert "y.heartsound.tsv exists and was not written by heartsound" in errors["y.wav"]
+    made = sorted(os.fsencode(p.name) for p in ann.iterdir() if p.name not in hand)
+    assert made == [b".heartsound-batch.lock", b"summary.csv"] + [
+        b"z\xe9.heartsound." + k for k in (b"html", b"json", b"png", b"tsv")]
+    row = _read_csv(ann / "summary.csv")[odd]
+    assert row["status"] == "ok" and "mixed down to mono" in row["quality_notes"]
+    page = (ann / f"{odd.rsplit('.', 1)[0]}.heartsound.html").read_text()
+    assert "z\\xe9.wav" in page
+
+    # the foreign files moved away, a file of the previous naming left: all redone
+    (ann / "y.heartsound.tsv").unlink()
+    (ann / "x.heartsound.png").unlink()
+    shutil.copy(ann / f"{odd.rsplit('.', 1)[0]}.heartsound.json", ann / "y.json")
+    res2 = _run(rec, ann, tasks=("abnormal",), plots=True, html=True)
+    assert (res2.n_ok, res2.n_resumed, res2.n_error) == (3, 1, 0)
+    assert {n: (ann / n).read_bytes() for n in ("x.tsv", "x.json")} == \
+        {n: hand[n] for n in ("x.tsv", "x.json")}
+    assert (ann / "y.heartsound.json").is_file() and (ann / "x.heartsound.png").is_file()
+
+    # a summary.csv the batch did not write stops the run before anything is written
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.csv").write_text("patient,outcome\n1,Abnormal\n")
+    with pytest.raises(OutputError, match="summary.csv exists and was not written"):
+        _run(rec, other)
+    assert (other / "summary.csv").read_text() == "patient,outcome\n1,Abnormal\n"
+    assert sorted(p.name for p in other.iterdir()) == [".heartsound-batch.lock",
+                                                        "summary.csv"]
 
 
 def _cli(argv, capsys):

@@ -5,8 +5,11 @@ no file can stop the others.
 format the installed libsndfile reads, see :func:`heartsound.batch_files.audio_extensions`),
 runs :func:`heartsound.pipeline.analyze` on each audio file in worker processes
 (:func:`heartsound.batch_pool.run_isolated`: a worker that dies costs at most the file it
-was on, which is tried once more and then recorded) and writes the per-file outputs of
-:func:`heartsound.report.write_outputs` into the output folder, mirroring the input tree.
+was on, which is tried once more and then recorded) and writes the per-file outputs
+into the output folder, mirroring the input tree, as ``analyze`` does
+(:func:`heartsound.report.write_named`): ``<stem>.heartsound.{tsv,png,html,json}``, all
+rendered before the first is written, the JSON last, and never over a file heartsound did
+not write (such a file is recorded as that recording's error, and is left as it was).
 
 ``summary.csv`` at the top of the output folder has one row per file found, in path
 order, from the start of the run: ``status`` is ``ok``, ``error`` (with the message),
@@ -14,14 +17,18 @@ order, from the start of the run: ``status`` is ``ok``, ``error`` (with the mess
 format). It is rewritten atomically after every file, so it is never behind the per-file
 JSON nor half-written. ``path`` is the file's path relative to the input folder, byte for
 byte: a name that is not valid UTF-8 keeps its bytes in the CSV (read it with
-``errors="surrogateescape"``).
+``errors="surrogateescape"``). ``quality_notes`` holds the notes made while reading the
+recording (channels mixed down, truncated...). An existing ``summary.csv`` that a batch
+did not write (its header is not the batch's) stops the run before anything is written.
 
-Resuming: each ``<stem>.json`` records, under ``batch.key``, the heartsound version, the
+Resuming: each ``<stem>.heartsound.json`` records, under ``batch.key``, the heartsound version, the
 sha256 of every model file and the segmentation method and tasks it was made with. A file
 is not analysed again only when its outputs are all present and its key matches this run
 (its tasks may be a superset), no classifier was unavailable and the segmenter did not
 fall back; its CSV row is then rebuilt from that JSON, so the CSV of a resumed run is the
-same as that of an uninterrupted one. Failed files are always retried.
+same as that of an uninterrupted one. Failed files are always retried. Outputs of an
+earlier batch named ``<stem>.json`` (before the ``.heartsound.`` names) are not looked at:
+such a file is analysed again into the new names and the old files are left in place.
 
 One batch at a time per output folder (:class:`heartsound.batch_files.OutputLock`): a
 second one raises :class:`~heartsound.batch_files.BatchLockedError` before touching it.
@@ -45,9 +52,11 @@ from .batch_files import (BatchLockedError, OutputLock, display, find_inputs,
 from .batch_pool import death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
 from .classification.tasks import LABELS, TASKS, check_task
-from .errors import HeartsoundError, ParameterError
+from .errors import HeartsoundError, OutputError, ParameterError
+from .report import (OUTPUT_KINDS, check_replaceable, is_heartsound_output, output_kinds,
+                     output_name, render_outputs, write_named)
 from .segmentation import DEFAULT_METHOD
-from .serialize import json_text, write_atomic
+from .serialize import write_atomic
 
 __all__ = ["BatchResult", "BatchLockedError", "run_batch", "summary_row", "csv_columns",
            "run_key", "SUMMARY_NAME", "STATUSES"]
@@ -94,7 +103,7 @@ class BatchResult:
 def csv_columns(tasks: Sequence[str]) -> list[str]:
     """Columns of ``summary.csv`` for ``tasks``."""
     cols = ["path", "status", "error", "duration_s", "sr", "usable", "quality_score",
-            "quality_reasons", "heart_rate_bpm", "n_cycles", "segmentation_method"]
+            "quality_reasons", "quality_notes", "heart_rate_bpm", "n_cycles", "segmentation_method"]
     for t in tasks:
         cols += [f"{t}_label", f"{t}_uncertain"] + [f"{t}_p_{lab}" for lab in LABELS[t]]
     return cols
@@ -106,7 +115,9 @@ def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "path": path, "status": "ok", "error": "", "duration_s": d["duration_s"],
         "sr": d["sr"], "usable": q["usable"], "quality_score": q["score"],
-        "quality_reasons": "; ".join(q["reasons"]), "heart_rate_bpm": d["heart_rate_bpm"],
+        "quality_reasons": "; ".join(q["reasons"]),
+        "quality_notes": "; ".join((q.get("notes") or {}).values()),
+        "heart_rate_bpm": d["heart_rate_bpm"],
         "n_cycles": d["n_cycles"], "segmentation_method": d["segmentation"].get("method"),
     }
     for t, c in d["classification"].items():
@@ -148,11 +159,12 @@ def _reusable(d: Any, key: dict[str, Any]) -> bool:
 
 def _earlier(out_dir: Path, stem: str, kinds: Sequence[str],
              key: dict[str, Any]) -> dict[str, Any] | None:
-    """The JSON of a complete, reusable earlier result, or None."""
-    if not all((out_dir / f"{stem}.{k}").is_file() for k in kinds):
+    """The JSON of a complete, reusable earlier result (every output of ``kinds`` present
+    as ``<stem>.heartsound.<kind>`` and written by heartsound), or None."""
+    if not all(is_heartsound_output(out_dir / output_name(stem, k)) for k in kinds):
         return None
     try:
-        d = json.loads((out_dir / f"{stem}.json").read_bytes())
+        d = json.loads((out_dir / output_name(stem, "json")).read_bytes())
     except (OSError, ValueError):
         return None
     return d if _reusable(d, key) else None
@@ -163,25 +175,21 @@ Job = tuple[str, str, str, dict[str, Any], bool, bool]
 
 
 def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
-    """Analyse one file and write its outputs as :func:`heartsound.report.write_outputs`
-    does (the JSON stamped with the run key under ``batch``); ``(to_dict, None)`` or ``(None, error message)``. Never raises (except
-    KeyboardInterrupt)."""
+    """Analyse one file and write its outputs with :func:`heartsound.report.write_named`
+    (``<stem>.heartsound.<kind>``, never over a file heartsound did not write, the JSON
+    stamped with the run key under ``batch`` and written last); ``(to_dict, None)`` or
+    ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
     path, out_dir, stem, key, plots, html = job
     from .pipeline import analyze
-    from .report import OUTPUT_KINDS, render_outputs
 
     try:
+        kinds = output_kinds(png=plots, html=html)
+        check_replaceable(out_dir, stem, kinds)  # before the analysis, not after it
         a = analyze(path, method=key["method"], tasks=key["tasks"])
         d = a.to_dict()
         d["batch"] = {"key": key}
-        # figure and HTML show a name that is not UTF-8 as \xNN; the JSON keeps it exactly
-        shown = {**d, "source": display(d["source"])}
-        kinds = ["tsv", "json"] + ["png"] * plots + ["html"] * html
-        blobs = render_outputs(a, kinds=kinds, data=shown)
-        blobs["json"] = json_text(d)
-        for k in OUTPUT_KINDS:  # rendered first, JSON written last (it marks "done")
-            if k in blobs:
-                write_atomic(Path(out_dir, f"{stem}.{k}"), blobs[k])
+        blobs = render_outputs(a, kinds=kinds, data=d)
+        write_named(out_dir, stem, {k: blobs[k] for k in OUTPUT_KINDS if k in blobs})
         return d, None
     except HeartsoundError as exc:
         return None, str(exc)
@@ -211,6 +219,22 @@ class _Summary:
         write_atomic(self.path, text.encode("utf-8", "surrogateescape"))
 
 
+def _check_summary(path: Path) -> None:
+    """Refuse to replace a ``summary.csv`` that a batch did not write."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    mark = (",".join(csv_columns(())[:3]) + ",").encode()  # "path,status,error,"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(mark))
+    except OSError:
+        head = b""
+    if not path.is_file() or head != mark:
+        raise OutputError(f"batch: {display(path)} exists and was not written by "
+                          "heartsound batch; not replaced (move it away or choose "
+                          "another --out)")
+
+
 def _check_paths(root: Path, out: Path) -> None:
     if not root.is_dir():
         raise ParameterError(f"batch: {display(root)} is not a folder")
@@ -218,9 +242,9 @@ def _check_paths(root: Path, out: Path) -> None:
         raise ParameterError(f"batch: --out {display(out)} exists and is not a folder")
     if os.path.realpath(out) == os.path.realpath(root):
         raise ParameterError(
-            f"batch: --out {display(out)} is the input folder; outputs (<stem>.tsv, .json) "
-            f"would sit beside the recordings and could replace annotations; give another "
-            f"folder, e.g. --out {display(out / 'heartsound-out')}")
+            f"batch: --out {display(out)} is the input folder; outputs and summary.csv "
+            f"would be mixed with the recordings; give another folder, e.g. "
+            f"--out {display(out / 'heartsound-out')}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -247,7 +271,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     tasks : sequence of str
         Classification tasks.
     plots, html : bool
-        Write ``<stem>.png`` / ``<stem>.html`` as well as ``.json`` and ``.tsv``.
+        Write ``<stem>.heartsound.png`` / ``.html`` as well as ``.json`` and ``.tsv``.
     force : bool
         Re-analyse files whose outputs already exist.
     progress : bool
@@ -264,6 +288,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         not writable, or no audio file found.
     BatchLockedError
         Another batch is writing into ``out_dir``.
+    OutputError
+        ``out_dir/summary.csv`` exists and was not written by a batch.
     """
     if jobs < 0:
         raise ParameterError(f"batch: --jobs must be 0 or more, got {jobs}")
@@ -284,12 +310,13 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
     if not audio:
         raise ParameterError(f"batch: no audio files under {display(root)} "
                              f"({len(other)} other files)")
+    _check_summary(out / SUMMARY_NAME)
     files = sorted(audio + other)
     targets = dict(zip(audio, output_targets(root, audio, out)))
     rel = [str(f.relative_to(root)) for f in files]
     res = BatchResult(n_files=len(audio), csv_path=out / SUMMARY_NAME)
     summary = _Summary(res.csv_path, csv_columns(key["tasks"]), rel)
-    kinds = ["json", "tsv"] + ["png"] * plots + ["html"] * html
+    kinds = output_kinds(png=plots, html=html)
     todo: list[int] = []
     for i, f in enumerate(files):
         if f not in targets:

@@ -309,9 +309,8 @@ def render_outputs(analysis: Analysis, *, kinds: Iterable[str] = OUTPUT_KINDS,
         blobs["tsv"] = tsv_text(d["segmentation"]["states"])
     png = None
     if kinds & {"png", "html"}:
-        shown = dict(d, source=display_text(d["source"]))  # no glyph for undecodable bytes
         with _quiet_glyphs():
-            png = mark_png(figure_png(analysis, data=shown))
+            png = mark_png(figure_png(analysis, data=d))
     if "png" in kinds and png is not None:
         blobs["png"] = png
     if "html" in kinds:

@@ -36,13 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="DIR",
                    help="folder searched recursively for audio files")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output folder (mirrors the input tree; summary.csv at its top); "
-                        "may be inside DIR but not DIR itself")
+                   help="output folder (mirrors the input tree: <stem>.heartsound.{json,tsv,"
+                        "png,html}, never over a file heartsound did not write; "
+                        "summary.csv at its top); may be inside DIR but not DIR itself")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes (default 1; each uses one compute thread); 0 "
                         "runs in this process, without the protection of a worker")
-    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.png")
-    p.add_argument("--html", action="store_true", help="also write <stem>.html reports")
+    p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.heartsound.png")
+    p.add_argument("--html", action="store_true", help="also write <stem>.heartsound.html reports")
     p.add_argument("--force", action="store_true",
                    help="re-analyse files whose outputs already exist")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..serialize import display_text
 from .panels import (_attention_label, new_figure, plot_attention, plot_attention_curve,
                      plot_probabilities, plot_segmentation, plot_spectrogram, png_bytes)
 
@@ -27,7 +28,8 @@ _ATTENTION_PREFERENCE = ("murmur", "abnormal", "severity")
 
 def _title(d: Mapping[str, Any]) -> str:
     seg, q, hr = d["segmentation"], d["quality"], d["heart_rate_bpm"]
-    title = f"{Path(d['source']).name}: {d['duration_s']:.1f} s"
+    # a name that is not UTF-8 (lone surrogates) cannot be drawn: shown as \xNN
+    title = f"{display_text(Path(d['source']).name)}: {d['duration_s']:.1f} s"
     if seg.get("method"):
         title += f", segmentation {seg['method']}, {d['n_cycles']} cycles"
     if hr is not None:
