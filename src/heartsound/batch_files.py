@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import HeartsoundError, ParameterError
+from .serialize import display_text as display  # printable file names
 
 __all__ = ["audio_extensions", "find_inputs", "output_targets", "OutputLock",
            "BatchLockedError", "LOCK_NAME", "display"]
@@ -54,11 +55,6 @@ def audio_extensions() -> tuple[str, ...]:
 
     exts = {e for fmt in sf.available_formats() for e in _ENDINGS.get(fmt.upper(), ())}
     return tuple(sorted(exts))
-
-
-def display(path: str | Path) -> str:
-    """``path`` as printable text: bytes that are not UTF-8 shown as ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def find_inputs(root: str | Path, *, exclude: str | Path | None = None
