@@ -322,16 +322,7 @@ def band_powers(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
 
 def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
-    recording.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)]
-        Audio samples.
-    sr : float
-        Sample rate of ``y`` in Hz (>= 1000 keeps every band).
-    n_frames : int
-        Number of frames wanted; frame ``k`` is centred on ``k / 50`` s.
+    recording (parameters: those of :func:`band_powers`).
 
     Returns
     -------

@@ -37,13 +37,13 @@ DEFAULT_LAG_S = 0.6
 #: posterior is kept.
 NET_LOOKAHEAD_S = 0.2
 #: Seconds of the rate signal the duration model's heart rate is read from.
-RATE_WINDOW_S = 6.0
+RATE_WINDOW_S = 5.0
 #: Least seconds before the first heart-rate estimate (decoding starts then).
 RATE_MIN_S = 3.0
 #: Seconds between heart-rate re-estimates.
-RATE_EVERY_S = 1.0
+RATE_EVERY_S = 0.5
 #: S1-S1 intervals in the running median of :meth:`Stream.heart_rate`.
-N_INTERVALS = 6
+N_INTERVALS = 5
 #: Band-passed RMS (signal units) below which there is no contact.
 NO_CONTACT_RMS = 1e-4
 #: Autocorrelation peak below which the signal is poor (no clear cardiac rhythm).
