@@ -11,4 +11,4 @@ from __future__ import annotations
 
 from .stream import DEFAULT_LAG_S, HeartRate, Stream, StreamEvent, StreamQuality
 
-__all__ = ["Stream", "StreamEvent", "HeartRate", "StreamQuality", "DEFAULT_LAG_S"]
+__all__ = ["DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]

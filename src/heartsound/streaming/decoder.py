@@ -26,7 +26,7 @@ from ..segmentation.hsmm import DurationModel
 from ..segmentation.viterbi import ExtendedViterbi
 from ..vocab import S1, S2
 
-__all__ = ["FixedLagDecoder", "NEXT_STATE"]
+__all__ = ["NEXT_STATE", "FixedLagDecoder"]
 
 #: The state (1..4) that follows each sound.
 NEXT_STATE = {S1: 2, S2: 4}

@@ -28,7 +28,7 @@ from ..segmentation.heart_rate import heart_rate_candidates
 from ..segmentation.hsmm import posteriors_to_loglik
 from ..vocab import FRAME_RATE
 
-__all__ = ["Emitter", "NET_CONTEXT"]
+__all__ = ["NET_CONTEXT", "Emitter"]
 
 #: Frames of features the network sees per call (past frames plus the lookahead).
 NET_CONTEXT = 256

@@ -38,7 +38,7 @@ from ..io import resample
 from ..preprocess import BAND_HZ, SR, bandpass_centred
 from ..vocab import FRAME_RATE
 
-__all__ = ["StreamFrontend", "RunningZ", "TAU_S", "WARMUP_S"]
+__all__ = ["TAU_S", "WARMUP_S", "RunningZ", "StreamFrontend"]
 
 #: Time constant (s) of the running mean and variance.
 TAU_S = 30.0

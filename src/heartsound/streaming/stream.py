@@ -29,7 +29,7 @@ from .decoder import FixedLagDecoder
 from .emissions import Emitter
 from .frontend import StreamFrontend
 
-__all__ = ["Stream", "StreamEvent", "HeartRate", "StreamQuality", "DEFAULT_LAG_S"]
+__all__ = ["DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]
 
 #: Default time (s) from a sound's offset to its emission.
 DEFAULT_LAG_S = 0.6
@@ -199,6 +199,8 @@ class Stream:
         if n < self._next_rate and not (final and self._decoder.model is None):
             return
         self._next_rate = n + int(RATE_EVERY_S * FRAME_RATE)
+        if not self._rate_sig:
+            return
         sig = np.concatenate(self._rate_sig)[-keep:]
         if sig.shape[0] < 4:
             return
