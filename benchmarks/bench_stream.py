@@ -146,6 +146,7 @@ def circor(args: argparse.Namespace) -> dict[str, Any]:
         it["s1"] = [a for a, _, st in it["rows"] if st == 1]
     segs = {"springer2016_fold0": ("springer2016", lr),
             "neural_shipped": ("neural", neural.NeuralSegmenter())}
+    segs = {k: v for k, v in segs.items() if v[0] in args.methods}
     out = run_items(items, lambda it, ev: score_circor(it["rows"], ev, [0.06])[0.06],
                     segs, args.lags, args.chunk)
     return {"dataset": "circor2022", "fold": 0, "n_scored": len(items),
@@ -158,6 +159,7 @@ def pascal(args: argparse.Namespace) -> dict[str, Any]:
         it["s1"] = [t for snd, t in it["ref"] if snd == "S1"]
     segs = {"springer2016_shipped": ("springer2016", springer.load_default()),
             "neural_shipped": ("neural", neural.NeuralSegmenter())}
+    segs = {k: v for k, v in segs.items() if v[0] in args.methods}
     out = run_items(items, lambda it, ev: score_pascal(it["ref"], ev, [0.06])[0.06],
                     segs, args.lags, args.chunk)
     return {"dataset": "pascal2011 set A", "n_scored": len(items), "results": out}
@@ -202,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=float, default=0.02)
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--sr", type=int, default=4000)
-    p.add_argument("--method", default="springer2016")
+    p.add_argument("--method", default="springer2016", help="memory: the method")
+    p.add_argument("--methods", nargs="+", default=["springer2016", "neural"],
+                   help="circor / pascal: the methods to score")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory}[args.what](args)

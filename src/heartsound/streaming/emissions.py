@@ -24,14 +24,21 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..segmentation import neural, springer
-from ..segmentation.heart_rate import heart_rate_candidates
-from ..segmentation.hsmm import posteriors_to_loglik
+from ..segmentation.heart_rate import decode_candidates, heart_rate_candidates
+from ..segmentation.hsmm import (
+    DurationModel,
+    decode_with_score,
+    duration_model,
+    posteriors_to_loglik,
+)
 from ..vocab import FRAME_RATE
 
 __all__ = ["NET_CONTEXT", "Emitter"]
 
 #: Frames of features the network sees per call (past frames plus the lookahead).
 NET_CONTEXT = 256
+#: Heart-rate candidates springer2016 decodes at each re-estimate (as offline).
+N_CANDIDATES = 3
 
 
 class Emitter:
@@ -118,4 +125,26 @@ class Emitter:
             post[:, 0], post[:, 2] = signal[:, 0], signal[:, 1]
             return neural.rate_from_posteriors(post, FRAME_RATE,
                                                sound_durations=self.durations or None)
-        return heart_rate_candidates(signal[:, 0], FRAME_RATE, n=1)
+        return heart_rate_candidates(signal[:, 0], FRAME_RATE, n=N_CANDIDATES)
+
+    def duration_model(self, hr: float, sys_s: float) -> DurationModel:
+        """The HSMM duration model at ``hr`` bpm and systolic interval ``sys_s`` s."""
+        d = self.durations
+        return duration_model(hr, sys_s, frame_rate=FRAME_RATE, s1=d.get("S1"), s2=d.get("S2"))
+
+    def choose(self, candidates: list[tuple[float, float, float]], loglik: np.ndarray
+               ) -> tuple[float, float]:
+        """The heart rate and systolic interval to decode with. neural: the first
+        candidate. springer2016: its offline choice, on the recent emissions
+        ``loglik [n, 4]``: decode each candidate (with the typical systolic interval as
+        well) and keep the path whose emissions score highest
+        (:func:`~heartsound.segmentation.heart_rate.decode_candidates`)."""
+        if self.method == "neural" or len(candidates) == 1:
+            return candidates[0][0], candidates[0][1]
+
+        def decode(hr: float, si: float) -> tuple[np.ndarray, float]:
+            states, _ = decode_with_score(loglik, self.duration_model(hr, si))
+            return states, float(loglik[np.arange(states.size), states - 1].sum())
+
+        _, hr, si, _ = decode_candidates(candidates, decode, typical_systole=True)
+        return hr, si

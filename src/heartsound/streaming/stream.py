@@ -5,7 +5,8 @@ features on overlapping windows with running normalisation, the offline method's
 (network or logistic regressions) for the emissions, and fixed-lag decoding of the same
 HSMM, whose duration model follows the heart rate read from the last
 :data:`RATE_WINDOW_S` seconds (as offline, from the autocorrelation of ``P(S1)`` or of
-the envelope), re-estimated every second.
+the envelope), re-estimated every :data:`RATE_EVERY_S` seconds; springer2016 also decodes
+its competing candidates over that window and keeps the best-scoring one, as offline.
 
 Latency: ``lag_s`` is the time from a sound's offset to the audio time at which it is
 emitted, not counting the wait for the end of the current block (up to ``hop_s``). It is
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import AudioError, ParameterError
-from ..segmentation.hsmm import duration_model
 from ..segmentation.result import Event
 from ..vocab import FRAME_RATE, STATE_NAMES
 from .decoder import FixedLagDecoder
@@ -113,10 +113,12 @@ class Stream:
     Examples
     --------
     >>> import heartsound
-    >>> y, sr, truth = heartsound.synthetic_pcg()                       # doctest: +SKIP
-    >>> s = heartsound.Stream(sr)                                         # doctest: +SKIP
-    >>> events = [e for i in range(0, len(y), 400) for e in s.push(y[i:i + 400])]  # doctest: +SKIP
-    >>> events += s.flush(); s.heart_rate().bpm                           # doctest: +SKIP
+    >>> y, rows = heartsound.synthetic_pcg(seconds=20.0)                  # doctest: +SKIP
+    >>> s = heartsound.Stream(2000)                                       # doctest: +SKIP
+    >>> events = [e for i in range(0, len(y), 200) for e in s.push(y[i:i + 200])]  # doctest: +SKIP
+    >>> events += s.flush()                                               # doctest: +SKIP
+    >>> round(s.heart_rate().bpm), s.quality().label                      # doctest: +SKIP
+    (75, 'good')
     """
 
     def __init__(self, sr: int, *, method: str = "neural", lag_s: float = DEFAULT_LAG_S,
@@ -141,6 +143,7 @@ class Stream:
         self.lag_s = float(lag_s)
         self._decoder = FixedLagDecoder(dec_lag)
         self._rate_sig: deque[np.ndarray] = deque()
+        self._ll_sig: deque[np.ndarray] = deque()
         self._rate_n = 0
         self._next_rate = int(RATE_MIN_S * FRAME_RATE)
         self._acf: tuple[float, float, float] | None = None
@@ -184,17 +187,19 @@ class Stream:
 
     def _advance(self, feats: np.ndarray, final: bool = False) -> list[StreamEvent]:
         loglik, rate = self._emitter.push(feats, final=final)
-        self._update_rate(rate, final)
+        self._update_rate(rate, loglik, final)
         found = self._decoder.push(loglik, final=final)
         return [self._event(*f) for f in found]
 
-    def _update_rate(self, rate: np.ndarray, final: bool) -> None:
+    def _update_rate(self, rate: np.ndarray, loglik: np.ndarray, final: bool) -> None:
         if rate.shape[0]:
             self._rate_sig.append(rate)
+            self._ll_sig.append(loglik)
             self._rate_n += rate.shape[0]
         keep = int(RATE_WINDOW_S * FRAME_RATE)
         while self._rate_sig and self._rate_n - self._rate_sig[0].shape[0] >= keep:
             self._rate_n -= self._rate_sig.popleft().shape[0]
+            self._ll_sig.popleft()
         n = self._emitter.n_done
         if n < self._next_rate and not (final and self._decoder.model is None):
             return
@@ -204,11 +209,10 @@ class Stream:
         sig = np.concatenate(self._rate_sig)[-keep:]
         if sig.shape[0] < 4:
             return
-        hr, sys_s, peak = self._emitter.rate_candidates(sig)[0]
-        self._acf = (hr, sys_s, peak)
-        durs = self._emitter.durations
-        self._decoder.set_model(duration_model(hr, sys_s, frame_rate=FRAME_RATE,
-                                               s1=durs.get("S1"), s2=durs.get("S2")))
+        cands = self._emitter.rate_candidates(sig)
+        hr, sys_s = self._emitter.choose(cands, np.concatenate(self._ll_sig)[-keep:])
+        self._acf = (hr, sys_s, cands[0][2])
+        self._decoder.set_model(self._emitter.duration_model(hr, sys_s))
 
     def _event(self, state: int, on: int, off: int) -> StreamEvent:
         shift = self._emitter.shift
