@@ -30,7 +30,8 @@ _CALLS = textwrap.dedent('''
                 "ParameterError", "Recording", "load", "analyze", "Analysis", "TaskResult",
                 "segment", "Segmentation", "Event", "classify", "classify_all",
                 "ClassificationResult", "assess", "Quality", "plot", "plot_segmentation",
-                "plot_attention", "example_path", "synthetic_pcg", "metrics", "datasets"}
+                "plot_attention", "example_path", "synthetic_pcg", "metrics", "datasets",
+                "Stream"}
     assert set(hs.__all__) == EXPECTED, set(hs.__all__) ^ EXPECTED
     assert dir(hs) == sorted(EXPECTED), dir(hs)
 
@@ -63,6 +64,8 @@ _CALLS = textwrap.dedent('''
         assert ax.get_ylabel() == "frequency (Hz)"
         y, rows = hs.synthetic_pcg(seconds=3.0)
         assert y.shape == (6000,) and rows[1][2] == 1
+        st = hs.Stream(2000)
+        assert st.push(y) == [] and {e.sound for e in st.flush()} == {"S1", "S2"}
         assert hasattr(hs.metrics, "score_against_rows") and "circor2022" in hs.datasets.NAMES
         for err in (hs.AudioError, hs.ModelError, hs.ParameterError):
             assert issubclass(err, hs.HeartsoundError)

@@ -31,6 +31,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "segment": ("heartsound.segmentation", "segment"),
     "Segmentation": ("heartsound.segmentation.result", "Segmentation"),
     "Event": ("heartsound.segmentation.result", "Event"),
+    "Stream": ("heartsound.streaming", "Stream"),
     "classify": ("heartsound.classification.inference", "classify"),
     "classify_all": ("heartsound.classification.inference", "classify_all"),
     "ClassificationResult": ("heartsound.classification.inference", "ClassificationResult"),

@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FRAME_RATE", "FEATURE_NAMES", "EXTENDED_FEATURE_NAMES", "SPRINGER_BANDS_HZ",
            "springer_features", "envelopes", "band_envelopes",
            "homomorphic_envelope", "hilbert_envelope", "psd_envelope", "zscore",
-           "to_frames", "n_frames_for", "lagged_products", "neural_features", "band_energies"]
+           "to_frames", "n_frames_for", "lagged_products", "neural_features", "band_energies", "band_powers"]
 
 #: Feature columns returned by :func:`springer_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = ("homomorphic", "hilbert", "psd")
@@ -297,9 +297,11 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     return zscore(np.column_stack(cols), axis=0), FRAME_RATE
 
 
-def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
-    """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
-    recording.
+def band_powers(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
+    """Power of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` in 80 ms Hann frames at 50 Hz.
+
+    The un-normalised step of :func:`band_energies` (the streaming front end,
+    :mod:`heartsound.streaming`, normalises it with running statistics instead).
 
     Parameters
     ----------
@@ -312,9 +314,8 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
-        ``log10`` of the power in each band of an 80 ms Hann-windowed frame, each column
-        then standardised to zero mean and unit variance over the recording.
+    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float64]
+        Summed ``|rfft|^2`` of the band's bins (signal units squared).
     """
     x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
     hop = int(_BAND_SR / FRAME_RATE)
@@ -332,6 +333,21 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
         frames = np.lib.stride_tricks.sliding_window_view(xp, _BAND_WIN)[::hop] * win
         power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
         bands[i:j] = power @ weights.astype(np.float64)
+    return bands
+
+
+def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
+    """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
+    recording (parameters: those of :func:`band_powers`).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
+        ``log10`` of the power in each band of an 80 ms Hann-windowed frame
+        (:func:`band_powers`), each column then standardised to zero mean and unit
+        variance over the recording.
+    """
+    bands = band_powers(y, sr, n_frames)
     out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
     out -= out.mean(axis=0, keepdims=True)
     sd = out.std(axis=0, keepdims=True)

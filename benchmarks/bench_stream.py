@@ -1,0 +1,220 @@
+"""Streaming segmentation figures (issue 17): streamed vs offline S1/S2 F1, emission
+latency, heart-rate error over 5 s windows, CPU per second of audio, peak RSS over a long
+stream. Prints one JSON object.
+
+    python benchmarks/bench_stream.py circor --n 30 --train 400 --lags 0.5 0.6 1.0
+    python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
+    python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
+
+``circor``: fold 0 of ``circor_folds(records, k=5, seed=0)``; a springer2016 model is
+fitted on ``--train`` recordings of the other four folds (the first ones in fold order)
+and ``--n`` held-out recordings (the first ones) are scored, offline and streamed, with
+that model, and with the shipped neural network (trained on all of CirCor, so its F1
+against the annotations is in-sample; its streamed-vs-offline difference is still
+meaningful). ``pascal``: the 21 annotated set A recordings (no model was trained on
+PASCAL). Streams are fed in ``--chunk`` s chunks (20 ms: latency then includes at most
+20 ms of chunking). CPU is process time on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from heartsound.datasets import circor2022
+from heartsound.datasets.splits import circor_folds
+from heartsound.evaluation.segmentation import (
+    circor_items,
+    pascal_items,
+    score_circor,
+    score_pascal,
+    summary,
+)
+from heartsound.segmentation import neural, springer
+from heartsound.streaming import Stream
+
+WINDOW_S = 5.0
+
+
+def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
+                  chunk_s: float) -> tuple[list[Any], list[tuple[float, float | None]], float]:
+    """Streamed events, (time, heart rate) at every 5 s window end, CPU seconds."""
+    t0 = time.process_time()
+    s = Stream(sr, method=method, model=model, lag_s=lag)
+    n = max(1, int(round(chunk_s * sr)))
+    ev: list[Any] = []
+    hr: list[tuple[float, float | None]] = []
+    next_w = WINDOW_S
+    for i in range(0, len(y), n):
+        ev += s.push(y[i:i + n])
+        if s.time_s >= next_w:
+            hr.append((next_w, s.heart_rate().bpm))
+            next_w += WINDOW_S
+    ev += s.flush()
+    return ev, hr, time.process_time() - t0
+
+
+def ref_rate(s1_times: list[float], t_end: float) -> float | None:
+    """60 / median S1-S1 interval of the annotated S1 onsets in ``[t_end - 5 s, t_end]``."""
+    t = np.asarray([x for x in s1_times if t_end - WINDOW_S <= x <= t_end])
+    iv = np.diff(t)
+    iv = iv[(iv > 0.25) & (iv < 2.0)]
+    return float(60.0 / np.median(iv)) if iv.size >= 2 else None
+
+
+def hr_errors(hr: list[tuple[float, float | None]], s1: list[float]) -> list[float]:
+    out = []
+    for t, est in hr:
+        ref = ref_rate(s1, t)
+        if ref is not None and est is not None:
+            out.append(abs(est - ref))
+    return out
+
+
+def run_items(items: list[dict[str, Any]], score: Any, segs: dict[str, Any], lags: list[float],
+              chunk_s: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (method, model) in segs.items():
+        off_scores: list[Any] = []
+        per_lag: dict[float, dict[str, list[Any]]] = {
+            lag: {"scores": [], "lat": [], "lat_all": [], "hr": [], "cpu": [], "dur": [],
+                  "agree": []} for lag in lags}
+        for it in items:
+            seg = model.segment(it["y"], it["sr"])
+            off = seg.events()
+            off_scores.append(score(it, off))
+            for lag in lags:
+                ev, hr, cpu = stream_events(it["y"], it["sr"], method, model, lag, chunk_s)
+                d = per_lag[lag]
+                d["scores"].append(score(it, ev))
+                d["agree"].append(score_vs(off, ev))
+                warm = [e for e in ev if e.offset_s > 4.0 and e.offset_s < len(it["y"]) / it["sr"] - 0.01]
+                d["lat"] += [e.emitted_at_s - e.offset_s for e in warm]
+                d["lat_all"] += [e.emitted_at_s - e.offset_s for e in ev]
+                d["hr"] += hr_errors(hr, it["s1"])
+                d["cpu"].append(cpu)
+                d["dur"].append(len(it["y"]) / it["sr"])
+        res: dict[str, Any] = {"offline": summary({0.06: off_scores})["60ms"]}
+        for lag, d in per_lag.items():
+            lat, lat_all, hre = map(np.asarray, (d["lat"], d["lat_all"], d["hr"]))
+            agree = summary({0.06: d["agree"]})["60ms"]
+            res[f"lag_{lag}"] = {
+                "stream": summary({0.06: d["scores"]})["60ms"],
+                "stream_vs_offline_f1": agree["f1"],
+                "latency_s_after_4s": {"median": float(np.median(lat)),
+                                       "p95": float(np.percentile(lat, 95)),
+                                       "max": float(lat.max()), "n": int(lat.size)},
+                "latency_s_all": {"median": float(np.median(lat_all)),
+                                  "p95": float(np.percentile(lat_all, 95))},
+                "hr_abs_error_bpm_5s": {"median": float(np.median(hre)) if hre.size else None,
+                                        "mean": float(np.mean(hre)) if hre.size else None,
+                                        "n_windows": int(hre.size)},
+                "x_real_time": float(sum(d["dur"]) / sum(d["cpu"])),
+            }
+        out[name] = res
+    return out
+
+
+def score_vs(off: list[Any], ev: list[Any]) -> dict[float, Any]:
+    from heartsound.evaluation.detection import event_scores
+
+    return event_scores([(e.sound, e.centre_s) for e in off],
+                        [(e.sound, e.centre_s) for e in ev], 0.06)
+
+
+def circor(args: argparse.Namespace) -> dict[str, Any]:
+    records = circor2022.read(os.path.join(args.root, "circor2022"))
+    records = [r for r in records if r.annotation_path is not None]
+    tr, te = circor_folds(records, k=5, seed=0)[0]
+    t0 = time.perf_counter()
+    lr = springer.SpringerSegmenter()
+    train = circor_items([records[i] for i in tr[:args.train]], segmenter=lr)
+    lr.fit([x for it in train for x in it["train_features"]],
+           [it["states"] for it in train for _ in it["train_features"]])
+    fit_s = time.perf_counter() - t0
+    items = circor_items([records[i] for i in te[:args.n]], with_features=False)
+    for it in items:
+        it["s1"] = [a for a, _, st in it["rows"] if st == 1]
+    segs = {"springer2016_fold0": ("springer2016", lr),
+            "neural_shipped": ("neural", neural.NeuralSegmenter())}
+    segs = {k: v for k, v in segs.items() if v[0] in args.methods}
+    out = run_items(items, lambda it, ev: score_circor(it["rows"], ev, [0.06])[0.06],
+                    segs, args.lags, args.chunk)
+    return {"dataset": "circor2022", "fold": 0, "n_scored": len(items),
+            "n_train": len(train), "fit_seconds": round(fit_s, 1), "results": out}
+
+
+def pascal(args: argparse.Namespace) -> dict[str, Any]:
+    items = pascal_items(os.path.join(args.root, "pascal2011"))
+    for it in items:
+        it["s1"] = [t for snd, t in it["ref"] if snd == "S1"]
+    segs = {"springer2016_shipped": ("springer2016", springer.load_default()),
+            "neural_shipped": ("neural", neural.NeuralSegmenter())}
+    segs = {k: v for k, v in segs.items() if v[0] in args.methods}
+    out = run_items(items, lambda it, ev: score_pascal(it["ref"], ev, [0.06])[0.06],
+                    segs, args.lags, args.chunk)
+    return {"dataset": "pascal2011 set A", "n_scored": len(items), "results": out}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def memory(args: argparse.Namespace) -> dict[str, Any]:
+    from heartsound.example import synthetic_pcg
+
+    y, _ = synthetic_pcg(seconds=60.0, sr=args.sr, murmur=False)
+    s = Stream(args.sr, method=args.method)
+    n = int(0.1 * args.sr)
+    marks, t0, c0, n_ev = [], time.perf_counter(), time.process_time(), 0
+    total = int(args.minutes * 60 / 0.1)
+    for k in range(total):
+        i = (k * n) % len(y)
+        n_ev += len(s.push(y[i:i + n]))
+        if (k + 1) % int(300 / 0.1) == 0 or k == 0:
+            marks.append({"audio_min": round((k + 1) * 0.1 / 60, 2), "rss_mb": round(rss_mb(), 1)})
+    n_ev += len(s.flush())
+    return {"method": args.method, "sr": args.sr, "minutes": args.minutes, "chunk_s": 0.1,
+            "events": n_ev, "rss": marks,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "x_real_time_cpu": args.minutes * 60 / (time.process_time() - c0),
+            "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("what", choices=("circor", "pascal", "memory"))
+    p.add_argument("--root", default=os.environ.get("HEARTSOUND_DATA", "../shared/data"))
+    p.add_argument("--n", type=int, default=30)
+    p.add_argument("--train", type=int, default=400)
+    p.add_argument("--lags", type=float, nargs="+", default=[0.5, 0.6, 1.0])
+    p.add_argument("--chunk", type=float, default=0.02)
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--sr", type=int, default=4000)
+    p.add_argument("--method", default="springer2016", help="memory: the method")
+    p.add_argument("--methods", nargs="+", default=["springer2016", "neural"],
+                   help="circor / pascal: the methods to score")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    out = {"circor": circor, "pascal": pascal, "memory": memory}[args.what](args)
+    out["command"] = "python benchmarks/bench_stream.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Fixed-lag decoding of the segmentation HSMM: events, once emitted, are final.
+
+:class:`FixedLagDecoder` runs the forward pass of the offline decoder
+(:class:`heartsound.segmentation.viterbi.ExtendedViterbi`, the same duration model and
+emissions) as frames arrive. After each block it backtracks the best path of the frames
+so far (:meth:`~heartsound.segmentation.viterbi.ExtendedViterbi.finish`, which leaves the
+forward state unchanged) and emits the earliest S1 or S2 whose offset lies at least
+``lag`` frames before the newest frame. Emitting a sound *commits* the path up to its
+offset: the decoder restarts there with the state that follows the sound (systole after
+S1, diastole after S2) beginning exactly at that frame, and the frames since are pushed
+again. Every later path therefore continues the emitted ones, so nothing emitted is ever
+contradicted, and the decoder holds only the frames since the last commit (about
+``lag`` plus one sound and one interval: bounded, whatever the stream's length). A new
+duration model (the heart rate changed) takes effect at the next commit.
+
+Compared with the offline decoder, which scores every path over the whole recording,
+a committed boundary is never revised by later evidence: with a lag of a few tenths of a
+second the best path rarely changes that far back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..segmentation.hsmm import DurationModel
+from ..segmentation.viterbi import ExtendedViterbi
+from ..vocab import S1, S2
+
+__all__ = ["NEXT_STATE", "FixedLagDecoder"]
+
+#: The state (1..4) that follows each sound.
+NEXT_STATE = {S1: 2, S2: 4}
+
+
+class _StartedViterbi(ExtendedViterbi):
+    """An :class:`ExtendedViterbi` whose first segment is of one given state and begins at
+    frame 0 (a committed boundary), so its duration is scored with the full duration
+    distribution instead of the residual-life prior.
+
+    When one segment covers every frame so far, :meth:`finish` scores it with the
+    probability that the state lasts at least that long, as for any segment cut by the
+    last frame.
+    """
+
+    def __init__(self, durations: DurationModel, state: int) -> None:
+        super().__init__(durations)
+        init = np.full_like(self._init, -np.inf)
+        init[:, state - 1] = self._logp[:, state - 1]
+        self._init = init
+        self._cut_init = np.full_like(init, -np.inf)
+        self._cut_init[:, state - 1] = self._logs[:, state - 1]
+
+    def finish(self) -> tuple[np.ndarray, float]:
+        init, self._init = self._init, self._cut_init
+        try:
+            return super().finish()
+        finally:
+            self._init = init
+
+
+class FixedLagDecoder:
+    """Fixed-lag HSMM decoder of a stream of emission log-likelihoods.
+
+    Parameters
+    ----------
+    lag_frames : int
+        An event is emitted once its offset is at least this many frames old.
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames pushed so far (absolute frame index of the next one).
+    """
+
+    def __init__(self, lag_frames: int) -> None:
+        self.lag = int(lag_frames)
+        self.n_frames = 0
+        self._start = 0                          # absolute frame of the last commit
+        self._state: int | None = None           # state beginning at the commit (None: free)
+        self._emis = np.zeros((0, 4))            # emissions since the commit
+        self._model: DurationModel | None = None
+        self._viterbi: ExtendedViterbi | None = None
+
+    @property
+    def model(self) -> DurationModel | None:
+        return self._model
+
+    def set_model(self, durations: DurationModel) -> None:
+        """Use ``durations`` from the next commit on (at once if decoding has not begun)."""
+        self._model = durations
+        if self._viterbi is None:
+            self._restart()
+
+    def _restart(self) -> None:
+        assert self._model is not None
+        v = ExtendedViterbi(self._model) if self._state is None else \
+            _StartedViterbi(self._model, self._state)
+        if self._emis.shape[0]:
+            v.push(self._emis)
+        self._viterbi = v
+
+    def push(self, loglik: np.ndarray, *, final: bool = False) -> list[tuple[int, int, int]]:
+        """Append emissions ``[m, 4]``; return the newly confirmed sounds.
+
+        Parameters
+        ----------
+        loglik : np.ndarray [shape=(m, 4)]
+            ``log b_j(o_t)`` of the next frames.
+        final : bool
+            The stream ended: emit every remaining sound (the last one may be cut).
+
+        Returns
+        -------
+        list of (state, onset_frame, offset_frame)
+            ``state`` 1 (S1) or 3 (S2); frames absolute, offset exclusive; time order.
+        """
+        e = np.asarray(loglik, dtype=np.float64).reshape(-1, 4)
+        self._emis = np.concatenate([self._emis, e])
+        self.n_frames += e.shape[0]
+        if self._viterbi is None:
+            return []
+        if e.shape[0]:
+            self._viterbi.push(e)
+        out: list[tuple[int, int, int]] = []
+        while self._emis.shape[0] >= 2:
+            sound = self._next_sound(final)
+            if sound is None:
+                break
+            st, on, off = sound
+            out.append((st, self._start + on, self._start + off))
+            if off >= self._emis.shape[0]:       # the last sound of a finished stream
+                break
+            self._start += off
+            self._state = NEXT_STATE[st]
+            self._emis = self._emis[off:]
+            self._restart()
+        return out
+
+    def _next_sound(self, final: bool) -> tuple[int, int, int] | None:
+        """The first sound of the best path ending ``lag`` frames before the newest frame
+        (any sound if ``final``), in frames since the commit."""
+        assert self._viterbi is not None
+        states, _ = self._viterbi.finish()
+        n = states.size
+        limit = n if final else n - self.lag
+        change = np.flatnonzero(np.diff(states)) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [n]])
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            if b > limit:
+                return None
+            st = int(states[a])
+            if st in (S1, S2):
+                return st, a, b
+        return None
