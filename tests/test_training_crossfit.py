@@ -218,3 +218,32 @@ def test_seeded_training_reproduces_the_recorded_run(tmp_path, monkeypatch):
     assert [h["val_score"] for h in m.history] == RECORDED_VAL_SCORES
     assert m.rules == RECORDED_RULES
     np.testing.assert_allclose(m.predict(recs[:3])[:, 1], RECORDED_P_ABNORMAL, rtol=1e-4)
+
+
+def test_cv_only_runs_the_asked_folds_of_the_same_split(tmp_path, monkeypatch, rng):
+    """`only=[1]` trains and scores fold 1 alone, on the very test patients fold 1 of the
+    full split holds; a fold outside the split is refused before any training."""
+    monkeypatch.setenv("HEARTSOUND_CACHE", str(tmp_path / "cache"))
+    recs = _records(tmp_path, rng, n=12)
+    kw = dict(model="cnn", max_epochs=1, widths=(4, 4, 4, 4), crops_per_recording=1,
+              augment=False)
+    res = tc.cross_validate("abnormal", recs, k=3, only=[1], **kw)
+    _, te = tc.grouped_folds("abnormal", recs, 3, 0)[1]
+    assert [f["fold"] for f in res] == [1]
+    assert sorted(res[0]["test_ids"]) == sorted(f"physionet2016/{recs[i].id}" for i in te)
+    with pytest.raises(ParameterError, match=r"\[3\].*0\.\.2"):
+        tc.cross_validate("abnormal", recs, k=3, only=[0, 3], **kw)
+
+
+def test_cli_cv_folds_writes_only_those_folds(tmp_path, monkeypatch, rng, capsys):
+    """`--cv 3 --folds 2 --json F`: F holds fold 2 alone, scored in the summary."""
+    import json
+
+    out = tmp_path / "cv.json"
+    _train_cli(tmp_path, monkeypatch, rng, 12,
+               ["--epochs", "1", "--widths", "4", "4", "4", "4", "--cv", "3", "--folds", "2",
+                "--json", str(out)])
+    d = json.loads(out.read_text())
+    assert [f["fold"] for f in d["folds"]] == [2]
+    assert [f["fold"] for f in d["summary"]["per_fold"]] == [2]
+    assert d["summary"]["n"] == len(d["folds"][0]["truth"])

@@ -25,7 +25,7 @@ import numpy as np
 from ..classification.frontend import NORMALIZATIONS, FrontendConfig
 from ..classification.tasks import TASKS
 from ..datasets import circor2022, find_corpora, read
-from ..errors import DatasetError
+from ..errors import DatasetError, ParameterError
 from ..evaluation.classification import lodo_folds, summarize_cv
 from ..evaluation.segmentation import circor_items
 from ..segmentation import METHODS
@@ -120,6 +120,9 @@ def add_classifier_arguments(p: argparse.ArgumentParser) -> None:
                         "training one model")
     p.add_argument("--lodo", action="store_true",
                    help="abnormal: leave-one-PhysioNet-database-out CV")
+    p.add_argument("--folds", type=int, nargs="+", metavar="F",
+                   help="with --cv/--lodo: run only these folds (0-based) of the same "
+                        "split; the scores are those of these folds (default every fold)")
     add_config_arguments(p, tc.TrainConfig,
                          only=[f.name for f in dataclasses.fields(tc.TrainConfig)
                                if f.name != "task"])
@@ -179,10 +182,12 @@ def classifier_main(args: argparse.Namespace) -> int:
     task, seed = hyper.pop("task"), hyper.pop("seed")
     names = tuple(args.corpora or _TRAIN_CORPORA[task])
     recs = _read(names, _resolve_roots(args.root))
+    if args.folds and not (args.cv or args.lodo):
+        raise ParameterError("--folds needs --cv or --lodo")
     if args.cv or args.lodo:
         folds = lodo_folds(task, recs) if args.lodo else None
         res = tc.cross_validate(task, recs, k=args.cv or 5, seed=seed, folds=folds,
-                                progress=True, jobs=args.jobs, **hyper)
+                                only=args.folds, progress=True, jobs=args.jobs, **hyper)
         summary = summarize_cv(task, recs, res, lodo=args.lodo)
         print(json.dumps(summary, indent=1))
         if args.json:

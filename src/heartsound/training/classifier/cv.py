@@ -12,6 +12,7 @@ import numpy as np
 
 from ...classification.frontend import FrontendConfig
 from ...classification.tasks import patient_target
+from ...errors import ParameterError
 from ..runtime import map_jobs
 from .data import feature_cache, grouped_folds, record_key
 from .rules import patient_decisions, task_score, tune_rules
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int = 0,
                    folds: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
-                   progress: bool = False, jobs: int = 1,
+                   only: Sequence[int] | None = None, progress: bool = False, jobs: int = 1,
                    **train_kwargs: Any) -> list[dict[str, Any]]:
     """Grouped, stratified k-fold cross-validation; returns per-fold predictions.
 
@@ -40,6 +41,9 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
         Seed of the folds and of each fold's training.
     folds : sequence of (train_index, test_index), optional
         Explicit folds over the filtered records (e.g. leave-one-database-out).
+    only : sequence of int, optional
+        Run only these folds (0-based positions in the split, which is unchanged), e.g.
+        one fold of a long run; default every fold.
     jobs : int
         Folds trained at the same time, each in its own process with one torch thread
         (the results do not depend on it; the wall-clock cap ``max_minutes`` does, if the
@@ -60,9 +64,14 @@ def cross_validate(task: str, records: Sequence[Any], *, k: int = 5, seed: int =
     recs = [r for r in records if patient_target(task, r) is not None]
     if folds is None:
         folds = grouped_folds(task, recs, k, seed)
+    bad = sorted(set(only or ()) - set(range(len(folds))))
+    if bad:
+        raise ParameterError(f"folds {bad} do not exist: the split has folds "
+                             f"0..{len(folds) - 1}")
     feats = feature_cache(recs, train_kwargs.get("frontend", FrontendConfig()))
     fold_args = [(task, f, [recs[i] for i in tr], [recs[i] for i in te], feats, seed,
-                  progress, train_kwargs) for f, (tr, te) in enumerate(folds)]
+                  progress, train_kwargs) for f, (tr, te) in enumerate(folds)
+                 if only is None or f in only]
     return map_jobs(_cv_fold, fold_args, jobs)
 
 
