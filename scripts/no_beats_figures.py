@@ -67,6 +67,11 @@ def _row(name: str, y: np.ndarray, sr: int, method: str) -> dict[str, Any]:
             "heart_rate_bpm": seg.median_heart_rate_bpm,
             "heart_sounds": getattr(seg, "heart_sounds", True),
             "present_share": pres.get("present_share"),
+            "n_sounds_decoded": pres.get("n_sounds_decoded"),
+            "n_sounds_prominent": pres.get("n_sounds_prominent"),
+            "n_sounds_kept": pres.get("n_sounds_kept"),
+            "median_prominence": pres.get("median_prominence"),
+            "median_low_share": pres.get("median_low_share"),
             "reason": pres.get("reason")}
 
 
@@ -129,7 +134,9 @@ def part_rejected(args: argparse.Namespace) -> dict[str, Any]:
         by_group[g] = {"n": len(rows), "rejected": len(rej),
                        "share": round(len(rej) / len(rows), 4),
                        "rejected_ids": [r["name"] for r in rej],
-                       "present_shares": {r["name"]: r["present_share"] for r in rows}}
+                       "present_shares": {r["name"]: r["present_share"] for r in rows},
+                       "median_low_shares": {r["name"]: r["median_low_share"]
+                                             for r in rows}}
     n = sum(v["n"] for v in by_group.values())
     k = sum(v["rejected"] for v in by_group.values())
     return {"part": "rejected", "corpus": args.corpus, "method": args.method,
