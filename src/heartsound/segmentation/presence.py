@@ -24,8 +24,9 @@ Spectral shape of each run: heart sounds hold most of their 25-400 Hz energy bel
 higher. The **low share** of a sound is the 25-150 Hz share of the 25-400 Hz energy in a
 128 ms window centred on it (:func:`low_band_share`); a run whose sounds' median low
 share is below ``min_low_share`` is dropped whatever its loudness contrast (median low
-share of the runs kept on training recordings: 0.34 at the lowest, 5th percentile 0.63;
-synthetic speech, friction and knocks: 0.02-0.30).
+share of the kept sounds: PhysioNet 2016 recordings 0.35 at the lowest, 1st percentile
+0.65; CirCor 0.36 and 0.45; prominent runs of synthetic speech, friction and knocks
+0.02-0.30).
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
