@@ -11,6 +11,11 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
 ``rejected``
     Share of recordings with no heart sounds found (no events, heart rate null) on
     PhysioNet 2016 (every included recording, per database) or CirCor 2022.
+``synthetic-artifacts``
+    The same on synthetic artifacts (training side: the spectral threshold was chosen
+    on them): speech-like voiced syllables, knocks at regular or random intervals,
+    friction bursts, low-frequency movement thumps, speech with knocks; each plain and
+    low-passed at 150-400 Hz (as through a chest piece), 4 of each, 20 s at 4000 Hz.
 ``f1``
     Segmentation F1 (60 ms, segment centres) on a seeded random subset of annotated
     CirCor 2022 recordings, to compare before/after (run it with ``PYTHONPATH`` set to
@@ -25,6 +30,10 @@ Usage::
     python scripts/no_beats_figures.py rejected --corpus circor2022 \\
         --root ../shared/data/circor2022 --limit 600
     python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
+    python scripts/no_beats_figures.py synthetic-artifacts
+
+``--set KEY=VALUE`` overrides a value of ``presence.THRESHOLDS`` for the run (the table
+over thresholds in docs/results/no_beats.md).
 """
 
 from __future__ import annotations
@@ -39,9 +48,10 @@ import numpy as np
 
 from heartsound.example import EXAMPLE_SR, synthetic_pcg
 from heartsound.io import load
-from heartsound.segmentation import segment
+from heartsound.segmentation import presence, segment
 
 SR = 2000
+ART_SR = 4000
 
 
 def synthetic_signals(seconds: float = 30.0, seed: int = 0) -> dict[str, np.ndarray]:
@@ -58,6 +68,82 @@ def synthetic_signals(seconds: float = 30.0, seed: int = 0) -> dict[str, np.ndar
             "near_silence": 1e-5 * rng.standard_normal(n)}
 
 
+def _resonate(x: np.ndarray, f: float, bw: float) -> np.ndarray:
+    """Two-pole resonator at ``f`` Hz, bandwidth ``bw`` Hz, at :data:`ART_SR`."""
+    from scipy.signal import lfilter
+    r, th = np.exp(-np.pi * bw / ART_SR), 2 * np.pi * f / ART_SR
+    return lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], x)
+
+
+def _bursts(rng: np.random.Generator, n: int, make, gap) -> np.ndarray:
+    """Sum of bursts ``make()`` placed one after another with gaps ``gap()`` (s)."""
+    y, t = np.zeros(n), int(rng.uniform(0, 0.5) * ART_SR)
+    while t < n:
+        b = make()
+        e = min(n, t + b.size)
+        y[t:e] += b[: e - t]
+        t += b.size + int(gap() * ART_SR)
+    return y
+
+
+def _syllable(rng: np.random.Generator) -> np.ndarray:
+    m = int(rng.uniform(0.12, 0.35) * ART_SR)
+    src = np.zeros(m)
+    src[:: int(ART_SR / rng.uniform(100, 230))] = 1.0  # glottal pulses
+    src += 0.05 * rng.standard_normal(m)
+    formants = (rng.uniform(300, 800), rng.uniform(900, 1600), rng.uniform(1700, 1950))
+    return sum(_resonate(src, f, 80) for f in formants) * np.hanning(m)
+
+
+def _knock(rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(0.08 * ART_SR)) / ART_SR
+    k = np.exp(-t / rng.uniform(0.005, 0.03)) * np.sin(2 * np.pi * rng.uniform(60, 600) * t)
+    k[:3] += rng.uniform(0.5, 2) * np.sign(rng.standard_normal(3))
+    return k * rng.uniform(0.5, 1.5)
+
+
+def _noise_burst(rng: np.random.Generator, dur: tuple[float, float], f: tuple[float, float],
+                 bw: tuple[float, float]) -> np.ndarray:
+    m = int(rng.uniform(*dur) * ART_SR)
+    return _resonate(rng.standard_normal(m), rng.uniform(*f), rng.uniform(*bw)) * np.hanning(m)
+
+
+def synthetic_artifacts(seconds: float = 20.0, reps: int = 4) -> dict[str, np.ndarray]:
+    """Non-heart artifacts that repeat and stand out, ``name -> samples`` at
+    :data:`ART_SR` (peak 0.5, plus a noise floor at -70 to -46 dB)."""
+    from scipy.signal import butter, sosfilt
+    n, out = int(seconds * ART_SR), {}
+    for lowpass, seed in ((False, 0), (True, 1)):
+        rng = np.random.default_rng(seed)
+        for r in range(reps):
+            per = rng.uniform(0.4, 1.2)
+            kinds = {
+                "speech": lambda: _bursts(rng, n, lambda: _syllable(rng),
+                                          lambda: rng.uniform(0.03, 0.25)
+                                          + (rng.random() < 0.15) * rng.uniform(0.3, 1.0)),
+                "knocks_regular": lambda: _bursts(rng, n, lambda: _knock(rng),
+                                                  lambda: per * rng.uniform(0.9, 1.1) - 0.08),
+                "knocks_random": lambda: _bursts(rng, n, lambda: _knock(rng),
+                                                 lambda: rng.exponential(0.6) - 0.03),
+                "friction": lambda: _bursts(rng, n, lambda: _noise_burst(
+                    rng, (0.08, 0.4), (200, 900), (300, 800)), lambda: per * rng.uniform(0.3, 1.1)),
+                "movement": lambda: _bursts(rng, n, lambda: _noise_burst(
+                    rng, (0.1, 0.6), (20, 120), (60, 60)), lambda: rng.uniform(0.2, 1.4)),
+                "speech+knocks": lambda: (_bursts(rng, n, lambda: _syllable(rng),
+                                                  lambda: rng.uniform(0.03, 0.4))
+                                          + _bursts(rng, n, lambda: _knock(rng),
+                                                    lambda: rng.exponential(0.6))),
+            }
+            for name, make in kinds.items():
+                y = make()
+                if lowpass:
+                    y = sosfilt(butter(2, rng.uniform(150, 400), fs=ART_SR, output="sos"), y)
+                y = 0.5 * y / np.abs(y).max()
+                y += 10 ** rng.uniform(-3.5, -2.3) * rng.standard_normal(n)
+                out[f"{name}{'_lp' if lowpass else ''}_{r}"] = y
+    return out
+
+
 def _row(name: str, y: np.ndarray, sr: int, method: str) -> dict[str, Any]:
     seg = segment(y, sr, method=method)
     dur = len(y) / sr
@@ -67,6 +153,11 @@ def _row(name: str, y: np.ndarray, sr: int, method: str) -> dict[str, Any]:
             "heart_rate_bpm": seg.median_heart_rate_bpm,
             "heart_sounds": getattr(seg, "heart_sounds", True),
             "present_share": pres.get("present_share"),
+            "n_sounds_decoded": pres.get("n_sounds_decoded"),
+            "n_sounds_prominent": pres.get("n_sounds_prominent"),
+            "n_sounds_kept": pres.get("n_sounds_kept"),
+            "median_prominence": pres.get("median_prominence"),
+            "median_low_share": pres.get("median_low_share"),
             "reason": pres.get("reason")}
 
 
@@ -89,6 +180,12 @@ def part_synthetic(args: argparse.Namespace) -> dict[str, Any]:
             "signals": rows, "example_tail_start_s": tail,
             "example_events_in_tail": in_tail,
             "example_n_events": len(seg.events())}
+
+
+def part_synthetic_artifacts(args: argparse.Namespace) -> dict[str, Any]:
+    rows = [_row(k, v, ART_SR, args.method) for k, v in synthetic_artifacts().items()]
+    return {"part": "synthetic-artifacts", "method": args.method,
+            "summary": _summary(rows), "signals": rows}
 
 
 def part_artifacts(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,7 +226,9 @@ def part_rejected(args: argparse.Namespace) -> dict[str, Any]:
         by_group[g] = {"n": len(rows), "rejected": len(rej),
                        "share": round(len(rej) / len(rows), 4),
                        "rejected_ids": [r["name"] for r in rej],
-                       "present_shares": {r["name"]: r["present_share"] for r in rows}}
+                       "present_shares": {r["name"]: r["present_share"] for r in rows},
+                       "median_low_shares": {r["name"]: r["median_low_share"]
+                                             for r in rows}}
     n = sum(v["n"] for v in by_group.values())
     k = sum(v["rejected"] for v in by_group.values())
     return {"part": "rejected", "corpus": args.corpus, "method": args.method,
@@ -154,7 +253,8 @@ def part_f1(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("part", choices=("synthetic", "artifacts", "rejected", "f1"))
+    ap.add_argument("part", choices=("synthetic", "synthetic-artifacts", "artifacts",
+                                     "rejected", "f1"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -162,9 +262,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="random subset of this size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override presence.THRESHOLDS[KEY] for this run")
     args = ap.parse_args()
-    res = {"synthetic": part_synthetic, "artifacts": part_artifacts,
+    for kv in args.set:
+        key, value = kv.split("=", 1)
+        if key not in presence.THRESHOLDS:
+            ap.error(f"--set: unknown threshold {key!r}")
+        presence.THRESHOLDS[key] = float(value)
+    res = {"synthetic": part_synthetic, "synthetic-artifacts": part_synthetic_artifacts,
+           "artifacts": part_artifacts,
            "rejected": part_rejected, "f1": part_f1}[args.part](args)
+    res["thresholds"] = dict(presence.THRESHOLDS)
     text = json.dumps(res, indent=1)
     if args.out:
         args.out.write_text(text)

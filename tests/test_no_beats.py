@@ -9,7 +9,7 @@ import pytest
 import heartsound
 from heartsound.example import EXAMPLE_SR, synthetic_pcg
 from heartsound.segmentation import segment
-from heartsound.segmentation.presence import keep_mask
+from heartsound.segmentation.presence import drop_high_runs, keep_mask, low_band_share
 
 SR = 2000
 METHODS = ("neural", "springer2016")
@@ -29,6 +29,29 @@ def _signals(seconds: float = 12.0) -> dict[str, np.ndarray]:
 
 
 SIGNALS = _signals()
+
+
+def _speech_like(seconds: float = 12.0, seed: int = 5) -> np.ndarray:
+    """Voiced syllables (glottal pulses at 100-230 Hz through three formant resonators,
+    Hann-shaped, 0.12-0.35 s, gaps 0.03-0.25 s), as a talking patient through a stethoscope."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    y = np.zeros(n)
+    t = 0
+    while t < n:
+        m = int(rng.uniform(0.12, 0.35) * SR)
+        src = np.zeros(m)
+        src[:: int(SR / rng.uniform(100, 230))] = 1.0
+        syl = np.zeros(m)
+        for f in (rng.uniform(300, 800), rng.uniform(900, 1600), rng.uniform(1700, 1900)):
+            r, th = np.exp(-np.pi * 80 / SR), 2 * np.pi * min(f, 0.45 * SR) / SR
+            syl += lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], src)
+        e = min(n, t + m)
+        y[t:e] += (syl * np.hanning(m))[: e - t]
+        t = e + int(rng.uniform(0.03, 0.25) * SR)
+    return 0.5 * y / np.abs(y).max() + 1e-3 * rng.standard_normal(n)
 
 
 @pytest.mark.slow
@@ -86,6 +109,36 @@ def test_cycles_do_not_span_undefined_frames() -> None:
     seg.states[a:b] = 0
     for s1, _, s1n in seg.cycles():
         assert s1n - s1 < 1.2  # no double-length cycle across the gap
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_speech_like_sounds_are_not_heart_sounds(method: str) -> None:
+    # loud, repeating bursts (they pass the loudness test) with energy above 150 Hz
+    seg = segment(_speech_like(), SR, method=method)
+    assert seg.events() == [] and seg.median_heart_rate_bpm is None
+    assert seg.presence["heart_sounds"] is False
+    assert seg.presence["n_sounds_prominent"] > seg.presence["n_sounds_kept"] == 0
+
+
+def test_low_band_share_known_spectra() -> None:
+    t = np.arange(4000) / 1000.0
+    burst = np.exp(-0.5 * ((t - 2.0) / 0.02) ** 2)
+    low = low_band_share(burst * np.sin(2 * np.pi * 60 * t), [(99, 102)], 50.0)
+    high = low_band_share(burst * np.sin(2 * np.pi * 300 * t), [(99, 102)], 50.0)
+    assert low[0] > 0.95 and high[0] < 0.05
+    assert low_band_share(np.zeros(4000), [(99, 102)], 50.0)[0] == 1.0  # no energy
+    assert low_band_share(burst, [], 50.0).size == 0
+    # a sound at the very start or end is measured on the zero-padded signal
+    assert low_band_share(np.sin(2 * np.pi * 60 * t), [(0, 2), (198, 200)], 50.0).min() > 0.9
+
+
+def test_drop_high_runs_by_median() -> None:
+    keep = np.array([True] * 4 + [False] + [True] * 4)
+    share = np.array([0.9, 0.1, 0.8, 0.9, 0.5, 0.1, 0.2, 0.9, 0.1])
+    # first run: median 0.85 kept (one high sound does not break it); second: 0.15 dropped
+    assert drop_high_runs(keep, share, 0.3).tolist() == [True] * 4 + [False] * 5
+    assert drop_high_runs(keep, share, 0.0).tolist() == keep.tolist()
 
 
 def test_keep_mask_hysteresis_and_runs() -> None:
