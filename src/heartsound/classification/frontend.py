@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
            "frame_times", "log_mel", "phase_shares", "with_phases", "features", "crops",
-           "NORMALIZATIONS",
+           "crop_starts", "crop_rows", "NORMALIZATIONS",
            "PHASES"]
 
 #: Per-recording normalisations by name.
@@ -379,16 +379,39 @@ def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,
         First frame of each crop (frames of a tiled crop beyond ``n_frames`` wrap round).
     """
     f = np.asarray(features, dtype=np.float32)
+    st = crop_starts(f.shape[0], config, hop=hop)
+    return f[crop_rows(st, f.shape[0], config.crop_frames)], st
+
+
+def crop_starts(n: int, config: FrontendConfig = FrontendConfig(), *,
+                hop: int | None = None) -> np.ndarray:
+    """First frame of each crop of :func:`crops` for ``n`` frames.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_crops,), dtype=int]
+        Every ``hop`` frames (default ``config.crop_hop``), the last one aligned with the
+        end; ``[0]`` when ``n <= config.crop_frames`` (one tiled crop).
+    """
     L = config.crop_frames
     hop = config.crop_hop if hop is None else int(hop)
-    n = f.shape[0]
     if n == 0:
         raise ParameterError("no frames to crop")
     if n <= L:
-        reps = int(np.ceil(L / n))
-        return np.tile(f, (reps, 1))[None, :L], np.array([0])
+        return np.array([0])
     starts = list(range(0, n - L + 1, hop))
     if starts[-1] != n - L:
         starts.append(n - L)
-    st = np.array(starts)
-    return np.stack([f[s:s + L] for s in st]), st
+    return np.array(starts)
+
+
+def crop_rows(starts: np.ndarray, n: int, crop_frames: int) -> np.ndarray:
+    """Frame index of every row of the crops starting at ``starts``.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(starts), crop_frames), dtype=int]
+        ``features[rows]`` is the crop batch; frames beyond ``n`` wrap round (a recording
+        shorter than one crop is tiled).
+    """
+    return (np.asarray(starts, dtype=int)[:, None] + np.arange(crop_frames)) % n
