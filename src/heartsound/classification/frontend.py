@@ -248,12 +248,23 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
         spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
                                   axis=1)) ** 2
         m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
-    if config.normalize != "none":  # in place, the same numbers as (m - mean) / (sd + eps)
-        mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
-        sd = m.std()
-        m -= mu
-        m /= sd + 1e-6
-    return m.astype(np.float32)
+    if config.normalize == "none":
+        return m.astype(np.float32)
+    mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
+    sd = _std(m)
+    out = np.empty((n, config.n_mels), np.float32)
+    for i in range(0, n, _CHUNK_FRAMES):  # (m - mean) / (sd + eps) block by block
+        out[i:i + _CHUNK_FRAMES] = (m[i:i + _CHUNK_FRAMES] - mu) / (sd + 1e-6)
+    return out
+
+
+def _std(m: np.ndarray) -> float:
+    """``m.std()`` (over all elements) summed block by block: no temporary of ``m``'s
+    size (equal to ``np.std`` up to the summation order, ~1e-16 relative)."""
+    mu = m.mean()
+    ss = sum(float(np.square(m[i:i + _CHUNK_FRAMES] - mu).sum())
+             for i in range(0, len(m), _CHUNK_FRAMES))
+    return float(np.sqrt(ss / max(m.size, 1)))
 
 
 def phase_shares(states: np.ndarray, state_rate: float, n: int,
