@@ -86,7 +86,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
 #: (module, attribute, label) of what ``--stages`` times; Frontend methods by name.
 STAGES = (("heartsound.pipeline", "_load", "load"), ("heartsound.pipeline", "assess", "quality"),
           ("heartsound.pipeline", "_segment_with_fallback", "segmentation"),
-          ("heartsound.pipeline", "_classify_tasks", "classification"),
+          ("heartsound.pipeline", "classify_tasks", "classification"),
           ("heartsound.report", "write_outputs", "write outputs"),
           ("heartsound.report", "figure_png", "figure"),
           ("heartsound.features", "psd_envelope", "psd envelope"),

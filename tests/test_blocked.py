@@ -43,8 +43,9 @@ def test_band_energies_blocks_equal_whole(n: int, n_frames: int,
 
 
 @pytest.mark.parametrize("n", [300, 60_007, 600_000])
-def test_log_mel_blocks_equal_whole(n: int, rng: np.random.Generator) -> None:
-    cfg = frontend.FrontendConfig()
+@pytest.mark.parametrize("norm", ["recording", "recording_bins"])
+def test_log_mel_blocks_equal_whole(n: int, norm: str, rng: np.random.Generator) -> None:
+    cfg = frontend.FrontendConfig(normalize=norm)
     y = rng.standard_normal(n)
     yy = y
     k = frontend.n_frames(len(yy), cfg)
@@ -52,8 +53,60 @@ def test_log_mel_blocks_equal_whole(n: int, rng: np.random.Generator) -> None:
     spec = np.abs(np.fft.rfft(yy[idx] * get_window("hamming", cfg.n_fft), axis=1)) ** 2
     fb = frontend.mel_filterbank(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     m = np.log(spec @ fb.T + 1e-10)
-    want = ((m - m.mean()) / (m.std() + 1e-6)).astype(np.float32)
+    mu = m.mean() if norm == "recording" else m.mean(axis=0, keepdims=True)
+    want = ((m - mu) / (m.std() + 1e-6)).astype(np.float32)
     assert np.array_equal(frontend.log_mel(y, 2000, cfg), want)
+
+
+def test_blocked_std_equals_numpy(rng: np.random.Generator) -> None:
+    m = 3.0 * rng.standard_normal((5000, 64)) + 7.0
+    assert frontend._std(m) == pytest.approx(m.std(), rel=1e-14)
+    assert frontend._std(np.full((3, 2), 5.0)) == 0.0
+
+
+@pytest.mark.parametrize("n", [10, 64, 65, 100, 1000])
+def test_crop_rows_equal_stacked_crops(n: int) -> None:
+    cfg = frontend.FrontendConfig()
+    f = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+    L = cfg.crop_frames
+    if n <= L:  # tiled
+        want, want_st = np.tile(f, (-(-L // n), 1))[None, :L], [0]
+    else:
+        want_st = list(range(0, n - L + 1, cfg.crop_hop))
+        want_st += [] if want_st[-1] == n - L else [n - L]
+        want = np.stack([f[s:s + L] for s in want_st])
+    batch, st = frontend.crops(f, cfg)
+    assert st.tolist() == want_st and np.array_equal(batch, want)
+    assert np.array_equal(f[frontend.crop_rows(st, n, L)], want)
+
+
+def test_occlusion_masked_by_batch_equals_whole_masks(rng: np.random.Generator) -> None:
+    """Masking crop batch by crop batch (``score_masked``) gives the scores of the whole
+    masked copies (``mask_phase``) bit for bit."""
+    from heartsound.classification.evidence import blend, mask_phase, occlusion_by_phase
+
+    class _Seg:
+        states = np.tile(np.repeat([1, 2, 3, 4], [5, 15, 5, 25]), 8)
+        frame_rate = 50.0
+
+    cfg = frontend.FrontendConfig(crop_frames=16, crop_hop=8)
+    feat = rng.standard_normal((120, cfg.n_mels)).astype(np.float32)
+    st = frontend.crop_starts(len(feat), cfg)
+    weights = rng.standard_normal(cfg.n_mels)
+
+    def score(f: np.ndarray) -> float:  # a fixed, order-sensitive function of the crops
+        return float(np.tanh((f[frontend.crop_rows(st, len(f), 16)] * weights).sum(-1)).mean())
+
+    def score_masked(w: np.ndarray, bg: np.ndarray) -> float:
+        vals = [np.tanh((blend(feat[r], w[r], bg, cfg.n_mels) * weights).sum(-1))
+                for r in np.array_split(frontend.crop_rows(st, len(feat), 16), 3)]
+        return float(np.concatenate(vals).mean())
+
+    whole = occlusion_by_phase(feat, _Seg(), cfg, score, "s")
+    batched = occlusion_by_phase(feat, _Seg(), cfg, score, "s", score_masked=score_masked)
+    assert whole == batched and whole["systole"]["masked"] != whole["full"]
+    shares = frontend.phase_shares(_Seg.states, 50.0, len(feat), cfg)
+    assert score(mask_phase(feat, shares, 1, cfg.n_mels)) == whole["systole"]["masked"]
 
 
 @pytest.mark.parametrize("n", [2, 3, 4096, 60_003])

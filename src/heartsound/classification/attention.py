@@ -53,7 +53,7 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
 
     Returns
     -------
-    np.ndarray [shape=(n_frames, n_mels)] or [shape=(n_frames,)]
+    np.ndarray [shape=(n_frames, n_mels), dtype=float32] or [shape=(n_frames,)]
         Non-negative, sums to one. Overlapping crops are averaged frame by frame; a
         recording shorter than one crop (tiled at input) folds the tiles back onto its
         frames.
@@ -61,7 +61,9 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
     maps = np.clip(np.asarray(maps, dtype=np.float64), 0.0, None)
     two_d = maps.ndim == 3
     n_mels = 64 if n_mels is None else n_mels
-    total = np.zeros((n_frames, n_mels) if two_d else (n_frames,))
+    # a time x frequency map is accumulated in float32: half the memory of a long
+    # recording's map (each crop's upsampled share is computed in float64)
+    total = np.zeros((n_frames, n_mels), np.float32) if two_d else np.zeros(n_frames)
     cover = np.zeros(n_frames)
     for a, s in zip(maps, np.asarray(starts, dtype=int)):
         up = _upsample(a, crop_frames, 0)
@@ -77,7 +79,7 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
     if s > 0:
         total /= s
         return total
-    return np.full(total.shape, 1.0 / total.size)
+    return np.full(total.shape, 1.0 / total.size, dtype=total.dtype)
 
 
 def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation: Any
@@ -105,9 +107,9 @@ def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation:
     Each attention frame covers ``hop`` seconds (64 ms at the defaults); the share of a
     frame is split over the states of the segmentation frames (20 ms at 50 Hz) inside it.
     """
-    a = np.asarray(attention, dtype=np.float64)
-    if a.ndim == 2:
-        a = a.sum(axis=1)
+    a = np.asarray(attention)
+    # summed over frequency without a float64 copy of a time x frequency map
+    a = a.sum(axis=1, dtype=np.float64) if a.ndim == 2 else a.astype(np.float64)
     t = np.asarray(times_s, dtype=np.float64)
     st = np.asarray(segmentation.states).astype(int)
     fr = float(segmentation.frame_rate)

@@ -30,7 +30,7 @@ import numpy as np
 from .frontend import FrontendConfig, phase_shares
 from ..vocab import STATES
 
-__all__ = ["occlusion_by_phase", "mask_phase", "BACKGROUND_PERCENTILE"]
+__all__ = ["occlusion_by_phase", "mask_phase", "background", "blend", "BACKGROUND_PERCENTILE"]
 
 #: Per-band percentile over frames used as the level an occluded frame is set to.
 BACKGROUND_PERCENTILE = 10.0
@@ -55,16 +55,29 @@ def mask_phase(features: np.ndarray, shares: np.ndarray, phase: int, n_mels: int
     np.ndarray [shape=(n_frames, n_features), dtype=float32]
     """
     f = np.array(features, dtype=np.float32)
-    mel = f[:, :n_mels]
-    bg = np.percentile(mel, BACKGROUND_PERCENTILE, axis=0).astype(np.float32)
-    w = shares[:, phase:phase + 1].astype(np.float32)
-    f[:, :n_mels] = mel * (1.0 - w) + bg[None, :] * w
+    return blend(f, shares[:, phase:phase + 1], background(f, n_mels), n_mels)
+
+
+def background(features: np.ndarray, n_mels: int) -> np.ndarray:
+    """Per Mel band, the :data:`BACKGROUND_PERCENTILE` over frames [shape=(n_mels,),
+    float32] of ``features`` [shape=(n_frames, n_features)]."""
+    mel = np.asarray(features[:, :n_mels], dtype=np.float32)
+    return np.percentile(mel, BACKGROUND_PERCENTILE, axis=0).astype(np.float32)
+
+
+def blend(f: np.ndarray, w: np.ndarray, bg: np.ndarray, n_mels: int) -> np.ndarray:
+    """Blend, in place, the log-Mel bands of float32 rows ``f`` [shape=(..., n_features)]
+    to ``bg`` [shape=(n_mels,)] by weights ``w`` [shape=(..., 1)]; returns ``f``."""
+    w = np.asarray(w, dtype=np.float32)
+    f[..., :n_mels] = f[..., :n_mels] * (1.0 - w) + bg * w
     return f
 
 
 def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: FrontendConfig,
                        score: Callable[[np.ndarray], float], score_name: str,
-                       full: float | None = None) -> dict[str, Any] | None:
+                       full: float | None = None, *,
+                       score_masked: Callable[[np.ndarray, np.ndarray], float] | None = None
+                       ) -> dict[str, Any] | None:
     """The change of a decision score when each cardiac phase is occluded.
 
     Parameters
@@ -81,6 +94,10 @@ def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: Frontend
         E.g. ``"P(Present)"``.
     full : float, optional
         ``score(features)`` when the caller has it.
+    score_masked : callable, optional
+        ``(w, bg) ->`` the score of ``features`` with each frame's log-Mel blended to
+        ``bg`` [shape=(n_mels,)] by ``w`` [shape=(n_frames, 1)] (:func:`blend`); used
+        instead of ``score(mask_phase(...))`` so the caller can mask crop by crop.
 
     Returns
     -------
@@ -100,8 +117,13 @@ def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: Frontend
         return None
     time /= time.sum()
     full = float(score(features)) if full is None else float(full)
-    masked = np.array([score(mask_phase(features, shares, k, config.n_mels))
-                       for k in range(len(STATES))], dtype=np.float64)
+    if score_masked is None:
+        masked = np.array([score(mask_phase(features, shares, k, config.n_mels))
+                           for k in range(len(STATES))], dtype=np.float64)
+    else:  # the caller masks batch by batch: no whole masked copy per phase
+        bg = background(features, config.n_mels)
+        masked = np.array([score_masked(shares[:, k:k + 1], bg)
+                           for k in range(len(STATES))], dtype=np.float64)
     drop = full - masked
     pos = np.clip(drop, 0.0, None)
     total = float(pos.sum())

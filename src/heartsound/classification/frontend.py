@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
            "frame_times", "log_mel", "phase_shares", "with_phases", "features", "crops",
-           "NORMALIZATIONS",
+           "crop_starts", "crop_rows", "NORMALIZATIONS",
            "PHASES"]
 
 #: Per-recording normalisations by name.
@@ -248,12 +248,23 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
         spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
                                   axis=1)) ** 2
         m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
-    if config.normalize != "none":  # in place, the same numbers as (m - mean) / (sd + eps)
-        mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
-        sd = m.std()
-        m -= mu
-        m /= sd + 1e-6
-    return m.astype(np.float32)
+    if config.normalize == "none":
+        return m.astype(np.float32)
+    mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
+    sd = _std(m)
+    out = np.empty((n, config.n_mels), np.float32)
+    for i in range(0, n, _CHUNK_FRAMES):  # (m - mean) / (sd + eps) block by block
+        out[i:i + _CHUNK_FRAMES] = (m[i:i + _CHUNK_FRAMES] - mu) / (sd + 1e-6)
+    return out
+
+
+def _std(m: np.ndarray) -> float:
+    """``m.std()`` (over all elements) summed block by block: no temporary of ``m``'s
+    size (equal to ``np.std`` up to the summation order, ~1e-16 relative)."""
+    mu = m.mean()
+    ss = sum(float(np.square(m[i:i + _CHUNK_FRAMES] - mu).sum())
+             for i in range(0, len(m), _CHUNK_FRAMES))
+    return float(np.sqrt(ss / max(m.size, 1)))
 
 
 def phase_shares(states: np.ndarray, state_rate: float, n: int,
@@ -379,16 +390,39 @@ def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,
         First frame of each crop (frames of a tiled crop beyond ``n_frames`` wrap round).
     """
     f = np.asarray(features, dtype=np.float32)
+    st = crop_starts(f.shape[0], config, hop=hop)
+    return f[crop_rows(st, f.shape[0], config.crop_frames)], st
+
+
+def crop_starts(n: int, config: FrontendConfig = FrontendConfig(), *,
+                hop: int | None = None) -> np.ndarray:
+    """First frame of each crop of :func:`crops` for ``n`` frames.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_crops,), dtype=int]
+        Every ``hop`` frames (default ``config.crop_hop``), the last one aligned with the
+        end; ``[0]`` when ``n <= config.crop_frames`` (one tiled crop).
+    """
     L = config.crop_frames
     hop = config.crop_hop if hop is None else int(hop)
-    n = f.shape[0]
     if n == 0:
         raise ParameterError("no frames to crop")
     if n <= L:
-        reps = int(np.ceil(L / n))
-        return np.tile(f, (reps, 1))[None, :L], np.array([0])
+        return np.array([0])
     starts = list(range(0, n - L + 1, hop))
     if starts[-1] != n - L:
         starts.append(n - L)
-    st = np.array(starts)
-    return np.stack([f[s:s + L] for s in st]), st
+    return np.array(starts)
+
+
+def crop_rows(starts: np.ndarray, n: int, crop_frames: int) -> np.ndarray:
+    """Frame index of every row of the crops starting at ``starts``.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(starts), crop_frames), dtype=int]
+        ``features[rows]`` is the crop batch; frames beyond ``n`` wrap round (a recording
+        shorter than one crop is tiled).
+    """
+    return (np.asarray(starts, dtype=int)[:, None] + np.arange(crop_frames)) % n

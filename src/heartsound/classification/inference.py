@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,9 +27,9 @@ from ..frontend import Frontend, as_frontend
 from ..segmentation import segment
 from .attention import attention_by_phase, stitch
 from .decision import Decision, SCORE_NAMES, cohere, decide, decision_score, softmax
-from .evidence import occlusion_by_phase
-from .frontend import (FrontendConfig, crops, features as frontend_features, frame_times,
-                       hz_to_mel, log_mel, mel_to_hz, with_phases)
+from .evidence import blend, occlusion_by_phase
+from .frontend import (FrontendConfig, crop_rows, crop_starts, features as frontend_features,
+                       frame_times, hz_to_mel, log_mel, mel_to_hz, with_phases)
 from .tasks import TASKS, aggregate_patient, check_task
 
 __all__ = ["ModelBundle", "BUNDLES", "ClassificationResult", "classify", "classify_all",
@@ -162,10 +162,21 @@ class ClassificationResult:
 RUN_BATCH = 32
 
 
-def _run(m: _Classifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    outs = [m.bundle.run({"features": np.ascontiguousarray(batch[i:i + RUN_BATCH],
-                                                           dtype=np.float32)})
-            for i in range(0, len(batch), RUN_BATCH)]
+def _run(m: _Classifier, feat: np.ndarray, starts: np.ndarray,
+         transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities [shape=(n_crops, n_classes)] and attention of the crops of
+    ``feat`` starting at ``starts``, cut :data:`RUN_BATCH` at a time (never the whole
+    batch at once); ``transform(batch, rows)`` may change each batch (float32, rows:
+    :func:`~.frontend.crop_rows`) before it is run."""
+    f = np.asarray(feat, dtype=np.float32)
+    outs = []
+    for i in range(0, len(starts), RUN_BATCH):
+        rows = crop_rows(starts[i:i + RUN_BATCH], len(f), m.frontend.crop_frames)
+        batch = f[rows]
+        if transform is not None:
+            batch = transform(batch, rows)
+        outs.append(m.bundle.run({"features": batch}))
     return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
 
@@ -238,8 +249,8 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     if feat.ndim != 2 or feat.shape[1] != fe.n_features:
         raise ParameterError(f"features must have shape (n_frames, {fe.n_features}) for "
                              f"the {task} model, got {feat.shape}")
-    batch, starts = crops(feat, fe)
-    lp, att = _run(m, batch)
+    starts = crop_starts(feat.shape[0], fe)
+    lp, att = _run(m, feat, starts)
     p, dec = decide(task, lp, m.meta.get("rules"))
     k = m.labels.index(dec.label)
     ev = None
@@ -265,13 +276,19 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
 
 def _evidence(m: _Classifier, task: str, feat: np.ndarray, segmentation: Any,
               full: float) -> dict[str, Any] | None:
-    """:func:`~.evidence.occlusion_by_phase` of ``m``'s decision score on ``feat``."""
-    def score(f: np.ndarray) -> float:
-        lp, _ = _run(m, crops(f, m.frontend)[0])
+    """:func:`~.evidence.occlusion_by_phase` of ``m``'s decision score on ``feat``, each
+    phase masked crop batch by crop batch (:func:`~.evidence.blend`)."""
+    starts = crop_starts(len(feat), m.frontend)
+
+    def score(f: np.ndarray, transform: Any = None) -> float:
+        lp, _ = _run(m, f, starts, transform)
         return float(decision_score(task, softmax(lp.mean(axis=0))))
 
+    def score_masked(w: np.ndarray, bg: np.ndarray) -> float:
+        return score(feat, lambda b, rows: blend(b, w[rows], bg, m.frontend.n_mels))
+
     return occlusion_by_phase(feat, segmentation, m.frontend, score, SCORE_NAMES[task],
-                              full=full)
+                              full=full, score_masked=score_masked)
 
 
 def cohere_severity(severity: ClassificationResult, murmur: ClassificationResult | None,
@@ -293,25 +310,34 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
 
     ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) supplies the signal already resampled to the models' rate when
     another stage made it; ``segmentation`` the recording's segmentation for models with
-    phase channels (default: the default segmenter, run once for all of them)."""
+    phase channels (default: the default segmenter, run once for all of them). A result
+    keeps its ``spectrogram`` only with a time x frequency attention map (the one a figure
+    draws over it; None otherwise), so a long recording holds one log-Mel, not one per
+    task."""
     fe = as_frontend(y, sr, frontend)
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
     if segmentation is None and (evidence or any(_load(t, threads).frontend.phase_channels
                                                  for t in TASKS)):
         segmentation = segment(fe.y, fe.sr, frontend=fe)  # once for every phase model
-    for t in TASKS:
-        cfg = _load(t, threads).frontend
-        # one log-Mel per front end without the phases: models that differ only in
-        # having phase channels share it
-        mel_cfg = replace(cfg, phase_channels=False)
-        key = json.dumps(mel_cfg.to_dict(), sort_keys=True)
+    cfgs = {t: _load(t, threads).frontend for t in TASKS}
+    # one log-Mel per front end without the phases: models that differ only in having
+    # phase channels share it; dropped after its last task
+    keys = {t: json.dumps(replace(c, phase_channels=False).to_dict(), sort_keys=True)
+            for t, c in cfgs.items()}
+    for i, t in enumerate(TASKS):
+        cfg, key = cfgs[t], keys[t]
         if key not in cache:
-            cache[key] = log_mel(fe.y, fe.sr, mel_cfg, frontend=fe)
+            cache[key] = log_mel(fe.y, fe.sr, replace(cfg, phase_channels=False), frontend=fe)
         feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
-        out[t] = classify(fe.y, fe.sr, task=t, threads=threads, features=feat,
-                          segmentation=segmentation, evidence=evidence)
-        out[t].spectrogram = cache[key]  # the same values; the phase-channel copy is freed
+        res = classify(fe.y, fe.sr, task=t, threads=threads, features=feat,
+                       segmentation=segmentation, evidence=evidence)
+        del feat
+        # the same values, kept only where a figure draws them (time x frequency maps)
+        res.spectrogram = cache[key] if res.attention.ndim == 2 else None
+        out[t] = res
+        if all(keys[u] != key for u in TASKS[i + 1:]):
+            del cache[key]
     out["severity"] = cohere_severity(out["severity"], out["murmur"], threads=threads)
     return out
 

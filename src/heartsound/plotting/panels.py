@@ -171,9 +171,9 @@ def attention_curve(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
     times = getattr(result, "attention_times_s", None) if result is not None else None
     if att is None or times is None:
         return None
-    w = np.asarray(att, dtype=float)
-    if w.ndim == 2:
-        w = w.sum(axis=1)
+    w = np.asarray(att)
+    # summed over frequency without a float64 copy of a time x frequency map
+    w = w.sum(axis=1, dtype=float) if w.ndim == 2 else w.astype(float, copy=False)
     t = np.asarray(times, dtype=float)
     if w.ndim != 1 or w.size == 0 or t.shape != w.shape:
         return None
