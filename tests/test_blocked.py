@@ -8,7 +8,7 @@ import pytest
 from scipy.signal import (butter, correlate, filtfilt, get_window, hilbert, lfilter,
                           lfilter_zi, sosfiltfilt)
 
-from heartsound.classification import frontend
+from heartsound.classification import crops, frontend
 from heartsound import features
 from heartsound.features import hilbert_envelope, psd_envelope
 from heartsound.preprocess import bandpass_centred, zero_phase
@@ -75,9 +75,9 @@ def test_crop_rows_equal_stacked_crops(n: int) -> None:
         want_st = list(range(0, n - L + 1, cfg.crop_hop))
         want_st += [] if want_st[-1] == n - L else [n - L]
         want = np.stack([f[s:s + L] for s in want_st])
-    batch, st = frontend.crops(f, cfg)
+    batch, st = crops.crops(f, cfg)
     assert st.tolist() == want_st and np.array_equal(batch, want)
-    assert np.array_equal(f[frontend.crop_rows(st, n, L)], want)
+    assert np.array_equal(f[crops.crop_rows(st, n, L)], want)
 
 
 def test_occlusion_masked_by_batch_equals_whole_masks(rng: np.random.Generator) -> None:
@@ -91,15 +91,15 @@ def test_occlusion_masked_by_batch_equals_whole_masks(rng: np.random.Generator) 
 
     cfg = frontend.FrontendConfig(crop_frames=16, crop_hop=8)
     feat = rng.standard_normal((120, cfg.n_mels)).astype(np.float32)
-    st = frontend.crop_starts(len(feat), cfg)
+    st = crops.crop_starts(len(feat), cfg)
     weights = rng.standard_normal(cfg.n_mels)
 
     def score(f: np.ndarray) -> float:  # a fixed, order-sensitive function of the crops
-        return float(np.tanh((f[frontend.crop_rows(st, len(f), 16)] * weights).sum(-1)).mean())
+        return float(np.tanh((f[crops.crop_rows(st, len(f), 16)] * weights).sum(-1)).mean())
 
     def score_masked(w: np.ndarray, bg: np.ndarray) -> float:
         vals = [np.tanh((blend(feat[r], w[r], bg, cfg.n_mels) * weights).sum(-1))
-                for r in np.array_split(frontend.crop_rows(st, len(feat), 16), 3)]
+                for r in np.array_split(crops.crop_rows(st, len(feat), 16), 3)]
         return float(np.concatenate(vals).mean())
 
     whole = occlusion_by_phase(feat, _Seg(), cfg, score, "s")

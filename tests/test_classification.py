@@ -15,7 +15,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from heartsound.classification.attention import attention_by_phase, stitch  # noqa: E402
-from heartsound.classification.frontend import (FrontendConfig, crops, frame_times,  # noqa: E402
+from heartsound.classification.crops import crops  # noqa: E402
+from heartsound.classification.frontend import (FrontendConfig, frame_times,  # noqa: E402
                                                 hz_to_mel, log_mel, mel_filterbank,
                                                 mel_to_hz, n_frames, phase_shares)
 from heartsound.classification.tasks import (LABELS, aggregate_patient,  # noqa: E402

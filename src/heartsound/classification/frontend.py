@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..frontend import Frontend
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
-           "frame_times", "log_mel", "phase_shares", "with_phases", "features", "crops",
-           "crop_starts", "crop_rows", "NORMALIZATIONS",
+           "frame_times", "log_mel", "phase_shares", "with_phases", "features",
+           "NORMALIZATIONS",
            "PHASES"]
 
 #: Per-recording normalisations by name.
@@ -368,61 +368,3 @@ def with_phases(mel: np.ndarray, segmentation: Any, config: FrontendConfig = Fro
     p = (np.zeros((n, len(PHASES)), np.float32) if segmentation is None
          else phase_shares(st, segmentation.frame_rate, n, config))
     return np.concatenate([np.asarray(mel, np.float32), p], axis=1)
-
-
-def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,
-          hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a recording's features into fixed-length model inputs covering all of it.
-
-    Parameters
-    ----------
-    features : np.ndarray [shape=(n_frames, n_mels)]
-    config : FrontendConfig
-    hop : int, optional
-        Hop in frames between crops (default ``config.crop_hop``).
-
-    Returns
-    -------
-    batch : np.ndarray [shape=(n_crops, crop_frames, n_mels), dtype=float32]
-        Crops; a recording shorter than one crop is tiled to one crop. The last crop is
-        aligned with the end of the recording so every frame is covered.
-    starts : np.ndarray [shape=(n_crops,), dtype=int]
-        First frame of each crop (frames of a tiled crop beyond ``n_frames`` wrap round).
-    """
-    f = np.asarray(features, dtype=np.float32)
-    st = crop_starts(f.shape[0], config, hop=hop)
-    return f[crop_rows(st, f.shape[0], config.crop_frames)], st
-
-
-def crop_starts(n: int, config: FrontendConfig = FrontendConfig(), *,
-                hop: int | None = None) -> np.ndarray:
-    """First frame of each crop of :func:`crops` for ``n`` frames.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_crops,), dtype=int]
-        Every ``hop`` frames (default ``config.crop_hop``), the last one aligned with the
-        end; ``[0]`` when ``n <= config.crop_frames`` (one tiled crop).
-    """
-    L = config.crop_frames
-    hop = config.crop_hop if hop is None else int(hop)
-    if n == 0:
-        raise ParameterError("no frames to crop")
-    if n <= L:
-        return np.array([0])
-    starts = list(range(0, n - L + 1, hop))
-    if starts[-1] != n - L:
-        starts.append(n - L)
-    return np.array(starts)
-
-
-def crop_rows(starts: np.ndarray, n: int, crop_frames: int) -> np.ndarray:
-    """Frame index of every row of the crops starting at ``starts``.
-
-    Returns
-    -------
-    np.ndarray [shape=(len(starts), crop_frames), dtype=int]
-        ``features[rows]`` is the crop batch; frames beyond ``n`` wrap round (a recording
-        shorter than one crop is tiled).
-    """
-    return (np.asarray(starts, dtype=int)[:, None] + np.arange(crop_frames)) % n

@@ -28,7 +28,8 @@ from ..segmentation import segment
 from .attention import attention_by_phase, stitch
 from .decision import Decision, SCORE_NAMES, cohere, decide, decision_score, softmax
 from .evidence import blend, occlusion_by_phase
-from .frontend import (FrontendConfig, crop_rows, crop_starts, features as frontend_features,
+from .crops import crop_rows, crop_starts
+from .frontend import (FrontendConfig, features as frontend_features,
                        frame_times, hz_to_mel, log_mel, mel_to_hz, with_phases)
 from .tasks import TASKS, aggregate_patient, check_task
 
@@ -168,7 +169,7 @@ def _run(m: _Classifier, feat: np.ndarray, starts: np.ndarray,
     """Log-probabilities [shape=(n_crops, n_classes)] and attention of the crops of
     ``feat`` starting at ``starts``, cut :data:`RUN_BATCH` at a time (never the whole
     batch at once); ``transform(batch, rows)`` may change each batch (float32, rows:
-    :func:`~.frontend.crop_rows`) before it is run."""
+    :func:`~.crops.crop_rows`) before it is run."""
     f = np.asarray(feat, dtype=np.float32)
     outs = []
     for i in range(0, len(starts), RUN_BATCH):

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ...classification.frontend import FrontendConfig, crops
+from ...classification.crops import crops
+from ...classification.frontend import FrontendConfig
 from ...classification.frontend import features as frontend_features
 from ...classification.tasks import patient_target
 from ...datasets.splits import grouped_stratified_kfold
@@ -172,7 +173,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, n_mels: int | None = None
 
 def random_crop(feat: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """A random ``[n_frames, n_features]`` window of ``feat``; shorter recordings are
-    padded as at inference (:func:`~heartsound.classification.frontend.crops`)."""
+    padded as at inference (:func:`~heartsound.classification.crops.crops`)."""
     n = feat.shape[0]
     if n <= n_frames:
         return crops(feat, FrontendConfig(crop_frames=n_frames, crop_hop=n_frames))[0][0]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ...classification.frontend import crops
+from ...classification.crops import crops
 from ...classification.tasks import DEFAULT_RULES, LABELS, recording_target
 from ...evaluation import metrics
 from ...evaluation.classification import binary_auc
