@@ -116,7 +116,9 @@ class ClassificationResult:
         interval over the crops and the model card's caveat (:mod:`.decision`).
     evidence_by_phase : dict or None
         Change of the decision score when each cardiac phase is occluded
-        (:func:`~.evidence.occlusion_by_phase`); computed when asked for (``evidence=``).
+        (:func:`~.evidence.occlusion_by_phase`); computed when asked for (``evidence=``)
+        and the label is a finding (:data:`FINDINGS`): what a negative label rests on is
+        the absence of evidence, and occlusion would cost 4 more model runs per task.
     attention_label : str or None
         The class whose attention ``attention`` is: the model's own label (for severity it
         can differ from ``label`` after :func:`cohere_severity`).
@@ -161,6 +163,12 @@ class ClassificationResult:
 #: Crops per ONNX Runtime call: bounds the session's memory arena (a 1-hour recording
 #: in one call grew it by ~800 MB per model); outputs are bit-identical to one call.
 RUN_BATCH = 32
+#: Labels whose evidence by phase is measured (``evidence=True``): the findings.
+FINDINGS: dict[str, frozenset[str]] = {
+    "abnormal": frozenset({"abnormal"}),
+    "murmur": frozenset({"Present", "Unknown"}),
+    "severity": frozenset({"mild", "moderate_severe"}),
+}
 
 
 def _run(m: _Classifier, feat: np.ndarray, starts: np.ndarray,
@@ -213,7 +221,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     evidence : bool
         Also measure the decision's evidence per cardiac phase by occlusion
         (``evidence_by_phase``; 4 more model runs; needs ``segmentation`` when
-        ``features`` are given).
+        ``features`` are given), for a label in :data:`FINDINGS` only.
 
     Returns
     -------
@@ -255,7 +263,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     p, dec = decide(task, lp, m.meta.get("rules"))
     k = m.labels.index(dec.label)
     ev = None
-    if evidence:
+    if evidence and dec.label in FINDINGS[task]:
         if segmentation is None:
             segmentation = segment(src.y, src.sr, frontend=src) if src is not None else None
         if segmentation is not None:
