@@ -157,10 +157,13 @@ def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: flo
         return out
     step = PREPROCESS_SR / frame_rate
     half = _SPEC_N // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), half)
+    x = np.asarray(x, dtype=np.float64)
     centres = [int(round((a + b) * step / 2)) for a, b in sounds]
-    idx = np.clip(np.asarray(centres), 0, len(x))[:, None] + np.arange(_SPEC_N)[None, :]
-    spec = np.abs(np.fft.rfft(xp[idx] * np.hanning(_SPEC_N), axis=1)) ** 2
+    # the windows of x zero-padded by `half` at both ends, gathered without a padded copy
+    idx = (np.clip(np.asarray(centres), 0, len(x)) - half)[:, None] + np.arange(_SPEC_N)
+    inside = (idx >= 0) & (idx < len(x))
+    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0)
+    spec = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_N), axis=1)) ** 2
     f = np.fft.rfftfreq(_SPEC_N, 1 / PREPROCESS_SR)
     low = spec[:, (f >= _LOW_BAND_HZ[0]) & (f < _LOW_BAND_HZ[1])].sum(axis=1)
     tot = spec[:, (f >= _FULL_BAND_HZ[0]) & (f <= _FULL_BAND_HZ[1])].sum(axis=1)
@@ -250,6 +253,30 @@ def _gated_states(states: np.ndarray, sounds: list[tuple[int, int]], keep: np.nd
     return out
 
 
+def _rms(x: np.ndarray, *, centre: bool = False, block: int = 1 << 20) -> float:
+    """Root mean square of ``x`` (its standard deviation with ``centre``), in blocks: no
+    full-length temporary."""
+    if x.size == 0:
+        return 0.0
+    m = float(np.mean(x)) if centre else 0.0
+    acc = 0.0
+    for i in range(0, x.size, block):
+        d = x[i:i + block] - m if centre else x[i:i + block]
+        acc += float(np.dot(d, d))
+    return float(np.sqrt(acc / x.size))
+
+
+def _band_rms(fe: Frontend, flat_rms: float) -> float:
+    """Signal level of the recording in the 25-400 Hz band: the RMS of the band-passed
+    signal, or the samples' standard deviation when that is lower (a constant: the
+    filter's edge transients only). The band-passed signal is rebuilt only when the
+    de-spiked one (never louder) is below ``flat_rms``: otherwise its RMS cannot decide."""
+    level = min(_rms(fe.y, centre=True), _rms(fe.clean()))
+    if level >= flat_rms:
+        return level
+    return min(_rms(fe.y, centre=True), _rms(fe.bandpassed()))
+
+
 def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | None = None
           ) -> Segmentation:
     """Keep only the sounds the signal supports; say whether any heart sounds are present.
@@ -276,8 +303,7 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     """
     th = {**THRESHOLDS, **(thresholds or {})}
     states = np.asarray(seg.states).astype(np.int8)
-    band_rms = min(float(np.std(fe.y)),  # a constant: the filter's edge transients only
-                   float(np.sqrt(np.mean(np.square(fe.bandpassed())))))
+    band_rms = _band_rms(fe, th["flat_rms"])
     env = frame_envelope(fe, states.size, seg.frame_rate)
     sounds, prom, peak = sound_evidence(states, env, seg.frame_rate, th["context_s"])
     keep = keep_mask(prom, peak, high=th["high"], low=th["low"], min_level=th["min_level"],
