@@ -242,8 +242,21 @@ def main() -> None:
                 os.symlink(src / rel, small / rel)
             res["killed_batch"] = run_killed_batch(small, Path(tmp) / "out_small", a.jobs,
                                                    a.n_killed)
+        res = _relative(res, tmp)
     res["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(res, indent=1))
+
+
+def _relative(obj: object, tmp: str) -> object:
+    """``obj`` with the temporary folder written as ``<tmp>`` in every string, so the
+    printed (and committed) results name no machine path."""
+    if isinstance(obj, str):
+        return obj.replace(tmp, "<tmp>")
+    if isinstance(obj, dict):
+        return {k: _relative(v, tmp) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relative(v, tmp) for v in obj]
+    return obj
 
 
 if __name__ == "__main__":
