@@ -239,3 +239,20 @@ def test_reports_show_rule_threshold_caveat_and_evidence(tmp_path):
         assert f"rule: {c['decision']['rule']}" in text
     assert "Evidence per phase (occlusion)" in page and "evidence: occluding" in text
     assert out["png"].startswith(b"\x89PNG")
+
+
+def test_evidence_only_for_findings_and_graded_severity():
+    """Occlusion evidence is measured for findings only: a murmur-free recording gets none
+    (murmur Absent, severity not graded); a systolic murmur gets it for murmur and for the
+    graded severity."""
+    from heartsound.example import synthetic_pcg
+    from heartsound.pipeline import analyze
+
+    for murmur in (False, True):
+        y, _ = synthetic_pcg(seconds=12.0, seed=5, murmur=murmur)
+        c = analyze(y, sr=2000).to_dict()["classification"]
+        assert c["murmur"]["label"] == ("Present" if murmur else "Absent")
+        assert ("evidence_by_phase" in c["murmur"]) is murmur
+        graded = c["severity"]["decision"]["graded"]
+        assert graded is murmur
+        assert ("evidence_by_phase" in c["severity"]) is graded

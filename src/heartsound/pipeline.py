@@ -246,10 +246,11 @@ def classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...],
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
     gate = ("murmur",) if "severity" in tasks and "murmur" not in tasks else ()
-    for t in tasks + gate:
+    for t in sorted(tasks + gate, key=TASKS.index):  # murmur before severity
+        graded = t != "severity" or getattr(out.get("murmur"), "label", None) == "Present"
         try:
             out[t] = classify(y, sr, task=t, frontend=frontend, segmentation=seg,
-                              evidence=evidence and t not in gate)
+                              evidence=evidence and t not in gate and graded)
         except (ModelError, ImportError, ParameterError) as exc:
             out[t] = exc  # ParameterError: the segmenter of its phase channels is missing
     if "severity" in tasks and not isinstance(out["severity"], Exception):

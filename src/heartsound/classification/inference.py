@@ -315,7 +315,8 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
                  frontend: Frontend | None = None, segmentation: Any = None,
                  evidence: bool = False) -> dict[str, ClassificationResult]:
     """:func:`classify` for every task (``abnormal``, ``murmur``, ``severity``), severity
-    graded only for a murmur (:func:`cohere_severity`).
+    graded only for a murmur (:func:`cohere_severity`; its evidence by phase is measured
+    only then).
 
     ``frontend`` (the recording's :class:`heartsound.frontend.Frontend`) supplies the signal already resampled to the models' rate when
     another stage made it; ``segmentation`` the recording's segmentation for models with
@@ -339,8 +340,9 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
         if key not in cache:
             cache[key] = log_mel(fe.y, fe.sr, replace(cfg, phase_channels=False), frontend=fe)
         feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
+        graded = t != "severity" or out["murmur"].label == "Present"  # else not graded
         res = classify(fe.y, fe.sr, task=t, threads=threads, features=feat,
-                       segmentation=segmentation, evidence=evidence)
+                       segmentation=segmentation, evidence=evidence and graded)
         del feat
         # the same values, kept only where a figure draws them (time x frequency maps)
         res.spectrogram = cache[key] if res.attention.ndim == 2 else None
