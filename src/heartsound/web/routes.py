@@ -46,10 +46,11 @@ def options(method: str | None, tasks: str | None) -> tuple[str, tuple[str, ...]
     ParameterError
         An unknown method or task (HTTP 422).
     """
-    method = method or DEFAULT_METHOD
+    method = DEFAULT_METHOD if method is None else method
     if method not in METHODS:
         raise ParameterError(f"method: one of {', '.join(sorted(METHODS))}, got {method!r}")
-    return method, parse_tasks(argparse.Namespace(tasks=tasks or ",".join(TASKS)))
+    return method, parse_tasks(argparse.Namespace(
+        tasks=",".join(TASKS) if tasks is None else tasks))
 
 
 def _json(d: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

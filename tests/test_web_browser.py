@@ -1,0 +1,164 @@
+"""The viewer in a real headless Chromium (Debian's ``chromium``, driven by playwright;
+nothing is downloaded): open the app, upload a recording, see the segmentation drawn,
+play, drag an S1 boundary, save, and find the moved boundary in the saved ``.tsv``;
+compare with a CirCor annotation; escaping of file names.
+
+Set ``HEARTSOUND_SCREENSHOTS=<folder>`` to keep the screenshots (docs/screenshots/ holds
+the committed ones). With ``CI=true`` a missing browser or playwright fails the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from heartsound.web.launch import served
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path(os.environ.get("HEARTSOUND_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required"]
+REC = "circor2022/recordings/9979_AV"
+NAME = "<img src=x onerror=alert(1)>&amp;.flac"  # markup in a file name must show as text
+
+pytestmark = [pytest.mark.slow]
+
+
+def _playwright():
+    if CI:
+        from playwright.sync_api import sync_playwright
+        if not CHROMIUM.is_file():
+            pytest.fail(f"{CHROMIUM} not found: .ci/run installs Debian's chromium")
+        return sync_playwright
+    pytest.importorskip("playwright")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, data_root):
+    folder = tmp_path_factory.mktemp("browser_folder")
+    shutil.copy(data_root / f"{REC}.flac", folder / "9979_AV.flac")
+    shutil.copy(data_root / f"{REC}.tsv", folder / "9979_AV.tsv")
+    shutil.copy(data_root / f"{REC}.flac", folder / NAME)
+    sync_playwright = _playwright()
+    logs = tmp_path_factory.mktemp("browser_logs")
+    with served(folder, log_dir=logs) as s, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield {"url": s.url, "folder": folder, "browser": browser}
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(site):
+    ctx = site["browser"].new_context(viewport={"width": 1400, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(site["url"] + "/")
+    pg.wait_for_selector("#list tr.row")
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def _shot(page, name: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    keep = os.environ.get("HEARTSOUND_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+
+
+def _band_colour(page, state: int, nth: int = 2) -> list[int]:
+    """RGBA of the base canvas near the top of the ``nth`` row of ``state``."""
+    return page.evaluate("""([state, nth]) => {
+        const h = window.heartsound, v = h.viewer, rows = h.segs.rows.filter(r => r[2] === state);
+        const r = rows[nth], x = Math.round(v.x((r[0] + r[1]) / 2)), dpr = devicePixelRatio;
+        return [...v.base.getContext('2d').getImageData(x * dpr, 6 * dpr, 1, 1).data];
+    }""", [state, nth])
+
+
+def test_upload_play_drag_save(page, site, data_root, tmp_path):
+    page.set_input_files("#upload", str(data_root / f"{REC}.flac"))
+    page.wait_for_function("window.heartsound.firstPaint !== null && "
+                           "window.heartsound.id.startsWith('upload:')", timeout=60_000)
+    n_rows = page.evaluate("window.heartsound.segs.rows.length")
+    assert n_rows > 40
+    r, g, b, _ = _band_colour(page, 1)  # S1 band drawn red-ish, S2 blue-ish
+    assert r > b + 40
+    r, g, b, _ = _band_colour(page, 3)
+    assert b > r + 20
+    assert "murmur: Present" in page.text_content("#classification")
+    _shot(page, "viewer", tmp_path)
+
+    page.click("#play")
+    page.wait_for_function("window.heartsound.player.playing && "
+                           "window.heartsound.position > 0.3", timeout=10_000)
+    page.select_option("#speed", "0.5")
+    assert page.evaluate("window.heartsound.player.source.playbackRate.value") == 0.5
+    page.click("#play")  # pause
+    assert not page.evaluate("window.heartsound.player.playing")
+
+    # zoom in with the wheel around the 4th S1, then drag its onset 24 px to the right
+    t = page.evaluate("window.heartsound.segs.rows.filter(r => r[2] === 1)[3][0]")
+    box = page.locator("#overlay").bounding_box()
+    x = page.evaluate(f"window.heartsound.viewer.clientX({t})")
+    page.mouse.move(x, box["y"] + 100)
+    for _ in range(6):
+        page.mouse.wheel(0, -100)
+    page.wait_for_timeout(200)
+    spp = page.evaluate("window.heartsound.viewer.spp")
+    assert spp < 0.01
+    x = page.evaluate(f"window.heartsound.viewer.clientX({t})")
+    page.mouse.move(x, box["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(x + 12, box["y"] + 100, steps=3)
+    page.mouse.move(x + 24, box["y"] + 100, steps=3)
+    page.mouse.up()
+    moved = page.evaluate("window.heartsound.segs.rows.filter(r => r[2] === 1)[3][0]")
+    assert moved == pytest.approx(t + 24 * spp, abs=2 * spp)
+    _shot(page, "edit", tmp_path)
+
+    page.fill("#save-name", "browser-fix")
+    page.click("#save")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
+    saved = (site["folder"] / "browser-fix.heartsound.tsv").read_text().splitlines()
+    s1_onsets = [float(ln.split("\t")[0]) for ln in saved if ln.endswith("\t1")]
+    assert s1_onsets[3] == pytest.approx(moved, abs=1e-6)
+    assert abs(s1_onsets[3] - t) > 10 * spp
+
+    page.click("#undo")  # the drag is undone in the view
+    assert page.evaluate("window.heartsound.segs.rows.filter(r => r[2] === 1)[3][0]") == t
+
+
+def test_compare_with_annotation_and_escaping(page, site, tmp_path):
+    names = page.eval_on_selector_all("#list tr.row td:first-child", "els => els.map(e => "
+                                      "e.textContent)")
+    assert NAME in names
+    assert page.locator("#list img").count() == 0  # shown as text, not markup
+    page.click("#list tr.row[data-id='9979_AV.flac']")
+    page.wait_for_function("window.heartsound.firstPaint !== null && "
+                           "window.heartsound.id === '9979_AV.flac'", timeout=60_000)
+    page.click("#ref-folder")
+    page.wait_for_selector("#differences ul")
+    text = page.text_content("#differences")
+    assert "sounds matched" in text and "state agreement" in text
+    assert page.evaluate("window.heartsound.viewer.reference.length") > 10
+    page.click("#loop")
+    page.click("#play")
+    page.wait_for_timeout(1500)
+    loop = page.evaluate("window.heartsound.player.loop")
+    pos = page.evaluate("window.heartsound.player.position()")
+    assert loop is not None and loop[0] <= pos <= loop[1]
+    page.click("#play")
+    _shot(page, "compare", tmp_path)
