@@ -104,7 +104,8 @@ def compare(reference: list[tuple[float, float, int]], model: list[tuple[float, 
     """Differences between a reference segmentation and the model's.
 
     Each S1 and S2 of the reference is matched one-to-one to the model's sound of the same
-    kind whose centre lies within :data:`TOLERANCE_S` (:func:`match_events`).
+    kind whose centre lies within :data:`TOLERANCE_S` (:func:`match_events`). Model sounds
+    where the reference is unannotated (state 0) are not compared.
 
     Returns
     -------
@@ -117,7 +118,16 @@ def compare(reference: list[tuple[float, float, int]], model: list[tuple[float, 
     """
     diffs: list[dict[str, Any]] = []
     matched = 0
-    ref_s, est_s = _sounds(reference), _sounds(model)
+    n = int(round(duration_s * FRAME_RATE))
+    ref_st, est_st = (rows_to_states(reference, FRAME_RATE, n),
+                      rows_to_states(model, FRAME_RATE, n))
+
+    def annotated(a: float, b: float) -> bool:  # the reference covers this sound's centre
+        k = int((a + b) / 2 * FRAME_RATE)
+        return 0 <= k < n and ref_st[k] != 0
+
+    ref_s = _sounds(reference)
+    est_s = {k: [ab for ab in v if annotated(*ab)] for k, v in _sounds(model).items()}
     for name in SOUNDS:
         r, e = ref_s[name], est_s[name]
         pairs, miss, extra = match_events([(a + b) / 2 for a, b in r],
@@ -133,9 +143,6 @@ def compare(reference: list[tuple[float, float, int]], model: list[tuple[float, 
         diffs += [{"kind": "extra", "sound": name, "reference": None, "model": list(e[j]),
                    "shift_s": None} for j in extra]
     diffs.sort(key=lambda d: (d["reference"] or d["model"])[0])
-    n = int(round(duration_s * FRAME_RATE))
-    ref_st, est_st = rows_to_states(reference, FRAME_RATE, n), rows_to_states(model,
-                                                                               FRAME_RATE, n)
     keep = ref_st != 0
     agree = float(np.mean(ref_st[keep] == est_st[keep])) if keep.any() else None
     return to_jsonable({"differences": diffs, "matched": matched, "agreement": agree,

@@ -58,15 +58,17 @@ async function loadDetail(t0, t1, width) {
 
 async function openRecording(id, result = null) {
   player.stop();
-  state.id = id; state.firstPaint = null;
+  state.id = id; state.firstPaint = null; state.playableAt = null;
   status("analysing…");
   document.querySelectorAll("#list tr.row").forEach((tr) => tr.classList.toggle("current", tr.dataset.id === id));
   try {
-    const [d, overview, spec, wav] = await Promise.all([
+    $("play").disabled = true;
+    const audio = request(`/api/audio?${query({ id })}`).then((r) => r.arrayBuffer());
+    audio.catch(() => {});  // reported where it is awaited
+    const [d, overview, spec] = await Promise.all([
       result || getJSON(`/api/result?${query({ id, ...opts() })}`),
       getJSON(`/api/waveform?${query({ id, columns: 4000 })}`),
-      image(`/api/spectrogram?${query({ id, width: 2000, height: 130 })}`),
-      request(`/api/audio?${query({ id })}`).then((r) => r.arrayBuffer())]);
+      image(`/api/spectrogram?${query({ id, width: 2000, height: 130 })}`)]);
     if (id !== state.id) return;
     state.result = d; state.name = d.source;
     state.segs = new Segments(d.segmentation.states, d.duration_s);
@@ -76,7 +78,10 @@ async function openRecording(id, result = null) {
     $("quality").replaceChildren(...qualityPanel(d).filter(Boolean));
     $("classification").replaceChildren(...classificationPanel(d));
     $("differences").replaceChildren(el("p", { class: "muted" }, "Load a .tsv to compare it with the model."));
+    const wav = await audio;  // drawn first, playable once the audio is decoded
+    if (id !== state.id) return;
     await player.load(wav);
+    state.playableAt = performance.now();
     $("play").disabled = false;
     status(`${d.segmentation.events.length} heart sounds, ${d.n_cycles} cycles`);
     refreshList();
@@ -84,12 +89,12 @@ async function openRecording(id, result = null) {
 }
 
 function listRow(item) {
-  const labels = Object.entries(item.labels || {}).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(", ");
+  const labels = Object.entries(item.labels || {}).filter(([, v]) => v).map(([k, v]) => el("div", {}, `${k}: ${v}`));
   const tr = el("tr", { class: "row", "data-id": item.id, onclick: () => openRecording(item.id) },
-    el("td", {}, item.name),
+    el("td", {}, item.name, item.upload ? el("span", { class: "muted" }, " (upload)") : null),
     el("td", { class: item.usable === false ? "bad" : "" }, item.analysed ? (item.usable ? "usable" : "poor") + ` ${fmt(item.quality_score)}` : "–"),
     el("td", {}, item.heart_rate_bpm ? fmt(item.heart_rate_bpm, 0) : "–"),
-    el("td", {}, labels + (item.uncertain ? " (uncertain)" : "")));
+    el("td", { class: "labels" }, labels, item.uncertain ? el("div", { class: "bad" }, "uncertain") : null));
   if (item.id === state.id) tr.classList.add("current");
   return tr;
 }
