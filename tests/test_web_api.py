@@ -121,6 +121,9 @@ def test_uploads_leave_no_file(client, flac):
     before = sorted(private.rglob("*"))
     assert _post(client, flac).status_code == 200
     assert _post(client, b"junk" * 100, name="j.wav").status_code == 415
+    r = client.post("/api/analyze?keep=true", files={"file": ("j.wav", b"junk" * 100)})
+    assert r.status_code == 415 and "x-heartsound-id" not in r.headers
+    assert not any(i["name"] == "j.wav" for i in client.get("/api/recordings").json()["items"])
     assert sorted(private.rglob("*")) == before
     assert oct(private.stat().st_mode & 0o777) == "0o700"
 

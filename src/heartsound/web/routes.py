@@ -23,7 +23,7 @@ from ..serialize import json_text, tsv_text
 from . import corrections, signals
 from .listing import select
 from .safety import Forbidden, NotFound, check_save_name, resolve_inside
-from .store import Entry, Store, check_audio
+from .store import Store, check_audio
 from .uploads import read_limited, read_multipart
 
 __all__ = ["add_routes"]
@@ -80,18 +80,21 @@ async def _analyze_upload(request: Request, keep: bool) -> Response:
     store: Store = app.state.store
     with app.state.pool.slot() as slot:
         tmp = Path(tempfile.mkdtemp(dir=store.upload_dir))
+        kept = False
         try:
             up = await read_multipart(request.stream(), request.headers.get(
                 "content-type", ""), tmp, app.state.max_upload)
             if up.path is None:
                 raise ParameterError("no 'file' part in the form")
             method, tasks = options(up.fields.get("method"), up.fields.get("tasks"))
-            name = Path(up.filename.replace("\\", "/")).name or "upload"
-            check_audio(up.path, name)
-            e = store.add_upload(up.path, name) if keep else Entry("upload", name, up.path)
+            e = store.new_upload(up.path, up.filename.replace("\\", "/"))
+            check_audio(up.path, e.name)
             _a, d = await slot.run(store.analysis, e, method, tasks, keep)
+            if keep:
+                store.keep(e)
+                kept = True
         finally:
-            if not keep:
+            if not kept:
                 shutil.rmtree(tmp, ignore_errors=True)
     return _json(d, headers={"X-Heartsound-Id": e.id} if keep else None)
 

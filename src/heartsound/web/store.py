@@ -137,17 +137,21 @@ class Store:
         path = resolve_inside(self.folder, rid)
         return Entry(rid, rid, path)
 
-    def add_upload(self, tmp: Path, name: str) -> Entry:
-        """Keep the upload at ``tmp`` (a file in its own private folder) for the viewer."""
-        rid = UPLOAD_PREFIX + secrets.token_hex(8)
-        e = Entry(rid, Path(name).name or "upload", tmp)
+    @staticmethod
+    def new_upload(path: Path, name: str) -> Entry:
+        """An entry for the upload at ``path`` (a file alone in its private folder), with
+        a fresh id; :meth:`keep` makes it visible."""
+        return Entry(UPLOAD_PREFIX + secrets.token_hex(8), Path(name).name or "upload", path)
+
+    def keep(self, e: Entry) -> None:
+        """List the upload ``e`` for the viewer; the oldest beyond :data:`MAX_UPLOADS`
+        are removed with their folder."""
         with self._lock:
-            self._uploads[rid] = e
+            self._uploads[e.id] = e
             old = [self._uploads.popitem(last=False)[1]
                    for _ in range(max(0, len(self._uploads) - MAX_UPLOADS))]
         for o in old:
             shutil.rmtree(o.path.parent, ignore_errors=True)
-        return e
 
     def folder_entries(self) -> list[Entry]:
         """Audio files under FOLDER by extension (links followed only when they stay
