@@ -454,3 +454,32 @@ def test_real_uvicorn_other_host_needs_a_token(folder, tmp_path):
         assert httpx.get(url + "/api/health").status_code == 401
         ok = httpx.get(url + "/api/health", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
+
+
+# --- the command -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["--workers", "0"], ["--queue", "-1"],
+                                  ["--max-upload-mb", "0"], ["--port", "70000"]])
+def test_serve_bad_options_exit_2(args, capsys):
+    from heartsound.cli import main
+
+    assert main(["serve", *args]) == 2
+    assert "heartsound: error:" in capsys.readouterr().err
+
+
+def test_serve_missing_folder_exit_2(tmp_path, capsys):
+    from heartsound.cli import main
+
+    assert main(["serve", str(tmp_path / "nope"), "--port", "1"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_web_package_imports_no_framework():
+    import subprocess
+    import sys
+
+    code = ("import sys, heartsound.web, heartsound.cli.serve; "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -165,3 +165,18 @@ def test_compare_with_annotation_and_escaping(page, site, tmp_path):
     assert loop is not None and loop[0] <= pos <= loop[1]
     page.click("#play")
     _shot(page, "compare", tmp_path)
+
+
+def test_token_page(site, tmp_path):
+    """A server with a token: the page opened with ?token= loads (cookie and header),
+    without it the server answers 401."""
+    with served(site["folder"], token="tok-123", log_dir=tmp_path) as s:
+        ctx = site["browser"].new_context()
+        pg = ctx.new_page()
+        assert pg.goto(s.url + "/").status == 401
+        pg.goto(s.url + "/?token=tok-123")
+        pg.wait_for_selector("#list tr.row")
+        assert "token" not in pg.url  # removed from the address bar
+        pg.reload()  # the cookie and the stored token still work
+        pg.wait_for_selector("#list tr.row")
+        ctx.close()

@@ -89,12 +89,12 @@ async function openRecording(id, result = null) {
 }
 
 function listRow(item) {
-  const labels = Object.entries(item.labels || {}).filter(([, v]) => v).map(([k, v]) => el("div", {}, `${k}: ${v}`));
+  const labels = Object.entries(item.labels || {}).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(" · ");
   const tr = el("tr", { class: "row", "data-id": item.id, onclick: () => openRecording(item.id) },
-    el("td", {}, item.name, item.upload ? el("span", { class: "muted" }, " (upload)") : null),
+    el("td", {}, item.name, item.upload ? el("span", { class: "muted" }, " (upload)") : null,
+       el("div", { class: "labels" }, labels, item.uncertain ? el("span", { class: "bad" }, " · uncertain") : null)),
     el("td", { class: item.usable === false ? "bad" : "" }, item.analysed ? (item.usable ? "usable" : "poor") + ` ${fmt(item.quality_score)}` : "–"),
-    el("td", {}, item.heart_rate_bpm ? fmt(item.heart_rate_bpm, 0) : "–"),
-    el("td", { class: "labels" }, labels, item.uncertain ? el("div", { class: "bad" }, "uncertain") : null));
+    el("td", {}, item.heart_rate_bpm ? fmt(item.heart_rate_bpm, 0) : "–"));
   if (item.id === state.id) tr.classList.add("current");
   return tr;
 }
