@@ -180,3 +180,31 @@ def test_token_page(site, tmp_path):
         pg.reload()  # the cookie and the stored token still work
         pg.wait_for_selector("#list tr.row")
         ctx.close()
+
+
+def test_add_relabel_delete_undo_and_tsv_file(page, site):
+    page.click("#list tr.row[data-id='9979_AV.flac']")
+    page.wait_for_function("window.heartsound.firstPaint !== null && "
+                           "window.heartsound.id === '9979_AV.flac'", timeout=60_000)
+    rows0 = page.evaluate("window.heartsound.segs.rows")
+    # the middle of the 5th diastole: add an S1 there with the toolbar and a click
+    a, b, _ = [r for r in rows0 if r[2] == 4][5]
+    t = (a + b) / 2
+    box = page.locator("#overlay").bounding_box()
+    page.click("#add-s1")
+    page.mouse.click(page.evaluate(f"window.heartsound.viewer.clientX({t})"), box["y"] + 60)
+    added = page.evaluate(f"window.heartsound.segs.rows.find(r => r[0] <= {t} && {t} < r[1])")
+    assert added[2] == 1 and added[1] - added[0] == pytest.approx(0.1)
+    assert page.evaluate("window.heartsound.segs.selected") >= 0
+    page.keyboard.press("r")  # relabel the selected (new) sound: S1 -> S2
+    k = page.evaluate(f"window.heartsound.segs.rowAt({t})")
+    assert page.evaluate(f"window.heartsound.segs.rows[{k}][2]") == 3
+    page.click("#delete")
+    assert page.evaluate(f"window.heartsound.segs.rows[window.heartsound.segs.rowAt({t})][2]") == 4
+    for _ in range(3):  # delete, relabel, add undone
+        page.keyboard.press("Control+z")
+    assert page.evaluate("window.heartsound.segs.rows") == rows0
+    # a .tsv picked in the browser is compared with the model
+    page.set_input_files("#ref-file", str(site["folder"] / "9979_AV.tsv"))
+    page.wait_for_selector("#differences ul li")
+    assert "sounds matched" in page.text_content("#differences")
