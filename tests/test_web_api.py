@@ -372,7 +372,9 @@ def test_openapi_and_page(client):
     assert page.status_code == 200 and '<canvas id="base">' in page.text
     assert client.get("/static/js/viewer.js").headers["content-type"].startswith(
         "text/javascript")
-    assert client.get("/api/nothing").status_code == 404
+    assert client.get("/api/nothing").json() == {"detail": "Not Found", "status": 404}
+    bad = client.get("/api/waveform", params={"id": "9979_AV.flac", "t0": "x"}).json()
+    assert bad["status"] == 422 and bad["detail"].startswith("t0:")
 
 
 # --- a real uvicorn ----------------------------------------------------------------------

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from .._version import __version__
 from ..errors import (AudioError, HeartsoundError, ModelError, NotAudioError, OutputError,
@@ -56,6 +58,17 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
     return JSONResponse({"detail": str(exc), "status": code}, status_code=code,
                         headers=headers)
+
+
+def _http_response(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"detail": str(exc.detail), "status": exc.status_code},
+                        status_code=exc.status_code, headers=exc.headers)
+
+
+def _invalid_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+             for e in exc.errors()]
+    return JSONResponse({"detail": "; ".join(parts), "status": 422}, status_code=422)
 
 
 def create_app(folder: str | Path | None = None, *, token: str | None = None,
@@ -113,6 +126,8 @@ def create_app(folder: str | Path | None = None, *, token: str | None = None,
     app.state.max_upload = int(max_upload_bytes)
     app.state.private = private
     app.add_exception_handler(HeartsoundError, _error_response)
+    app.add_exception_handler(HTTPException, _http_response)
+    app.add_exception_handler(RequestValidationError, _invalid_response)
     add_routes(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return Guard(app, token=token, allowed_hosts=allowed_hosts,

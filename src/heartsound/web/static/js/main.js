@@ -16,18 +16,19 @@ function opts() { return { method: $("method").value, tasks: $("tasks").value };
 const viewer = new Viewer($("base"), $("overlay"), {
   wantDetail: loadDetail,
   drawn: () => {
-    if (state.firstPaint === null && state.segs) {
+    if (state.firstPaint === null && state.segs && viewer.segs === state.segs) {
       state.firstPaint = performance.now();
       performance.mark("heartsound-first-paint");
     }
   },
   edited: (moved) => { if (moved) status("boundary moved (undo: Ctrl-Z)"); },
   clicked: (t) => {
+    if (!state.segs) return;  // still loading
     if (viewer.mode) {
       state.segs.addSound(t, viewer.mode === "s1" ? S1 : S2);
       setMode(null);
     } else {
-      const k = state.segs ? state.segs.rowAt(t) : -1;
+      const k = state.segs.rowAt(t);
       const r = k >= 0 ? state.segs.rows[k] : null;
       state.segs.selected = r && (r[2] === S1 || r[2] === S2) ? k : -1;
       player.seek(t);
@@ -58,7 +59,7 @@ async function loadDetail(t0, t1, width) {
 
 async function openRecording(id, result = null) {
   player.stop();
-  state.id = id; state.firstPaint = null; state.playableAt = null;
+  state.id = id; state.firstPaint = null; state.playableAt = null; state.segs = null;
   status("analysing…");
   document.querySelectorAll("#list tr.row").forEach((tr) => tr.classList.toggle("current", tr.dataset.id === id));
   try {
