@@ -102,6 +102,10 @@ def test_upload_play_drag_save(page, site, data_root, tmp_path):
     r, g, b, _ = _band_colour(page, 3)
     assert b > r + 20
     assert "murmur: Present" in page.text_content("#classification")
+    assert page.evaluate("window.heartsound.viewer.evidence.task") == "abnormal"
+    page.click("#classification .task[data-task='murmur'] button.show-evidence")
+    assert page.evaluate("window.heartsound.viewer.evidence.task") == "murmur"
+    page.evaluate("document.querySelector('main').scrollTo(0, 0)")
     _shot(page, "viewer", tmp_path)
 
     page.click("#play")

@@ -61,12 +61,12 @@ function evidenceTable(ev) {
   if (!ev) return null;
   const phases = ["S1", "systole", "S2", "diastole"];
   return el("div", {}, el("div", { class: "small muted" },
-    `Evidence per phase (occlusion of ${ev.score}, full ${fmt(ev.full)}): drop of the score when the phase is masked, its share of the drop vs its share of time.`),
+    `Evidence per phase (occlusion of ${ev.score}, full ${fmt(ev.full)}): drop of the score when the phase is masked, its share of the drop vs its share of time; on the time axis the lane under the waveform is darker where the share of the drop exceeds the share of time.`),
     table(phases.map((ph) => { const e = ev[ph] || {}; return [ph, fmt(e.drop), pct(e.share), pct(e.time_share)]; }),
           ["phase", "drop", "share of drop", "share of time"]));
 }
 
-export function classificationPanel(d) {
+export function classificationPanel(d, onShowEvidence) {
   const out = [];
   for (const [task, c] of Object.entries(d.classification || {})) {
     const box = el("div", { class: "task", "data-task": task });
@@ -88,7 +88,7 @@ export function classificationPanel(d) {
     if (rows.length) box.append(table(rows));
     if (dec.caveat) box.append(el("p", { class: "small warn" }, `Model card: ${dec.caveat}`));
     const ev = evidenceTable(c.evidence_by_phase);
-    if (ev) box.append(ev);
+    if (ev) box.append(ev, el("button", { class: "show-evidence", onclick: () => onShowEvidence(task) }, "show on the time axis"));
     out.push(box);
   }
   return out;

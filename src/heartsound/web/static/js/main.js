@@ -76,8 +76,9 @@ async function openRecording(id, result = null) {
     $("title").textContent = `${d.source} — ${fmt(d.duration_s, 1)} s`;
     $("save-name").value = String(d.source).split("/").pop().replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9._-]/g, "_") + "-corrected";
     viewer.load({ duration: d.duration_s, overview, specOverview: spec, segs: state.segs });
+    showEvidence(d, Object.keys(d.classification).find((t) => d.classification[t].evidence_by_phase));
     $("quality").replaceChildren(...qualityPanel(d).filter(Boolean));
-    $("classification").replaceChildren(...classificationPanel(d));
+    $("classification").replaceChildren(...classificationPanel(d, (task) => showEvidence(d, task)));
     $("differences").replaceChildren(el("p", { class: "muted" }, "Load a .tsv to compare it with the model."));
     const wav = await audio;  // drawn first, playable once the audio is decoded
     if (id !== state.id) return;
@@ -131,6 +132,15 @@ function setMode(m) {
   viewer.mode = m;
   $("add-s1").classList.toggle("active", m === "s1");
   $("add-s2").classList.toggle("active", m === "s2");
+}
+
+// the evidence lane: phases shaded by their share of the decision's evidence / share of time
+function showEvidence(d, task) {
+  const ev = task && d.classification[task].evidence_by_phase;
+  viewer.evidence = ev ? { task, score: ev.score, phases: ev } : null;
+  document.querySelectorAll("#classification .task").forEach((box) =>
+    box.classList.toggle("shown", box.dataset.task === task));
+  viewer.draw();
 }
 
 function showDifferences(d) {

@@ -7,14 +7,15 @@ import { S1, SYS, S2, DIA } from "./edit.js";
 const COLOURS = { [S1]: "rgba(228,87,46,0.40)", [SYS]: "rgba(246,213,92,0.22)",
                   [S2]: "rgba(59,142,208,0.40)", [DIA]: "rgba(120,190,130,0.18)" };
 const REF = { [S1]: "#7a4fa0", [S2]: "#b58ad6" };
-const WAVE = [0, 190], REFLANE = [190, 200], SPEC = [206, 336], HR = [344, 404], AXIS = 404;
+const WAVE = [0, 180], REFLANE = [180, 190], EVLANE = [192, 204], SPEC = [206, 336], HR = [344, 404], AXIS = 404;
+const PHASES = { [S1]: "S1", [SYS]: "systole", [S2]: "S2", [DIA]: "diastole" };
 const MIN_VIEW_S = 0.2;
 
 export class Viewer {
   constructor(base, overlay, hooks) {
     this.base = base; this.overlay = overlay; this.hooks = hooks;
     this.view = { t0: 0, t1: 1 }; this.duration = 1;
-    this.segs = null; this.reference = null; this.diffs = [];
+    this.segs = null; this.reference = null; this.diffs = []; this.evidence = null;
     this.overview = null; this.detail = null; this.specOverview = null; this.specDetail = null;
     this.mode = null; this.drag = null; this.cursor = 0;
     this.resize();
@@ -63,7 +64,7 @@ export class Viewer {
     const g = this.base.getContext("2d");
     g.clearRect(0, 0, this.W, this.H);
     if (!this.overview) return;
-    this.drawBands(g); this.drawWave(g); this.drawReference(g); this.drawSpec(g); this.drawHR(g); this.drawAxis(g);
+    this.drawBands(g); this.drawWave(g); this.drawEvidenceLabel(g); this.drawReference(g); this.drawSpec(g); this.drawHR(g); this.drawAxis(g);
     if (this.hooks.drawn) this.hooks.drawn();
   }
   visibleRows(rows) {
@@ -80,7 +81,11 @@ export class Viewer {
       if (!col) continue;
       const x0 = this.x(r[0]), w = Math.max(1, this.x(r[1]) - x0);
       g.fillStyle = col; g.fillRect(x0, WAVE[0], w, WAVE[1] - WAVE[0]);
-      g.fillRect(x0, SPEC[0] - 5, w, 4);
+      const ev = this.evidence && this.evidence.phases[PHASES[r[2]]];
+      if (ev) {  // the phase's share of the evidence over its share of time (1 = chance)
+        g.fillStyle = `rgba(150,20,90,${Math.min(1, (ev.ratio || 0) / 3).toFixed(2)})`;
+        g.fillRect(x0, EVLANE[0], w, EVLANE[1] - EVLANE[0]);
+      }
       if (i === this.segs.selected) { g.strokeStyle = "#000"; g.lineWidth = 2; g.strokeRect(x0, WAVE[0] + 1, w, WAVE[1] - 2); }
     }
   }
@@ -112,6 +117,13 @@ export class Viewer {
       if (env.hi[i] > hi[x]) hi[x] = env.hi[i];
     }
     for (let x = 0; x < W; x++) if (hi[x] >= lo[x]) g.fillRect(x, mid - hi[x] * k, 1, Math.max(1, (hi[x] - lo[x]) * k));
+  }
+  drawEvidenceLabel(g) {
+    if (!this.evidence) return;
+    const text = `evidence for ${this.evidence.task} (${this.evidence.score})`;
+    g.font = "9px sans-serif";
+    g.fillStyle = "rgba(255,255,255,0.85)"; g.fillRect(2, EVLANE[0], g.measureText(text).width + 4, EVLANE[1] - EVLANE[0]);
+    g.fillStyle = "#000"; g.fillText(text, 4, EVLANE[1] - 3);
   }
   drawReference(g) {
     if (!this.reference) return;
