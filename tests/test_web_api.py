@@ -114,6 +114,11 @@ def test_analyze_malformed_bodies_422(client):
     assert client.post("/api/analyze", data={"tasks": "murmur"}).status_code == 422
     r = client.post("/api/analyze", content=b"abc", headers={"content-type": "text/plain"})
     assert r.status_code == 422
+    r = client.post("/api/analyze", content=b"--X\r\ngarbage\r\n\r\n\x00\x01",
+                    headers={"content-type": "multipart/form-data; boundary=X"})
+    assert r.status_code == 422
+    long_field = {"tasks": "murmur," * 1000}
+    assert _post(client, b"x", **long_field).status_code == 422
 
 
 def test_uploads_leave_no_file(client, flac):

@@ -13,10 +13,17 @@ export class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
 }
 
-export async function request(path, options = {}) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function request(path, options = {}, retries = 3) {
   const headers = new Headers(options.headers || {});
   if (token) headers.set("Authorization", "Bearer " + token);
   const resp = await fetch(path, { ...options, headers });
+  if (resp.status === 503 && retries > 0) {
+    // the server's queue is full: wait as it says (at most 10 s) and try again
+    await sleep(1000 * Math.min(10, Number(resp.headers.get("Retry-After")) || 1));
+    return request(path, options, retries - 1);
+  }
   if (!resp.ok) {
     let detail = resp.statusText;
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
