@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"batch", "batch_files", "batch_pool", "datasets"},
     {"evaluation"},
     {"training"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "web", "__main__", "__init__"},
 ]
 LEVEL = {area: i for i, layer in enumerate(LAYERS) for area in layer}
 
