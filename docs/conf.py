@@ -53,12 +53,10 @@ autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"
-autodoc_mock_imports: list[str] = []
 
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-numpydoc_validation_checks: set[str] = set()
 
 html_theme = "furo"
 html_title = f"heartsound {release}"
