@@ -35,6 +35,7 @@ for task, c in d["classification"].items():
 fig = heartsound.plot(result)
 png = plotting.png_bytes(fig)
 plt.figure(figsize=(11, 8.5))
+plt.subplots_adjust(left=0, right=1, bottom=0, top=1)
 plt.imshow(plt.imread(io.BytesIO(png)))
 plt.axis("off")
 plt.show()
