@@ -2,8 +2,9 @@
 
 ``docs/conf.py`` calls :func:`write_pages` before Sphinx reads its sources: one page per
 module in :data:`SECTIONS` (``docs/api/generated/<module>.rst``, not committed) listing
-every name of the module's ``__all__`` in an autosummary table; autosummary then writes one
-page per function, class and constant. An object exported by several modules (e.g.
+every name of the module's ``__all__`` in an autosummary table, then the entry of each
+(autodoc) on the same page (one page per object made every page's navigation tree, and
+so the build, several times slower). An object exported by several modules (e.g.
 ``heartsound.load`` is ``heartsound.io.load``) is documented once, under the first module
 listed here that exports it, and linked from the others; :func:`targets` says where each
 public name is documented (``tests/test_docs_build.py`` checks every one of them in the
@@ -12,10 +13,15 @@ built site).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import sys
 from pathlib import Path
 from typing import Any
+
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.errors import PycodeError
 
 #: (section title, modules), in the order of the API index. Each module's public names are
 #: its ``__all__``.
@@ -51,6 +57,31 @@ def public_names(module: str) -> list[str]:
     return list(getattr(importlib.import_module(module), "__all__", []))
 
 
+@functools.lru_cache(maxsize=None)
+def _attr_docs(module: str) -> dict[str, list[str]]:
+    try:
+        found = ModuleAnalyzer.for_module(module).find_attr_docs()
+    except PycodeError:
+        return {}
+    return {name: list(doc) for (scope, name), doc in found.items() if scope == ""}
+
+
+def attr_doc(module: str, name: str) -> list[str] | None:
+    """The ``#:`` comment lines of constant ``name`` in ``module``'s source, or None."""
+    return _attr_docs(module).get(name)
+
+
+def home_doc(name: str, value: Any) -> tuple[str | None, list[str] | None]:
+    """The loaded heartsound module that documents constant ``name`` (the same object),
+    and its ``#:`` comment lines; ``(None, None)`` when none does."""
+    for mod in sorted(m for m in sys.modules if m == "heartsound" or
+                      m.startswith("heartsound.")):
+        doc = attr_doc(mod, name)
+        if doc is not None and getattr(sys.modules[mod], name, None) is value:
+            return mod, doc
+    return None, None
+
+
 def _is_object(value: Any) -> bool:
     """Whether ``value`` has one identity worth documenting once (not a constant)."""
     return inspect.ismodule(value) or inspect.isclass(value) or callable(value)
@@ -62,7 +93,8 @@ def targets() -> dict[tuple[str, str], str]:
 
     A module object maps to its own name (documented by its page when it is in
     :data:`MODULES`); a function or class to the first ``<module>.<name>`` in
-    :data:`MODULES` order that exports it; a constant to itself.
+    :data:`MODULES` order that exports it; a constant to itself, or to the documented
+    module of :data:`MODULES` that defines it when this one only re-exports it.
     """
     out: dict[tuple[str, str], str] = {}
     seen: dict[int, str] = {}
@@ -83,6 +115,9 @@ def targets() -> dict[tuple[str, str], str]:
                 full = value.__name__
             elif _is_object(value):
                 full = seen.setdefault(id(value), full)
+            elif attr_doc(mod, name) is None:
+                home = home_doc(name, value)[0]
+                full = f"{home}.{name}" if home in MODULES else full
             out[(mod, name)] = full
     top = importlib.import_module("heartsound")
     for name in public_names("heartsound"):
@@ -96,14 +131,40 @@ def targets() -> dict[tuple[str, str], str]:
     return out
 
 
-def _table(names: list[str], toctree: bool) -> list[str]:
+def _table(names: list[str]) -> list[str]:
     if not names:
         return []
-    lines = [".. autosummary::"]
-    if toctree:
-        lines.append("   :toctree: .")
-    lines += ["   :nosignatures:", ""]
-    return lines + [f"   {n}" for n in names] + [""]
+    return [".. autosummary::", "   :nosignatures:", ""] + [f"   {n}" for n in names] + [""]
+
+
+def _entry(module: str, name: str) -> list[str]:
+    """The directive documenting ``module.name`` on its module's page."""
+    value = getattr(importlib.import_module(module), name)
+    if inspect.isclass(value) and issubclass(value, BaseException):
+        return [f".. autoexception:: {name}", ""]
+    if inspect.isclass(value):
+        return [f".. autoclass:: {name}", "   :members:", ""]
+    if callable(value):
+        return [f".. autofunction:: {name}", ""]
+    if attr_doc(module, name) is not None:
+        return [f".. autodata:: {name}", ""]
+    home, doc = home_doc(name, value)
+    shown = repr(value)
+    lines = [f".. py:data:: {name}"]
+    if len(shown) <= 200 and "\n" not in shown:
+        lines.append(f"   :value: {shown}")
+    lines.append("")
+    lines += [f"   {ln}" for ln in (doc or [])]
+    if home is not None:
+        lines += ["", f"   Defined in ``{home}``."]
+    return lines + [""]
+
+
+def _summary(module: str, name: str) -> str:
+    """First line of the documentation of constant ``module.name``."""
+    value = getattr(importlib.import_module(module), name)
+    doc = attr_doc(module, name) or home_doc(name, value)[1] or [""]
+    return doc[0]
 
 
 def module_page(module: str, where: dict[tuple[str, str], str]) -> str:
@@ -118,15 +179,23 @@ def module_page(module: str, where: dict[tuple[str, str], str]) -> str:
             (modules if _is_module(full) else linked).append((name, full))
     lines = [title, "=" * len(title), "", f".. automodule:: {module}", "",
              f".. currentmodule:: {module}", ""]
+    objects = [n for n in own if _is_object(getattr(importlib.import_module(module), n))]
+    constants = [n for n in own if n not in objects]
     if own:
-        lines += ["Public names", "------------", ""] + _table(own, toctree=True)
+        lines += ["Public names", "------------", ""] + _table(objects)
+        lines += [f"* :data:`{n}`: {_summary(module, n)}".rstrip(": ") for n in constants]
+        lines += [""]
     if linked:
         lines += ["Also exported here", "------------------", "",
                   "Documented under the module that defines them:", ""]
-        lines += _table([f"~{full}" for _, full in linked], toctree=False)
+        lines += _table([f"~{full}" for _, full in linked])
     if modules:
         lines += ["Modules exported here", "---------------------", ""]
         lines += [f"* ``{name}``: :mod:`{full}`" for name, full in modules] + [""]
+    if own:
+        lines += ["Reference", "---------", ""]
+        for name in own:
+            lines += _entry(module, name)
     return "\n".join(lines)
 
 
@@ -152,7 +221,7 @@ def top_page(where: dict[tuple[str, str], str]) -> str:
             continue
         full = where[("heartsound", name)]
         (modules if _is_module(full) else objects).append((name, full))
-    lines += _table([f"~{full}" for _, full in objects], toctree=False)
+    lines += _table([f"~{full}" for _, full in objects])
     lines += ["Modules exported at the top level:", ""]
     lines += [f"* ``heartsound.{name}``: :mod:`{full}`" for name, full in modules] + [""]
     return "\n".join(lines)
