@@ -43,14 +43,12 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-templates_path = ["_templates"]
 exclude_patterns = ["_build", "results", "figures", "**.ipynb_checkpoints",
                     "auto_examples/*.py", "auto_examples/*.ipynb"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 
-autosummary_generate = True
-autosummary_imported_members = True
+autosummary_generate = False  # tables only: docs/api/modules.py writes the entries
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"
 

@@ -5,8 +5,9 @@ module in :data:`SECTIONS` (``docs/api/generated/<module>.rst``, not committed) 
 every name of the module's ``__all__`` in an autosummary table, then the entry of each
 (autodoc) on the same page (one page per object made every page's navigation tree, and
 so the build, several times slower). An object exported by several modules (e.g.
-``heartsound.load`` is ``heartsound.io.load``) is documented once, under the first module
-listed here that exports it, and linked from the others; :func:`targets` says where each
+``heartsound.load`` is ``heartsound.io.load``) is documented once, under the module that
+defines it (else the first module listed here that exports it), and linked from the
+others; :func:`targets` says where each
 public name is documented (``tests/test_docs_build.py`` checks every one of them in the
 built site).
 """
