@@ -25,14 +25,14 @@ from typing import Any
 
 __all__ = ["classify", "classify_all", "classify_patient", "ClassificationResult",
            "load_bundle", "BUNDLES", "TASKS", "LABELS", "log_mel", "FrontendConfig",
-           "attention_by_phase", "plot_attention", "evaluate", "Decision", "decide",
+           "attention_by_phase", "plot_attention", "Decision", "decide",
            "cohere_severity", "occlusion_by_phase"]
 
 _LAZY = {
     "classify": "inference", "classify_all": "inference", "classify_patient": "inference",
     "ClassificationResult": "inference", "load_bundle": "inference", "BUNDLES": "inference",
     "TASKS": "tasks", "LABELS": "tasks", "log_mel": "frontend", "FrontendConfig": "frontend",
-    "attention_by_phase": "attention", "plot_attention": "plot", "evaluate": "evaluation",
+    "attention_by_phase": "attention", "plot_attention": "plot",
     "Decision": "decision", "decide": "decision", "cohere_severity": "inference",
     "occlusion_by_phase": "evidence",
 }

@@ -151,7 +151,7 @@ def score_circor(rows: Sequence[tuple[float, float, int]], events: Iterable[Any]
     Returns
     -------
     dict
-        ``tolerance -> ``:func:`~heartsound.evaluation.metrics.score_against_rows` dict.
+        ``tolerance`` -> :func:`~heartsound.evaluation.metrics.score_against_rows` dict.
     """
     est = as_pairs(events, "events")
     return {tol: score_against_rows(rows, est, tol) for tol in tolerances}
@@ -176,7 +176,7 @@ def score_pascal(ref: Sequence[tuple[str, float]], events: Iterable[Any],
     Returns
     -------
     dict
-        ``tolerance -> ``:func:`~heartsound.evaluation.metrics.event_scores` dict, scored
+        ``tolerance`` -> :func:`~heartsound.evaluation.metrics.event_scores` dict, scored
         within :func:`~heartsound.evaluation.metrics.reference_span`.
     """
     pairs = as_pairs(events, "events")
