@@ -7,13 +7,16 @@ the arrays (samples, attention, spectrogram) from the object.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..serialize import display_text
-from .panels import (_attention_label, new_figure, plot_attention, plot_attention_curve,
-                     plot_probabilities, plot_segmentation, plot_spectrogram, png_bytes)
+from .panels import (_attention_label, attention_curve, new_figure, plot_attention,
+                     plot_attention_curve, plot_probabilities, plot_segmentation,
+                     plot_spectrogram, png_bytes, reset_axes)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -51,6 +54,50 @@ def _attention_results(analysis: Analysis) -> tuple[Any, Any]:
     return mapped, timed
 
 
+def _layout(fig: Figure, n_tasks: int, timed: bool) -> dict[str, Any]:
+    """The axes of the report figure, added to ``fig`` in drawing order: ``wave``,
+    ``spec`` (sharing the time axis), ``spec_twin``, ``wave_twin`` (when ``timed``) and
+    ``probs`` (one per task)."""
+    gs = fig.add_gridspec(3, max(1, n_tasks), height_ratios=[1.0, 1.2, 0.8],
+                          hspace=0.45, wspace=0.35, left=0.07, right=0.93, top=0.91,
+                          bottom=0.17)
+    ax_w = fig.add_subplot(gs[0, :])
+    ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
+    axes = {"wave": ax_w, "spec": ax_s, "spec_twin": ax_s.twinx()}
+    axes["wave_twin"] = ax_w.twinx() if timed else None
+    axes["probs"] = [fig.add_subplot(gs[2, j]) for j in range(n_tasks)]
+    return axes
+
+
+def _draw(fig: Figure, axes: Mapping[str, Any], analysis: Analysis,
+          d: Mapping[str, Any]) -> None:
+    """Draw the report figure of ``analysis`` (``d``: its ``to_dict()``) on the axes of
+    :func:`_layout`."""
+    rec = analysis.recording
+    ax_w, ax_s = axes["wave"], axes["spec"]
+    plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
+    ax_w.set_xlabel("")
+    ax_w.tick_params(labelbottom=False)  # shares the time axis of the spectrogram
+    fig.suptitle(_title(d), fontsize=10, x=0.07, ha="left", y=0.985)
+    mapped, timed = _attention_results(analysis)
+    if mapped is not None:
+        plot_attention(mapped, ax=ax_s, twin=axes["spec_twin"])
+    else:
+        plot_spectrogram(rec.y, rec.sr, ax=ax_s)
+        axes["spec_twin"].set_yticks([])
+    if timed is not None:
+        plot_attention_curve(timed, ax=axes["wave_twin"], colour="#2ca02c",
+                             label=f"attention of the {timed.task} classifier for "
+                                   f"'{_attention_label(timed)}'")
+    for ax, (task, c) in zip(axes["probs"], d["classification"].items()):
+        plot_probabilities(task, c, ax=ax)
+    caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
+               if (c.get("decision") or {}).get("caveat")]
+    if caveats:
+        fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
+                 ha="left", va="bottom")
+
+
 def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
          figsize: tuple[float, float] = (11, 8.5)) -> Figure:
     """The report figure of an analysis.
@@ -71,41 +118,53 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     Returns
     -------
     matplotlib.figure.Figure
-        On the Agg canvas; ``fig.savefig(path)`` writes it.
+        A new figure on the Agg canvas; ``fig.savefig(path)`` writes it.
     """
     d = analysis.to_dict() if data is None else data
-    rec = analysis.recording
     fig = new_figure(figsize)
-    gs = fig.add_gridspec(3, max(1, len(d["classification"])), height_ratios=[1.0, 1.2, 0.8],
-                          hspace=0.45, wspace=0.35, left=0.07, right=0.93, top=0.91,
-                          bottom=0.17)
-    ax_w = fig.add_subplot(gs[0, :])
-    ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
-    plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
-    ax_w.set_xlabel("")
-    ax_w.tick_params(labelbottom=False)  # shares the time axis of the spectrogram
-    fig.suptitle(_title(d), fontsize=10, x=0.07, ha="left", y=0.985)
-    mapped, timed = _attention_results(analysis)
-    if mapped is not None:
-        plot_attention(mapped, ax=ax_s)
-    else:
-        plot_spectrogram(rec.y, rec.sr, ax=ax_s)
-        ax_s.twinx().set_yticks([])
-    if timed is not None:
-        plot_attention_curve(timed, ax=ax_w.twinx(), colour="#2ca02c",
-                             label=f"attention of the {timed.task} classifier for "
-                                   f"'{_attention_label(timed)}'")
-    for j, (task, c) in enumerate(d["classification"].items()):
-        plot_probabilities(task, c, ax=fig.add_subplot(gs[2, j]))
-    caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
-               if (c.get("decision") or {}).get("caveat")]
-    if caveats:
-        fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
-                 ha="left", va="bottom")
+    timed = _attention_results(analysis)[1] is not None
+    _draw(fig, _layout(fig, len(d["classification"]), timed), analysis, d)
     return fig
+
+
+def _signature(analysis: Analysis, d: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What decides which drawing calls :func:`_draw` makes (not the data they draw):
+    figures with the same signature can be drawn on the same axes."""
+    mapped, timed = _attention_results(analysis)
+    return (tuple((t, bool(c.get("probabilities"))) for t, c in d["classification"].items()),
+            None if mapped is None else attention_curve(mapped) is None,
+            None if timed is None else attention_curve(timed) is None)
+
+
+#: Reused figures: signature -> (figure, axes), at most :data:`_MAX_CACHED`.
+_CACHE: OrderedDict[tuple[Any, ...], tuple[Figure, dict[str, Any]]] = OrderedDict()
+_MAX_CACHED = 4
+_CACHE_LOCK = threading.Lock()
 
 
 def figure_png(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
                dpi: int = 90) -> bytes:
-    """:func:`plot` as PNG bytes."""
-    return png_bytes(plot(analysis, data=data), dpi=dpi)
+    """:func:`plot` as PNG bytes (the same pixels).
+
+    The figure and its axes are kept for the next call with the same layout (which
+    tasks, which attention panels): only the drawn data are replaced
+    (:func:`~.panels.reset_axes`), which saves building the axes and their ticks and
+    lets the canvas reuse its renderer and text metrics.
+    """
+    d = analysis.to_dict() if data is None else data
+    key = _signature(analysis, d)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            fig, axes = _CACHE.pop(key)
+            for ax in fig.axes:
+                reset_axes(ax)
+            for t in [t for t in fig.texts if t is not fig._suptitle]:
+                t.remove()
+        else:
+            fig = new_figure((11, 8.5))
+            axes = _layout(fig, len(d["classification"]), key[2] is not None)
+        _draw(fig, axes, analysis, d)
+        _CACHE[key] = (fig, axes)
+        while len(_CACHE) > _MAX_CACHED:
+            _CACHE.popitem(last=False)
+        return png_bytes(fig, dpi=dpi)

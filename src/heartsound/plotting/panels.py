@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_segmentation", "plot_attention", "plot_attention_curve", "plot_spectrogram",
            "plot_probabilities", "minmax_envelope", "attention_curve", "new_figure",
-           "png_bytes", "PHASE_COLOURS"]
+           "png_bytes", "reset_axes", "PHASE_COLOURS"]
 
 #: Band colour of each state.
 PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
@@ -38,6 +38,23 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
+
+
+def reset_axes(ax: Axes) -> None:
+    """Take away what the panels drew on ``ax`` (artists, legend, labels, titles, data
+    limits, y inversion), keeping the axes, their ticks and their shared and twin axes,
+    so the same panels can draw on it again with the same result as on a new figure."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.images, *ax.texts]:
+        artist.remove()
+    ax.containers[:] = []
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for text in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+        text.set_text("")
+    ax.dataLim.set_points(np.array([[np.inf, np.inf], [-np.inf, -np.inf]]))
+    ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)
+    ax.yaxis.set_inverted(False)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -238,7 +255,7 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
 
 
 def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True,
-                   curve: bool = True) -> Axes:
+                   curve: bool = True, twin: Axes | None = None) -> Axes:
     """The log-Mel spectrogram a classifier saw, its attention map as contours (50 %,
     80 % of the peak) and its attention over time as a white curve (right axis).
 
@@ -252,6 +269,8 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
         Draw the time x frequency attention map (CNN models) as contours.
     curve : bool
         Draw the attention over time on a twin axis.
+    twin : matplotlib Axes, optional
+        That twin (``ax.twinx()`` otherwise).
 
     Returns
     -------
@@ -278,7 +297,8 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
                  f"attention of the {result.task} classifier for '{_attention_label(result)}'",
                  fontsize=9)
     if curve:
-        plot_attention_curve(result, ax=ax.twinx(), colour="white", ylim=1.6)
+        plot_attention_curve(result, ax=ax.twinx() if twin is None else twin,
+                             colour="white", ylim=1.6)
     return ax
 
 
