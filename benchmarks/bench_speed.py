@@ -23,7 +23,8 @@ Usage (from the repository root)::
     OMP_NUM_THREADS=1 python benchmarks/bench_speed.py --base ../base/src --n 60
 
 Prints one JSON object; ``ratio_to_peak_picker`` is each run's audio s per CPU-s over
-the peak-picker's.
+the peak-picker's, both with their process start (interpreter, imports, models) included
+(``peak_picker.audio_s_per_cpu_s_without_start``: its loop alone).
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_batch import subset, timed  # noqa: E402  (same folder)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HEARTSOUND_DATA", REPO.parent / "shared" / "data"))
@@ -72,38 +76,26 @@ def pick(y, sr):
         s1[0], s1[-1] = gaps[0] < gaps[1], gaps[-1] > gaps[-2]
     return t, s1
 
-n = 0
+import time
+t0, n = time.process_time(), 0
 for p in sorted(pathlib.Path(sys.argv[1]).glob("*.flac")):
     y, sr = sf.read(str(p), dtype="float64")
     t, s1 = pick(y, sr)
     n += len(t)
-print(n)
+open(sys.argv[2], "w").write(f"{n} {time.process_time() - t0}")
 '''
 
 
-def subset(n: int) -> list[Path]:
-    """Every k-th recording of the CirCor manifest (as ``bench_batch.py``)."""
-    rec = DATA / "circor2022" / "recordings"
-    with open(DATA / "circor2022" / "manifest.tsv", newline="") as fh:
-        names = [r["record"] for r in csv.DictReader(fh, delimiter="\t")]
-    step = max(1, len(names) // n)
-    return [rec / f"{s}.flac" for s in names[::step][:n]]
-
-
-def run(cmd: list[str], src: str | None) -> dict[str, float]:
-    """Wall and CPU seconds (process and its children) of ``cmd`` with ``PYTHONPATH=src``."""
+def run(cmd: list[str], src: str | None) -> dict[str, Any]:
+    """:func:`bench_batch.timed` with ``PYTHONPATH=src``; ``out``: what the command
+    wrote to the file named by its last argument, ``{out}``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if src is not None:
         env["PYTHONPATH"] = src
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "stdout": p.stdout.strip()}
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as fh:
+        r = timed([fh.name if c == "{out}" else c for c in cmd], env)
+        r["out"] = fh.read().strip()
+    return r
 
 
 def commit_of(src: str) -> str:
@@ -123,7 +115,7 @@ def batch_runs(trees: dict[str, str], folder: Path, tmp: Path, audio_s: float,
             if plots == "no":
                 cmd.append("--no-plots")
             r = run(cmd, src)
-            r.pop("stdout")
+            r.pop("out")
             with open(dst / "summary.csv", newline="") as fh:
                 n_ok = sum(row["status"] == "ok" for row in csv.DictReader(fh))
             rate = audio_s / max(r["cpu_s"], 1e-9)
@@ -147,9 +139,10 @@ def cold_runs(trees: dict[str, str], tmp: Path, repeats: int) -> dict[str, dict]
                 walls.setdefault((name, plots), []).append(run(cmd, src)["wall_s"])
             walls.setdefault((name, "import"), []).append(
                 run([sys.executable, "-c", "import heartsound"], src)["wall_s"])
-            r = run([sys.executable, "-c", "import time; t = time.perf_counter(); "
-                     "import heartsound; print(time.perf_counter() - t)"], src)
-            imports.setdefault(name, []).append(float(r["stdout"]))
+            r = run([sys.executable, "-c", "import sys, time; t = time.perf_counter(); "
+                     "import heartsound; open(sys.argv[1], 'w').write("
+                     "str(time.perf_counter() - t))", "{out}"], src)
+            imports.setdefault(name, []).append(float(r["out"]))
     out: dict[str, dict] = {}
     for name in trees:
         out[name] = {
@@ -188,11 +181,14 @@ def main() -> None:
         folder.mkdir()
         for f in files:
             (folder / f.name).symlink_to(f)
-        pp = run([sys.executable, "-c", PEAK_PICKER, str(folder)], None)
+        pp = run([sys.executable, "-c", PEAK_PICKER, str(folder), "{out}"], None)
         base_rate = audio_s / max(pp["cpu_s"], 1e-9)
+        n_sounds, loop_cpu = pp["out"].split()
         out["peak_picker"] = {"wall_s": pp["wall_s"], "cpu_s": pp["cpu_s"],
-                              "n_sounds": int(pp["stdout"]),
-                              "audio_s_per_cpu_s": round(base_rate, 1)}
+                              "n_sounds": int(n_sounds),
+                              "audio_s_per_cpu_s": round(base_rate, 1),
+                              "audio_s_per_cpu_s_without_start": round(
+                                  audio_s / max(float(loop_cpu), 1e-9), 1)}
         if not a.skip_batch:
             out["batch"] = batch_runs(trees, folder, tmp, audio_s, base_rate)
         out["cold_start"] = cold_runs(trees, tmp, a.repeats)
