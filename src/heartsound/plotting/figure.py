@@ -7,19 +7,23 @@ the arrays (samples, attention, spectrogram) from the object.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..serialize import display_text
-from .panels import (_attention_label, attention_curve, new_figure, plot_attention,
-                     plot_attention_curve, plot_probabilities, plot_segmentation,
-                     plot_spectrogram, png_bytes, reset_axes)
+from .panels import (PNG_COMPRESS_LEVEL, _attention_label, attention_curve, new_figure,
+                     plot_attention, plot_attention_curve, plot_probabilities,
+                     plot_segmentation, plot_spectrogram, png_bytes, reset_axes)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
     from ..pipeline import Analysis
 
@@ -70,9 +74,9 @@ def _layout(fig: Figure, n_tasks: int, timed: bool) -> dict[str, Any]:
 
 
 def _draw(fig: Figure, axes: Mapping[str, Any], analysis: Analysis,
-          d: Mapping[str, Any]) -> None:
+          d: Mapping[str, Any]) -> Text | None:
     """Draw the report figure of ``analysis`` (``d``: its ``to_dict()``) on the axes of
-    :func:`_layout`."""
+    :func:`_layout`; returns the caveats' text (None without caveats)."""
     rec = analysis.recording
     ax_w, ax_s = axes["wave"], axes["spec"]
     plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
@@ -93,9 +97,10 @@ def _draw(fig: Figure, axes: Mapping[str, Any], analysis: Analysis,
         plot_probabilities(task, c, ax=ax)
     caveats = [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
                if (c.get("decision") or {}).get("caveat")]
-    if caveats:
-        fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
-                 ha="left", va="bottom")
+    if not caveats:
+        return None
+    return fig.text(0.07, 0.005, "\n".join(caveats), fontsize=6.5, color="#555555",
+                    ha="left", va="bottom")
 
 
 def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
@@ -136,10 +141,70 @@ def _signature(analysis: Analysis, d: Mapping[str, Any]) -> tuple[Any, ...]:
             None if timed is None else attention_curve(timed) is None)
 
 
-#: Reused figures: signature -> (figure, axes), at most :data:`_MAX_CACHED`.
-_CACHE: OrderedDict[tuple[Any, ...], tuple[Figure, dict[str, Any]]] = OrderedDict()
+#: Reused figures: signature -> (figure, axes, kept caveat pixels), at most
+#: :data:`_MAX_CACHED`.
+_CACHE: OrderedDict[tuple[Any, ...], tuple[Figure, dict[str, Any], dict[str, Any]]] = \
+    OrderedDict()
 _MAX_CACHED = 4
 _CACHE_LOCK = threading.Lock()
+#: Pixels kept around a text's extent (its antialiased edge).
+_PAD_PX = 3
+
+
+def _render(fig: Figure, dpi: int, text: Text | None = None
+            ) -> tuple[np.ndarray, tuple[slice, slice] | None]:
+    """Draw ``fig`` at ``dpi`` as ``savefig`` does; a copy of its pixels [shape=(height,
+    width, 4), uint8] and, for ``text``, the rows and columns of its padded extent when
+    nothing else of the figure (axes with their labels, the title) reaches into it."""
+    old = fig.dpi
+    fig.dpi = dpi
+    try:
+        fig.canvas.draw()
+        rgba = np.array(fig.canvas.buffer_rgba())
+        if text is None:
+            return rgba, None
+        r = fig.canvas.get_renderer()
+        box = text.get_window_extent(r).padded(_PAD_PX)
+        others = [ax.get_tightbbox(r) for ax in fig.axes] + [fig._suptitle.get_window_extent(r)]
+        if any(o is not None and box.overlaps(o) for o in others):
+            return rgba, None
+        h = rgba.shape[0]
+        x0, x1 = max(0, int(box.x0)), min(rgba.shape[1], int(np.ceil(box.x1)))
+        y0, y1 = max(0, h - int(np.ceil(box.y1))), min(h, h - int(box.y0))
+        return rgba, (slice(y0, y1), slice(x0, x1))
+    finally:
+        fig.dpi = old
+
+
+def _encode(rgba: np.ndarray, dpi: int) -> bytes:
+    """PNG of ``rgba`` as :func:`~.panels.png_bytes` writes a figure (same metadata)."""
+    from matplotlib.image import imsave
+
+    buf = io.BytesIO()
+    imsave(buf, memoryview(np.ascontiguousarray(rgba)), format="png", dpi=dpi,
+           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    return buf.getvalue()
+
+
+def _png_keeping(fig: Figure, text: Text | None, kept: dict[str, Any], dpi: int) -> bytes:
+    """PNG of ``fig``; the caveats ``text`` (the same string in the same place on every
+    figure of a layout, alone there) is drawn once and its pixels pasted after, which
+    gives the same image: a ~480-character text costs a quarter of a draw."""
+    if text is None:
+        return png_bytes(fig, dpi=dpi)
+    if kept.get("string") == text.get_text():
+        text.set_visible(False)
+        try:
+            rgba, _ = _render(fig, dpi)
+        finally:
+            text.set_visible(True)
+        rgba[kept["where"]] = kept["pixels"]
+        return _encode(rgba, dpi)
+    rgba, where = _render(fig, dpi, text)
+    kept.clear()
+    if where is not None:
+        kept.update(string=text.get_text(), where=where, pixels=rgba[where].copy())
+    return _encode(rgba, dpi)
 
 
 def figure_png(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
@@ -149,22 +214,23 @@ def figure_png(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     The figure and its axes are kept for the next call with the same layout (which
     tasks, which attention panels): only the drawn data are replaced
     (:func:`~.panels.reset_axes`), which saves building the axes and their ticks and
-    lets the canvas reuse its renderer and text metrics.
+    lets the canvas reuse its renderer and text metrics; the caveats' pixels are kept
+    too (:func:`_png_keeping`).
     """
     d = analysis.to_dict() if data is None else data
     key = _signature(analysis, d)
     with _CACHE_LOCK:
         if key in _CACHE:
-            fig, axes = _CACHE.pop(key)
+            fig, axes, kept = _CACHE.pop(key)
             for ax in fig.axes:
                 reset_axes(ax)
             for t in [t for t in fig.texts if t is not fig._suptitle]:
                 t.remove()
         else:
             fig = new_figure((11, 8.5))
-            axes = _layout(fig, len(d["classification"]), key[2] is not None)
-        _draw(fig, axes, analysis, d)
-        _CACHE[key] = (fig, axes)
+            axes, kept = _layout(fig, len(d["classification"]), key[2] is not None), {}
+        text = _draw(fig, axes, analysis, d)
+        _CACHE[key] = (fig, axes, kept)
         while len(_CACHE) > _MAX_CACHED:
             _CACHE.popitem(last=False)
-        return png_bytes(fig, dpi=dpi)
+        return _png_keeping(fig, text, kept, dpi)
