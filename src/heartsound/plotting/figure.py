@@ -165,7 +165,8 @@ def _render(fig: Figure, dpi: int, text: Text | None = None
             return rgba, None
         r = fig.canvas.get_renderer()
         box = text.get_window_extent(r).padded(_PAD_PX)
-        others = [ax.get_tightbbox(r) for ax in fig.axes] + [fig._suptitle.get_window_extent(r)]
+        others = [ax.get_tightbbox(r) for ax in fig.axes]
+        others += [t.get_window_extent(r) for t in fig.texts if t is not text]  # title
         if any(o is not None and box.overlaps(o) for o in others):
             return rgba, None
         h = rgba.shape[0]
@@ -224,12 +225,12 @@ def figure_png(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
             fig, axes, kept = _CACHE.pop(key)
             for ax in fig.axes:
                 reset_axes(ax)
-            for t in [t for t in fig.texts if t is not fig._suptitle]:
-                t.remove()
+            if axes.get("caveats") is not None:
+                axes["caveats"].remove()
         else:
             fig = new_figure((11, 8.5))
             axes, kept = _layout(fig, len(d["classification"]), key[2] is not None), {}
-        text = _draw(fig, axes, analysis, d)
+        text = axes["caveats"] = _draw(fig, axes, analysis, d)
         _CACHE[key] = (fig, axes, kept)
         while len(_CACHE) > _MAX_CACHED:
             _CACHE.popitem(last=False)

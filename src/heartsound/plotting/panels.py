@@ -52,8 +52,10 @@ def reset_axes(ax: Axes) -> None:
     ax.containers[:] = []
     if ax.legend_ is not None:
         ax.legend_.remove()
-    for text in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
-        text.set_text("")
+    for loc in ("center", "left", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
     ax.dataLim.set_points(np.array([[np.inf, np.inf], [-np.inf, -np.inf]]))
     ax.ignore_existing_data_limits = True
     ax.set_autoscale_on(True)
