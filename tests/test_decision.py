@@ -256,3 +256,23 @@ def test_evidence_only_for_findings_and_graded_severity():
         graded = c["severity"]["decision"]["graded"]
         assert graded is murmur
         assert ("evidence_by_phase" in c["severity"]) is graded
+
+
+@pytest.mark.parametrize("task", ["abnormal", "murmur", "severity"])
+def test_row_labels_are_aggregate_patient_of_each_row(task):
+    """The bootstrap's vectorised labels equal the tuned rule applied row by row,
+    including rows exactly on a threshold."""
+    from heartsound.classification.decision import row_labels
+
+    rng = np.random.default_rng(7)
+    k = len(LABELS[task])
+    p = rng.dirichlet(np.full(k, 0.6), size=2000)
+    rules = {"abnormal": {"threshold": 0.7}, "murmur": MUR_RULES, "severity": SEV_RULES}[task]
+    edge = {"abnormal": [[0.3, 0.7]], "murmur": [[0.3, 0.5, 0.2], [0.2, 0.5, 0.3]],
+            "severity": [[0.35, 0.4, 0.25], [0.2, 0.8 / (1 + np.exp(0.25)),
+                                             0.8 - 0.8 / (1 + np.exp(0.25))]]}[task]
+    p = np.vstack([p, edge])
+    got = row_labels(task, p, rules)
+    want = [aggregate_patient(task, q[None], rules)[0] for q in p]
+    assert list(got) == want
+    assert len(set(want)) == k  # every label occurs

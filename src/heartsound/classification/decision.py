@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .tasks import DEFAULT_RULES, aggregate_patient, check_task
+from .tasks import DEFAULT_RULES, LABELS, aggregate_patient, check_task
 
 __all__ = ["Decision", "decide", "cohere", "CAVEATS", "N_BOOT", "grade_threshold",
-           "decision_score", "SCORE_NAMES", "softmax", "summary_lines", "evidence_text"]
+           "decision_score", "SCORE_NAMES", "softmax", "summary_lines", "evidence_text",
+           "row_labels"]
 
 #: Bootstrap resamples of the crops behind ``interval`` and ``stability``.
 N_BOOT = 200
@@ -153,8 +154,27 @@ def _rule_text(task: str, p: np.ndarray, label: str, r: dict[str, float]) -> str
     return f"{text} -> {label}"
 
 
-def _labels_of(task: str, probs: np.ndarray, rules: dict[str, float]) -> list[str]:
-    return [aggregate_patient(task, q[None], rules)[0] for q in probs]
+def row_labels(task: str, probs: np.ndarray, rules: dict[str, float] | None = None
+               ) -> np.ndarray:
+    """The label of each row of ``probs`` [shape=(n, n_classes)] as one recording:
+    ``aggregate_patient(task, q[None], rules)[0]`` for each row ``q`` (tested equal),
+    without a Python call per row (the bootstrap labels :data:`N_BOOT` rows per task).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)] of str
+    """
+    r = _rules(task, rules)
+    p = np.asarray(probs, dtype=np.float64)
+    lab = LABELS[task]
+    if task == "abnormal":  # normal, abnormal
+        return np.where(p[:, 1] >= r["threshold"], lab[1], lab[0])
+    if task == "murmur":  # Present, Unknown, Absent
+        return np.where(p[:, 0] >= r["t_present"], lab[0],
+                        np.where(p[:, 1] >= r["t_unknown"], lab[1], lab[2]))
+    # severity: normal, mild, moderate_severe
+    grade = np.log(p[:, 2] + 1e-9) - np.log(p[:, 1] + 1e-9) >= r["bias"]
+    return np.where(1 - p[:, 0] < r["t_murmur"], lab[0], np.where(grade, lab[2], lab[1]))
 
 
 def _bootstrap(task: str, crop_lp: np.ndarray, label: str | None, rules: dict[str, float],
@@ -169,7 +189,7 @@ def _bootstrap(task: str, crop_lp: np.ndarray, label: str | None, rules: dict[st
     if graded_only:
         labels = np.where(s >= grade_threshold(rules), "moderate_severe", "mild")
     else:
-        labels = np.array(_labels_of(task, probs, rules))
+        labels = row_labels(task, probs, rules)
     return (float(lo), float(hi)), float(np.mean(labels == label))
 
 

@@ -22,12 +22,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_segmentation", "plot_attention", "plot_attention_curve", "plot_spectrogram",
            "plot_probabilities", "minmax_envelope", "attention_curve", "new_figure",
-           "png_bytes", "PHASE_COLOURS"]
+           "png_bytes", "reset_axes", "PHASE_COLOURS"]
 
 #: Band colour of each state.
 PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
 _PHASE_ALPHA = {S1: 0.45, SYSTOLE: 0.25, S2: 0.45, DIASTOLE: 0.25}
 Rows = Iterable[tuple[float, float, int]]
+#: zlib level of the PNGs: 3 writes a report figure in half the time of Pillow's default
+#: 6, at the same size within 1 %.
+PNG_COMPRESS_LEVEL = 3
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:
@@ -38,6 +41,25 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
+
+
+def reset_axes(ax: Axes) -> None:
+    """Take away what the panels drew on ``ax`` (artists, legend, labels, titles, data
+    limits, y inversion), keeping the axes, their ticks and their shared and twin axes,
+    so the same panels can draw on it again with the same result as on a new figure."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.images, *ax.texts]:
+        artist.remove()
+    ax.containers[:] = []
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for loc in ("center", "left", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.dataLim.set_points(np.array([[np.inf, np.inf], [-np.inf, -np.inf]]))
+    ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)
+    ax.yaxis.set_inverted(False)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -238,7 +260,7 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
 
 
 def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True,
-                   curve: bool = True) -> Axes:
+                   curve: bool = True, twin: Axes | None = None) -> Axes:
     """The log-Mel spectrogram a classifier saw, its attention map as contours (50 %,
     80 % of the peak) and its attention over time as a white curve (right axis).
 
@@ -252,6 +274,8 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
         Draw the time x frequency attention map (CNN models) as contours.
     curve : bool
         Draw the attention over time on a twin axis.
+    twin : matplotlib Axes, optional
+        That twin (``ax.twinx()`` otherwise).
 
     Returns
     -------
@@ -278,7 +302,8 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
                  f"attention of the {result.task} classifier for '{_attention_label(result)}'",
                  fontsize=9)
     if curve:
-        plot_attention_curve(result, ax=ax.twinx(), colour="white", ylim=1.6)
+        plot_attention_curve(result, ax=ax.twinx() if twin is None else twin,
+                             colour="white", ylim=1.6)
     return ax
 
 
@@ -367,7 +392,8 @@ def _threshold_marks(ax: Axes, names: list[str], dec: Mapping[str, Any]) -> None
 
 
 def png_bytes(fig: Figure, *, dpi: int = 90) -> bytes:
-    """``fig`` as PNG bytes (fixed layout: one draw, no tight bounding box)."""
+    """``fig`` as PNG bytes (fixed layout: one draw, no tight bounding box; zlib level
+    :data:`PNG_COMPRESS_LEVEL`)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return buf.getvalue()
