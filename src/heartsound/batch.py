@@ -36,33 +36,30 @@ second one raises :class:`~heartsound.batch_files.BatchLockedError` before touch
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .batch_files import (BatchLockedError, OutputLock, display, find_inputs,
-                          output_targets)
-from .batch_pool import death_message, run_isolated
+from .batch_files import (PARQUET_NAME, SUMMARY_NAME, BatchLockedError, OutputLock, Summary,
+                          check_summary, csv_columns, display, find_inputs, output_targets,
+                          summary_row)
+from .batch_pool import RETRIES, death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
-from .classification.tasks import LABELS, TASKS, check_task
-from .errors import HeartsoundError, OutputError, ParameterError
+from .classification.tasks import TASKS, check_task
+from .errors import HeartsoundError, ParameterError
 from .report import (OUTPUT_KINDS, check_replaceable, is_heartsound_output, output_kinds,
                      output_name, render_outputs, write_named)
 from .segmentation import DEFAULT_METHOD
-from .serialize import write_atomic
 
 __all__ = ["BatchResult", "BatchLockedError", "run_batch", "summary_row", "csv_columns",
-           "run_key", "SUMMARY_NAME", "STATUSES"]
+           "run_key", "analyze_job", "Executor", "SUMMARY_NAME", "PARQUET_NAME", "STATUSES"]
 
-#: Name of the summary CSV in the output folder.
-SUMMARY_NAME = "summary.csv"
 #: Values of the ``status`` column of the summary.
 STATUSES = ("ok", "error", "pending", "skipped")
 
@@ -85,8 +82,12 @@ class BatchResult:
         ``(path, how)`` each time a worker died while analysing ``path`` (a file is
         tried twice before it is recorded as failed).
     csv_path : Path
+    parquet_path : Path or None
+        ``summary.parquet`` beside the CSV; None when pyarrow is missing (see ``notes``).
     audio_s : float
         Seconds of audio analysed in this run (resumed files not counted).
+    notes : list of str
+        Things the user should be told once (e.g. the parquet was skipped).
     """
 
     n_files: int = 0
@@ -97,35 +98,9 @@ class BatchResult:
     not_audio: list[str] = field(default_factory=list)
     worker_deaths: list[tuple[str, str]] = field(default_factory=list)
     csv_path: Path = Path(SUMMARY_NAME)
+    parquet_path: Path | None = None
     audio_s: float = 0.0
-
-
-def csv_columns(tasks: Sequence[str]) -> list[str]:
-    """Columns of ``summary.csv`` for ``tasks``."""
-    cols = ["path", "status", "error", "duration_s", "sr", "usable", "quality_score",
-            "quality_reasons", "quality_notes", "heart_rate_bpm", "n_cycles", "segmentation_method"]
-    for t in tasks:
-        cols += [f"{t}_label", f"{t}_uncertain"] + [f"{t}_p_{lab}" for lab in LABELS[t]]
-    return cols
-
-
-def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
-    """One CSV row from ``Analysis.to_dict()`` (values as serialised there)."""
-    q = d["quality"]
-    row: dict[str, Any] = {
-        "path": path, "status": "ok", "error": "", "duration_s": d["duration_s"],
-        "sr": d["sr"], "usable": q["usable"], "quality_score": q["score"],
-        "quality_reasons": "; ".join(q["reasons"]),
-        "quality_notes": "; ".join((q.get("notes") or {}).values()),
-        "heart_rate_bpm": d["heart_rate_bpm"],
-        "n_cycles": d["n_cycles"], "segmentation_method": d["segmentation"].get("method"),
-    }
-    for t, c in d["classification"].items():
-        row[f"{t}_label"] = c.get("label") if c.get("available", True) else "unavailable"
-        row[f"{t}_uncertain"] = bool(c.get("uncertain", False))
-        for lab, p in c.get("probabilities", {}).items():
-            row[f"{t}_p_{lab}"] = p
-    return row
+    notes: list[str] = field(default_factory=list)
 
 
 def run_key(method: str, tasks: Sequence[str]) -> dict[str, Any]:
@@ -197,44 +172,6 @@ def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
-class _Summary:
-    """The rows of ``summary.csv``, one per file, rewritten atomically on each change."""
-
-    def __init__(self, path: Path, columns: list[str], rel: Sequence[str]) -> None:
-        self.path, self.columns = path, columns
-        self.lines = [self._line({"path": r, "status": "pending"}) for r in rel]
-
-    def _line(self, row: dict[str, Any]) -> str:
-        buf = io.StringIO()
-        csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
-                       lineterminator="\n").writerow(
-            {k: ("" if v is None else v) for k, v in row.items()})
-        return buf.getvalue()
-
-    def set(self, i: int, row: dict[str, Any]) -> None:
-        self.lines[i] = self._line(row)
-
-    def flush(self) -> None:
-        text = ",".join(self.columns) + "\n" + "".join(self.lines)
-        write_atomic(self.path, text.encode("utf-8", "surrogateescape"))
-
-
-def _check_summary(path: Path) -> None:
-    """Refuse to replace a ``summary.csv`` that a batch did not write."""
-    if not (path.exists() or path.is_symlink()):
-        return
-    mark = (",".join(csv_columns(())[:3]) + ",").encode()  # "path,status,error,"
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(mark))
-    except OSError:
-        head = b""
-    if not path.is_file() or head != mark:
-        raise OutputError(f"batch: {display(path)} exists and was not written by "
-                          "heartsound batch; not replaced (move it away or choose "
-                          "another --out)")
-
-
 def _check_paths(root: Path, out: Path) -> None:
     if not root.is_dir():
         raise ParameterError(f"batch: {display(root)} is not a folder")
@@ -252,10 +189,49 @@ def _check_paths(root: Path, out: Path) -> None:
                              f"({exc.strerror or exc})") from None
 
 
+#: ``done(k, result, error)``: called in the batch's process once per job, as each ends;
+#: ``result`` is ``fn(jobs[k])``, or None with ``error`` when the job could not be run.
+Done = Callable[[int, Any, "str | None"], None]
+#: ``died(k, how)``: a worker died while it held job ``k``.
+Died = Callable[[int, str], None]
+#: An executor: ``executor(jobs, fn, done, died)`` runs the module-level ``fn`` on every
+#: job (isolated from this process: a job that kills its worker is retried, then reported
+#: through ``done`` with an error) and calls ``done`` in completion order. Implementations:
+#: in this process (``jobs=0``), :func:`heartsound.batch_pool.run_isolated` (``jobs=N``),
+#: :class:`heartsound.batch_cluster.DaskExecutor` (``scheduler=``).
+Executor = Callable[[Sequence[Job], Callable[[Job], Any], Done, Died], None]
+#: Opens an executor (a Dask client connects only when there is work to do).
+Opener = Callable[[], contextlib.AbstractContextManager[Executor]]
+
+
+def _serial(jobs: Sequence[Job], fn: Callable[[Job], Any], done: Done, died: Died) -> None:
+    for k, job in enumerate(jobs):
+        done(k, fn(job), None)
+
+
+@contextlib.contextmanager
+def _local_executor(n: int) -> Iterator[Executor]:
+    def pool(jobs: Sequence[Job], fn: Callable[[Job], Any], done: Done, died: Died) -> None:
+        run_isolated(jobs, fn, n, done, died=lambda k, code: died(k, death_message(code, 1)))
+
+    yield _serial if n == 0 else pool
+
+
+def _cluster_module(scheduler: str) -> Any:
+    """:mod:`heartsound.batch_cluster` (imports Dask), after checking ``scheduler``."""
+    try:
+        from . import batch_cluster  # optional: only a run with --scheduler needs Dask
+    except ImportError as exc:
+        raise ParameterError(f"batch: --scheduler needs Dask ({exc}); install it with "
+                             "pip install \"heartsound[cluster]\"") from None
+    batch_cluster.parse_scheduler(scheduler)
+    return batch_cluster
+
+
 def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
               method: str = DEFAULT_METHOD, tasks: Sequence[str] = TASKS,
               plots: bool = True, html: bool = False, force: bool = False,
-              progress: bool = True) -> BatchResult:
+              progress: bool = True, scheduler: str | None = None) -> BatchResult:
     """Analyse every audio file under ``input_dir`` into ``out_dir``.
 
     Parameters
@@ -265,7 +241,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         ``input_dir`` itself.
     jobs : int
         Worker processes, each with one compute thread. 0 analyses in this process (no
-        isolation: a crash of a native library ends the run; for debugging).
+        isolation: a crash of a native library ends the run; for debugging). Ignored
+        with ``scheduler``.
     method : str
         Segmentation method (see :func:`heartsound.analyze`).
     tasks : sequence of str
@@ -276,6 +253,11 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         Re-analyse files whose outputs already exist.
     progress : bool
         Show a tqdm progress bar on stderr.
+    scheduler : str, optional
+        Run the files as tasks on a Dask cluster: ``tcp://host:port`` of its scheduler,
+        or ``local:N`` for a local cluster of N worker processes (needs the ``cluster``
+        extra; see :mod:`heartsound.batch_cluster` and docs/cluster.md). Input and
+        output folders must be at the same path on every worker.
 
     Returns
     -------
@@ -285,24 +267,35 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     ------
     ParameterError
         Bad options, an input that is not a folder, ``out_dir`` equal to ``input_dir`` or
-        not writable, or no audio file found.
+        not writable, no audio file found, or ``scheduler`` without Dask installed.
     BatchLockedError
         Another batch is writing into ``out_dir``.
     OutputError
-        ``out_dir/summary.csv`` exists and was not written by a batch.
+        ``out_dir/summary.csv`` (or ``summary.parquet``) exists and was not written by a
+        batch.
+    heartsound.batch_cluster.ClusterError
+        The scheduler cannot be reached or was lost (run again to resume).
     """
     if jobs < 0:
         raise ParameterError(f"batch: --jobs must be 0 or more, got {jobs}")
     tasks = tuple(check_task(t) for t in tasks)
+    if scheduler is not None:
+        cluster = _cluster_module(scheduler)
+        executor: Opener = (
+            lambda: cluster.DaskExecutor(scheduler, retries=RETRIES))
+    else:
+        executor = lambda: _local_executor(jobs)
     root, out = Path(input_dir), Path(out_dir)
     _check_paths(root, out)
     with OutputLock(out):
-        return _run_locked(root, out, jobs=jobs, key=run_key(method, tasks), plots=plots,
-                           html=html, force=force, progress=progress)
+        return _run_locked(root, out, executor=executor, key=run_key(method, tasks),
+                           plots=plots, html=html, force=force, progress=progress,
+                           max_share=0.0 if scheduler is None else 0.05)
 
 
-def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots: bool,
-                html: bool, force: bool, progress: bool) -> BatchResult:
+def _run_locked(root: Path, out: Path, *, executor: Opener,
+                key: dict[str, Any], plots: bool, html: bool, force: bool, progress: bool,
+                max_share: float) -> BatchResult:
     """:func:`run_batch` once the output folder is locked."""
     from tqdm import tqdm
 
@@ -310,12 +303,12 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
     if not audio:
         raise ParameterError(f"batch: no audio files under {display(root)} "
                              f"({len(other)} other files)")
-    _check_summary(out / SUMMARY_NAME)
+    check_summary(out / SUMMARY_NAME)
     files = sorted(audio + other)
     targets = dict(zip(audio, output_targets(root, audio, out)))
     rel = [str(f.relative_to(root)) for f in files]
     res = BatchResult(n_files=len(audio), csv_path=out / SUMMARY_NAME)
-    summary = _Summary(res.csv_path, csv_columns(key["tasks"]), rel)
+    summary = Summary(res.csv_path, key["tasks"], rel, max_share=max_share)
     kinds = output_kinds(png=plots, html=html)
     todo: list[int] = []
     for i, f in enumerate(files):
@@ -335,8 +328,10 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
     bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
                desc="analyse")
 
-    def record(k: int, d: dict[str, Any] | None, err: str | None) -> None:
+    def record(k: int, got: tuple[dict[str, Any] | None, str | None] | None,
+               err: str | None) -> None:
         i = todo[k]
+        d, err = got if err is None and got is not None else (None, err)
         if d is not None:
             summary.set(i, summary_row(d, rel[i]))
             res.n_ok += 1
@@ -345,20 +340,19 @@ def _run_locked(root: Path, out: Path, *, jobs: int, key: dict[str, Any], plots:
             summary.set(i, {"path": rel[i], "status": "error", "error": err})
             res.n_error += 1
             res.errors.append((rel[i], str(err)))
-        summary.flush()
+        summary.flush(force=False)
         bar.update(1)
 
     job_list = [(str(files[i]), str(targets[files[i]][0]), targets[files[i]][1], key, plots,
                  html) for i in todo]
     try:
-        if jobs == 0:
-            for k, job in enumerate(job_list):
-                record(k, *analyze_job(job))
-        else:
-            run_isolated(job_list, analyze_job, jobs,
-                         lambda k, out, err: record(k, *(out if err is None else (None, err))),
-                         died=lambda k, code: res.worker_deaths.append(
-                             (rel[todo[k]], death_message(code, 1))))
+        if job_list:
+            with executor() as run:
+                run(job_list, analyze_job, record,
+                    lambda k, how: res.worker_deaths.append((rel[todo[k]], how)))
     finally:
         bar.close()
+        note = summary.close()  # the CSV's final state, then summary.parquet
+        res.notes += [note] if note else []
+        res.parquet_path = None if note else out / PARQUET_NAME
     return res
