@@ -3,9 +3,12 @@ no file can stop the others.
 
 :func:`run_batch` finds every file under the input folder (recursively; audio is every
 format the installed libsndfile reads, see :func:`heartsound.batch_files.audio_extensions`),
-runs :func:`heartsound.pipeline.analyze` on each audio file in worker processes
+runs :func:`analyze_job` (:func:`heartsound.pipeline.analyze`, then the outputs) on each
+audio file through an :data:`Executor`: worker processes on this machine
 (:func:`heartsound.batch_pool.run_isolated`: a worker that dies costs at most the file it
-was on, which is tried once more and then recorded) and writes the per-file outputs
+was on, which is tried once more and then recorded), or tasks on a Dask cluster
+(``scheduler=``, :class:`heartsound.batch_cluster.DaskExecutor`, the same rules: see
+docs/cluster.md). The worker writes the per-file outputs
 into the output folder, mirroring the input tree, as ``analyze`` does
 (:func:`heartsound.report.write_named`): ``<stem>.heartsound.{tsv,png,html,json}``, all
 rendered before the first is written, the JSON last, and never over a file heartsound did
@@ -15,11 +18,18 @@ not write (such a file is recorded as that recording's error, and is left as it 
 order, from the start of the run: ``status`` is ``ok``, ``error`` (with the message),
 ``pending`` (not analysed yet, e.g. the run was interrupted) or ``skipped`` (not an audio
 format). It is rewritten atomically after every file, so it is never behind the per-file
-JSON nor half-written. ``path`` is the file's path relative to the input folder, byte for
-byte: a name that is not valid UTF-8 keeps its bytes in the CSV (read it with
-``errors="surrogateescape"``). ``quality_notes`` holds the notes made while reading the
-recording (channels mixed down, truncated...). An existing ``summary.csv`` that a batch
-did not write (its header is not the batch's) stops the run before anything is written.
+JSON nor half-written (on a cluster a rewrite may wait a moment, so that rewriting a CSV
+of many thousands of rows takes at most 5 % of the client's time; it is never later than
+that, and always final at the end). ``summary.parquet`` beside it holds the same rows
+with typed columns (:func:`heartsound.batch_files.parquet_schema`), written atomically
+with the CSV's final state at the end of a run (an interrupted one too); without pyarrow
+it is skipped with one note (:attr:`BatchResult.notes`). ``path`` is the file's path
+relative to the input folder, byte for byte: a name that is not valid UTF-8 keeps its
+bytes in the CSV (read it with ``errors="surrogateescape"``; in the parquet, whose strings
+are UTF-8, such bytes are written ``\\xNN``). ``quality_notes`` holds the notes made
+while reading the recording (channels mixed down, truncated...). An existing
+``summary.csv`` (or ``summary.parquet``) that a batch did not write stops the run before
+anything is written.
 
 Resuming: each ``<stem>.heartsound.json`` records, under ``batch.key``, the heartsound version, the
 sha256 of every model file and the segmentation method and tasks it was made with. A file
