@@ -33,14 +33,13 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import git_commit, subset  # noqa: E402 - the same subset and commit
+from bench_batch import git_commit, subset, timed  # noqa: E402 - the same subset, timing
 
 from heartsound.batch_cluster import DaskExecutor, local_cluster  # noqa: E402
 from heartsound.batch_files import Summary  # noqa: E402
@@ -66,15 +65,8 @@ def self_cpu() -> float:
 
 def client_run(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     """Wall and CPU seconds of a client process (and of everything it waited for)."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"wall_s": round(wall, 2), "client_cpu_s": round(cpu, 2)}
+    r = timed(cmd, env)
+    return {"wall_s": r["wall_s"], "client_cpu_s": r["cpu_s"]}
 
 
 def noop_tasks(address: str, n: int, worker_pids: list[int]) -> dict[str, float]:

@@ -6,7 +6,6 @@ large cluster defers is written when due."""
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 import sys
 import time
@@ -14,23 +13,18 @@ import time
 import pytest
 import soundfile as sf
 
+from optional_deps import need
+
 import heartsound.batch as batch
-from heartsound.batch import run_batch
+from heartsound.batch import analyze_job, run_batch, run_key
 from heartsound.batch_files import PARQUET_SKIPPED, Summary, csv_columns
 from heartsound.cli import main as cli_main
 from heartsound.errors import OutputError
 from heartsound.example import synthetic_pcg
 
 
-def _need(module: str):
-    """Import ``module``; outside CI skip the tests when it is missing, in CI fail."""
-    if os.environ.get("CI", "").lower() == "true":
-        return importlib.import_module(module)
-    return pytest.importorskip(module)
-
-
-pa = _need("pyarrow")
-pq = _need("pyarrow.parquet")
+pa = need("pyarrow")
+pq = need("pyarrow.parquet")
 
 SR = 2000
 ODD = os.fsdecode(b"caf\xe9.wav")  # a name that is not UTF-8
@@ -160,3 +154,19 @@ def test_deferred_csv_rewrite_is_written_when_due(tmp_path):
         time.sleep(0.01)
     assert [r["status"] for r in _csv(path)] == ["error", "pending"]
     assert s.close() is None and (tmp_path / "summary.parquet").is_file()
+
+
+def test_a_worker_with_another_installation_analyses_nothing(folder, tmp_path):
+    """A job whose run key is not this process's (a cluster worker with another
+    heartsound version or other model files) is recorded as failed, nothing written."""
+    key = run_key("springer2016", ("abnormal",))
+    job = (str(folder / "a.wav"), str(tmp_path / "o"), "a", key, False, False)
+    d, err = analyze_job(job)
+    assert err is None and d["batch"]["key"] == key
+    other_models = {**key["models"], "murmur": "0" * 64}
+    for change in ({"heartsound_version": "0.0.1"}, {"models": other_models}):
+        d, err = analyze_job((*job[:3], {**key, **change}, False, False))
+        assert d is None and "not analysed: this worker has heartsound" in err
+        assert ("other model files" in err) == ("models" in change)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.heartsound.json",
+                                                                 "a.heartsound.tsv"]

@@ -47,6 +47,7 @@ second one raises :class:`~heartsound.batch_files.BatchLockedError` before touch
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -62,7 +63,7 @@ from .batch_files import (PARQUET_NAME, SUMMARY_NAME, BatchLockedError, OutputLo
 from .batch_pool import RETRIES, death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
 from .classification.tasks import TASKS, check_task
-from .errors import HeartsoundError, ParameterError
+from .errors import HeartsoundError, ModelError, ParameterError
 from .report import (OUTPUT_KINDS, check_replaceable, is_heartsound_output, output_kinds,
                      output_name, render_outputs, write_named)
 from .segmentation import DEFAULT_METHOD
@@ -159,15 +160,30 @@ def _earlier(out_dir: Path, stem: str, kinds: Sequence[str],
 Job = tuple[str, str, str, dict[str, Any], bool, bool]
 
 
+@functools.lru_cache(maxsize=8)
+def _own_key(method: str, tasks: tuple[str, ...]) -> str:
+    """:func:`run_key` of this process (once per process), as comparable text."""
+    return json.dumps(run_key(method, tasks), sort_keys=True)
+
+
 def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
     """Analyse one file and write its outputs with :func:`heartsound.report.write_named`
     (``<stem>.heartsound.<kind>``, never over a file heartsound did not write, the JSON
     stamped with the run key under ``batch`` and written last); ``(to_dict, None)`` or
-    ``(None, error message)``. Never raises (except KeyboardInterrupt)."""
+    ``(None, error message)``. Never raises (except KeyboardInterrupt). A worker whose
+    heartsound version or model files differ from the run key (a cluster node with
+    another installation) analyses nothing: the file is recorded as failed."""
     path, out_dir, stem, key, plots, html = job
     from .pipeline import analyze
 
     try:
+        if json.dumps(key, sort_keys=True) != _own_key(key["method"], tuple(key["tasks"])):
+            own = json.loads(_own_key(key["method"], tuple(key["tasks"])))
+            models = "the same" if own["models"] == key.get("models") else "other"
+            raise ModelError(f"{display(path)}: not analysed: this worker has heartsound "
+                             f"{own['heartsound_version']} with {models} model files than "
+                             f"the batch's heartsound {key.get('heartsound_version')}; "
+                             "install the same heartsound on every worker")
         kinds = output_kinds(png=plots, html=html)
         check_replaceable(out_dir, stem, kinds)  # before the analysis, not after it
         a = analyze(path, method=key["method"], tasks=key["tasks"])
@@ -241,7 +257,8 @@ def _cluster_module(scheduler: str) -> Any:
 def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
               method: str = DEFAULT_METHOD, tasks: Sequence[str] = TASKS,
               plots: bool = True, html: bool = False, force: bool = False,
-              progress: bool = True, scheduler: str | None = None) -> BatchResult:
+              progress: bool = True, scheduler: str | None = None,
+              files_per_task: int | None = None) -> BatchResult:
     """Analyse every audio file under ``input_dir`` into ``out_dir``.
 
     Parameters
@@ -268,6 +285,10 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         or ``local:N`` for a local cluster of N worker processes (needs the ``cluster``
         extra; see :mod:`heartsound.batch_cluster` and docs/cluster.md). Input and
         output folders must be at the same path on every worker.
+    files_per_task : int, optional
+        With ``scheduler``: files analysed one after the other in one Dask task (default:
+        about 4 tasks per worker thread, at most 16 files; see
+        :func:`heartsound.batch_cluster.files_per_task`).
 
     Returns
     -------
@@ -288,11 +309,13 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     """
     if jobs < 0:
         raise ParameterError(f"batch: --jobs must be 0 or more, got {jobs}")
+    if files_per_task is not None and files_per_task < 1:
+        raise ParameterError(f"batch: --files-per-task must be 1 or more, got {files_per_task}")
     tasks = tuple(check_task(t) for t in tasks)
     if scheduler is not None:
         cluster = _cluster_module(scheduler)
-        executor: Opener = (
-            lambda: cluster.DaskExecutor(scheduler, retries=RETRIES))
+        executor: Opener = (lambda: cluster.DaskExecutor(
+            scheduler, retries=RETRIES, files_per_task=files_per_task))
     else:
         executor = lambda: _local_executor(jobs)
     root, out = Path(input_dir), Path(out_dir)
@@ -301,6 +324,28 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         return _run_locked(root, out, executor=executor, key=run_key(method, tasks),
                            plots=plots, html=html, force=force, progress=progress,
                            max_share=0.0 if scheduler is None else 0.05)
+
+
+def _plan(files: Sequence[Path], targets: dict[Path, tuple[Path, str]], rel: Sequence[str],
+          kinds: Sequence[str], key: dict[str, Any], force: bool, summary: Summary,
+          res: BatchResult) -> list[int]:
+    """Rows of the files to analyse; the others' rows set (skipped, or resumed from their
+    earlier JSON)."""
+    todo: list[int] = []
+    for i, f in enumerate(files):
+        if f not in targets:
+            res.not_audio.append(rel[i])
+            summary.set(i, {"path": rel[i], "status": "skipped",
+                            "error": "not an audio format libsndfile reads"})
+            continue
+        d = None if force else _earlier(*targets[f], kinds, key)
+        if d is None:
+            todo.append(i)
+            continue
+        summary.set(i, summary_row(d, rel[i]))
+        res.n_resumed += 1
+        res.n_ok += 1
+    return todo
 
 
 def _run_locked(root: Path, out: Path, *, executor: Opener,
@@ -319,21 +364,8 @@ def _run_locked(root: Path, out: Path, *, executor: Opener,
     rel = [str(f.relative_to(root)) for f in files]
     res = BatchResult(n_files=len(audio), csv_path=out / SUMMARY_NAME)
     summary = Summary(res.csv_path, key["tasks"], rel, max_share=max_share)
-    kinds = output_kinds(png=plots, html=html)
-    todo: list[int] = []
-    for i, f in enumerate(files):
-        if f not in targets:
-            res.not_audio.append(rel[i])
-            summary.set(i, {"path": rel[i], "status": "skipped",
-                            "error": "not an audio format libsndfile reads"})
-            continue
-        d = None if force else _earlier(*targets[f], kinds, key)
-        if d is None:
-            todo.append(i)
-            continue
-        summary.set(i, summary_row(d, rel[i]))
-        res.n_resumed += 1
-        res.n_ok += 1
+    todo = _plan(files, targets, rel, output_kinds(png=plots, html=html), key, force,
+                 summary, res)
     summary.flush()
     bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr,
                desc="analyse")

@@ -24,6 +24,9 @@ fails only when its workers died:
 
 Every task of a run is submitted at once (the scheduler queues them; an adaptive cluster
 sees the whole backlog) and each result is released as soon as it has been handed over.
+A task runs a group of files (:func:`files_per_task`: about 4 tasks per worker thread, at
+most 16 files), which divides Dask's cost per task among them; a group whose workers
+kept dying is split into one task per file, so only the file that kills workers fails.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from distributed import Client, KilledWorker, LocalCluster, as_completed
 from .errors import HeartsoundError, ParameterError
 
 __all__ = ["DaskExecutor", "ClusterError", "parse_scheduler", "local_cluster",
-           "killed_message"]
+           "killed_message", "files_per_task", "run_group"]
 
 
 class ClusterError(HeartsoundError):
@@ -78,6 +81,19 @@ def local_cluster(n_workers: int, *, retries: int = 1) -> LocalCluster:
                             silence_logs=logging.ERROR)
 
 
+def files_per_task(n_jobs: int, n_threads: int, *, most: int = 16) -> int:
+    """Jobs per task: about 4 tasks per worker thread (a balanced end of the run), at
+    most ``most`` (a task of a few seconds; a worker that dies loses little), at least 1.
+    Grouping divides the scheduler's and client's cost per task (about a millisecond of
+    CPU each) among the files of the task."""
+    return max(1, min(most, n_jobs // max(1, 4 * n_threads)))
+
+
+def run_group(fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+    """A task: ``fn`` on each job, one after the other (in the worker)."""
+    return [fn(job) for job in jobs]
+
+
 def killed_message(exc: KilledWorker) -> str:
     """What is recorded for a file whose workers kept dying."""
     return (f"worker process died while analysing this file, on each of "
@@ -100,10 +116,14 @@ class DaskExecutor:
         task that raised.
     timeout : float
         Seconds to wait for the scheduler to answer.
+    files_per_task : int, optional
+        Jobs run one after the other in one task; default: :func:`files_per_task`.
     """
 
-    def __init__(self, scheduler: str, *, retries: int = 1, timeout: float = 30.0) -> None:
+    def __init__(self, scheduler: str, *, retries: int = 1, timeout: float = 30.0,
+                 files_per_task: int | None = None) -> None:
         self.scheduler, self.retries, self.timeout = scheduler, int(retries), timeout
+        self.files_per_task = files_per_task
         self.n_local = parse_scheduler(scheduler)
         self.cluster: LocalCluster | None = None
         self.client: Client | None = None
@@ -126,37 +146,57 @@ class DaskExecutor:
                 part.close()
         self.client = self.cluster = None
 
+    def _submit(self, fn: Callable[[Any], Any], jobs: Sequence[Any], group: list[int],
+                name: str) -> Any:
+        assert self.client is not None
+        return self.client.submit(run_group, fn, [jobs[k] for k in group], key=name,
+                                  pure=False, retries=self.retries)
+
     def results(self, jobs: Sequence[Any], fn: Callable[[Any], Any]
                 ) -> Iterator[tuple[int, Any, str | None]]:
-        """Submit ``fn(job)`` for every job; yield ``(k, result, None)`` or
-        ``(k, None, message)`` as each task ends (in completion order). Tasks not yet
+        """Submit ``fn(job)`` for every job (in groups of :attr:`files_per_task`, see
+        :func:`files_per_task`); yield ``(k, result, None)`` or ``(k, None, message)`` as
+        each task ends (in completion order). A group whose workers kept dying is run
+        again one job per task, so that only the job that kills them fails. Tasks not yet
         ended are cancelled when the iteration stops early (Ctrl-C)."""
         if self.client is None:
             raise RuntimeError("DaskExecutor used outside its with block")
+        size = self.files_per_task or files_per_task(
+            len(jobs), sum(self.client.nthreads().values()))
         run = uuid.uuid4().hex[:12]
-        futures = self.client.map(fn, list(jobs), key=[f"heartsound-{run}-{k}"
-                                                       for k in range(len(jobs))],
-                                  pure=False, retries=self.retries)
-        index = {f.key: k for k, f in enumerate(futures)}
-        left = set(futures)
+        groups = {f"heartsound-{run}-{i}": list(range(i, min(i + size, len(jobs))))
+                  for i in range(0, len(jobs), size)}
+        left = {self._submit(fn, jobs, g, name) for name, g in groups.items()}
+        ac = as_completed(left, with_results=True, raise_errors=False, loop=self.client.loop)
         try:
-            for f in as_completed(futures, loop=self.client.loop):
+            for f, value in ac:
                 left.discard(f)
-                k = index[f.key]
-                if f.status == "finished":
-                    yield k, f.result(), None
-                elif f.status == "error":
-                    exc = f.exception()
-                    yield k, None, (killed_message(exc) if isinstance(exc, KilledWorker)
-                                    else f"{type(exc).__name__}: {exc}")
-                else:  # cancelled: the scheduler is gone
+                group = groups[f.key]
+                if f.status == "cancelled":  # the scheduler is gone
                     raise ClusterError(f"batch: lost the Dask scheduler at {self.scheduler}"
                                        " (task cancelled); run the same command again "
                                        "to resume")
+                exc = None if f.status == "finished" else (
+                    value if isinstance(value, BaseException) else f.exception())
                 f.release()
+                if isinstance(exc, KilledWorker) and len(group) > 1:
+                    for k in group:  # isolate the job that kills its workers
+                        groups[f"{f.key}-{k}"] = [k]
+                        single = self._submit(fn, jobs, [k], f"{f.key}-{k}")
+                        left.add(single)
+                        ac.add(single)
+                    continue
+                msg = None if exc is None else (
+                    killed_message(exc) if isinstance(exc, KilledWorker)
+                    else f"{type(exc).__name__}: {exc}")
+                for i, k in enumerate(group):
+                    yield k, (None if msg else value[i]), msg
         finally:
             if left:
-                self.client.cancel(list(left))
+                try:
+                    self.client.cancel(list(left))
+                except Exception:  # noqa: BLE001 - the scheduler may be gone already
+                    pass
 
     def __call__(self, jobs: Sequence[Any], fn: Callable[[Any], Any],
                  done: Callable[[int, Any, str | None], None],

@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "scheduler, or local:N for N local worker processes (needs "
                         "heartsound[cluster]; DIR and --out at the same path on every "
                         "worker; --jobs is then ignored; see docs/cluster.md)")
+    p.add_argument("--files-per-task", type=int, metavar="N",
+                   help="with --scheduler: files per Dask task (default: about 4 tasks per "
+                        "worker thread, at most 16)")
     p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.heartsound.png")
     p.add_argument("--html", action="store_true", help="also write <stem>.heartsound.html reports")
     p.add_argument("--force", action="store_true",
@@ -67,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
                         tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
                         force=args.force, progress=not args.no_progress,
-                        scheduler=args.scheduler)
+                        scheduler=args.scheduler, files_per_task=args.files_per_task)
     except HeartsoundError:
         raise  # one line and exit 2 from heartsound.cli.main
     except OSError as exc:  # e.g. the disk filled up while writing summary.csv
