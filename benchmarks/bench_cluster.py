@@ -10,7 +10,11 @@ process into a fresh output folder:
 * ``cluster_warm``: ``--scheduler tcp://...`` of a 2-worker LocalCluster that this script
   started and warmed up once (the steady state of a long-running cluster). Its scheduler
   runs in this process, so the CPU time of the scheduler (this process), of the client
-  (the child process) and of the workers (read from ``/proc``) are measured apart.
+  (the child process) and of the workers (read from ``/proc``) are measured apart (the
+  client's cost per file: the run's client CPU less that of a run of one file, over
+  n - 1 files);
+* ``cluster_warm_1``: the same with ``--files-per-task 1`` (one Dask task per file; the
+  others group about 4 tasks per worker thread).
 
 Then the engine's cost per task without any analysis: ``--noop`` tasks of ``len`` through
 :class:`heartsound.batch_cluster.DaskExecutor` (the path batch uses) and through
@@ -69,26 +73,36 @@ def client_run(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return {"wall_s": r["wall_s"], "client_cpu_s": r["cpu_s"]}
 
 
-def noop_tasks(address: str, n: int, worker_pids: list[int]) -> dict[str, float]:
-    """``n`` tasks of ``len`` through DaskExecutor: wall, and the CPU of this process
-    (scheduler + client) and of the workers, per task."""
+def noop_tasks(address: str, n: int, worker_pids: list[int],
+               group: int | None = 1) -> dict[str, float]:
+    """``n`` jobs of ``len`` through DaskExecutor (``group`` jobs per task): wall, and the
+    CPU of this process (scheduler + client) and of the workers, per job."""
     jobs = [("x",)] * n
-    with DaskExecutor(address) as ex:
+    with DaskExecutor(address, files_per_task=group) as ex:
         w0, s0, t0 = proc_cpu(worker_pids), self_cpu(), time.perf_counter()
         got = sum(1 for _ in ex.results(jobs, len))
         wall = time.perf_counter() - t0
         s1, w1 = self_cpu(), proc_cpu(worker_pids)
     assert got == n
-    return {"n": n, "wall_ms_per_task": round(1e3 * wall / n, 3),
-            "scheduler_client_cpu_ms_per_task": round(1e3 * (s1 - s0) / n, 3),
-            "workers_cpu_ms_per_task": round(1e3 * (w1 - w0) / n, 3)}
+    return {"n": n, "files_per_task": group or "auto",
+            "wall_ms_per_job": round(1e3 * wall / n, 3),
+            "scheduler_client_cpu_ms_per_job": round(1e3 * (s1 - s0) / n, 3),
+            "workers_cpu_ms_per_job": round(1e3 * (w1 - w0) / n, 3)}
+
+
+def idle_scheduler(seconds: float = 5.0) -> float:
+    """CPU seconds per second of this process (the scheduler, 2 workers connected) when
+    no task runs: heartbeats and the event loop."""
+    s0 = self_cpu()
+    time.sleep(seconds)
+    return (self_cpu() - s0) / seconds
 
 
 def noop_pool(n: int) -> dict[str, float]:
     """The same no-op jobs through the local worker pool (``--jobs 2``)."""
     t0 = time.perf_counter()
     run_isolated([("x",)] * n, len, 2, lambda k, r, e: None)
-    return {"n": n, "wall_ms_per_task": round(1e3 * (time.perf_counter() - t0) / n, 3)}
+    return {"n": n, "wall_ms_per_job": round(1e3 * (time.perf_counter() - t0) / n, 3)}
 
 
 def rewrite_cost(rows: int, tmp: Path) -> float:
@@ -110,9 +124,9 @@ def rewrite_cost(rows: int, tmp: Path) -> float:
 
 def estimate(c_w: float, c_s: float, c_c: float, startup_s: float) -> dict:
     """Throughput of W workers from per-file costs (seconds): ``c_w`` worker CPU (runs in
-    parallel on W workers), ``c_s`` scheduler CPU and ``c_c`` client CPU (one scheduler,
-    one client: serial). Pipelined (scheduler and client on their own cores, overlapping
-    the workers): X(W) = min(W / c_w, 1 / max(c_s, c_c)). Amdahl, pessimistic (nothing
+    parallel on W workers), ``c_s`` scheduler CPU (its cost per task divided by the files
+    per task) and ``c_c`` client CPU (one scheduler, one client: serial). Pipelined
+    (scheduler and client on their own cores, overlapping the workers): X(W) = min(W / c_w, 1 / max(c_s, c_c)). Amdahl, pessimistic (nothing
     overlaps): X(W) = 1 / (c_w / W + c_s + c_c)."""
     out = {}
     for w in (2, 10, 50, 100, 200):
@@ -132,18 +146,26 @@ def _measure_configs(a, src: Path, tmp: Path, address: str, pids: list[int],
                      env: dict[str, str]) -> list[dict]:
     base = [sys.executable, "-m", "heartsound", "batch", str(src), "--method", a.method,
             "--no-progress"] + ([] if a.plots else ["--no-plots"])
+    src1 = tmp / "in_1"
+    src1.mkdir()
+    first = sorted(src.iterdir())[0]
+    (src1 / first.name).symlink_to(first.resolve())
     runs = []
     for rep in range(a.repeat):
         for name, extra in (("local_jobs2", ["--jobs", "2"]),
                             ("cluster_cold", ["--scheduler", "local:2"]),
-                            ("cluster_warm", ["--scheduler", address])):
+                            ("cluster_warm", ["--scheduler", address]),
+                            ("cluster_warm_1", ["--scheduler", address,
+                                                "--files-per-task", "1"])):
             dst = tmp / f"{name}_{rep}"
             w0, s0 = proc_cpu(pids), self_cpu()
             r = client_run([*base, "--out", str(dst), *extra], env)
-            if name == "cluster_warm":
+            if name.startswith("cluster_warm"):
                 r["scheduler_cpu_s"] = round(self_cpu() - s0, 2)
                 r["workers_cpu_s"] = round(proc_cpu(pids) - w0, 2)
-                r["resumed_client"] = client_run([*base, "--out", str(dst), *extra], env)
+                one = [*base[:4], str(src1), *base[5:]]  # the client's cost without files
+                r["one_file_client"] = client_run([*one, "--out", str(dst) + "_1", *extra],
+                                                  env)
             r.update(config=name, repeat=rep,
                      summary_csv=(dst / "summary.csv").read_bytes(),
                      summary_parquet=(dst / "summary.parquet").read_bytes())
@@ -183,7 +205,10 @@ def main() -> None:
                                cluster.scheduler_address], env)
             runs = _measure_configs(a, src, tmp, cluster.scheduler_address, pids, env)
             out["warmup_run"] = warm
+            out["scheduler_idle_cpu_per_s"] = round(idle_scheduler(), 4)
             out["noop_dask"] = noop_tasks(cluster.scheduler_address, a.noop, pids)
+            out["noop_dask_grouped"] = noop_tasks(cluster.scheduler_address, a.noop, pids,
+                                                  group=None)
         finally:
             cluster.close()
         out["noop_local_pool"] = noop_pool(a.noop)
@@ -209,17 +234,30 @@ def _derive(out: dict, runs: list[dict], n: int) -> None:
 
     local = med("local_jobs2", "wall_s")
     out["wall_ratio_vs_local_jobs2"] = {
-        c: round(med(c, "wall_s") / local, 3) for c in ("cluster_cold", "cluster_warm")}
-    warm = [r for r in runs if r["config"] == "cluster_warm"]
-    c_w = sum(r["workers_cpu_s"] for r in warm) / (len(warm) * n)
-    c_s = sum(r["scheduler_cpu_s"] for r in warm) / (len(warm) * n)
-    c_c = sum(r["client_cpu_s"] - r["resumed_client"]["client_cpu_s"]
-              for r in warm) / (len(warm) * n)
+        c: round(med(c, "wall_s") / local, 3)
+        for c in ("cluster_cold", "cluster_warm", "cluster_warm_1")}
+    idle = out["scheduler_idle_cpu_per_s"]
+    per_file = {}
+    for name in ("cluster_warm", "cluster_warm_1"):
+        warm = [r for r in runs if r["config"] == name]
+        per_file[name] = {
+            "worker_cpu": sum(r["workers_cpu_s"] for r in warm) / (len(warm) * n),
+            "scheduler_cpu_marginal": sum(r["scheduler_cpu_s"] - idle * r["wall_s"]
+                                          for r in warm) / (len(warm) * n),
+            "client_cpu": sum(r["client_cpu_s"] - r["one_file_client"]["client_cpu_s"]
+                              for r in warm) / (len(warm) * (n - 1))}
+    out["per_file_s"] = {k: {q: round(v, 4) for q, v in d.items()}
+                         for k, d in per_file.items()}
     startup = med("cluster_cold", "wall_s") - med("cluster_warm", "wall_s")
-    out["per_file_s"] = {"worker_cpu": round(c_w, 4), "scheduler_cpu": round(c_s, 4),
-                         "client_cpu": round(c_c, 4),
-                         "cluster_startup_wall": round(startup, 2)}
-    out["estimate"] = estimate(c_w, c_s, c_c, max(startup, 0.0))
+    out["cluster_startup_wall_s"] = round(startup, 2)
+    c_w = per_file["cluster_warm"]["worker_cpu"]
+    task = out["noop_dask"]["scheduler_client_cpu_ms_per_job"] / 1e3
+    c_c = per_file["cluster_warm"]["client_cpu"]
+    out["estimate"] = {f"files_per_task_{g}": estimate(c_w, task / g, c_c, max(startup, 0.0))
+                       for g in (1, 16)}
+    out["estimate_inputs_s"] = {"worker_cpu_per_file": round(c_w, 4),
+                                "scheduler_cpu_per_task": round(task, 5),
+                                "client_cpu_per_file": round(c_c, 5)}
 
 
 if __name__ == "__main__":
