@@ -5,6 +5,11 @@ stream. Prints one JSON object.
     python benchmarks/bench_stream.py circor --n 30 --train 400 --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
+    python benchmarks/bench_stream.py speed --repeats 2
+
+``speed``: CPU per second of audio on one thread, streamed (``--chunk`` s chunks) and
+offline (the same model's ``segment`` on the whole recording: the baseline, in the same
+run), over the 21 annotated PASCAL set A recordings, best of ``--repeats``.
 
 ``circor``: fold 0 of ``circor_folds(records, k=5, seed=0)``; a springer2016 model is
 fitted on ``--train`` recordings of the other four folds (the first ones in fold order)
@@ -194,9 +199,33 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
             "wall_s": round(time.perf_counter() - t0, 1)}
 
 
+def speed(args: argparse.Namespace) -> dict[str, Any]:
+    items = pascal_items(os.path.join(args.root, "pascal2011"))
+    models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
+    dur = sum(len(it["y"]) / it["sr"] for it in items)
+    out: dict[str, Any] = {"n_recordings": len(items), "audio_s": round(dur, 1),
+                           "chunk_s": args.chunk, "load_avg": os.getloadavg()[0]}
+    for method in args.methods:
+        model = models[method]
+        best = {"stream": float("inf"), "offline": float("inf")}
+        for _ in range(args.repeats):
+            t = time.process_time()
+            for it in items:
+                model.segment(it["y"], it["sr"])
+            best["offline"] = min(best["offline"], time.process_time() - t)
+            cpu = sum(stream_events(it["y"], it["sr"], method, model, 0.6, args.chunk)[2]
+                      for it in items)
+            best["stream"] = min(best["stream"], cpu)
+        out[method] = {k: {"cpu_s": round(v, 3), "x_real_time": round(dur / v, 1)}
+                       for k, v in best.items()}
+        out[method]["stream_cost_vs_offline"] = round(best["stream"] / best["offline"], 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("what", choices=("circor", "pascal", "memory"))
+    p.add_argument("what", choices=("circor", "pascal", "memory", "speed"))
+    p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--root", default=os.environ.get("HEARTSOUND_DATA", "../shared/data"))
     p.add_argument("--n", type=int, default=30)
     p.add_argument("--train", type=int, default=400)
@@ -209,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="circor / pascal: the methods to score")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    out = {"circor": circor, "pascal": pascal, "memory": memory}[args.what](args)
+    out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
     out["command"] = "python benchmarks/bench_stream.py " + " ".join(sys.argv[1:] if argv is None else argv)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))

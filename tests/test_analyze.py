@@ -378,3 +378,17 @@ def test_all_tasks_at_once_equal_one_at_a_time(rng):
         assert one["classification"][t]["probabilities"] == pytest.approx(
             both[t]["probabilities"], abs=1e-5)
         assert one["classification"][t]["label"] == both[t]["label"]
+
+
+def test_samples_kept_as_float32_only_when_exact(rng):
+    """The Analysis keeps integer-PCM samples as float32 (exact: half the memory of an
+    hour's float64); samples float32 cannot hold exactly stay float64, unchanged."""
+    y, _ = synthetic_pcg(rng, seconds=8.0)
+    pcm = np.round(np.clip(y, -1, 1) * 32767) / 32768          # 16-bit PCM values
+    a = analyze(pcm, sr=SR, tasks=("murmur",), evidence=False)
+    assert a.recording.y.dtype == np.float32
+    assert np.array_equal(a.recording.y.astype(np.float64), pcm)
+    b = analyze(y, sr=SR, tasks=("murmur",), evidence=False)   # full float64 precision
+    assert b.recording.y.dtype == np.float64
+    assert np.array_equal(b.recording.y, y)
+    assert a.n_cycles == b.n_cycles > 5

@@ -217,3 +217,26 @@ def test_memory_flat_over_a_long_stream():
     marks = json.loads(r.stdout)
     assert len(marks) == 6
     assert max(marks[1:]) - marks[1] < 3.0, marks
+
+
+def test_running_z_block_update_equals_row_by_row():
+    """RunningZ.update on blocks of any size gives the row-by-row recursion's numbers:
+    Welford while n < n_tau, then the exponentially weighted mean and variance."""
+    from heartsound.streaming.frontend import RunningZ
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(3, 2, (500, 4)) * np.linspace(1, 3, 500)[:, None]
+    n, mean, var, ref = 0, np.zeros(4), np.zeros(4), []
+    for row in x:
+        n += 1
+        a = 1.0 / min(n, 100)
+        d = row - mean
+        mean = mean + a * d
+        var = (1 - a) * (var + a * d * d)
+        sd = np.sqrt(var)
+        ref.append((row - mean) / np.where(sd > 1e-8, sd, 1.0))
+    for step in (1, 37, 500):
+        z = RunningZ(4, 100)
+        out = np.concatenate([z.update(x[i:i + step]) for i in range(0, 500, step)])
+        np.testing.assert_allclose(out, np.array(ref), rtol=0, atol=1e-9)
+        assert z.n == 500

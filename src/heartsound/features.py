@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .filters import butter_ba, lfilter_zi, polyphase_taps
 from .io import resample
 from .preprocess import bandpass, preprocess, zero_phase
 from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
@@ -121,10 +122,11 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
 def _log_lowpass(env: np.ndarray, sr: float, lpf_hz: float, padlen: int) -> np.ndarray:
     """``filtfilt(b, a, log(env + 1e-12), padlen=padlen)`` with a first-order
     Butterworth low-pass at ``lpf_hz``, in blocks (no full-length temporary)."""
-    from scipy.signal import butter, lfilter, lfilter_zi
+    from scipy.signal import lfilter
 
-    b, a = butter(1, lpf_hz, btype="low", fs=float(sr))
-    return zero_phase(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(b, a), env,
+    b, a = butter_ba(1, float(lpf_hz), float(sr))
+    zi = lfilter_zi(1, float(lpf_hz), float(sr))
+    return zero_phase(lambda v, z: lfilter(b, a, v, zi=z), zi, env,
                       max(padlen, 0), pre=lambda v: np.log(v + _EPS))
 
 
@@ -196,8 +198,9 @@ def to_frames(x: np.ndarray, sr: int, frame_rate: float = FRAME_RATE) -> np.ndar
     from scipy.signal import resample_poly
 
     frac = Fraction(frame_rate).limit_denominator(1000) / Fraction(int(sr))
-    out = resample_poly(np.asarray(x, dtype=np.float64), frac.numerator, frac.denominator,
-                        axis=0, padtype="line")
+    up, down = frac.numerator, frac.denominator
+    out = resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=0, padtype="line",
+                        window=polyphase_taps(up, down))
     return out[: n_frames_for(np.shape(x)[0], sr, frame_rate)]
 
 

@@ -40,6 +40,7 @@ from .errors import (
     SilentAudioError,
     TooShortError,
 )
+from .filters import polyphase_taps
 from .vocab import ANALYSIS_SR, MIN_DURATION_S, MIN_SR, PASS_BAND_HZ
 
 __all__ = ["Recording", "load", "validate_audio", "resample", "read_wfdb_header",
@@ -118,7 +119,9 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     frac = Fraction(int(sr_out), int(sr_in)).limit_denominator(1000)
-    return resample_poly(np.asarray(y, dtype=np.float64), frac.numerator, frac.denominator)
+    up, down = frac.numerator, frac.denominator
+    return resample_poly(np.asarray(y, dtype=np.float64), up, down,
+                         window=polyphase_taps(up, down))
 
 
 def _check_rate(sr: Any, name: str) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError
+from .filters import butter_sos, sosfilt_zi
 from .io import resample
 from .vocab import PASS_BAND_HZ, PREPROCESS_SR
 
@@ -127,17 +128,19 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
     -------
     np.ndarray [shape=(n,), dtype=float64]
     """
-    from scipy.signal import butter, sosfilt, sosfilt_zi  # slow to import
+    from scipy.signal import sosfilt  # slow to import
 
     nyq = 0.5 * float(sr)
     high = min(float(high_hz), 0.9 * nyq)
     if not 0 < low_hz < high:
         raise ParameterError(f"band-pass needs 0 < low_hz < high_hz < sr/2, got "
                              f"{low_hz}-{high_hz} Hz at {sr} Hz")
-    sos = butter(order, [low_hz, high], btype="bandpass", fs=float(sr), output="sos")
+    band = (float(low_hz), float(high))
+    sos = butter_sos(order, band, float(sr))
     y = np.asarray(y)
     padlen = max(min(3 * (2 * len(sos) + 1) * 4, y.size - 1), 0)
-    return zero_phase(lambda v, z: sosfilt(sos, v, zi=z), sosfilt_zi(sos), y, padlen,
+    return zero_phase(lambda v, z: sosfilt(sos, v, zi=z), sosfilt_zi(order, band, float(sr)),
+                      y, padlen,
                       pre=pre)
 
 

@@ -57,18 +57,40 @@ class RunningZ:
         self.var = np.zeros(n_cols)
 
     def update(self, x: np.ndarray) -> np.ndarray:
-        """Fold the rows of ``x [m, n_cols]`` in one at a time; return each row standardised
-        with the statistics including it, ``[m, n_cols]``."""
-        out = np.empty_like(x, dtype=np.float64)
-        for i, row in enumerate(np.asarray(x, dtype=np.float64)):
-            self.n += 1
-            a = 1.0 / min(self.n, self.n_tau)
-            d = row - self.mean
-            self.mean += a * d
-            self.var = (1.0 - a) * (self.var + a * d * d)
-            sd = np.sqrt(self.var)
-            out[i] = (row - self.mean) / np.where(sd > 1e-8, sd, 1.0)
-        return out
+        """Fold the rows of ``x [m, n_cols]`` in, in order; return each row standardised
+        with the statistics including it, ``[m, n_cols]``.
+
+        The same numbers as folding the rows in one at a time (Welford's update while
+        ``n < n_tau``, then ``mean += a d``, ``var = (1 - a)(var + a d^2)`` with
+        ``a = 1 / n_tau`` and ``d`` the row minus the previous mean), up to rounding,
+        computed for the whole block: prefix sums for the cumulative part, a first-order
+        recursive filter (``scipy.signal.lfilter``) for the exponential one."""
+        x = np.asarray(x, dtype=np.float64)
+        k = int(np.clip(self.n_tau - self.n, 0, x.shape[0]))   # rows of the cumulative part
+        mean = np.empty_like(x)
+        var = np.empty_like(x)
+        if k:
+            z = x[:k] - self.mean                 # relative to the old mean, for accuracy
+            n = self.n + np.arange(1, k + 1)[:, None]
+            sz, szz = np.cumsum(z, axis=0), np.cumsum(z * z, axis=0)
+            mean[:k] = self.mean + sz / n
+            var[:k] = (self.n * self.var + szz - sz * sz / n) / n
+            self.n += k
+            self.mean, self.var = mean[k - 1].copy(), var[k - 1].copy()
+        if k < x.shape[0]:
+            from scipy.signal import lfilter
+
+            a = 1.0 / self.n_tau
+            rest = x[k:]
+            m = lfilter([a], [1.0, a - 1.0], rest, axis=0, zi=((1.0 - a) * self.mean)[None])[0]
+            prev = np.vstack([self.mean[None], m[:-1]])      # the mean before each row
+            u = (1.0 - a) * a * (rest - prev) ** 2
+            v = lfilter([1.0], [1.0, a - 1.0], u, axis=0, zi=((1.0 - a) * self.var)[None])[0]
+            mean[k:], var[k:] = m, v
+            self.n += rest.shape[0]
+            self.mean, self.var = m[-1].copy(), v[-1].copy()
+        sd = np.sqrt(np.maximum(var, 0.0))
+        return (x - mean) / np.where(sd > 1e-8, sd, 1.0)
 
 
 class StreamFrontend:

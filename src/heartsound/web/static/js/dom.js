@@ -1,0 +1,95 @@
+// DOM helpers and the information panels. Every user or file string goes in through
+// textContent (text nodes), never innerHTML.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+export const fmt = (x, d = 2) => (x === null || x === undefined ? "n/a" : Number(x).toFixed(d));
+export const pct = (x) => (x === null || x === undefined ? "n/a" : `${Math.round(100 * x)} %`);
+
+export function table(rows, header) {
+  const t = el("table", { class: "kv" });
+  if (header) t.append(el("tr", {}, header.map((h) => el("th", {}, h))));
+  for (const r of rows) t.append(el("tr", {}, r.map((c) => el("td", {}, c))));
+  return t;
+}
+
+export function qualityPanel(d) {
+  const q = d.quality;
+  const seg = d.segmentation;
+  const rows = [
+    ["verdict", q.usable ? "usable" : "NOT usable"], ["score", fmt(q.score)],
+    ["reasons", (q.reasons || []).join("; ") || "none"],
+    ["notes", Object.entries(q.notes || {}).map(([k, v]) => `${k}: ${v}`).join("; ") || "none"],
+    ["duration", `${fmt(d.duration_s, 1)} s at ${d.sr} Hz`],
+    ["heart rate", d.heart_rate_bpm === null ? "n/a" : `${fmt(d.heart_rate_bpm, 0)} bpm (${d.n_cycles} cycles)`],
+    ["segmentation", `${seg.method || "unavailable"}${seg.corrected ? " (corrected)" : ""}`],
+  ];
+  if (seg.note) rows.push(["note", seg.note]);
+  if (seg.presence && seg.presence.reason) rows.push(["presence", seg.presence.reason]);
+  const iv = seg.intervals || {};
+  rows.push(["systole / diastole", `${fmt(iv.systole_s, 3)} s / ${fmt(iv.diastole_s, 3)} s`]);
+  return [q.usable ? null : el("p", { class: "warn" }, "The recording did not pass the quality check: the classification is uncertain."), table(rows)];
+}
+
+function probabilityBars(c) {
+  const dec = c.decision || {};
+  const out = [];
+  for (const [name, p] of Object.entries(c.probabilities || {})) {
+    const bar = el("div", { class: "bar", title: `${name} ${fmt(p, 3)}` },
+                   el("span", { style: `width:${(100 * p).toFixed(1)}%` }));
+    if (dec.score_name === `P(${name})` && dec.threshold !== undefined && dec.threshold !== null) {
+      bar.append(el("i", { style: `left:${(100 * dec.threshold).toFixed(1)}%`, title: `threshold ${dec.threshold}` }));
+    }
+    out.push(el("div", {}, `${name} ${fmt(p, 2)}`, bar));
+  }
+  return out;
+}
+
+function evidenceTable(ev) {
+  if (!ev) return null;
+  const phases = ["S1", "systole", "S2", "diastole"];
+  return el("div", {}, el("div", { class: "small muted" },
+    `Evidence per phase (occlusion of ${ev.score}, full ${fmt(ev.full)}): drop of the score when the phase is masked, its share of the drop vs its share of time; on the time axis the lane under the waveform is darker where the share of the drop exceeds the share of time.`),
+    table(phases.map((ph) => { const e = ev[ph] || {}; return [ph, fmt(e.drop), pct(e.share), pct(e.time_share)]; }),
+          ["phase", "drop", "share of drop", "share of time"]));
+}
+
+export function classificationPanel(d, onShowEvidence) {
+  const out = [];
+  for (const [task, c] of Object.entries(d.classification || {})) {
+    const box = el("div", { class: "task", "data-task": task });
+    if (!c.available) {
+      box.append(el("strong", {}, task), " unavailable: ", c.reason || "");
+      out.push(box);
+      continue;
+    }
+    const dec = c.decision || {};
+    const label = c.label === null ? "not assessable" : c.label;
+    box.append(el("div", {}, el("strong", {}, `${task}: ${label}`),
+                  c.uncertain ? el("span", { class: "bad" }, "  uncertain") : null));
+    box.append(...probabilityBars(c));
+    const rows = [];
+    if (dec.rule) rows.push(["rule", dec.rule]);
+    if (dec.interval) rows.push(["interval over windows", `${fmt(dec.interval[0])} – ${fmt(dec.interval[1])}`]);
+    if (dec.stability !== undefined) rows.push(["stability", fmt(dec.stability)]);
+    if (c.model) rows.push(["model", c.model]);
+    if (rows.length) box.append(table(rows));
+    if (dec.caveat) box.append(el("p", { class: "small warn" }, `Model card: ${dec.caveat}`));
+    const ev = evidenceTable(c.evidence_by_phase);
+    if (ev) box.append(ev, el("button", { class: "show-evidence", onclick: () => onShowEvidence(task) }, "show on the time axis"));
+    out.push(box);
+  }
+  return out;
+}
