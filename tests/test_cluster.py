@@ -313,14 +313,49 @@ def test_dask_processes_same_outputs_interrupted_client_resumes(
 
 
 @pytest.mark.slow
-def test_cli_local_cluster(inputs, reference, tmp_path, capsys):
-    """``--scheduler local:2`` starts (and closes) its own LocalCluster."""
-    rc = cli_main(["batch", str(inputs), "--out", str(tmp_path / "out"), "--scheduler",
-                   "local:2", "--no-progress", "--no-plots"])
+def _group_alive(pgid: int, *, within: float) -> list[str]:
+    """Processes of group ``pgid`` still running (not zombies) after up to ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True,
+                            text=True).stdout.splitlines()
+        alive = [line for line in ps if line.split()[0] == str(pgid)
+                 and not line.split()[1].startswith("Z")]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def test_cli_local_cluster_ctrl_c_then_resume(inputs, reference, tmp_path, capsys):
+    """``--scheduler local:2`` starts its own LocalCluster; Ctrl-C (SIGINT to the whole
+    process group, workers included) after the first outputs: exit 130, one line, no
+    traceback, no worker left; the same command again resumes and ends with local batch's
+    outputs."""
+    out = tmp_path / "out"
+    args = ["batch", str(inputs), "--out", str(out), "--scheduler", "local:2",
+            "--no-progress", "--no-plots", "--files-per-task", "1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.Popen([sys.executable, "-m", "heartsound", *args], env=env,
+                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(out.glob("*.heartsound.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    err = err.decode()
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "heartsound: interrupted"
+    assert _group_alive(p.pid, within=15) == []  # the LocalCluster's workers ended too
+    rc = cli_main(args)
     cap = capsys.readouterr()
-    assert rc == 1 and "7 audio files: 6 ok (0 already done), 1 failed" in cap.out
-    assert "corrupt.wav" in cap.err
-    _assert_same(tmp_path / "out", reference, png=False)
+    assert rc == 1 and "7 audio files: 6 ok" in cap.out and "corrupt.wav" in cap.err
+    _assert_same(out, reference, png=False)
 
 
 def test_bad_scheduler_values(inputs, tmp_path, capsys):

@@ -32,6 +32,8 @@ kept dying is split into one task per file, so only the file that kills workers 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -42,7 +44,7 @@ from distributed import Client, KilledWorker, LocalCluster, as_completed
 from .errors import HeartsoundError, ParameterError
 
 __all__ = ["DaskExecutor", "ClusterError", "parse_scheduler", "local_cluster",
-           "killed_message", "files_per_task", "run_group"]
+           "killed_message", "files_per_task", "run_group", "dask_setup"]
 
 
 class ClusterError(HeartsoundError):
@@ -78,7 +80,15 @@ def local_cluster(n_workers: int, *, retries: int = 1) -> LocalCluster:
     with dask.config.set(cfg):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             host="127.0.0.1", dashboard_address=None,
-                            silence_logs=logging.ERROR)
+                            silence_logs=logging.ERROR, preload=[__name__])
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by Dask in each worker process of :func:`local_cluster` as it starts (this
+    module is their preload): Ctrl-C in a terminal reaches every process of the group;
+    the client stops the workers, which must not each print a KeyboardInterrupt."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def files_per_task(n_jobs: int, n_threads: int, *, most: int = 16) -> int:
