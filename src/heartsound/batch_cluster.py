@@ -94,8 +94,8 @@ def dask_setup(worker: Any) -> None:
 def files_per_task(n_jobs: int, n_threads: int, *, most: int = 16) -> int:
     """Jobs per task: about 4 tasks per worker thread (a balanced end of the run), at
     most ``most`` (a task of a few seconds; a worker that dies loses little), at least 1.
-    Grouping divides the scheduler's and client's cost per task (about a millisecond of
-    CPU each) among the files of the task."""
+    Grouping divides the scheduler's and client's cost per task (a few milliseconds of
+    CPU) among the files of the task."""
     return max(1, min(most, n_jobs // max(1, 4 * n_threads)))
 
 
