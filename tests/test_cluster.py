@@ -76,6 +76,22 @@ class _Faults(distributed.WorkerPlugin):
         pipeline.analyze = analyze
 
 
+@pytest.fixture(autouse=True)
+def _bounded():
+    """No test here may hang: SIGALRM after 240 s raises in the test (a wait on Dask
+    futures or on a process is interrupted by it)."""
+    def expire(signum, frame):
+        raise TimeoutError("cluster test still running after 240 s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(240)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 @pytest.fixture(scope="module")
 def inputs(data_root, tmp_path_factory) -> Path:
     """The recordings (symlinks) and a corrupt WAV in one folder."""
