@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"quality", "segmentation"},
     {"classification", "streaming"},
     {"pipeline", "report"},
-    {"batch", "batch_files", "batch_pool", "datasets"},
+    {"batch", "batch_files", "batch_pool", "batch_cluster", "datasets"},
     {"evaluation"},
     {"training"},
     {"cli", "web", "__main__", "__init__"},

@@ -110,12 +110,13 @@ def test_batch_records_bad_file_and_resumes(tree, tmp_path):
     # stem); nothing for the bad file; no temporary files
     assert _files(out) == ["ex.heartsound.json", "ex.heartsound.tsv",
                            "sub/deep/syn.heartsound.json", "sub/deep/syn.heartsound.tsv",
-                           "sub/syn.heartsound.json", "sub/syn.heartsound.tsv", "summary.csv"]
+                           "sub/syn.heartsound.json", "sub/syn.heartsound.tsv", "summary.csv",
+                           "summary.parquet"]
     key = json.loads((out / "ex.heartsound.json").read_text())["batch"]["key"]
     assert key["method"] == "springer2016" and len(key["models"]["murmur"]) == 64
 
     # resume: done files are skipped (outputs untouched), the bad file is retried
-    before = {p: (out / p).stat().st_mtime_ns for p in _files(out) if p != "summary.csv"}
+    before = {p: (out / p).stat().st_mtime_ns for p in _files(out) if not p.startswith("summary.")}
     res2 = _run(tree, out)
     assert (res2.n_ok, res2.n_resumed, res2.n_error) == (3, 3, 1)
     assert {p: (out / p).stat().st_mtime_ns for p in before} == before
@@ -308,7 +309,7 @@ def test_batch_never_replaces_annotations_or_foreign_files(tmp_path, rng):
     assert "x.heartsound.png exists and was not written by heartsound" in errors["x.flac"]
     assert "y.heartsound.tsv exists and was not written by heartsound" in errors["y.wav"]
     made = sorted(os.fsencode(p.name) for p in ann.iterdir() if p.name not in hand)
-    assert made == [b".heartsound-batch.lock", b"summary.csv"] + [
+    assert made == [b".heartsound-batch.lock", b"summary.csv", b"summary.parquet"] + [
         b"z\xe9.heartsound." + k for k in (b"html", b"json", b"png", b"tsv")]
     row = _read_csv(ann / "summary.csv")[odd]
     assert row["status"] == "ok" and "mixed down to mono" in row["quality_notes"]

@@ -42,6 +42,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes (default 1; each uses one compute thread); 0 "
                         "runs in this process, without the protection of a worker")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the files as tasks on a Dask cluster: tcp://HOST:PORT of its "
+                        "scheduler, or local:N for N local worker processes (needs "
+                        "heartsound[cluster]; DIR and --out at the same path on every "
+                        "worker; --jobs is then ignored; see docs/cluster.md)")
+    p.add_argument("--files-per-task", type=int, metavar="N",
+                   help="with --scheduler: files per Dask task (default: about 4 tasks per "
+                        "worker thread, at most 16)")
     p.add_argument("--no-plots", action="store_true", help="do not draw <stem>.heartsound.png")
     p.add_argument("--html", action="store_true", help="also write <stem>.heartsound.html reports")
     p.add_argument("--force", action="store_true",
@@ -61,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
                         tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
-                        force=args.force, progress=not args.no_progress)
+                        force=args.force, progress=not args.no_progress,
+                        scheduler=args.scheduler, files_per_task=args.files_per_task)
     except HeartsoundError:
         raise  # one line and exit 2 from heartsound.cli.main
     except OSError as exc:  # e.g. the disk filled up while writing summary.csv
@@ -71,6 +80,8 @@ def main(args: argparse.Namespace) -> int:
     skipped = f", {len(res.not_audio)} other files skipped" if res.not_audio else ""
     print(f"{res.n_files} audio files: {res.n_ok} ok ({res.n_resumed} already done), "
           f"{res.n_error} failed{skipped}; summary: {display(res.csv_path)}")
+    for note in res.notes:
+        print(f"heartsound: warning: batch: {note}", file=sys.stderr)
     for path, how in res.worker_deaths:
         print(f"heartsound: warning: {display(path)}: {how}", file=sys.stderr)
     for path, msg in res.errors[:10]:
