@@ -51,6 +51,7 @@ from .batch_files import (BatchLockedError, OutputLock, display, find_inputs,
                           output_targets)
 from .batch_pool import death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
+from .calibration.applying import as_calibrations
 from .classification.tasks import LABELS, TASKS, check_task
 from .errors import HeartsoundError, OutputError, ParameterError
 from .report import (OUTPUT_KINDS, check_replaceable, is_heartsound_output, output_kinds,
@@ -143,12 +144,23 @@ def run_key(method: str, tasks: Sequence[str]) -> dict[str, Any]:
             "tasks": list(tasks)}
 
 
+def calibration_key(files: Sequence[str | Path]) -> dict[str, Any]:
+    """``{"calibration": {"files": [absolute paths], "sha256": [...]}}`` of checked
+    calibration files (:func:`heartsound.calibration.as_calibrations`), or ``{}``."""
+    if not files:
+        return {}
+    cals = as_calibrations([Path(f) for f in files])
+    return {"calibration": {"files": [os.path.abspath(c.source) for c in cals.values()],
+                            "sha256": [c.sha256 for c in cals.values()]}}
+
+
 def _reusable(d: Any, key: dict[str, Any]) -> bool:
     """Whether an earlier result ``d`` (parsed JSON) may stand for this run's."""
     try:
         old = d["batch"]["key"]
         seg, cls = d["segmentation"], d["classification"]
         return (all(old[k] == key[k] for k in ("heartsound_version", "models", "method"))
+                and old.get("calibration") == key.get("calibration")
                 and set(key["tasks"]) <= set(old["tasks"]) <= set(cls)
                 and seg.get("method") == seg.get("requested_method") == key["method"]
                 and all(c.get("available", True) for c in cls.values())
@@ -185,7 +197,8 @@ def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
     try:
         kinds = output_kinds(png=plots, html=html)
         check_replaceable(out_dir, stem, kinds)  # before the analysis, not after it
-        a = analyze(path, method=key["method"], tasks=key["tasks"])
+        a = analyze(path, method=key["method"], tasks=key["tasks"],
+                    calibration=(key.get("calibration") or {}).get("files"))
         d = a.to_dict()
         d["batch"] = {"key": key}
         blobs = render_outputs(a, kinds=kinds, data=d)
@@ -255,7 +268,8 @@ def _check_paths(root: Path, out: Path) -> None:
 def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
               method: str = DEFAULT_METHOD, tasks: Sequence[str] = TASKS,
               plots: bool = True, html: bool = False, force: bool = False,
-              progress: bool = True) -> BatchResult:
+              progress: bool = True, calibration: Sequence[str | Path] = ()
+              ) -> BatchResult:
     """Analyse every audio file under ``input_dir`` into ``out_dir``.
 
     Parameters
@@ -276,6 +290,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         Re-analyse files whose outputs already exist.
     progress : bool
         Show a tqdm progress bar on stderr.
+    calibration : sequence of str or Path
+        Site calibration files (:func:`heartsound.analyze`); part of the run key.
 
     Returns
     -------
@@ -296,8 +312,9 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
     tasks = tuple(check_task(t) for t in tasks)
     root, out = Path(input_dir), Path(out_dir)
     _check_paths(root, out)
+    key = {**run_key(method, tasks), **calibration_key(calibration or ())}
     with OutputLock(out):
-        return _run_locked(root, out, jobs=jobs, key=run_key(method, tasks), plots=plots,
+        return _run_locked(root, out, jobs=jobs, key=key, plots=plots,
                            html=html, force=force, progress=progress)
 
 

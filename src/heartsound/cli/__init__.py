@@ -39,6 +39,7 @@ _COMMANDS = [
      "score signal quality of recordings: usable or not, and why"),
     ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
     ("listen", "heartsound.cli.listen", "live S1/S2 and heart rate from a file or a pipe"),
+    ("calibrate", "heartsound.cli.calibrate", "fit a site calibration on labelled recordings"),
 ]
 # nested: heartsound train {segmenter,classifier}; heartsound evaluate {segmentation,classification}
 # (what, module, add-arguments function, main function, help)
