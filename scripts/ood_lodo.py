@@ -7,7 +7,9 @@ whole CirCor patients), and the AUC of the score for telling d's recordings from
 other half of the training sites' recordings is measured. The error-vs-score table pools
 every held-out database: each recording's score (statistics fitted without its database,
 on all other recordings) beside whether the leave-one-database-out model (``probs`` of a
-``heartsound train classifier --lodo --json`` run, at its own threshold) got it wrong.
+``heartsound train classifier --lodo --json`` run, at its own threshold) got it wrong;
+``error_auc_within_database`` is the AUC of the score for telling the model's errors from
+its correct answers inside each held-out database.
 
     python scripts/ood_lodo.py out/profiles.npz docs/results/abnormal_lodo_bigru_phase.json
 """
@@ -43,7 +45,7 @@ def main() -> None:
     ids, sites, x = pz["ids"], pz["sites"], pz["profiles"]
     fit_half = _halves(ids, np.random.default_rng(a.seed))
     row = {k: i for i, k in enumerate(ids)}
-    auc, scores, wrong, thr_flag = {}, [], [], {}
+    auc, scores, wrong, thr_flag, err_auc, flag = {}, [], [], {}, {}, []
     for f in json.load(open(a.lodo_json))["folds"]:
         db = f["test_ids"][0].split("/")[1][0]
         held = sites == f"physionet2016/{db}"
@@ -58,10 +60,14 @@ def main() -> None:
                         "median_training_sites": float(np.median(s_old))}
         st_all = fit_stats(x[~held], list(sites[~held]))
         idx = [row[i] for i in f["test_ids"]]
-        scores += score(st_all, x[idx]).tolist()
+        s_db = score(st_all, x[idx])
         p = np.asarray(f["probs"])[:, 1] >= f["rules"]["threshold"]
-        wrong += (p != np.array([t == "abnormal" for t in f["truth"]])).tolist()
-    s, w = np.array(scores), np.array(wrong)
+        w_db = p != np.array([t == "abnormal" for t in f["truth"]])
+        err_auc[db] = binary_auc(w_db, s_db)
+        scores += s_db.tolist()
+        wrong += w_db.tolist()
+        flag += (s_db >= st_all.threshold).tolist()
+    s, w, fl = np.array(scores), np.array(wrong), np.array(flag)
     table = []
     for lo, hi in zip(BINS[:-1], BINS[1:]):
         m = (s >= lo) & (s < hi)
@@ -70,7 +76,10 @@ def main() -> None:
     print(json.dumps({"auc_new_site_vs_training_sites": auc,
                       "mean_auc": float(np.mean(list(auc.values()))),
                       "flags": thr_flag, "error_vs_score": table,
-                      "spearman_note": "error rate of the LODO model per score bin, pooled",
+                      "error_auc_within_database": err_auc,
+                      "error_rate_flagged": float(w[fl].mean()) if fl.any() else None,
+                      "error_rate_not_flagged": float(w[~fl].mean()),
+                      "n_flagged": int(fl.sum()),
                       "n": int(len(s)), "overall_error": float(w.mean())}, indent=1))
 
 
