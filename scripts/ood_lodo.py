@@ -11,7 +11,8 @@ on all other recordings) beside whether the leave-one-database-out model (``prob
 ``error_auc_within_database`` is the AUC of the score for telling the model's errors from
 its correct answers inside each held-out database.
 
-    python scripts/ood_lodo.py out/profiles.npz docs/results/abnormal_lodo_bigru_phase.json
+    python scripts/ood_lodo.py out/profiles.npz docs/results/abnormal_lodo_bigru_phase.json \
+        --external out/profiles_pascal.npz
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 
 import numpy as np
 
-from heartsound.classification.ood import fit_stats, score
+from heartsound.classification.ood import fit_stats, load_stats, score
 from heartsound.evaluation.classification import binary_auc
 
 BINS = (0.0, 0.8, 1.0, 1.2, 1.42, 2.0, 3.0, np.inf)
@@ -40,6 +41,8 @@ def main() -> None:
     ap.add_argument("profiles")
     ap.add_argument("lodo_json")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--external", help="profiles of corpora never trained on (e.g. "
+                    "PASCAL 2011): share flagged by the shipped statistics, per site")
     a = ap.parse_args()
     pz = np.load(a.profiles)
     ids, sites, x = pz["ids"], pz["sites"], pz["profiles"]
@@ -68,6 +71,14 @@ def main() -> None:
         wrong += w_db.tolist()
         flag += (s_db >= st_all.threshold).tolist()
     s, w, fl = np.array(scores), np.array(wrong), np.array(flag)
+    external = {}
+    if a.external:
+        ez, shipped = np.load(a.external), load_stats()
+        es = score(shipped, ez["profiles"])
+        external = {k: {"n": int((ez["sites"] == k).sum()),
+                        "flagged": float(np.mean(es[ez["sites"] == k] >= shipped.threshold)),
+                        "median": float(np.median(es[ez["sites"] == k]))}
+                    for k in sorted(set(ez["sites"]))}
     table = []
     for lo, hi in zip(BINS[:-1], BINS[1:]):
         m = (s >= lo) & (s < hi)
@@ -80,7 +91,8 @@ def main() -> None:
                       "error_rate_flagged": float(w[fl].mean()) if fl.any() else None,
                       "error_rate_not_flagged": float(w[~fl].mean()),
                       "n_flagged": int(fl.sum()),
-                      "n": int(len(s)), "overall_error": float(w.mean())}, indent=1))
+                      "n": int(len(s)), "overall_error": float(w.mean()),
+                      "external_shipped_statistics": external}, indent=1))
 
 
 if __name__ == "__main__":

@@ -28,18 +28,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=os.environ.get("HEARTSOUND_DATA", "../shared/data"))
     ap.add_argument("--out", default="out/profiles.npz")
+    ap.add_argument("--corpora", nargs="+", default=["physionet2016", "circor2022"])
     a = ap.parse_args()
     ids, sites, rows, bad = [], [], [], []
-    for corpus in ("physionet2016", "circor2022"):
+    for corpus in a.corpora:
         for r in read(corpus, Path(a.data) / corpus):
             try:
-                rec = load(r.audio_path, min_duration_s=0.0)
+                rec = load(r.audio_path)
                 rows.append(profile(rec.y, rec.sr))
             except HeartsoundError as exc:
                 bad.append(f"{record_key(r)}: {exc}")
                 continue
             ids.append(record_key(r))
-            sites.append(database(r))
+            sites.append(database(r) if corpus != "pascal2011"
+                         else f"pascal2011/{r.labels.get('set', r.id[:1])}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez(a.out, ids=np.array(ids), sites=np.array(sites), profiles=np.array(rows))
     print(json.dumps({"n": len(ids), "sites": {s: sites.count(s) for s in sorted(set(sites))},
