@@ -238,3 +238,24 @@ def test_cli_calibrate_then_analyze(tmp_path, capsys):
                      "--out", str(tmp_path / "res")]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["classification"]["abnormal"]["calibration"]["file"] == "cal.json"
+
+
+@pytest.mark.slow
+def test_batch_applies_calibration_and_resumes_only_with_the_same(tmp_path):
+    from heartsound.batch import run_batch
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(example_path(), src / "r.wav")
+    cal = save(_cal(threshold=0.0), tmp_path / "always.json")
+    out = tmp_path / "out"
+    kw = dict(jobs=0, tasks=("abnormal",), plots=False, progress=False)
+    res = run_batch(src, out, calibration=[cal], **kw)
+    assert res.n_ok == 1 and res.n_resumed == 0
+    d = json.loads((out / "r.heartsound.json").read_text())
+    assert d["classification"]["abnormal"]["calibration"]["file"] == "always.json"
+    assert d["batch"]["key"]["calibration"]["sha256"] == [load(cal).sha256]
+    assert run_batch(src, out, calibration=[cal], **kw).n_resumed == 1
+    assert run_batch(src, out, **kw).n_resumed == 0  # without it: redone
+    d = json.loads((out / "r.heartsound.json").read_text())
+    assert "calibration" not in d["classification"]["abnormal"]
