@@ -3,7 +3,8 @@ training corpora's spectral profiles (``scripts/site_profiles.py``): one Gaussia
 site (PhysioNet 2016 databases a-f, CirCor), threshold the 99th percentile of the
 training recordings' own scores.
 
-    python scripts/fit_ood_profile.py out/profiles.npz [--out src/heartsound/models/ood_profile.json]
+    python scripts/fit_ood_profile.py out/profiles.npz \
+        [--out src/heartsound/models/ood_profile.json]
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ The training corpora are described by one Gaussian per recording site (each Phys
 2016 database, CirCor; :func:`fit_stats`, shrunk covariance), stored in
 ``models/ood_profile.json`` (written by ``scripts/fit_ood_profile.py``). The score of a
 recording is its Mahalanobis distance to the nearest site, in units of the profile's
-dimensions (:func:`score`, ``sqrt(d^2 / n_dims)``: about 1 for a typical training
-recording); it is flagged ``atypical`` past the stored threshold, the 99th percentile of
+dimensions (:func:`score`, ``sqrt(d^2 / n_dims)``: the training sites' medians are
+0.55-0.71); it is flagged ``atypical`` past the stored threshold, the 99th percentile of
 the training recordings' own scores. It says the recording chain or the sounds differ
 from everything the models saw, not that the label is wrong; ``docs/results/
 generalisation.md`` measures how often it separates a new site and how errors grow with it.
@@ -110,8 +110,8 @@ def _distances(stats: OODStats, x: np.ndarray) -> np.ndarray:
 
 def score(stats: OODStats, x: np.ndarray) -> np.ndarray:
     """OOD scores of profiles ``x`` [shape=(n, n_dims)] or [shape=(n_dims,)]: the
-    distance to the nearest training site (about 1 inside a site). Returns shape (n,)
-    or a 0-d array."""
+    distance to the nearest training site (0 at a site's mean; one standard deviation
+    away along every independent axis scores 1). Returns shape (n,) or a 0-d array."""
     x = np.asarray(x, np.float64)
     if x.shape[-1] != stats.means.shape[1]:
         raise ParameterError(f"profiles have {x.shape[-1]} values, the OOD statistics "
@@ -166,7 +166,7 @@ def assess(y: np.ndarray, sr: int, *, frontend: Frontend | None = None,
     Returns
     -------
     dict
-        ``score`` (distance to the nearest training site, ~1 typical), ``threshold``,
+        ``score`` (distance to the nearest training site, :func:`score`), ``threshold``,
         ``atypical`` (``score >= threshold``), ``nearest_site``.
     """
     st = load_stats() if stats is None else stats

@@ -70,8 +70,9 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
         lines.append(f"  note         {code}: {note}")
     ty = d.get("typicality")
     if ty:
-        lines.append(f"  typicality   {'ATYPICAL of the training data' if ty['atypical'] else 'typical'}"
-                     f" (score {ty['score']:.2f}, flagged from {ty['threshold']:.2f}; "
+        verdict = "ATYPICAL of the training data" if ty["atypical"] else "typical"
+        lines.append(f"  typicality   {verdict} (score {ty['score']:.2f}, flagged from "
+                     f"{ty['threshold']:.2f}; "
                      f"nearest training site {ty['nearest_site']})")
     for task, c in d["classification"].items():
         if not c.get("available", True):
