@@ -2,14 +2,14 @@
 
 Input: the per-fold recording probabilities of ``scripts/murmur_loco.py`` (a model trained
 on the other campaign) and the recordings' spectral profiles (``scripts/site_profiles.py``).
-Per patient, the raw score is the largest P(Present) over the patient's recordings (the
-bundle rule of :func:`heartsound.classification.tasks.aggregate_patient`) and the profile
-the mean of the recordings'. For k labelled patients of the held-out campaign (stratified
-Present / not, ``--draws`` draws) a calibration is fitted with
-:func:`heartsound.calibration.fit` (Unknown patients left out of the fit) and the weighted
-accuracy (PhysioNet 2022) is measured on the campaign's other patients: Present when the
-calibrated score reaches the threshold, else Unknown or Absent by the fold's own
-``t_unknown`` rule. k = 0 is the fold's own rules.
+As ``heartsound calibrate`` is used: k labelled patients of the held-out campaign
+(stratified Present / not, ``--draws`` draws) give their recordings with recording labels
+(murmur audible at that location: Present; otherwise the patient's label; Unknown left
+out of the fit), a calibration of the recordings' P(Present) is fitted with
+:func:`heartsound.calibration.fit`, and the weighted accuracy (PhysioNet 2022) is measured
+on the campaign's other patients: Present when any of the patient's recordings reaches
+the calibrated threshold, else Unknown or Absent by the fold's own ``t_unknown`` rule.
+k = 0 is the fold's own rules.
 
     python scripts/calibration_loco.py out/murmur_loco.json out/profiles.npz --draws 50
 """
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from heartsound.calibration import METHODS, fit
-from heartsound.classification.tasks import aggregate_patient, patient_groups, patient_target
+from heartsound.classification.tasks import (aggregate_patient, patient_groups,
+                                             patient_target, recording_target)
 from heartsound.datasets import read
 from heartsound.evaluation.metrics import murmur_weighted_accuracy
 from heartsound.training.classifier.data import record_key
@@ -33,33 +34,42 @@ from heartsound.training.classifier.data import record_key
 KS = (0, 10, 25, 50, 100)
 
 
-def _patients(fold: dict[str, Any], by_key: dict[str, Any], prof: np.ndarray,
-              row: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _site(fold: dict[str, Any], by_key: dict[str, Any], prof: np.ndarray,
+          row: dict[str, int]) -> dict[str, Any]:
+    """Recordings of the held-out campaign: raw P(Present), recording labels, profiles,
+    probabilities, and their patients (index lists) with the patients' targets."""
     recs = [by_key[k] for k in fold["test_ids"]]
+    pats = [(idx, patient_target("murmur", recs[idx[0]]))
+            for idx in patient_groups(recs).values()]
+    pats = [(idx, t) for idx, t in pats if t is not None]
     probs = np.asarray(fold["probs"])
-    raw, truth, pp, pr = [], [], [], []
-    for _, idx in patient_groups(recs).items():
-        t = patient_target("murmur", recs[idx[0]])
-        if t is None:
-            continue
-        raw.append(float(probs[idx, 0].max()))
-        truth.append(t)
-        pp.append(probs[idx].mean(axis=0))
-        pr.append(prof[[row[fold["test_ids"][i]] for i in idx]].mean(axis=0))
-    return np.array(raw), np.array(truth), np.array(pp), np.array(pr)
+    return {"raw": probs[:, 0], "probs": probs,
+            "rec_label": np.array([recording_target("murmur", r) or "Unknown" for r in recs]),
+            "prof": prof[[row[k] for k in fold["test_ids"]]],
+            "pat_idx": [idx for idx, _ in pats], "pat_truth": np.array([t for _, t in pats])}
 
 
-def _decide(q: np.ndarray, thr: float, pp: np.ndarray, rules: dict[str, float]) -> list[str]:
+def _patient_labels(site: dict[str, Any], pats: np.ndarray, q: np.ndarray, thr: float,
+                    rules: dict[str, float]) -> list[str]:
+    """Present when any recording's calibrated score reaches ``thr``; else Unknown or
+    Absent by the model's own ``t_unknown`` rule on the recordings' probabilities."""
     below = {**rules, "t_present": 2.0}
-    return ["Present" if qi >= thr else aggregate_patient("murmur", p[None], below)[0]
-            for qi, p in zip(q, pp)]
+    out = []
+    for j in pats:
+        idx = site["pat_idx"][j]
+        out.append("Present" if q[idx].max() >= thr
+                   else aggregate_patient("murmur", site["probs"][idx], below)[0])
+    return out
 
 
-def one_campaign(fold: dict[str, Any], raw, truth, pp, pr, args) -> dict[str, Any]:
-    rules = fold["rules"]
+def one_campaign(fold: dict[str, Any], site: dict[str, Any], args: Any) -> dict[str, Any]:
+    rules, truth = fold["rules"], site["pat_truth"]
     pos = truth == "Present"
-    k0 = murmur_weighted_accuracy(list(truth), _decide(raw, rules["t_present"], pp, rules))
-    out: dict[str, Any] = {"n": int(len(truth)), "n_present": int(pos.sum()), "k0": k0}
+    allp = np.arange(len(truth))
+    k0 = murmur_weighted_accuracy(list(truth), _patient_labels(
+        site, allp, site["raw"], rules["t_present"], rules))
+    out: dict[str, Any] = {"n_patients": int(len(truth)), "n_present": int(pos.sum()),
+                           "n_recordings": int(len(site["raw"])), "k0": k0}
     rng = np.random.default_rng(args.seed)
     for k in KS[1:]:
         if len(truth) - k < args.min_test:
@@ -69,16 +79,16 @@ def one_campaign(fold: dict[str, Any], raw, truth, pp, pr, args) -> dict[str, An
             kp = min(max(2, int(round(k * pos.mean()))), k - 2)
             tr = np.concatenate([rng.choice(np.flatnonzero(pos), kp, replace=False),
                                  rng.choice(np.flatnonzero(~pos), k - kp, replace=False)])
-            te = np.setdiff1d(np.arange(len(truth)), tr)
-            if (truth[tr] != "Present").sum() - (truth[tr] == "Unknown").sum() < 2:
-                continue  # fewer than 2 Absent patients to fit on
+            te = np.setdiff1d(allp, tr)
+            rec = np.concatenate([site["pat_idx"][j] for j in tr])
             for m in METHODS:
-                cal = fit("murmur", raw[tr], truth[tr], method=m, profiles=pr[tr])
-                q = cal.calibrated(raw[te], pr[te])
+                cal = fit("murmur", site["raw"][rec], site["rec_label"][rec], method=m,
+                          profiles=site["prof"][rec])
+                q = cal.calibrated(site["raw"], site["prof"])
                 res[m].append(murmur_weighted_accuracy(
-                    list(truth[te]), _decide(q, cal.threshold, pp[te], rules)))
-        out[f"k{k}"] = {m: {"mean": float(np.mean(v)), "sd": float(np.std(v)),
-                            "draws": len(v)} for m, v in res.items()}
+                    list(truth[te]), _patient_labels(site, te, q, cal.threshold, rules)))
+        out[f"k{k}"] = {m: {"mean": float(np.mean(v)), "sd": float(np.std(v))}
+                        for m, v in res.items()}
     return out
 
 
@@ -97,7 +107,7 @@ def main() -> None:
     row = {k: i for i, k in enumerate(pz["ids"])}
     out = {}
     for f, s in zip(run["folds"], run["summary"]["per_fold"]):
-        out[s["campaign"]] = one_campaign(f, *_patients(f, by_key, pz["profiles"], row), args)
+        out[s["campaign"]] = one_campaign(f, _site(f, by_key, pz["profiles"], row), args)
     print(json.dumps({"source": args.loco_json, "draws": args.draws, "seed": args.seed,
                       "campaigns": out}, indent=1))
 
