@@ -1,9 +1,11 @@
-"""Leave-one-campaign-out for the shipped murmur recipe on CirCor (CC2014 vs CC2015).
+"""Leave-one-campaign-out for the shipped murmur (or severity) recipe on CirCor (CC2014 vs
+CC2015).
 
-Two folds: train the shipped recipe (bidirectional GRU, up-sampling, cardiac-phase
-channels, cross-fitted ensemble of ``--inner-folds`` members, rules tuned on the members'
-out-of-fold probabilities) on one campaign's patient groups and score the other's, at
-patient level (weighted accuracy, the PhysioNet 2022 metric). A patient group (patient
+Two folds: train the shipped recipe (murmur: bidirectional GRU, up-sampling,
+cardiac-phase channels, cross-fitted ensemble of ``--inner-folds`` members, rules tuned on
+the members' out-of-fold probabilities; severity: the CNN of ``models/severity.md``) on
+one campaign's patient groups and score the other's, at patient level (murmur weighted
+accuracy, the PhysioNet 2022 metric; severity UAR). A patient group (patient
 merged with ``Additional ID``) is put in the campaign of its first recording; groups
 spanning both campaigns are counted in the output.
 
@@ -52,10 +54,14 @@ def main() -> None:
         te = [i for i, r in enumerate(recs) if first[r.group] == c]
         tr = [i for i, r in enumerate(recs) if first[r.group] != c]
         folds.append((tr, te))
-    cfg = TrainConfig(task=a.task, model="gru", bidirectional=True, upsample=True,
-                      early_stop="auc", patience=8, max_epochs=40,
-                      max_minutes=a.max_minutes, inner_folds=a.inner_folds,
-                      frontend=FrontendConfig(phase_channels=True))
+    if a.task == "murmur":  # the shipped murmur recipe (models/murmur.md)
+        cfg = TrainConfig(task=a.task, model="gru", bidirectional=True, upsample=True,
+                          early_stop="auc", patience=8, max_epochs=40,
+                          max_minutes=a.max_minutes, inner_folds=a.inner_folds,
+                          frontend=FrontendConfig(phase_channels=True))
+    else:  # the shipped severity recipe (models/severity.md; --inner-folds ignored)
+        cfg = TrainConfig(task=a.task, model="cnn", max_epochs=25,
+                          max_minutes=a.max_minutes)
     hyper = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     hyper.pop("task"), hyper.pop("seed")
     res = cross_validate(a.task, recs, folds=folds, seed=0, progress=True, jobs=1, **hyper)
