@@ -10,6 +10,8 @@ threshold. Databases with fewer than ``--min-test`` recordings left are skipped 
 
     python scripts/calibration_lodo.py docs/results/abnormal_lodo_bigru_phase.json \
         out/profiles.npz [--draws 50] > docs/results/calibration_lodo.json
+    python scripts/calibration_lodo.py out/pascal_abnormal.npz out/profiles_pascal.npz \
+        --external > docs/results/calibration_pascal.json
 """
 
 from __future__ import annotations
@@ -57,24 +59,43 @@ def one_site(raw: np.ndarray, y: np.ndarray, prof: np.ndarray, thr0: float, args
     return out
 
 
+def _lodo_sites(path: str, prof: np.ndarray, row: dict[str, int]):
+    """(database, raw, y, profiles, own threshold) of each fold of a LODO run."""
+    for f in json.load(open(path))["folds"]:
+        yield (f["test_ids"][0].split("/")[1][0], np.asarray(f["probs"])[:, 1],
+               np.array([t == "abnormal" for t in f["truth"]]),
+               prof[[row[i] for i in f["test_ids"]]], float(f["rules"]["threshold"]))
+
+
+def _external_sites(path: str, prof: np.ndarray, row: dict[str, int]):
+    """The same for the shipped model's scores of a corpus never trained on
+    (``scripts/pascal_scores.py``), at the shipped threshold."""
+    from heartsound.classification.inference import load_bundle
+
+    z = np.load(path)
+    thr = float(load_bundle("abnormal")["rules"]["threshold"])
+    for s in sorted(set(z["sites"])):
+        m = z["sites"] == s
+        yield (s, z["raw"][m], z["truth"][m] == "abnormal",
+               prof[[row[i] for i in z["ids"][m]]], thr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("lodo_json")
+    ap.add_argument("lodo_json", help="LODO run JSON, or with --external the NPZ of "
+                    "scripts/pascal_scores.py")
     ap.add_argument("profiles")
+    ap.add_argument("--external", action="store_true",
+                    help="score the shipped model on a corpus it was never trained on")
     ap.add_argument("--draws", type=int, default=50)
     ap.add_argument("--min-test", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    run = json.load(open(args.lodo_json))
     pz = np.load(args.profiles)
     row = {k: i for i, k in enumerate(pz["ids"])}
-    sites = {}
-    for f in run["folds"]:
-        raw = np.asarray(f["probs"])[:, 1]
-        y = np.array([t == "abnormal" for t in f["truth"]])
-        prof = pz["profiles"][[row[i] for i in f["test_ids"]]]
-        db = f["test_ids"][0].split("/")[1][0]
-        sites[db] = one_site(raw, y, prof, float(f["rules"]["threshold"]), args)
+    gen = _external_sites if args.external else _lodo_sites
+    sites = {name: one_site(raw, y, prof, thr, args)
+             for name, raw, y, prof, thr in gen(args.lodo_json, pz["profiles"], row)}
     summary: dict[str, Any] = {"k0": {"mean": float(np.mean([s["k0"] for s in sites.values()])),
                                       "databases": sorted(sites)}}
     for k in KS[1:]:
