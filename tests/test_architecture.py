@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"_version", "vocab", "errors", "filters"},
     {"io", "preprocess", "features", "frontend", "bundle", "serialize", "example", "plotting"},
     {"quality", "segmentation"},
-    {"classification", "streaming"},
+    {"classification", "streaming", "calibration"},
     {"pipeline", "report"},
     {"batch", "batch_files", "batch_pool", "batch_cluster", "datasets"},
     {"evaluation"},

@@ -41,8 +41,9 @@ DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs" / "guide").glob("*.rst")
 #: hundreds of recordings, a server that runs until stopped).
 PARSE_ONLY = ("heartsound train ", "heartsound datasets download ",
               "heartsound evaluate classification ", "heartsound serve ")
-#: Text in a line that names a machine not here (a remote Dask scheduler): parsed only.
-REMOTE = ("tcp://",)
+#: Text in a line that names a machine not here (a remote Dask scheduler) or the user's own
+#: files (a site's labels and the calibration fitted on them): parsed only.
+REMOTE = ("tcp://", "labels.csv", "site.json")
 #: Seconds one block may take.
 TIMEOUT_S = 240
 

@@ -62,6 +62,7 @@ from .batch_files import (PARQUET_NAME, SUMMARY_NAME, BatchLockedError, OutputLo
                           summary_row)
 from .batch_pool import RETRIES, death_message, run_isolated
 from .bundle import MODELS_PACKAGE, REGISTRY, sha256_of
+from .calibration.applying import as_calibrations
 from .classification.tasks import TASKS, check_task
 from .errors import HeartsoundError, ModelError, ParameterError
 from .report import (OUTPUT_KINDS, check_replaceable, is_heartsound_output, output_kinds,
@@ -129,12 +130,23 @@ def run_key(method: str, tasks: Sequence[str]) -> dict[str, Any]:
             "tasks": list(tasks)}
 
 
+def calibration_key(files: Sequence[str | Path]) -> dict[str, Any]:
+    """``{"calibration": {"files": [absolute paths], "sha256": [...]}}`` of checked
+    calibration files (:func:`heartsound.calibration.as_calibrations`), or ``{}``."""
+    if not files:
+        return {}
+    cals = as_calibrations([Path(f) for f in files])
+    return {"calibration": {"files": [os.path.abspath(c.source) for c in cals.values()],
+                            "sha256": [c.sha256 for c in cals.values()]}}
+
+
 def _reusable(d: Any, key: dict[str, Any]) -> bool:
     """Whether an earlier result ``d`` (parsed JSON) may stand for this run's."""
     try:
         old = d["batch"]["key"]
         seg, cls = d["segmentation"], d["classification"]
         return (all(old[k] == key[k] for k in ("heartsound_version", "models", "method"))
+                and old.get("calibration") == key.get("calibration")
                 and set(key["tasks"]) <= set(old["tasks"]) <= set(cls)
                 and seg.get("method") == seg.get("requested_method") == key["method"]
                 and all(c.get("available", True) for c in cls.values())
@@ -177,7 +189,8 @@ def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
     from .pipeline import analyze
 
     try:
-        if json.dumps(key, sort_keys=True) != _own_key(key["method"], tuple(key["tasks"])):
+        base = {k: v for k, v in key.items() if k != "calibration"}  # checked by analyze
+        if json.dumps(base, sort_keys=True) != _own_key(key["method"], tuple(key["tasks"])):
             own = json.loads(_own_key(key["method"], tuple(key["tasks"])))
             models = "the same" if own["models"] == key.get("models") else "other"
             raise ModelError(f"{display(path)}: not analysed: this worker has heartsound "
@@ -186,7 +199,8 @@ def analyze_job(job: Job) -> tuple[dict[str, Any] | None, str | None]:
                              "install the same heartsound on every worker")
         kinds = output_kinds(png=plots, html=html)
         check_replaceable(out_dir, stem, kinds)  # before the analysis, not after it
-        a = analyze(path, method=key["method"], tasks=key["tasks"])
+        a = analyze(path, method=key["method"], tasks=key["tasks"],
+                    calibration=(key.get("calibration") or {}).get("files"))
         d = a.to_dict()
         d["batch"] = {"key": key}
         blobs = render_outputs(a, kinds=kinds, data=d)
@@ -258,7 +272,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
               method: str = DEFAULT_METHOD, tasks: Sequence[str] = TASKS,
               plots: bool = True, html: bool = False, force: bool = False,
               progress: bool = True, scheduler: str | None = None,
-              files_per_task: int | None = None) -> BatchResult:
+              files_per_task: int | None = None,
+              calibration: Sequence[str | Path] = ()) -> BatchResult:
     """Analyse every audio file under ``input_dir`` into ``out_dir``.
 
     Parameters
@@ -289,6 +304,8 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         With ``scheduler``: files analysed one after the other in one Dask task (default:
         about 4 tasks per worker thread, at most 16 files; see
         :func:`heartsound.batch_cluster.files_per_task`).
+    calibration : sequence of str or Path
+        Site calibration files (:func:`heartsound.analyze`); part of the run key.
 
     Returns
     -------
@@ -320,8 +337,9 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, jobs: int = 1,
         executor = lambda: _local_executor(jobs)
     root, out = Path(input_dir), Path(out_dir)
     _check_paths(root, out)
+    key = {**run_key(method, tasks), **calibration_key(calibration or ())}
     with OutputLock(out):
-        return _run_locked(root, out, executor=executor, key=run_key(method, tasks),
+        return _run_locked(root, out, executor=executor, key=key,
                            plots=plots, html=html, force=force, progress=progress,
                            max_share=0.0 if scheduler is None else 0.05)
 

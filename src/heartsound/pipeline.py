@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .calibration.applying import apply_all, as_calibrations
 from .classification import classify, classify_all
 from .classification.inference import cohere_severity
+from .classification.ood import typicality
 from .classification.tasks import TASKS, check_task
 from .errors import ModelError, ParameterError
 from .example import example_path
@@ -69,6 +71,9 @@ class TaskResult:
         Share of the classifier's attention in ``S1``, ``systole``, ``S2``, ``diastole``
         and ``unsegmented`` (and ``<phase>_ratio``: share / share of time), from
         ``ClassificationResult.attention_by_phase``; None without a segmentation.
+    calibration : dict or None
+        The site calibration applied (file, sha256, method, fitted_on, threshold,
+        raw_score), :func:`heartsound.calibration.apply`.
     """
 
     task: str
@@ -77,6 +82,7 @@ class TaskResult:
     reason: str | None = None
     attention_by_phase: dict[str, float] | None = None
     assessable: bool = True
+    calibration: dict[str, Any] | None = None
 
     @property
     def available(self) -> bool:
@@ -111,6 +117,8 @@ class TaskResult:
             d["uncertain"] = True
         if self.attention_by_phase is not None:
             d["attention_by_phase"] = self.attention_by_phase
+        if self.calibration is not None:
+            d["calibration"] = self.calibration
         return to_jsonable(d)
 
 
@@ -134,6 +142,10 @@ class Analysis:
         Why the requested method did not run.
     classification : dict of str to TaskResult
         One entry per task, in the order asked.
+    typicality : dict or None
+        How typical the recording is of the classifiers' training data
+        (:func:`heartsound.classification.ood.typicality`: ``score``, ``threshold``,
+        ``atypical``, ``nearest_site``); None when the statistics are unavailable.
     """
 
     recording: Recording
@@ -142,6 +154,7 @@ class Analysis:
     requested_segmenter: str
     classification: dict[str, TaskResult] = field(default_factory=dict)
     segmentation_note: str | None = None
+    typicality: dict[str, Any] | None = None
 
     @property
     def source(self) -> str:
@@ -193,6 +206,7 @@ class Analysis:
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
             "classification": {t: r.to_dict() for t, r in self.classification.items()},
+            **({} if self.typicality is None else {"typicality": self.typicality}),
         })
 
 
@@ -273,7 +287,8 @@ def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
 
 def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
             method: str = DEFAULT_METHOD, tasks: str | tuple[str, ...] | list[str] = DEFAULT_TASKS,
-            segmenter: str | None = None, evidence: bool = True) -> Analysis:
+            segmenter: str | None = None, evidence: bool = True,
+            calibration: Any = None) -> Analysis:
     """Analyse one recording: quality, segmentation, heart rate and classification.
 
     Parameters
@@ -294,6 +309,9 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     evidence : bool
         Measure each decision's evidence per cardiac phase by occlusion
         (``classification.<task>.evidence_by_phase``; four more model runs per task).
+    calibration : Calibration, path, or a sequence of them (one per task), optional
+        Site calibrations (``heartsound calibrate``) applied to their tasks' results;
+        each task result then says which under ``calibration``.
 
     Returns
     -------
@@ -303,7 +321,10 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     Raises
     ------
     ParameterError
-        ``sr`` missing for an array, an unknown task or segmentation method.
+        ``sr`` missing for an array, an unknown task or segmentation method, a
+        calibration file that cannot be read or is for another task.
+    ModelError
+        A calibration fitted for another model file (sha256).
     AudioError
         The file is missing, unreadable, empty, silent, too short (< 1 s) or non-finite.
 
@@ -316,6 +337,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     """
     method = method if segmenter is None else segmenter
     tasks = tuple(check_task(t) for t in ((tasks,) if isinstance(tasks, str) else tasks))
+    cals = as_calibrations(calibration)
     rec = _load(source, sr)
     # resampled, band-passed and de-spiked signals and envelopes, computed once and
     # shared by the quality check, the segmenter and the classifiers' front end
@@ -328,12 +350,16 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
         cls = {t: TaskResult(t, None, True, why, assessable=False) for t in tasks}
     else:
         results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
+        results, calibrated = apply_all(cals, results, rec.y, rec.sr, fe)
         uncertain = not bool(quality.usable)
         cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
+        for t, info in calibrated.items():
+            cls[t].calibration = info
+    typical = typicality(rec.y, rec.sr, frontend=fe)
     del fe
     return Analysis(recording=_compact(rec), quality=quality, segmentation=seg,
                     requested_segmenter=method, classification=cls,
-                    segmentation_note=note)
+                    segmentation_note=note, typicality=typical)
 
 
 def _compact(rec: Recording) -> Recording:

@@ -40,6 +40,7 @@ _COMMANDS = [
     ("datasets", "heartsound.cli.datasets", "list or download the public heart-sound corpora"),
     ("listen", "heartsound.cli.listen", "live S1/S2 and heart rate from a file or a pipe"),
     ("serve", "heartsound.cli.serve", "web app and HTTP API: review, listen to, correct"),
+    ("calibrate", "heartsound.cli.calibrate", "fit a site calibration on labelled recordings"),
 ]
 # nested: heartsound train {segmenter,classifier}; heartsound evaluate {segmentation,classification}
 # (what, module, add-arguments function, main function, help)

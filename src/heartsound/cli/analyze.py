@@ -26,6 +26,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     """The options ``analyze`` and ``batch`` share."""
     add_method_argument(p)
     add_tasks_argument(p)
+    p.add_argument("--calibration", action="append", type=Path, metavar="FILE",
+                   help="site calibration from `heartsound calibrate` (once per task)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +68,12 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
         lines.append(f"               {seg['presence']['reason']}")
     for code, note in q.get("notes", {}).items():
         lines.append(f"  note         {code}: {note}")
+    ty = d.get("typicality")
+    if ty:
+        verdict = "ATYPICAL of the training data" if ty["atypical"] else "typical"
+        lines.append(f"  typicality   {verdict} (score {ty['score']:.2f}, flagged from "
+                     f"{ty['threshold']:.2f}; "
+                     f"nearest training site {ty['nearest_site']})")
     for task, c in d["classification"].items():
         if not c.get("available", True):
             lines.append(f"  {task:<12} unavailable ({c.get('reason')})")
@@ -108,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
     def run(f: Any) -> None:
         stem = next(stems)
         check_replaceable(out, stem, kinds)  # before the analysis, not after it
-        a = analyze(f, method=args.method, tasks=tasks)
+        a = analyze(f, method=args.method, tasks=tasks, calibration=args.calibration)
         d = a.to_dict()
         written = write_outputs(a, out, stem, png=png, html=html, data=d)
         say(json_text(d) if args.json else format_summary(d, written),

@@ -70,7 +70,8 @@ def main(args: argparse.Namespace) -> int:
         res = run_batch(args.input, args.out, jobs=args.jobs, method=args.method,
                         tasks=parse_tasks(args), plots=not args.no_plots, html=args.html,
                         force=args.force, progress=not args.no_progress,
-                        scheduler=args.scheduler, files_per_task=args.files_per_task)
+                        scheduler=args.scheduler, files_per_task=args.files_per_task,
+                        calibration=args.calibration)
     except HeartsoundError:
         raise  # one line and exit 2 from heartsound.cli.main
     except OSError as exc:  # e.g. the disk filled up while writing summary.csv

@@ -1,0 +1,55 @@
+"""``heartsound calibrate``: fit a site calibration on labelled recordings of a site.
+
+    heartsound calibrate --task abnormal --labels labels.csv [--audio DIR] --out cal.json
+
+``labels.csv`` has columns ``file`` (relative to ``--audio``, default the CSV's folder)
+and ``label`` (a class of the task). The shipped model scores every file as ``analyze``
+does; :func:`heartsound.calibration.fit` fits the calibration; the JSON file it writes is
+applied with ``heartsound analyze --calibration cal.json`` (and ``batch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..calibration.model import METHODS, POSITIVE
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``heartsound calibrate``."""
+    p.add_argument("--task", required=True, choices=tuple(POSITIVE), help="task to calibrate")
+    p.add_argument("--labels", required=True, type=Path, metavar="CSV",
+                   help="CSV with columns 'file' and 'label'")
+    p.add_argument("--audio", type=Path, metavar="DIR",
+                   help="folder the 'file' paths are relative to (default: the CSV's)")
+    p.add_argument("--out", required=True, type=Path, metavar="JSON",
+                   help="calibration file to write")
+    p.add_argument("--method", choices=METHODS, default="adapt",
+                   help="threshold only; Platt or isotonic probability calibration; or "
+                        "adapt: Platt on the score plus the recordings' spectral profile "
+                        "(default: %(default)s, the best leave-one-database-out)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Score the labelled files, fit, write ``--out`` and print what was fitted."""
+    from ..calibration import fit, read_labels, save, scores_of
+    from ..serialize import json_text
+
+    rows = read_labels(args.labels, args.task, args.audio)
+
+    def tick(i: int, n: int) -> None:
+        print(f"\rscored {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
+
+    raw, prof = scores_of(args.task, [f for f, _ in rows],
+                          with_profiles=args.method == "adapt", progress=tick)
+    cal = fit(args.task, raw, [lab for _, lab in rows], method=args.method, profiles=prof,
+              provenance={"labels": args.labels.name})
+    save(cal, args.out)
+    d = cal.to_dict()
+    print(json_text({"out": str(args.out), "task": d["task"], "method": d["method"],
+                     "threshold": d["threshold"], "provenance": d["provenance"]}), end="")
+    return 0
