@@ -142,6 +142,13 @@ def cluster(flag):
         lc.close()
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT to its default, so that Python turns it into
+    KeyboardInterrupt even when the tests run where SIGINT is ignored (a shell's
+    background job, ``nohup``), which a child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -309,7 +316,8 @@ def test_dask_processes_same_outputs_interrupted_client_resumes(
            "--scheduler", address, "--no-progress"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 60
         while len(list(out.glob("*.heartsound.json"))) < 5 and time.monotonic() < deadline:
@@ -353,7 +361,8 @@ def test_cli_local_cluster_ctrl_c_then_resume(inputs, reference, tmp_path, capsy
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     p = subprocess.Popen([sys.executable, "-m", "heartsound", *args], env=env,
-                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 90
         while not list(out.glob("*.heartsound.json")) and time.monotonic() < deadline:

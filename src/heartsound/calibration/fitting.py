@@ -164,7 +164,7 @@ def fit(task: str, raw_scores: Sequence[float], labels: Sequence[str], *,
     else:
         thr = best_threshold(Calibration(task, method, 0.5, params).calibrated(raw), y)
     prov = {"model_sha256": bundle.REGISTRY[task].sha256,
-            "n_per_class": {c: int((lab == c).sum()) for c in sorted(set(lab))},
+            "n_per_class": {str(c): int((lab == c).sum()) for c in sorted(set(lab))},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "heartsound_version": __version__, "method": method, **(provenance or {})}
     return Calibration(task, method, thr, params, prov)
