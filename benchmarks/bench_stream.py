@@ -45,6 +45,7 @@ from heartsound.evaluation.segmentation import (
     summary,
 )
 from heartsound.segmentation import neural, springer
+from heartsound.serialize import portable
 from heartsound.streaming import Stream
 
 WINDOW_S = 5.0
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
-    out["command"] = "python benchmarks/bench_stream.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    out["command"] = portable("python benchmarks/bench_stream.py "
+                              + " ".join(sys.argv[1:] if argv is None else argv))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0

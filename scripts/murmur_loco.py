@@ -30,6 +30,7 @@ from heartsound.classification.frontend import FrontendConfig
 from heartsound.classification.tasks import patient_target
 from heartsound.datasets import read
 from heartsound.evaluation.classification import summarize_cv
+from heartsound.serialize import portable
 from heartsound.training.classifier import TrainConfig, cross_validate
 
 
@@ -70,7 +71,7 @@ def main() -> None:
         s["campaign"] = c
     summary["mixed_groups"] = sum(len(v) > 1 for v in camps.values())
     print(json.dumps(summary, indent=1))
-    Path(a.json).write_text(json.dumps({"summary": summary, "args": vars(a), "folds": [
+    Path(a.json).write_text(json.dumps({"summary": summary, "args": portable(vars(a)), "folds": [
         {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.items()}
         for f in res]}))
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DECIMALS", "to_jsonable", "json_text", "tsv_text", "write_atomic",
+__all__ = ["DECIMALS", "to_jsonable", "json_text", "tsv_text", "write_atomic", "portable",
            "write_atomic_many", "quality_dict", "png_with_text", "png_text", "display_text"]
 
 #: Decimals kept for every float in a serialised result.
@@ -71,6 +71,36 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
         return to_jsonable(obj.to_dict())
     return str(obj)
+
+
+def portable(value: Any, *, start: str | Path | None = None) -> Any:
+    """``value`` with every absolute path in it made relative to ``start`` (default: the
+    working directory), for results and run records that are committed or shared: a
+    record says ``../shared/data``, not where that folder was on the machine that ran it.
+
+    Strings are paths when absolute (``os.path.isabs``); a string of several words (a
+    command line) has each absolute word replaced. Lists, tuples and dicts are walked;
+    anything else is returned as it is.
+
+    Examples
+    --------
+    >>> portable({"root": ["/data/shared/data"], "n": 3}, start="/data/repo")
+    {'root': ['../shared/data'], 'n': 3}
+    >>> portable("python bench.py --model /data/repo/m.onnx", start="/data/repo")
+    'python bench.py --model m.onnx'
+    """
+    base = os.getcwd() if start is None else os.fspath(start)
+    if isinstance(value, dict):
+        return {k: portable(v, start=base) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable(v, start=base) for v in value)
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str):
+        return value
+    if " " in value:
+        return " ".join(portable(w, start=base) for w in value.split(" "))
+    return os.path.relpath(value, base) if os.path.isabs(value) else value
 
 
 def json_text(obj: Any, *, indent: int | None = None) -> str:

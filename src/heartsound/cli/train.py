@@ -30,6 +30,7 @@ from ..evaluation.classification import lodo_folds, summarize_cv
 from ..evaluation.segmentation import circor_items
 from ..segmentation import METHODS
 from ..segmentation.springer import SpringerSegmenter
+from ..serialize import portable
 from ..training import classifier as tc
 from ..training import segmenter as ts
 from ..training.config import add_config_arguments, config_kwargs
@@ -169,7 +170,7 @@ def _write_cv_json(path: str, args: argparse.Namespace, summary: dict,
     simple = (str, int, float, bool, list, tuple, type(None))
     Path(path).write_text(json.dumps(
         {"summary": summary,
-         "args": {k: v for k, v in vars(args).items() if isinstance(v, simple)},
+         "args": portable({k: v for k, v in vars(args).items() if isinstance(v, simple)}),
          "folds": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
                     for k, v in f.items()} for f in folds]}))
 
