@@ -33,12 +33,25 @@ from collections import deque
 
 import numpy as np
 
-from ..features import band_envelopes, band_powers, envelopes, to_frames
-from ..io import resample
-from ..preprocess import BAND_HZ, SR, bandpass_centred
-from ..vocab import FRAME_RATE
+from ..features import band_powers, hilbert_envelope, psd_envelope, to_frames
+from ..filters import butter_ba, butter_sos, lfilter_zi, sosfilt_zi
+from ..preprocess import BAND_HZ, SR
+from ..vocab import FRAME_RATE, SPRINGER_BANDS_HZ
+from .filtering import StreamResampler, Tail, ZeroPhaseStream
 
 __all__ = ["TAU_S", "WARMUP_S", "RunningZ", "StreamFrontend"]
+
+#: 1 kHz samples per 50 Hz frame.
+_R = SR // int(FRAME_RATE)
+#: Samples of the past the Hilbert transform of a block sees (its window's left margin).
+_HIL_LEFT = 200
+#: Frames of the past the 50 Hz decimation sees (the half-length of its 401-tap filter).
+_FRAMES_LEFT = 10
+#: Hop of the PSD envelope's windows (samples at 1 kHz).
+_PSD_HOP = 25
+#: Past samples at 1 kHz every block keeps for the next one.
+_KEEP = max(_HIL_LEFT, _FRAMES_LEFT * _R) + 2 * _R
+_EPS = 1e-12
 
 #: Time constant (s) of the running mean and variance.
 TAU_S = 30.0
@@ -103,8 +116,8 @@ class StreamFrontend:
     kind : {"neural", "springer", "springer_extended"}
         Columns: the three Springer envelopes, plus the five log band energies
         (``"neural"``) or the four sub-band envelopes (``"springer_extended"``).
-    hop_frames, left_frames, lookahead_frames : int
-        Block length, left context and right context, in 50 Hz frames.
+    hop_frames, lookahead_frames : int
+        Block length and right context, in 50 Hz frames.
 
     Attributes
     ----------
@@ -113,12 +126,12 @@ class StreamFrontend:
     """
 
     def __init__(self, sr: int, kind: str = "neural", *, hop_frames: int = 10,
-                 left_frames: int = 25, lookahead_frames: int = 5) -> None:
+                 lookahead_frames: int = 5) -> None:
         self.sr = int(sr)
         self.kind = kind
-        self.hop, self.left, self.ahead = int(hop_frames), int(left_frames), int(lookahead_frames)
-        self._buf = np.zeros(0)        # raw samples from absolute index self._buf0
-        self._buf0 = 0
+        self.hop, self.ahead = int(hop_frames), int(lookahead_frames)
+        self._chunks: list[np.ndarray] = []
+        self._raw = Tail()             # raw samples not yet needed no more
         self.n_samples = 0
         self.n_frames = 0              # frames emitted (after warm-up)
         self._done = 0                 # frames computed (including held back)
@@ -128,6 +141,13 @@ class StreamFrontend:
         self._held: list[np.ndarray] = []
         #: (band-passed RMS, fraction of samples at |y| >= 0.999) of the last 10 blocks
         self.block_stats: deque[tuple[float, float]] = deque(maxlen=10)
+        self._rs = StreamResampler(self.sr, SR)
+        self._x1k, self._clean = Tail(), Tail()
+        self._env = Tail(3 if kind == "neural" else n_cols)
+        self._bp = _bandpass_stream(BAND_HZ)
+        self._hom = _log_lowpass_stream()
+        self._bands = [(_bandpass_stream(b), _log_lowpass_stream(), Tail())
+                       for b in (SPRINGER_BANDS_HZ if kind == "springer_extended" else ())]
 
     def _sample(self, frame: float) -> int:
         return int(round(frame * self.sr / FRAME_RATE))
@@ -136,50 +156,92 @@ class StreamFrontend:
         """Append samples; return the standardised frames that became ready, one array
         ``[m, n_cols]`` per block (``final``: also the incomplete last block), so that
         what follows sees the same blocks whatever the chunking."""
-        self._buf = np.concatenate([self._buf, np.asarray(y, dtype=np.float64)])
-        self.n_samples += int(np.size(y))
+        if y.size:
+            self._chunks.append(y)
+            self.n_samples += y.size
+        if not final and self._sample(self._done + self.hop + self.ahead) > self.n_samples:
+            return []
+        if self._chunks:
+            self._raw.append(np.concatenate(self._chunks) if len(self._chunks) > 1
+                             else self._chunks[0])
+            self._chunks = []
         out = []
+        total = int(np.ceil(self.n_samples * FRAME_RATE / self.sr - 1e-9))
         while True:
             f0 = self._done
             f1 = f0 + self.hop
-            total = int(np.ceil(self.n_samples * FRAME_RATE / self.sr - 1e-9))
-            if self._sample(f1 + self.ahead) > self.n_samples:
+            last = self._sample(f1 + self.ahead) > self.n_samples
+            if last:
                 if not final or f0 >= total:
                     break
                 f1 = total
-            out.append(self._normalise(self._block(f0, f1), final))
+            out.append(self._normalise(self._block(f0, f1, last), final))
             self._done = f1
         if final and self._held:       # a stream shorter than the warm-up
             out.append(self._normalise(np.zeros((0, self._z.mean.size)), True))
         return out
 
-    def _block(self, f0: int, f1: int) -> np.ndarray:
-        fa = max(0, f0 - self.left)
-        a = self._sample(fa)
-        z = min(self.n_samples, self._sample(f1 + self.ahead))
-        raw = self._buf[a - self._buf0:z - self._buf0]
-        x1k = resample(raw, self.sr, SR)
-        clean = bandpass_centred(x1k, SR, BAND_HZ)
-        env = envelopes(clean, SR)
-        cols = [to_frames(env[k], SR, FRAME_RATE) for k in ("homomorphic", "hilbert", "psd")]
-        if self.kind == "springer_extended":
-            b = band_envelopes(clean, SR)
-            cols += [to_frames(b[:, i], SR, FRAME_RATE) for i in range(b.shape[1])]
-        feats = np.column_stack(cols)
+    def _signal(self, f1: int, last: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """The 1 kHz signal: (newly final samples, provisional ones after them, absolute
+        index of the end) for the window ending ``lookahead`` frames after frame ``f1``."""
+        n_in = self.n_samples if last else min(self.n_samples, self._sample(f1 + self.ahead))
+        a_in, _ = self._rs.window_start()
+        new, prov = self._rs.advance(self._raw.get(a_in, n_in), a_in, n_in, last)
+        self._x1k.append(new)
+        return new, prov, self._rs.n_final + prov.size
+
+    def _block(self, f0: int, f1: int, last: bool) -> np.ndarray:
+        """Unnormalised features ``[f1 - f0, n_cols]`` of frames ``[f0, f1)``."""
+        new, prov, end = self._signal(f1, last)
+        b0, b1 = f0 * _R, min(f1 * _R, end)
+        self._bp.push(new)
+        clean = self._bp.output(b0, prov)                       # [b0, end)
+        self._clean.append(clean[:b1 - b0])
+        env = [self._envelopes(clean, b0, b1, end)]
+        for bp, lp, hist in self._bands:
+            bp.push(clean[:b1 - b0])
+            band = bp.output(b0, clean[b1 - b0:])
+            hist.append(band[:b1 - b0])
+            hil = _hilbert(hist, band[b1 - b0:], b0)
+            lp.push(np.log(hil[:b1 - b0] + _EPS))
+            env.append(lp.output(b0, np.log(hil[b1 - b0:] + _EPS))[:, None])
+            hist.trim(b1 - _HIL_LEFT)
+            bp.trim(b1)
+            lp.trim(b1)
+        envs = np.hstack(env)                                   # [b0, end) x columns
+        self._env.append(envs[:b1 - b0])
+        w0 = max(0, (f0 - _FRAMES_LEFT) * _R)                   # frame-aligned
+        window = np.concatenate([self._env.get(w0, b0), envs])
+        feats = to_frames(window, SR, FRAME_RATE)[f0 - w0 // _R:f1 - w0 // _R]
         if self.kind == "neural":
-            feats = np.column_stack([feats, band_powers(x1k, SR, feats.shape[0])])
-        keep = feats[f0 - fa:f1 - fa]
-        # block statistics for quality(): the samples of the new block only
-        s0, s1 = self._sample(f0) - a, self._sample(f1) - a
-        seg = clean[int(s0 * SR / self.sr):int(s1 * SR / self.sr)]
-        r = raw[s0:s1]
-        self.block_stats.append((float(np.sqrt(np.mean(seg ** 2))) if seg.size else np.nan,
+            p0 = max(0, (f0 - 2) * _R)                          # 40 ms half-window
+            x = np.concatenate([self._x1k.get(p0), prov])
+            feats = np.column_stack([feats, band_powers(x, SR, f1 - p0 // _R)[f0 - p0 // _R:]])
+        self._stats(clean[:b1 - b0], f0, f1)
+        keep = b1 - _KEEP                                       # the next block's margins
+        for t in (self._x1k, self._clean, self._env):
+            t.trim(keep)
+        self._bp.trim(b1)
+        self._hom.trim(b1)
+        self._raw.trim(min(self._rs.window_start()[0], self._sample(f1)))
+        return feats
+
+    def _envelopes(self, clean: np.ndarray, b0: int, b1: int, end: int) -> np.ndarray:
+        """Homomorphic, Hilbert and PSD envelopes of samples ``[b0, end)``, [n, 3]."""
+        hil = _hilbert(self._clean, clean[b1 - b0:], b0)
+        self._hom.push(np.log(hil[:b1 - b0] + _EPS))
+        hom = np.exp(self._hom.output(b0, np.log(hil[b1 - b0:] + _EPS)))
+        p0 = max(0, (b0 - 2 * _PSD_HOP) // _PSD_HOP * _PSD_HOP)  # on the offline grid
+        x = np.concatenate([self._clean.get(p0), clean[b1 - b0:]])
+        psd = psd_envelope(x, SR)[b0 - p0:]
+        return np.column_stack([hom, hil, psd])
+
+    def _stats(self, clean: np.ndarray, f0: int, f1: int) -> None:
+        """Block statistics for quality(): the samples of the new block only."""
+        r = self._raw.get(max(self._raw.start, self._sample(f0)),
+                          min(self._raw.end, self._sample(f1)))
+        self.block_stats.append((float(np.sqrt(np.mean(clean ** 2))) if clean.size else np.nan,
                                  float(np.mean(np.abs(r) >= 0.999)) if r.size else 0.0))
-        drop = self._sample(max(0, f1 - self.left)) - self._buf0
-        if drop > 0:   # keep only the left context of the next block
-            self._buf = self._buf[drop:]
-            self._buf0 += drop
-        return keep
 
     def _normalise(self, new: np.ndarray, final: bool) -> np.ndarray:
         if self.kind == "neural" and new.size:
@@ -202,3 +264,30 @@ class StreamFrontend:
             out = self._z.update(new) if new.size else new
         self.n_frames += out.shape[0]
         return out
+
+
+def _hilbert(hist: Tail, prov: np.ndarray, b0: int) -> np.ndarray:
+    """Hilbert envelope of samples ``[b0, hist.end + len(prov))``, from the held
+    samples (up to :data:`_HIL_LEFT` before ``b0``) and the provisional ones."""
+    a = max(hist.start, b0 - _HIL_LEFT)
+    return hilbert_envelope(np.concatenate([hist.get(a), prov]))[b0 - a:]
+
+
+def _bandpass_stream(band_hz: tuple[float, float]) -> ZeroPhaseStream:
+    """The offline order-4 Butterworth band-pass (:func:`heartsound.preprocess.bandpass`)
+    at 1 kHz, on a stream."""
+    from scipy.signal import sosfilt
+
+    band = (float(band_hz[0]), min(float(band_hz[1]), 0.45 * SR))
+    sos = butter_sos(4, band, float(SR))
+    return ZeroPhaseStream(lambda v, z: sosfilt(sos, v, zi=z), sosfilt_zi(4, band, float(SR)),
+                           3 * (2 * len(sos) + 1) * 4)
+
+
+def _log_lowpass_stream(lpf_hz: float = 8.0) -> ZeroPhaseStream:
+    """The homomorphic envelope's first-order 8 Hz low-pass (of the log envelope) at
+    1 kHz, on a stream (:func:`heartsound.features.homomorphic_envelope`)."""
+    from scipy.signal import lfilter
+
+    b, a = butter_ba(1, lpf_hz, float(SR))
+    return ZeroPhaseStream(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(1, lpf_hz, float(SR)), 6)
