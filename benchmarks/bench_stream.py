@@ -5,11 +5,12 @@ stream. Prints one JSON object.
     python benchmarks/bench_stream.py circor --n 30 --train 400 --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
-    python benchmarks/bench_stream.py speed --repeats 2
+    python benchmarks/bench_stream.py speed --repeats 3 --base /tmp/base
 
 ``speed``: CPU per second of audio on one thread, streamed (``--chunk`` s chunks) and
 offline (the same model's ``segment`` on the whole recording: the baseline, in the same
-run), over the 21 annotated PASCAL set A recordings, best of ``--repeats``.
+run), over the 21 annotated PASCAL set A recordings, best of ``--repeats``; with
+``--base DIR`` also the stream of another checkout (e.g. main), interleaved.
 
 ``circor``: fold 0 of ``circor_folds(records, k=5, seed=0)``; a springer2016 model is
 fitted on ``--train`` recordings of the other four folds (the first ones in fold order)
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from typing import Any
@@ -51,11 +53,15 @@ from heartsound.streaming import Stream
 WINDOW_S = 5.0
 
 
+#: Extra ``Stream`` keyword arguments (``--hop``), set by :func:`main`.
+STREAM_KW: dict[str, Any] = {}
+
+
 def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
                   chunk_s: float) -> tuple[list[Any], list[tuple[float, float | None]], float]:
     """Streamed events, (time, heart rate) at every 5 s window end, CPU seconds."""
     t0 = time.process_time()
-    s = Stream(sr, method=method, model=model, lag_s=lag)
+    s = Stream(sr, method=method, model=model, lag_s=lag, **STREAM_KW)
     n = max(1, int(round(chunk_s * sr)))
     ev: list[Any] = []
     hr: list[tuple[float, float | None]] = []
@@ -186,7 +192,7 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
     from heartsound.example import synthetic_pcg
 
     y, _ = synthetic_pcg(seconds=60.0, sr=args.sr, murmur=False)
-    s = Stream(args.sr, method=args.method)
+    s = Stream(args.sr, method=args.method, **STREAM_KW)
     n = int(0.1 * args.sr)
     marks, t0, c0, n_ev = [], time.perf_counter(), time.process_time(), 0
     total = int(args.minutes * 60 / 0.1)
@@ -208,22 +214,41 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
     dur = sum(len(it["y"]) / it["sr"] for it in items)
     out: dict[str, Any] = {"n_recordings": len(items), "audio_s": round(dur, 1),
-                           "chunk_s": args.chunk, "load_avg": os.getloadavg()[0]}
+                           "chunk_s": args.chunk, "lag_s": args.lag, "stream_kw": STREAM_KW,
+                           "load_avg_before": os.getloadavg()}
     for method in args.methods:
         model = models[method]
-        best = {"stream": float("inf"), "offline": float("inf")}
-        for _ in range(args.repeats):
-            t = time.process_time()
-            for it in items:
-                model.segment(it["y"], it["sr"])
-            best["offline"] = min(best["offline"], time.process_time() - t)
-            cpu = sum(stream_events(it["y"], it["sr"], method, model, 0.6, args.chunk)[2]
+        best = {"stream": float("inf"), "offline": float("inf"), "base_stream": float("inf")}
+        for _ in range(args.repeats):       # interleaved: the same load for each
+            if not args.stream_only:
+                t = time.process_time()
+                for it in items:
+                    model.segment(it["y"], it["sr"])
+                best["offline"] = min(best["offline"], time.process_time() - t)
+            cpu = sum(stream_events(it["y"], it["sr"], method, model, args.lag, args.chunk)[2]
                       for it in items)
             best["stream"] = min(best["stream"], cpu)
+            if args.base:
+                best["base_stream"] = min(best["base_stream"], base_cpu(args, method))
         out[method] = {k: {"cpu_s": round(v, 3), "x_real_time": round(dur / v, 1)}
-                       for k, v in best.items()}
-        out[method]["stream_cost_vs_offline"] = round(best["stream"] / best["offline"], 2)
+                       for k, v in best.items() if np.isfinite(v)}
+        if np.isfinite(best["offline"]):
+            out[method]["stream_cost_vs_offline"] = round(best["stream"] / best["offline"], 2)
+        if args.base:
+            out[method]["speed_up_vs_base"] = round(best["base_stream"] / best["stream"], 2)
+    out["load_avg_after"] = os.getloadavg()
     return out
+
+
+def base_cpu(args: argparse.Namespace, method: str) -> float:
+    """Stream CPU seconds of the same run with the ``--base`` tree's ``src`` (another
+    checkout, e.g. ``git worktree add /tmp/base main``): this script in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, os.path.abspath(__file__), "speed", "--stream-only", "--repeats", "1",
+           "--methods", method, "--chunk", str(args.chunk), "--lag", str(args.lag),
+           "--root", args.root]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
+    return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +268,15 @@ def main(argv: list[str] | None = None) -> int:
                         "--method neural --fold 0); default the shipped one (in-sample)")
     p.add_argument("--methods", nargs="+", default=["springer2016", "neural"],
                    help="circor / pascal: the methods to score")
+    p.add_argument("--hop", type=float, default=None, help="Stream(hop_s=...)")
+    p.add_argument("--lag", type=float, default=0.6, help="speed: the lag")
+    p.add_argument("--base", default=None,
+                   help="speed: a checkout whose src/ is timed too, in the same run")
+    p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
     args = p.parse_args(argv)
+    STREAM_KW.clear()
+    if args.hop is not None:
+        STREAM_KW["hop_s"] = args.hop
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
     out["command"] = portable("python benchmarks/bench_stream.py "

@@ -38,6 +38,7 @@ Segmentation." IEEE Trans. Biomed. Eng. 63(4):822-832, 2016. doi:10.1109/TBME.20
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -145,20 +146,13 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
     np.ndarray [shape=(n,)]
         Power per Hz, in (signal units)^2 / Hz.
     """
-    from scipy.signal import get_window
-
     y = np.asarray(y, dtype=np.float64)
     nper = max(int(round(window_s * sr)), 8)
     if y.size < nper:
         return np.full(y.size, float(np.mean(y ** 2)))
     hop = nper - nper // 2
-    nfft = max(int(round(sr)), nper)
-    win = get_window("hann", nper)
-    freqs = np.arange(nfft // 2 + 1) * sr / nfft
-    f = freqs[(freqs >= band_hz[0]) & (freqs <= band_hz[1])]
+    basis, scale = _psd_basis(nper, float(sr), float(band_hz[0]), float(band_hz[1]))
     frames = sliding_window_view(y, nper)[::hop]                   # (n_win, nper)
-    basis = np.exp(-2j * np.pi * np.outer(np.arange(nper), f) / sr) * win[:, None]
-    scale = 2.0 / (sr * np.sum(win ** 2))
     p = np.empty(frames.shape[0])
     for i in range(0, frames.shape[0], 8192):  # blocks: no full-length complex temporary
         p[i:i + 8192] = (np.abs(frames[i:i + 8192] @ basis) ** 2 * scale).mean(axis=1)
@@ -168,6 +162,20 @@ def psd_envelope(y: np.ndarray, sr: float, *, band_hz: tuple[float, float] = (40
         j = min(i + _INTERP_BLOCK, y.size)
         out[i:j] = np.interp(np.arange(i, j) / sr, t, p)
     return out
+
+
+@lru_cache(maxsize=8)
+def _psd_basis(nper: int, sr: float, lo: float, hi: float) -> tuple[np.ndarray, float]:
+    """:func:`psd_envelope`'s windowed DFT basis [nper, n_bins] and density scale (made
+    once: a live stream computes the envelope several times a second)."""
+    from scipy.signal import get_window
+
+    nfft = max(int(round(sr)), nper)
+    win = get_window("hann", nper)
+    freqs = np.arange(nfft // 2 + 1) * sr / nfft
+    f = freqs[(freqs >= lo) & (freqs <= hi)]
+    basis = np.exp(-2j * np.pi * np.outer(np.arange(nper), f) / sr) * win[:, None]
+    return basis, 2.0 / (sr * np.sum(win ** 2))
 
 
 def zscore(x: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -323,9 +331,7 @@ def band_powers(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     x = resample(np.asarray(y, dtype=np.float64), int(round(sr)), _BAND_SR)
     hop = int(_BAND_SR / FRAME_RATE)
     half = _BAND_WIN // 2
-    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
-    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
-    win = np.hanning(_BAND_WIN)
+    win, weights = _band_kernel()
     bands = np.empty((n_frames, len(NEURAL_BANDS_HZ)))
     for i in range(0, n_frames, _BAND_CHUNK):  # frame k: x[k hop - half : k hop + half]
         j = min(n_frames, i + _BAND_CHUNK)
@@ -335,8 +341,17 @@ def band_powers(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
         xp[max(0, -lo):max(0, -lo) + seg.size] = seg
         frames = np.lib.stride_tricks.sliding_window_view(xp, _BAND_WIN)[::hop] * win
         power = np.abs(np.fft.rfft(frames, n=_BAND_NFFT, axis=1)) ** 2
-        bands[i:j] = power @ weights.astype(np.float64)
+        bands[i:j] = power @ weights
     return bands
+
+
+@lru_cache(maxsize=1)
+def _band_kernel() -> tuple[np.ndarray, np.ndarray]:
+    """:func:`band_powers`' Hann window [_BAND_WIN] and bin-to-band weights
+    [_BAND_NFFT // 2 + 1, n_bands] (made once)."""
+    freqs = np.fft.rfftfreq(_BAND_NFFT, 1.0 / _BAND_SR)
+    weights = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in NEURAL_BANDS_HZ], axis=1)
+    return np.hanning(_BAND_WIN), weights.astype(np.float64)
 
 
 def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:

@@ -30,6 +30,13 @@ __all__ = ["NEXT_STATE", "FixedLagDecoder"]
 
 #: The state (1..4) that follows each sound.
 NEXT_STATE = {S1: 2, S2: 4}
+#: Relative heart-rate change of the duration model that restarts the forward pass.
+RATE_TOLERANCE = 0.02
+#: Systolic-interval change (s) of the duration model that restarts the forward pass.
+SYSTOLE_TOLERANCE_S = 0.01
+#: Frames from the forward pass's start to the last commit that restart it (bounds the
+#: back pointers kept and the cost of each backtrack).
+MAX_SPAN_FRAMES = 250
 
 
 class _StartedViterbi(ExtendedViterbi):
@@ -70,15 +77,21 @@ class FixedLagDecoder:
     ----------
     n_frames : int
         Frames pushed so far (absolute frame index of the next one).
+    n_restarts : int
+        Times the forward pass was restarted at a commit (each re-pushes the frames
+        since it).
     """
 
     def __init__(self, lag_frames: int) -> None:
         self.lag = int(lag_frames)
         self.n_frames = 0
-        self._start = 0                          # absolute frame of the last commit
+        self.n_restarts = 0
+        self._start = 0                          # absolute frame of the forward pass's row 0
+        self._commit = 0                         # absolute frame of the last commit
         self._state: int | None = None           # state beginning at the commit (None: free)
-        self._emis = np.zeros((0, 4))            # emissions since the commit
+        self._emis = np.zeros((0, 4))            # emissions since self._start
         self._model: DurationModel | None = None
+        self._running: DurationModel | None = None
         self._viterbi: ExtendedViterbi | None = None
 
     @property
@@ -86,18 +99,37 @@ class FixedLagDecoder:
         return self._model
 
     def set_model(self, durations: DurationModel) -> None:
-        """Use ``durations`` from the next commit on (at once if decoding has not begun)."""
+        """Use ``durations`` from the next restart on (at once if decoding has not begun);
+        a model whose heart rate or systolic interval differs materially from the running
+        one's (:data:`RATE_TOLERANCE`, :data:`SYSTOLE_TOLERANCE_S`) forces a restart at
+        the next commit."""
         self._model = durations
         if self._viterbi is None:
             self._restart()
 
     def _restart(self) -> None:
+        """Restart the forward pass at the last commit (state :attr:`_state` beginning
+        there) with the current model, and push the frames since."""
         assert self._model is not None
+        self._emis = self._emis[self._commit - self._start:]
+        self._start = self._commit
         v = ExtendedViterbi(self._model) if self._state is None else \
             _StartedViterbi(self._model, self._state)
         if self._emis.shape[0]:
             v.push(self._emis)
-        self._viterbi = v
+        self._viterbi, self._running = v, self._model
+        self.n_restarts += 1
+
+    def _stale(self) -> bool:
+        """The running model is materially out of date, or the forward pass is long."""
+        new, old = self._model, self._running
+        assert new is not None and old is not None
+        if self._commit - self._start > MAX_SPAN_FRAMES:
+            return True
+        if new is old:
+            return False
+        return (abs(new.heart_rate_bpm / old.heart_rate_bpm - 1.0) > RATE_TOLERANCE
+                or abs(new.systolic_interval_s - old.systolic_interval_s) > SYSTOLE_TOLERANCE_S)
 
     def push(self, loglik: np.ndarray, *, final: bool = False) -> list[tuple[int, int, int]]:
         """Append emissions ``[m, 4]``; return the newly confirmed sounds.
@@ -121,35 +153,34 @@ class FixedLagDecoder:
             return []
         if e.shape[0]:
             self._viterbi.push(e)
-        out: list[tuple[int, int, int]] = []
-        while self._emis.shape[0] >= 2:
-            sound = self._next_sound(final)
-            if sound is None:
-                break
-            st, on, off = sound
-            out.append((st, self._start + on, self._start + off))
-            if off >= self._emis.shape[0]:       # the last sound of a finished stream
-                break
-            self._start += off
-            self._state = NEXT_STATE[st]
-            self._emis = self._emis[off:]
+        if self._stale():
             self._restart()
+        out: list[tuple[int, int, int]] = []
+        while self.n_frames - self._commit >= 2:
+            states, _ = self._viterbi.finish()
+            r = self._commit - self._start
+            if r and not (states[r] != states[r - 1] and states[r] == self._state):
+                self._restart()                 # the best path left the commit: constrain it
+                continue
+            found = self._sounds(states, r, final)
+            for st, on, off in found:
+                out.append((st, self._start + on, self._start + off))
+                self._commit, self._state = self._start + off, NEXT_STATE[st]
+            break
         return out
 
-    def _next_sound(self, final: bool) -> tuple[int, int, int] | None:
-        """The first sound of the best path ending ``lag`` frames before the newest frame
-        (any sound if ``final``), in frames since the commit."""
-        assert self._viterbi is not None
-        states, _ = self._viterbi.finish()
+    def _sounds(self, states: np.ndarray, r: int, final: bool) -> list[tuple[int, int, int]]:
+        """The sounds of the best path ``states`` (frames since the forward pass's start)
+        from frame ``r`` on that end ``lag`` frames before the newest frame or earlier
+        (any if ``final``), as (state, onset, offset)."""
         n = states.size
         limit = n if final else n - self.lag
-        change = np.flatnonzero(np.diff(states)) + 1
-        starts = np.concatenate([[0], change])
-        ends = np.concatenate([change, [n]])
-        for a, b in zip(starts.tolist(), ends.tolist()):
+        change = np.flatnonzero(np.diff(states[r:])) + r + 1
+        out = []
+        for a, b in zip([r] + change.tolist(), change.tolist() + [n]):
             if b > limit:
-                return None
+                break
             st = int(states[a])
             if st in (S1, S2):
-                return st, a, b
-        return None
+                out.append((st, a, b))
+        return out

@@ -36,7 +36,7 @@ from ..vocab import FRAME_RATE
 __all__ = ["NET_CONTEXT", "Emitter"]
 
 #: Frames of features the network sees per call (past frames plus the lookahead).
-NET_CONTEXT = 256
+NET_CONTEXT = 128
 #: Heart-rate candidates springer2016 decodes at each re-estimate (as offline).
 N_CANDIDATES = 3
 
@@ -105,7 +105,8 @@ class Emitter:
         f = np.asarray(feats, dtype=np.float32)
         if f.shape[0]:
             self._feats = f if self._feats.size == 0 else np.concatenate([self._feats, f])
-        self._feats = self._feats[-NET_CONTEXT:]
+        # the last NET_CONTEXT frames, or more when more are pending (the warm-up)
+        self._feats = self._feats[-max(NET_CONTEXT, self._seen + f.shape[0] - self.n_done):]
         self._seen += f.shape[0]
         ready = self._seen if final else self._seen - self.ahead
         if ready <= self.n_done:
