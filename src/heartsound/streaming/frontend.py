@@ -105,6 +105,21 @@ class RunningZ:
         sd = np.sqrt(np.maximum(var, 0.0))
         return (x - mean) / np.where(sd > 1e-8, sd, 1.0)
 
+    def update_mean(self, x: np.ndarray) -> None:
+        """Fold the rows of ``x [m, n_cols]`` into the mean only (:attr:`var` is left
+        unchanged): the mean :meth:`update` would reach, without the per-row numbers."""
+        x = np.asarray(x, dtype=np.float64)
+        k = int(np.clip(self.n_tau - self.n, 0, x.shape[0]))
+        if k:
+            self.mean = self.mean + (x[:k] - self.mean).sum(axis=0) / (self.n + k)
+            self.n += k
+        m = x.shape[0] - k
+        if m:
+            a = 1.0 / self.n_tau
+            w = a * (1.0 - a) ** np.arange(m - 1, -1, -1)       # weight of each row
+            self.mean = (1.0 - a) ** m * self.mean + w @ x[k:]
+            self.n += m
+
 
 class StreamFrontend:
     """Blocks of raw audio in, standardised feature frames at 50 Hz out.
@@ -261,7 +276,7 @@ class StreamFrontend:
         if self.kind == "neural" and new.size:
             assert self._pmean is not None
             p = new[:, 3:]
-            self._pmean.update(p)        # running mean power, for the floor
+            self._pmean.update_mean(p)   # running mean power, for the floor
             new = np.column_stack([new[:, :3], np.log10(p + 1e-10 + 1e-6 * self._pmean.mean)])
         if self._z.n == 0:
             self._held.append(new)

@@ -41,7 +41,7 @@ RATE_WINDOW_S = 5.0
 #: Least seconds before the first heart-rate estimate (decoding starts then).
 RATE_MIN_S = 3.0
 #: Seconds between heart-rate re-estimates.
-RATE_EVERY_S = 0.5
+RATE_EVERY_S = 1.0
 #: S1-S1 intervals in the running median of :meth:`Stream.heart_rate`.
 N_INTERVALS = 5
 #: Band-passed RMS (signal units) below which there is no contact.
