@@ -209,11 +209,59 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
             "wall_s": round(time.perf_counter() - t0, 1)}
 
 
+def speed_items(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``--dataset pascal``: the 21 annotated set A recordings (44.1 kHz); ``circor``: the
+    first ``--n`` held-out recordings of fold 0 (4 kHz)."""
+    if args.dataset == "pascal":
+        return pascal_items(os.path.join(args.root, "pascal2011"))
+    records = circor2022.read(os.path.join(args.root, "circor2022"))
+    records = [r for r in records if r.annotation_path is not None]
+    te = circor_folds(records, k=5, seed=0)[0][1]
+    return circor_items([records[i] for i in te[:args.n]], with_features=False)
+
+
+def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float,
+                chunk_s: float) -> dict[str, float]:
+    """Process time per second of audio (ms) of each stage of the stream, one pass
+    (timers around the stages' methods; their own cost is in "other")."""
+    acc: dict[str, float] = {}
+
+    def wrap(obj: Any, name: str, label: str) -> None:
+        f = getattr(obj, name)
+
+        def timed(*a: Any, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                acc[label] = acc.get(label, 0.0) + time.process_time() - t
+        setattr(obj, name, timed)
+
+    total, dur = 0.0, 0.0
+    for it in items:
+        t = time.process_time()
+        s = Stream(it["sr"], method=method, model=model, lag_s=lag, **STREAM_KW)
+        wrap(s._frontend, "_block", "front end")
+        wrap(s._frontend, "_normalise", "running z-score")
+        wrap(s._emitter, "push", "emissions (network)")
+        wrap(s, "_update_rate", "heart rate")
+        wrap(s._decoder, "push", "decoder")
+        n = max(1, int(round(chunk_s * it["sr"])))
+        for i in range(0, len(it["y"]), n):
+            s.push(it["y"][i:i + n])
+        s.flush()
+        total += time.process_time() - t
+        dur += len(it["y"]) / it["sr"]
+    acc["other (chunks, set-up)"] = total - sum(acc.values())
+    return {k: round(1000.0 * v / dur, 3) for k, v in acc.items()}
+
+
 def speed(args: argparse.Namespace) -> dict[str, Any]:
-    items = pascal_items(os.path.join(args.root, "pascal2011"))
+    items = speed_items(args)
     models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
     dur = sum(len(it["y"]) / it["sr"] for it in items)
-    out: dict[str, Any] = {"n_recordings": len(items), "audio_s": round(dur, 1),
+    out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
+                           "n_recordings": len(items), "audio_s": round(dur, 1),
                            "chunk_s": args.chunk, "lag_s": args.lag, "stream_kw": STREAM_KW,
                            "load_avg_before": os.getloadavg()}
     for method in args.methods:
@@ -236,6 +284,9 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             out[method]["stream_cost_vs_offline"] = round(best["stream"] / best["offline"], 2)
         if args.base:
             out[method]["speed_up_vs_base"] = round(best["base_stream"] / best["stream"], 2)
+        if args.stages:
+            out[method]["stage_ms_per_s"] = stage_times(items, method, model, args.lag,
+                                                         args.chunk)
     out["load_avg_after"] = os.getloadavg()
     return out
 
@@ -246,7 +297,8 @@ def base_cpu(args: argparse.Namespace, method: str) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, os.path.abspath(__file__), "speed", "--stream-only", "--repeats", "1",
            "--methods", method, "--chunk", str(args.chunk), "--lag", str(args.lag),
-           "--root", args.root]
+           "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
+    cmd += ["--hop", str(args.hop)] if args.hop is not None else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
 
@@ -273,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", default=None,
                    help="speed: a checkout whose src/ is timed too, in the same run")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
+    p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
+                   help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (4 kHz, --n)")
+    p.add_argument("--stages", action="store_true", help="speed: time per stage too")
     args = p.parse_args(argv)
     STREAM_KW.clear()
     if args.hop is not None:
