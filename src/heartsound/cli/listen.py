@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="play a file at real time instead of as fast as possible")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--lag", type=float, default=None, metavar="S",
-                   help="seconds from a sound's offset to its emission (default 0.6)")
+                   help="seconds from a sound's offset to its emission, plus up to one "
+                        "0.4 s block (default 0.4)")
     p.add_argument("--method", default="neural", choices=("neural", "springer2016"),
                    help="segmentation method (default neural)")
     p.add_argument("--sr", type=int, default=None, help="sample rate of raw PCM on stdin")

@@ -2,13 +2,14 @@
 
 :class:`Stream` takes audio in chunks of any size and emits each S1 and S2 once it is
 final, a bounded time after the sound ends; memory does not grow with the stream's
-length. Modules: :mod:`.frontend` (features on overlapping windows, running
-normalisation), :mod:`.emissions` (the offline method's model), :mod:`.decoder`
+length. Modules: :mod:`.frontend` (stateful features: filters with carried state,
+running normalisation; pieces in :mod:`.filtering`), :mod:`.emissions` (the offline method's model), :mod:`.decoder`
 (fixed-lag decoding of the offline HSMM), :mod:`.stream` (the public class).
 """
 
 from __future__ import annotations
 
-from .stream import DEFAULT_LAG_S, HeartRate, Stream, StreamEvent, StreamQuality
+from .stream import DEFAULT_HOP_S, DEFAULT_LAG_S, HeartRate, Stream, StreamEvent, StreamQuality
 
-__all__ = ["DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]
+__all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent",
+           "StreamQuality"]

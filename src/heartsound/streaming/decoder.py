@@ -4,14 +4,21 @@
 (:class:`heartsound.segmentation.viterbi.ExtendedViterbi`, the same duration model and
 emissions) as frames arrive. After each block it backtracks the best path of the frames
 so far (:meth:`~heartsound.segmentation.viterbi.ExtendedViterbi.finish`, which leaves the
-forward state unchanged) and emits the earliest S1 or S2 whose offset lies at least
-``lag`` frames before the newest frame. Emitting a sound *commits* the path up to its
-offset: the decoder restarts there with the state that follows the sound (systole after
-S1, diastole after S2) beginning exactly at that frame, and the frames since are pushed
-again. Every later path therefore continues the emitted ones, so nothing emitted is ever
-contradicted, and the decoder holds only the frames since the last commit (about
-``lag`` plus one sound and one interval: bounded, whatever the stream's length). A new
-duration model (the heart rate changed) takes effect at the next commit.
+forward state unchanged) and emits the S1 and S2 of that path that follow the last
+emitted one and end at least ``lag`` frames before the newest frame. Emitting a sound
+*commits* the path up to its offset: every later path must continue it, with the state
+that follows the sound (systole after S1, diastole after S2) beginning exactly at that
+frame. So nothing emitted is ever contradicted.
+
+Committing does not restart the forward pass. The best path through a segment boundary
+is the best path to it followed by the best path from it (the semi-Markov property), so
+when the best path of all the frames so far goes through the committed boundary, its
+continuation is the best committed one. Only when it does not (rare with a lag of a
+few tenths of a second) is the forward pass restarted at the commit (the state after it
+beginning there: :class:`_StartedViterbi`) and the frames since pushed again; and also
+when a new duration model differs materially from the running one (a heart-rate change),
+or when the pass has run :data:`MAX_SPAN_FRAMES` past its start (so the back pointers
+held and each backtrack's cost stay bounded, whatever the stream's length).
 
 Compared with the offline decoder, which scores every path over the whole recording,
 a committed boundary is never revised by later evidence: with a lag of a few tenths of a

@@ -168,7 +168,8 @@ class ZeroPhaseStream:
         pl = min(self.padlen, tail.size - 1)
         right = 2 * tail[-1:] - tail[-2:-pl - 2:-1] if pl else tail[:0]
         y, _ = self.step(np.concatenate([prov, right]), self._z)
-        seq = np.concatenate([self._fwd.get(start), y])
+        end = self._fwd.end                  # start may lie in the provisional samples
+        seq = np.concatenate([self._fwd.get(min(start, end)), y])[max(0, start - end):]
         back, _ = self.step(seq[::-1], self.zi * seq[-1:])
         return back[::-1][:seq.size - right.size]
 

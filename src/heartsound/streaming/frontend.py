@@ -1,16 +1,26 @@
-"""Streaming feature front end: the offline envelopes on overlapping windows, normalised
-with running statistics.
+"""Streaming feature front end: the offline envelopes computed once per sample, with
+the filters' state carried from block to block, normalised with running statistics.
 
 Audio arrives in chunks of any size; it is processed in *blocks* of :attr:`hop` frames
-(0.2 s by default), so the features do not depend on how the stream was chunked. For the
-frames ``[f0, f0 + hop)`` of a block, the offline feature code
-(:func:`heartsound.features.envelopes`, :func:`~heartsound.features.band_envelopes`,
-:func:`~heartsound.features.band_powers`, :func:`~heartsound.features.to_frames`) runs on
-the raw audio of ``[f0 - left, f0 + hop + lookahead)`` frames and only the block's frames
-are kept: the window's edge effects (zero-phase filters, the Hilbert transform, the
-anti-aliasing filter of the 50 Hz decimation, about 0.2 s long at most) fall mostly in the
-margins. A block is ready once ``lookahead`` frames of audio past it have arrived, so the
-front end delays the features by ``lookahead`` (0.1 s by default) plus up to one block.
+(:data:`heartsound.streaming.DEFAULT_HOP_S` by default), so the features do not depend on
+how the stream was chunked. A block is ready once ``lookahead`` frames of audio past it
+have arrived (0.1 s by default). For the frames ``[f0, f1)`` of a block (1 kHz samples
+``[b0, b1)``), each offline step (:mod:`heartsound.features`, :mod:`heartsound.preprocess`)
+runs once on the new samples, with only the context it needs:
+
+* resampling to 1 kHz (:class:`~.filtering.StreamResampler`): a window with a left margin
+  of the anti-aliasing filter's half-length: the same samples as offline;
+* the 25-400 Hz band-pass and the homomorphic envelope's 8 Hz low-pass, both zero-phase
+  offline (:class:`~.filtering.ZeroPhaseStream`): the forward pass runs once over every
+  sample with its state carried (the offline forward pass), the backward pass from the
+  end of the block's lookahead, closed by the offline filter's odd extension;
+* the Hilbert envelope: on the block and its lookahead plus :data:`_HIL_LEFT` samples of
+  the past; the PSD envelope and the band powers: on their windows' offline grid, with
+  the half-window of context they need;
+* the 50 Hz decimation (:func:`heartsound.features.to_frames`): a window of the
+  envelopes from :data:`_FRAMES_LEFT` frames back (its filter's half-length: exact on the
+  left) to the end of the lookahead (extended by a line on the right, as offline at a
+  recording's end), applied as a matrix (it is linear).
 
 Differences from the offline features (:func:`heartsound.features.neural_features`,
 :func:`~heartsound.features.springer_features`):
@@ -23,8 +33,9 @@ Differences from the offline features (:func:`heartsound.features.neural_feature
   gain or noise is tracked within about ``TAU_S``;
 * the band energies' floor ``1e-6 x mean power`` uses the running mean power;
 * Schmidt's spike removal (a whole-recording rule) is not applied;
-* the last ``lookahead`` frames of each block's window see a cut signal, so frames differ
-  slightly from the offline ones near the block edges (less with a longer lookahead).
+* the zero-phase filters' backward pass and the decimation see a signal cut at the end
+  of the lookahead, so the last frames of each block differ slightly from the offline
+  ones (less with a longer lookahead).
 """
 
 from __future__ import annotations

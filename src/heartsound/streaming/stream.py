@@ -1,6 +1,6 @@
 """``heartsound.Stream``: live S1/S2 events, heart rate and signal quality from audio chunks.
 
-Pipeline per block of 0.2 s (:mod:`.frontend` -> :mod:`.emissions` -> :mod:`.decoder`):
+Pipeline per block of :data:`DEFAULT_HOP_S` (:mod:`.frontend` -> :mod:`.emissions` -> :mod:`.decoder`):
 features on overlapping windows with running normalisation, the offline method's model
 (network or logistic regressions) for the emissions, and fixed-lag decoding of the same
 HSMM, whose duration model follows the heart rate read from the last
@@ -29,10 +29,12 @@ from .decoder import FixedLagDecoder
 from .emissions import Emitter
 from .frontend import StreamFrontend
 
-__all__ = ["DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]
+__all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]
 
-#: Default time (s) from a sound's offset to its emission.
-DEFAULT_LAG_S = 0.6
+#: Default time (s) from a sound's offset to its emission (plus up to one block).
+DEFAULT_LAG_S = 0.4
+#: Default block length (s): the work is done once per block.
+DEFAULT_HOP_S = 0.4
 #: The neural network's lookahead (s): frames of features after a frame before its
 #: posterior is kept.
 NET_LOOKAHEAD_S = 0.2
@@ -122,7 +124,7 @@ class Stream:
     """
 
     def __init__(self, sr: int, *, method: str = "neural", lag_s: float = DEFAULT_LAG_S,
-                 hop_s: float = 0.2, lookahead_s: float = 0.1, model: Any = None,
+                 hop_s: float = DEFAULT_HOP_S, lookahead_s: float = 0.1, model: Any = None,
                  n_threads: int = 1) -> None:
         if not (float(sr) == int(sr) and int(sr) >= 500):
             raise AudioError(f"stream: sample rate must be a whole number >= 500 Hz, got {sr}")
