@@ -161,6 +161,7 @@ class StreamFrontend:
         self.n_samples = 0
         self.n_frames = 0              # frames emitted (after warm-up)
         self._done = 0                 # frames computed (including held back)
+        self._need = self._sample(self.hop + self.ahead)   # samples the next block needs
         self.n_cols = n_cols = {"neural": 8, "springer": 3, "springer_extended": 7}[kind]
         self._z = RunningZ(n_cols, int(TAU_S * FRAME_RATE))
         self._pmean = RunningZ(5, int(TAU_S * FRAME_RATE)) if kind == "neural" else None
@@ -186,7 +187,7 @@ class StreamFrontend:
         if y.size:
             self._chunks.append(y)
             self.n_samples += y.size
-        if not final and self._sample(self._done + self.hop + self.ahead) > self.n_samples:
+        if not final and self._need > self.n_samples:
             return []
         if self._chunks:
             self._raw.append(np.concatenate(self._chunks) if len(self._chunks) > 1
@@ -204,6 +205,7 @@ class StreamFrontend:
                 f1 = total
             out.append(self._normalise(self._block(f0, f1, last), final))
             self._done = f1
+            self._need = self._sample(f1 + self.hop + self.ahead)
         if final and self._held:       # a stream shorter than the warm-up
             out.append(self._normalise(np.zeros((0, self._z.mean.size)), True))
         return out

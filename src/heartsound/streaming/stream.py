@@ -169,12 +169,13 @@ class Stream:
         y = np.asarray(chunk, dtype=np.float64)
         if y.ndim == 2:
             y = y.mean(axis=1)
-        if y.ndim != 1 or not np.all(np.isfinite(y)):
+        if y.ndim != 1 or not np.isfinite(y).all():
             raise AudioError("stream: chunks must be 1-D (or frames x channels) finite samples")
         if self._closed:
             raise AudioError("stream: push() after flush()")
         self._n_in += y.size
-        return [e for block in self._frontend.push(y) for e in self._advance(block)]
+        blocks = self._frontend.push(y)
+        return [e for block in blocks for e in self._advance(block)] if blocks else []
 
     def flush(self) -> list[StreamEvent]:
         """End of the stream: process the rest and return every remaining event (the last
