@@ -48,7 +48,7 @@ from heartsound.evaluation.segmentation import (
 )
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
-from heartsound.streaming import Stream
+from heartsound.streaming import DEFAULT_LAG_S, Stream
 
 WINDOW_S = 5.0
 
@@ -258,11 +258,12 @@ def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
     items = speed_items(args)
+    lag = DEFAULT_LAG_S if args.lag is None else args.lag
     models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
     dur = sum(len(it["y"]) / it["sr"] for it in items)
     out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
                            "n_recordings": len(items), "audio_s": round(dur, 1),
-                           "chunk_s": args.chunk, "lag_s": args.lag, "stream_kw": STREAM_KW,
+                           "chunk_s": args.chunk, "lag_s": lag, "stream_kw": STREAM_KW,
                            "load_avg_before": os.getloadavg()}
     for method in args.methods:
         model = models[method]
@@ -273,7 +274,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
                 for it in items:
                     model.segment(it["y"], it["sr"])
                 best["offline"] = min(best["offline"], time.process_time() - t)
-            cpu = sum(stream_events(it["y"], it["sr"], method, model, args.lag, args.chunk)[2]
+            cpu = sum(stream_events(it["y"], it["sr"], method, model, lag, args.chunk)[2]
                       for it in items)
             best["stream"] = min(best["stream"], cpu)
             if args.base:
@@ -285,7 +286,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         if args.base:
             out[method]["speed_up_vs_base"] = round(best["base_stream"] / best["stream"], 2)
         if args.stages:
-            out[method]["stage_ms_per_s"] = stage_times(items, method, model, args.lag,
+            out[method]["stage_ms_per_s"] = stage_times(items, method, model, lag,
                                                          args.chunk)
     out["load_avg_after"] = os.getloadavg()
     return out
@@ -296,8 +297,9 @@ def base_cpu(args: argparse.Namespace, method: str) -> float:
     checkout, e.g. ``git worktree add /tmp/base main``): this script in a subprocess."""
     env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, os.path.abspath(__file__), "speed", "--stream-only", "--repeats", "1",
-           "--methods", method, "--chunk", str(args.chunk), "--lag", str(args.lag),
+           "--methods", method, "--chunk", str(args.chunk),
            "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
+    cmd += ["--lag", str(args.lag)] if args.lag is not None else []
     cmd += ["--hop", str(args.hop)] if args.hop is not None else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
@@ -321,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=["springer2016", "neural"],
                    help="circor / pascal: the methods to score")
     p.add_argument("--hop", type=float, default=None, help="Stream(hop_s=...)")
-    p.add_argument("--lag", type=float, default=0.6, help="speed: the lag")
+    p.add_argument("--lag", type=float, default=None,
+                   help="speed: the lag (default: the checkout's DEFAULT_LAG_S)")
     p.add_argument("--base", default=None,
                    help="speed: a checkout whose src/ is timed too, in the same run")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
