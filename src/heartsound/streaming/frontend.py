@@ -41,6 +41,7 @@ Differences from the offline features (:func:`heartsound.features.neural_feature
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 
@@ -173,7 +174,6 @@ class StreamFrontend:
         self._env = Tail(3 if kind == "neural" else n_cols)
         self._bp = _bandpass_stream(BAND_HZ)
         self._hom = _log_lowpass_stream()
-        self._op: tuple[tuple[int, int, int], np.ndarray] | None = None
         self._bands = [(_bandpass_stream(b), _log_lowpass_stream(), Tail())
                        for b in (SPRINGER_BANDS_HZ if kind == "springer_extended" else ())]
 
@@ -263,10 +263,7 @@ class StreamFrontend:
         rounding, without the call's overhead)."""
         if not regular:
             return to_frames(window, SR, FRAME_RATE)[r0:r1]
-        if self._op is None or self._op[0] != (window.shape[0], r0, r1):
-            op = to_frames(np.eye(window.shape[0]), SR, FRAME_RATE)[r0:r1]
-            self._op = ((window.shape[0], r0, r1), op)
-        return self._op[1] @ window
+        return _decimation_matrix(window.shape[0], r0, r1) @ window
 
     def _envelopes(self, clean: np.ndarray, b0: int, b1: int, end: int) -> np.ndarray:
         """Homomorphic, Hilbert and PSD envelopes of samples ``[b0, end)``, [n, 3]."""
@@ -306,6 +303,13 @@ class StreamFrontend:
             out = self._z.update(new) if new.size else new
         self.n_frames += out.shape[0]
         return out
+
+
+@lru_cache(maxsize=8)
+def _decimation_matrix(n: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``[r0, r1)`` of :func:`heartsound.features.to_frames` applied to the
+    identity of size ``n`` at 1 kHz: ``[r1 - r0, n]`` (made once per block geometry)."""
+    return to_frames(np.eye(n), SR, FRAME_RATE)[r0:r1]
 
 
 def _hilbert(hist: Tail, prov: np.ndarray, b0: int) -> np.ndarray:
