@@ -9,7 +9,14 @@ running normalisation; pieces in :mod:`.filtering`), :mod:`.emissions` (the offl
 
 from __future__ import annotations
 
-from .stream import DEFAULT_HOP_S, DEFAULT_LAG_S, HeartRate, Stream, StreamEvent, StreamQuality
+from .stream import (
+    DEFAULT_HOP_S,
+    DEFAULT_LAG_S,
+    HeartRate,
+    Stream,
+    StreamEvent,
+    StreamQuality,
+)
 
 __all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent",
            "StreamQuality"]

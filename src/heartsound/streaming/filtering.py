@@ -24,7 +24,7 @@ import numpy as np
 from ..filters import polyphase_taps
 from ..io import resample
 
-__all__ = ["Tail", "StreamResampler", "ZeroPhaseStream"]
+__all__ = ["StreamResampler", "Tail", "ZeroPhaseStream"]
 
 Step = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
