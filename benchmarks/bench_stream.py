@@ -48,7 +48,7 @@ from heartsound.evaluation.segmentation import (
 )
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
-from heartsound.streaming import DEFAULT_LAG_S, Stream
+from heartsound.streaming import DEFAULT_LAG_S, Stream, emissions
 
 WINDOW_S = 5.0
 
@@ -331,8 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
                    help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (4 kHz, --n)")
     p.add_argument("--stages", action="store_true", help="speed: time per stage too")
+    p.add_argument("--net-context", type=int, default=None,
+                   help="frames the network sees per call (streaming.emissions.NET_CONTEXT)")
     args = p.parse_args(argv)
     STREAM_KW.clear()
+    if args.net_context is not None:
+        emissions.NET_CONTEXT = args.net_context
     if args.hop is not None:
         STREAM_KW["hop_s"] = args.hop
     t0 = time.perf_counter()
