@@ -4,7 +4,8 @@ Streaming with heartsound.Stream
 
 :class:`heartsound.Stream` takes audio in chunks (here 100 ms, as a microphone would
 deliver it) and returns each S1 and S2 once it is confirmed, a fixed lag after the
-sound ends (``lag_s``, 0.6 s by default), with the current heart rate and signal quality.
+sound ends (``lag_s``, 0.4 s by default, plus up to one 0.4 s block), with the
+current heart rate and signal quality.
 ``heartsound listen`` is the same loop on the command line.
 
 The first sounds wait for the front end's warm-up (its running normalisation needs about
