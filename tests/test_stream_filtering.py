@@ -153,3 +153,19 @@ def test_stream_decoder_rarely_restarts():
     ev = [e for i in range(0, y.size, 200) for e in s.push(y[i:i + 200])]
     assert len(ev) > 60
     assert s._decoder.n_restarts < len(ev) / 4
+
+
+@pytest.mark.parametrize("sr, kw", [(500, {"lookahead_s": 0.0, "lag_s": 0.5}),
+                                    (11025, {"hop_s": 0.02}),
+                                    (48000, {}),
+                                    (22050, {"method": "springer2016"})])
+def test_stream_any_rate_and_block(sr, kw):
+    """Rates whose frames are not whole samples (11025 Hz) or need the resampler's
+    provisional samples inside the block (no lookahead at 500 Hz): the known sounds."""
+    from heartsound.evaluation.detection import score_against_rows
+
+    y, rows = synthetic_pcg(seconds=12.0, sr=sr, murmur=False)
+    s = Stream(sr, **kw)
+    n = max(1, int(0.037 * sr))
+    ev = [e for i in range(0, y.size, n) for e in s.push(y[i:i + n])] + s.flush()
+    assert score_against_rows(rows, [(e.sound, e.centre_s) for e in ev], 0.06)["f1"] >= 0.95
