@@ -1,0 +1,200 @@
+"""Evidence that a run of decoded sounds is a beating heart, not a repeating artifact.
+
+A *run* is a stretch of consecutive decoded sounds (S1, S2, S1, ...) that each stand out
+from their surroundings (:func:`heartsound.segmentation.presence.keep_mask`). Loud,
+repeating and low-pitched bursts are not yet a heart: knocks, friction or handling noise
+through a chest piece are all three. What a heart has beyond that, measured per run:
+
+* **periodicity**: the envelope repeats at the decoded cycle length. The Pearson
+  correlation of the 50 Hz frame envelope with itself shifted by one cycle (best lag
+  within +-15% of the run's median cycle, over the run and half a cycle either side).
+  Bursts at irregular times (friction, handling, random knocks) decorrelate.
+* **S1/S2 alternation**: the two sounds of a cycle differ in a consistent way. For each
+  cycle the log ratio of the S1 and S2 envelope peaks, and the difference of their
+  25-150 Hz shares; the alternation is the larger of ``|mean| / sd`` of the two
+  (0 when every cycle is alike, large when S1 and S2 keep their roles).
+* **interval ratio**: median systole (S1 to S2) over median diastole (S2 to S1), from
+  the sound onsets.
+
+Which of these the presence decision uses, and with which thresholds, is in
+:data:`heartsound.segmentation.presence.THRESHOLDS` and docs/results/no_beats.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..vocab import S1
+
+__all__ = ["runs_of", "periodicity", "alternation", "run_features", "RUN_FEATURES",
+           "RUN_MODEL", "run_vector", "heart_score"]
+
+#: Lag search of :func:`periodicity`, as a fraction of the cycle length.
+_LAG_TOL = 0.15
+#: Envelope smoothing (frames) and window length (cycles) of :func:`periodicity`.
+_SMOOTH = 5
+_WINDOW_CYCLES = 4
+
+
+def runs_of(keep: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, end)`` sound-index ranges of the runs of True in ``keep``."""
+    d = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(keep, np.int8), [0]])))
+    return list(zip(d[::2].tolist(), d[1::2].tolist()))
+
+
+def _cycle_frames(starts: np.ndarray) -> float:
+    """Median cycle length in frames: onset of sound ``k`` to onset of sound ``k + 2``."""
+    if starts.size < 3:
+        return float(2 * np.median(np.diff(starts))) if starts.size == 2 else 0.0
+    return float(np.median(starts[2:] - starts[:-2]))
+
+
+def _best_corr(x: np.ndarray, cyc: float) -> float:
+    """Best Pearson correlation of ``x`` with itself ``lag`` frames later, ``lag`` within
+    +-:data:`_LAG_TOL` of ``cyc`` (overlap at least half a cycle); 0.0 when none."""
+    best = 0.0
+    for lag in range(max(1, int(round(cyc * (1 - _LAG_TOL)))),
+                     int(round(cyc * (1 + _LAG_TOL))) + 1):
+        if x.size - lag < cyc / 2:
+            break
+        a, b = x[:-lag], x[lag:]
+        sa, sb = a.std(), b.std()
+        if sa > 0 and sb > 0:
+            best = max(best, float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb)))
+    return best
+
+
+def periodicity(env: np.ndarray, sounds: list[tuple[int, int]], first: int, end: int
+                ) -> float:
+    """Correlation of the envelope with itself one decoded cycle later, around a run.
+
+    The envelope is smoothed over :data:`_SMOOTH` frames (100 ms at 50 Hz: a sound that
+    comes a frame early or late still overlaps) and compared in windows of
+    :data:`_WINDOW_CYCLES` cycles, each with its own best lag (the heart rate drifts).
+
+    Parameters
+    ----------
+    env : np.ndarray [shape=(n_frames,)]
+        Frame envelope (:func:`heartsound.segmentation.presence.frame_envelope`).
+    sounds : list of (start, end)
+        Frame ranges of all decoded sounds.
+    first, end : int
+        The run: sounds ``first .. end - 1``.
+
+    Returns
+    -------
+    float
+        Median over the windows of the best Pearson correlation (lags within +-15% of
+        the run's median cycle); 0.0 when the run is too short to compare one cycle with
+        the next.
+    """
+    starts = np.array([sounds[k][0] for k in range(first, end)])
+    cyc = _cycle_frames(starts)
+    if cyc < 2:
+        return 0.0
+    lo = max(0, int(sounds[first][0] - cyc / 2))
+    hi = min(env.size, int(sounds[end - 1][1] + cyc / 2))
+    x = np.convolve(np.asarray(env, dtype=np.float64), np.ones(_SMOOTH) / _SMOOTH,
+                    mode="same")[lo:hi]
+    w = int(round(_WINDOW_CYCLES * cyc))
+    n_win = max(1, int(round(x.size / w)))
+    edges = np.linspace(0, x.size, n_win + 1).astype(int)
+    return float(np.median([_best_corr(x[a:b], cyc) for a, b in zip(edges[:-1], edges[1:])]))
+
+
+def alternation(labels: np.ndarray, peak: np.ndarray, low: np.ndarray) -> float:
+    """How consistently the S1 and S2 of a run's cycles differ.
+
+    Parameters
+    ----------
+    labels : np.ndarray [shape=(n,)]
+        State of each sound of the run (S1 or S2), in order.
+    peak, low : np.ndarray [shape=(n,)]
+        Envelope peak and 25-150 Hz share of each sound.
+
+    Returns
+    -------
+    float
+        ``max(|mean(d)| / sd(d))`` over ``d`` = per-cycle log peak ratio S1/S2 and low
+        share difference S1 - S2 (an S1 followed by its S2); 0.0 with fewer than two
+        cycles, and ``|mean| / 0.01`` when ``sd`` is 0.
+    """
+    i = np.flatnonzero((labels[:-1] == S1) & (labels[1:] != S1))
+    if i.size < 2:
+        return 0.0
+    lp = np.log(np.maximum(peak, 1e-12))
+    best = 0.0
+    for d in (lp[i] - lp[i + 1], low[i] - low[i + 1]):
+        best = max(best, float(abs(d.mean()) / max(d.std(), 0.01)))
+    return best
+
+
+def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
+    """Evidence of one run (see the module docstring).
+
+    Parameters
+    ----------
+    ev : dict
+        :func:`heartsound.segmentation.presence.measure` of the recording: ``labels``
+        (state of each sound), ``sounds`` (frame ranges), ``env`` (frame envelope),
+        ``peak``, ``low_share``, ``flatness`` and ``prominence`` per sound.
+    first, end : int
+        The run: sounds ``first .. end - 1``.
+
+    Returns
+    -------
+    dict
+        ``low_share`` (median), ``periodicity``, ``alternation``, ``interval_ratio``
+        (median systole / median diastole, 1.0 when undefined), ``prominence`` and
+        ``flatness`` (medians), ``n_sounds``.
+    """
+    r = slice(first, end)
+    sounds = ev["sounds"]
+    starts = np.array([s[0] for s in sounds[first:end]], dtype=np.float64)
+    lab = np.asarray(ev["labels"][r])
+    gaps = np.diff(starts)
+    sys_g, dia_g = gaps[lab[:-1] == S1], gaps[lab[:-1] != S1]
+    ratio = (float(np.median(sys_g) / np.median(dia_g))
+             if sys_g.size and dia_g.size and np.median(dia_g) > 0 else 1.0)
+    low = np.asarray(ev["low_share"][r])
+    return {"low_share": float(np.median(low)),
+            "periodicity": periodicity(ev["env"], sounds, first, end),
+            "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
+            "interval_ratio": ratio, "prominence": float(np.median(ev["prominence"][r])),
+            "flatness": float(np.median(ev["flatness"][r])), "n_sounds": float(end - first)}
+
+
+#: Inputs of :func:`heart_score`, in order (:func:`run_vector`).
+RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
+                                 "interval_ratio", "low_share", "log_prominence",
+                                 "log_flatness")
+
+#: Standardisation and logistic coefficients of :func:`heart_score`, fitted on
+#: training-side runs (``scripts/no_beats_figures.py fit``; docs/results/no_beats.md).
+RUN_MODEL: dict[str, Any] = {
+    "mean": np.array([3.0922, 0.574, 1.0087, 0.7055, 0.9079, 1.7917, -3.6161]),
+    "scale": np.array([1.0276, 0.2729, 0.5961, 0.1856, 0.1525, 0.6819, 1.8157]),
+    "coef": np.array([2.8095, 0.5385, -0.4205, 1.712, 2.5452, -1.0219, 2.2379]),
+    "intercept": 5.4727}
+
+
+def run_vector(feat: dict[str, float]) -> np.ndarray:
+    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(7,)``: log sound
+    count, periodicity, log(1 + alternation) (alternation capped at 20), systole /
+    diastole ratio (capped at 2), low share, log median prominence, log flatness."""
+    return np.array([np.log(max(feat["n_sounds"], 1.0)), feat["periodicity"],
+                     np.log1p(min(feat["alternation"], 20.0)),
+                     min(feat["interval_ratio"], 2.0), feat["low_share"],
+                     np.log(max(feat["prominence"], 1e-3)),
+                     np.log(max(feat["flatness"], 1e-6))])
+
+
+def heart_score(feat: dict[str, float], model: dict[str, Any] | None = None) -> float:
+    """Logistic probability in (0, 1) that a run is a heart's, from :func:`run_vector`
+    and :data:`RUN_MODEL` (or ``model``, same keys)."""
+    m = RUN_MODEL if model is None else model
+    z = float(np.dot((run_vector(feat) - m["mean"]) / m["scale"], m["coef"])
+              + m["intercept"])
+    return float(1.0 / (1.0 + np.exp(-z)))
