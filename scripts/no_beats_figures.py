@@ -350,12 +350,13 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
     return {"part": "cache", "method": args.method, "n": out}
 
 
-def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float]) -> dict[str, Any]:
+def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float],
+                    method: str = "neural") -> dict[str, Any]:
     """Decision, events per minute and heart rates of cached recordings under ``th``."""
     from heartsound.segmentation.result import Segmentation
     hr, rej, ev_n, dur, runs = [], [], 0, 0.0, []
     for r in rows:
-        gated, info, rr = presence.decide(r["states"], r["ev"], th)
+        gated, info, rr = presence.decide(r["states"], r["ev"], th, method)
         runs += [{**x, "name": r["name"], "heart": r["heart"]} for x in rr]
         info["heart_sounds"] = True
         if presence.reason(info, r["band_rms"], th) is not None:
@@ -387,7 +388,7 @@ def part_tune(args: argparse.Namespace) -> dict[str, Any]:
         th = {**presence.THRESHOLDS, **dict(zip(grid, combo))}
         row: dict[str, Any] = {"thresholds": dict(zip(grid, combo))}
         for w, rows in sets.items():
-            res = evaluate_cached(rows, th)
+            res = evaluate_cached(rows, th, args.method)
             heart = rows[0]["heart"] if rows else True
             row[w] = ({"rejected": len(res["rejected"]), "ids": res["rejected"]} if heart
                       else {"with_heart_rate": len(res["with_heart_rate"]),
@@ -411,12 +412,12 @@ def _fit_runs(runs: list[dict[str, Any]], c: float = 1.0) -> dict[str, Any]:
             "intercept": float(lr.intercept_[0])}
 
 
-def _counts(sets: dict[str, list[dict[str, Any]]], th: dict[str, float]
-            ) -> dict[str, Any]:
+def _counts(sets: dict[str, list[dict[str, Any]]], th: dict[str, float],
+            method: str) -> dict[str, Any]:
     """Rejected heart recordings and artifacts given a heart rate, per set."""
     out = {}
     for w, rows in sets.items():
-        res = evaluate_cached(rows, th)
+        res = evaluate_cached(rows, th, method)
         heart = rows[0]["heart"] if rows else True
         out[w] = ({"rejected": res["rejected"]} if heart else
                   {"with_heart_rate": res["with_heart_rate"],
@@ -436,27 +437,29 @@ def part_fit(args: argparse.Namespace) -> dict[str, Any]:
             for w in ("physionet", "circor", "artifacts-choose", "artifacts-report")}
     base = {**presence.THRESHOLDS, "min_heart_score": 0.0}
     train_sets = ("physionet", "circor", "artifacts-choose")
-    runs = {w: [r for r in evaluate_cached(sets[w], base)["runs"]
+    runs = {w: [r for r in evaluate_cached(sets[w], base, args.method)["runs"]
                 if r["low_share"] >= base["min_low_share"]] for w in train_sets}
     names = sorted({r["name"] for w in train_sets for r in sets[w]})
     fold = dict(zip(names, np.random.default_rng(args.seed).integers(0, 5, len(names))))
     grid = [float(v) for v in args.scores.split(",")]
     oof: dict[float, dict[str, list[str]]] = {t: {} for t in grid}
-    saved = run_evidence.RUN_MODEL
+    saved = dict(run_evidence.RUN_MODELS)
     try:
         for k in range(5):
-            run_evidence.RUN_MODEL = _fit_runs([r for w in train_sets for r in runs[w]
+            run_evidence.RUN_MODELS[args.method] = _fit_runs([r for w in train_sets for r in runs[w]
                                                 if fold[r["name"]] != k], args.c)
             for t in grid:
                 sub = {w: [r for r in sets[w] if fold[r["name"]] == k] for w in train_sets}
-                for w, v in _counts(sub, {**base, "min_heart_score": t}).items():
+                for w, v in _counts(sub, {**base, "min_heart_score": t},
+                                    args.method).items():
                     ids = v.get("rejected", v.get("with_heart_rate"))
                     oof[t].setdefault(w, []).extend(ids)
         model = _fit_runs([r for w in train_sets for r in runs[w]], args.c)
-        run_evidence.RUN_MODEL = model
-        final = {t: _counts(sets, {**base, "min_heart_score": t}) for t in grid}
+        run_evidence.RUN_MODELS[args.method] = model
+        final = {t: _counts(sets, {**base, "min_heart_score": t}, args.method) for t in grid}
     finally:
-        run_evidence.RUN_MODEL = saved
+        run_evidence.RUN_MODELS.clear()
+        run_evidence.RUN_MODELS.update(saved)
     return {"part": "fit", "method": args.method, "seed": args.seed, "c": args.c,
             "n_runs": {w: len(v) for w, v in runs.items()},
             "model": {k: np.round(np.asarray(v), 4).tolist() for k, v in model.items()},
@@ -465,10 +468,46 @@ def part_fit(args: argparse.Namespace) -> dict[str, Any]:
             "final": {str(t): v for t, v in final.items()}}
 
 
+def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
+    """Share of the segmentation time spent in :func:`presence.apply` (2 included
+    PhysioNet recordings of each database, seed ``--seed``; the second of two passes)."""
+    import time
+
+    items = _corpus_files("physionet2016", Path(args.root), None, args.seed)
+    rng = np.random.default_rng(args.seed)
+    picked = []
+    for g in sorted({g for g, _ in items}):
+        paths = [p for h, p in items if h == g]
+        picked += [paths[i] for i in rng.choice(len(paths), 2, replace=False)]
+    recs = [load(p) for p in picked]
+    inner = presence.apply
+    spent = [0.0]
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    presence.apply = timed
+    try:
+        for _ in range(2):
+            spent[0], t0 = 0.0, time.perf_counter()
+            for r in recs:
+                segment(r.y, r.sr, method=args.method)
+            total = time.perf_counter() - t0
+    finally:
+        presence.apply = inner
+    return {"part": "runtime", "method": args.method, "recordings": [p.stem for p in picked],
+            "segment_s": round(total, 3), "presence_s": round(spent[0], 3),
+            "presence_share": round(spent[0] / total, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", choices=("synthetic", "synthetic-artifacts", "artifacts",
-                                     "rejected", "f1", "cache", "tune", "fit"))
+                                     "rejected", "f1", "cache", "tune", "fit", "runtime"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -500,7 +539,8 @@ def main() -> None:
     res = {"synthetic": part_synthetic, "synthetic-artifacts": part_synthetic_artifacts,
            "artifacts": part_artifacts,
            "rejected": part_rejected, "f1": part_f1, "cache": part_cache,
-           "tune": part_tune, "fit": part_fit}[args.part](args)
+           "tune": part_tune, "fit": part_fit,
+           "runtime": part_runtime}[args.part](args)
     res["thresholds"] = dict(presence.THRESHOLDS)
     text = json.dumps(res, indent=1)
     if args.out:

@@ -46,7 +46,7 @@ import numpy as np
 from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
 from .result import Segmentation
-from .run_evidence import heart_score, run_features, runs_of
+from .run_evidence import heart_score, run_features, runs_of, score_threshold
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask",
@@ -62,7 +62,6 @@ THRESHOLDS: dict[str, float] = {
     "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
-    "min_heart_score": 0.2,      # run_evidence.heart_score of a run (logistic)
 }
 
 #: Spectral window of :func:`low_band_share` (samples at 1000 Hz) and its band edges (Hz).
@@ -127,11 +126,21 @@ def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
     sounds = _sound_runs(states)
     w = int(round(context_s * frame_rate))
     prom, peak = np.zeros(len(sounds)), np.zeros(len(sounds))
-    for i, (a, b) in enumerate(sounds):
-        c = (a + b) // 2
-        bg = float(np.median(env[max(0, c - w): c + w + 1]))
-        pk = peak[i] = float(env[a:b].max())
-        prom[i] = pk / bg if bg > 0 else (np.inf if pk > 0 else 0.0)
+    if not sounds:
+        return sounds, prom, peak
+    ab = np.array(sounds)
+    c = (ab[:, 0] + ab[:, 1]) // 2
+    bg = np.empty(len(sounds))
+    inner = (c - w >= 0) & (c + w + 1 <= env.size)  # full windows: all medians at once
+    if inner.any():
+        win = np.lib.stride_tricks.sliding_window_view(env, 2 * w + 1)
+        bg[inner] = np.median(win[c[inner] - w], axis=1)
+    for i in np.flatnonzero(~inner):
+        bg[i] = np.median(env[max(0, c[i] - w): c[i] + w + 1])
+    peak[:] = [env[a:b].max() for a, b in sounds]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prom[:] = np.where(bg > 0, peak / np.where(bg > 0, bg, 1.0),
+                           np.where(peak > 0, np.inf, 0.0))
     return sounds, prom, peak
 
 
@@ -300,15 +309,19 @@ def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
             "labels": np.array([states[a] for a, _ in sounds], dtype=np.int8)}
 
 
-def run_passes(feat: dict[str, float], th: dict[str, float]) -> bool:
+def run_passes(feat: dict[str, float], th: dict[str, float], method: str = "neural"
+               ) -> bool:
     """The per-run rule: a loud run counts as heart sounds when its sounds are low-pitched
     (median low share ``>= min_low_share``) and its
-    :func:`~heartsound.segmentation.run_evidence.heart_score` is ``>= min_heart_score``."""
+    :func:`~heartsound.segmentation.run_evidence.heart_score` reaches the method's
+    threshold (``th["min_heart_score"]`` when given)."""
+    t = th.get("min_heart_score")
     return (feat["low_share"] >= th["min_low_share"]
-            and heart_score(feat) >= th["min_heart_score"])
+            and heart_score(feat, method) >= (score_threshold(method) if t is None else t))
 
 
-def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float]
+def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
+           method: str = "neural"
            ) -> tuple[np.ndarray, dict[str, Any], list[dict[str, float]]]:
     """Which sounds are kept, from :func:`measure` (cheap; no signal access).
 
@@ -329,7 +342,7 @@ def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float]
     runs = []
     for a, b in runs_of(keep):
         f = run_features(ev, a, b)
-        f.update(first=a, end=b, kept=run_passes(f, th))
+        f.update(first=a, end=b, kept=run_passes(f, th, method))
         keep[a:b] = f["kept"]
         runs.append(f)
     gated = _gated_states(states, sounds, keep)
@@ -370,7 +383,7 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     states = np.asarray(seg.states).astype(np.int8)
     band_rms = _band_rms(fe, th["flat_rms"])
     ev = measure(states, fe, seg.frame_rate, th["context_s"])
-    gated, info, runs = decide(states, ev, th)
+    gated, info, runs = decide(states, ev, th, seg.method)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}
     info["reason"] = reason(info, band_rms, th)

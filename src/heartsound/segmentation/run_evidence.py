@@ -29,7 +29,8 @@ import numpy as np
 from ..vocab import S1
 
 __all__ = ["runs_of", "periodicity", "alternation", "run_features", "RUN_FEATURES",
-           "RUN_MODEL", "run_vector", "heart_score"]
+           "RUN_MODELS", "run_vector", "heart_score", "score_threshold",
+           "N_SOUNDS_CAP"]
 
 #: Lag search of :func:`periodicity`, as a fraction of the cycle length.
 _LAG_TOL = 0.15
@@ -53,17 +54,27 @@ def _cycle_frames(starts: np.ndarray) -> float:
 
 def _best_corr(x: np.ndarray, cyc: float) -> float:
     """Best Pearson correlation of ``x`` with itself ``lag`` frames later, ``lag`` within
-    +-:data:`_LAG_TOL` of ``cyc`` (overlap at least half a cycle); 0.0 when none."""
-    best = 0.0
-    for lag in range(max(1, int(round(cyc * (1 - _LAG_TOL)))),
-                     int(round(cyc * (1 + _LAG_TOL))) + 1):
-        if x.size - lag < cyc / 2:
-            break
-        a, b = x[:-lag], x[lag:]
-        sa, sb = a.std(), b.std()
-        if sa > 0 and sb > 0:
-            best = max(best, float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb)))
-    return best
+    +-:data:`_LAG_TOL` of ``cyc`` (overlap at least half a cycle); 0.0 when none.
+    All lags at once from prefix sums and one autocorrelation."""
+    m = x.size
+    lags = np.arange(max(1, int(round(cyc * (1 - _LAG_TOL)))),
+                     int(round(cyc * (1 + _LAG_TOL))) + 1)
+    lags = lags[m - lags >= cyc / 2]
+    if lags.size == 0:
+        return 0.0
+    n = m - lags
+    c1 = np.concatenate([[0.0], np.cumsum(x)])
+    c2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    sab = np.correlate(x, x, mode="full")[m - 1 + lags]  # sum of x[i] * x[i + lag]
+    ma, mb = c1[n] / n, (c1[m] - c1[lags]) / n
+    va = c2[n] / n - ma * ma
+    vb = (c2[m] - c2[lags]) / n - mb * mb
+    tiny = 1e-12 * max(float(c2[m]) / m, 1e-300)
+    ok = (va > tiny) & (vb > tiny)
+    if not ok.any():
+        return 0.0
+    r = (sab[ok] / n[ok] - ma[ok] * mb[ok]) / np.sqrt(va[ok] * vb[ok])
+    return max(0.0, float(r.max()))
 
 
 def periodicity(env: np.ndarray, sounds: list[tuple[int, int]], first: int, end: int
@@ -96,8 +107,10 @@ def periodicity(env: np.ndarray, sounds: list[tuple[int, int]], first: int, end:
         return 0.0
     lo = max(0, int(sounds[first][0] - cyc / 2))
     hi = min(env.size, int(sounds[end - 1][1] + cyc / 2))
-    x = np.convolve(np.asarray(env, dtype=np.float64), np.ones(_SMOOTH) / _SMOOTH,
-                    mode="same")[lo:hi]
+    h = _SMOOTH // 2  # the moving average of env[lo:hi], from env[lo - h:hi + h] only
+    a, b = max(0, lo - h), min(env.size, hi + h)
+    x = np.convolve(np.asarray(env[a:b], dtype=np.float64), np.ones(_SMOOTH) / _SMOOTH,
+                    mode="same")[lo - a: lo - a + hi - lo]
     w = int(round(_WINDOW_CYCLES * cyc))
     n_win = max(1, int(round(x.size / w)))
     edges = np.linspace(0, x.size, n_win + 1).astype(int)
@@ -166,35 +179,53 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
             "flatness": float(np.median(ev["flatness"][r])), "n_sounds": float(end - first)}
 
 
+#: Run length (sounds) beyond which a longer run is no more evidence: a short recording
+#: (PASCAL's are 3.5-9 s) cannot hold long runs.
+N_SOUNDS_CAP = 8.0
+
 #: Inputs of :func:`heart_score`, in order (:func:`run_vector`).
 RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
                                  "interval_ratio", "low_share", "log_prominence",
                                  "log_flatness")
 
-#: Standardisation and logistic coefficients of :func:`heart_score`, fitted on
-#: training-side runs (``scripts/no_beats_figures.py fit``; docs/results/no_beats.md).
-RUN_MODEL: dict[str, Any] = {
-    "mean": np.array([3.0922, 0.574, 1.0087, 0.7055, 0.9079, 1.7917, -3.6161]),
-    "scale": np.array([1.0276, 0.2729, 0.5961, 0.1856, 0.1525, 0.6819, 1.8157]),
-    "coef": np.array([2.8095, 0.5385, -0.4205, 1.712, 2.5452, -1.0219, 2.2379]),
-    "intercept": 5.4727}
+#: Per segmentation method: standardisation, logistic coefficients and the decision
+#: threshold of :func:`heart_score`, fitted on training-side runs of that method
+#: (``scripts/no_beats_figures.py fit``; docs/results/no_beats.md). Other methods use
+#: the neural model.
+RUN_MODELS: dict[str, dict[str, Any]] = {
+    "neural": {
+        "mean": np.array([1.9975, 0.574, 1.0087, 0.7055, 0.9079, 1.7917, -3.6161]),
+        "scale": np.array([0.1873, 0.2729, 0.5961, 0.1856, 0.1525, 0.6819, 1.8157]),
+        "coef": np.array([1.0171, 0.89, -0.5715, 1.7248, 2.5513, -1.0713, 2.1851]),
+        "intercept": 3.8612, "threshold": 0.18},
+    "springer2016": {
+        "mean": np.array([1.9552, 0.5097, 0.9987, 0.8302, 0.9101, 1.7054, -3.5482]),
+        "scale": np.array([0.2205, 0.3025, 0.6254, 0.2528, 0.1488, 0.6603, 1.7452]),
+        "coef": np.array([1.3567, 0.4477, -0.388, 1.4548, 2.8031, -0.8633, 2.3001]),
+        "intercept": 3.8915, "threshold": 0.2},
+}
 
 
 def run_vector(feat: dict[str, float]) -> np.ndarray:
     """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(7,)``: log sound
     count, periodicity, log(1 + alternation) (alternation capped at 20), systole /
     diastole ratio (capped at 2), low share, log median prominence, log flatness."""
-    return np.array([np.log(max(feat["n_sounds"], 1.0)), feat["periodicity"],
+    return np.array([np.log(min(max(feat["n_sounds"], 1.0), N_SOUNDS_CAP)), feat["periodicity"],
                      np.log1p(min(feat["alternation"], 20.0)),
                      min(feat["interval_ratio"], 2.0), feat["low_share"],
                      np.log(max(feat["prominence"], 1e-3)),
                      np.log(max(feat["flatness"], 1e-6))])
 
 
-def heart_score(feat: dict[str, float], model: dict[str, Any] | None = None) -> float:
+def heart_score(feat: dict[str, float], method: str = "neural") -> float:
     """Logistic probability in (0, 1) that a run is a heart's, from :func:`run_vector`
-    and :data:`RUN_MODEL` (or ``model``, same keys)."""
-    m = RUN_MODEL if model is None else model
+    and the method's model in :data:`RUN_MODELS`."""
+    m = RUN_MODELS.get(method, RUN_MODELS["neural"])
     z = float(np.dot((run_vector(feat) - m["mean"]) / m["scale"], m["coef"])
               + m["intercept"])
     return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def score_threshold(method: str = "neural") -> float:
+    """The decision threshold of the method's :func:`heart_score`."""
+    return float(RUN_MODELS.get(method, RUN_MODELS["neural"])["threshold"])
