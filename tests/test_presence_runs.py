@@ -10,7 +10,7 @@ from heartsound.segmentation.presence import (THRESHOLDS, decide, run_passes,
                                               sound_spectra)
 from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_MODELS, alternation,
                                                   heart_score, periodicity, run_features,
-                                                  run_vector, runs_of, score_threshold)
+                                                  run_vector, runs_of)
 from heartsound.vocab import S1, S2
 
 FR = 50.0
@@ -76,12 +76,12 @@ def test_heart_score_orders_heart_and_artifact_runs() -> None:
     # a short run of tonal, high-contrast bursts with a long "diastole" (e.g. bass notes)
     tonal = {**heart, "n_sounds": 4.0, "periodicity": 0.2, "interval_ratio": 0.3,
              "flatness": 0.002, "prominence": 20.0}
-    for m in RUN_MODELS:
-        assert heart_score(heart, m) > score_threshold(m) > heart_score(tonal, m)
     th = dict(THRESHOLDS)
+    for m in RUN_MODELS:
+        assert heart_score(heart, m) > th["min_heart_score"] > heart_score(tonal, m)
     assert run_passes(heart, th) and not run_passes(tonal, th)
     assert not run_passes({**heart, "low_share": 0.1}, th)  # high-pitched: never
-    assert run_passes(tonal, {**th, "min_heart_score": 0.0})  # override
+    assert run_passes(tonal, {**th, "min_heart_score": 0.0})  # 0: the score is off
 
 
 def test_sound_spectra_flatness() -> None:
@@ -94,19 +94,31 @@ def test_sound_spectra_flatness() -> None:
     assert sound_spectra(np.zeros(4000), [(99, 102)], FR)[1][0] == 1.0
 
 
-def test_decide_drops_short_tonal_runs_keeps_heart_runs() -> None:
-    on = _heart_onsets(12)
-    n = 520
+def _run(sys: int, flatness: float, n_cycles: int = 12, cyc: int = 40
+         ) -> tuple[np.ndarray, dict]:
+    """Decoded states and :func:`measure`-like evidence of one loud run of S1/S2 pairs."""
+    on = _heart_onsets(n_cycles, cyc=cyc, sys=sys)
+    n = 10 + n_cycles * cyc + 10
     states = np.full(n, 4, np.int8)
     for k, a in enumerate(on):
         states[a:a + 5] = S1 if k % 2 == 0 else S2
         states[a + 5:(on[k + 1] if k + 1 < len(on) else n)] = 2 if k % 2 == 0 else 4
-    ev = {"sounds": _sounds(on), "labels": np.array([S1, S2] * 12),
-          "env": _envelope(on, n, np.tile([2.0, 1.0], 12)), "peak": np.tile([2.0, 1.0], 12),
-          "low_share": np.full(24, 0.95), "flatness": np.full(24, 0.1),
-          "prominence": np.full(24, 8.0)}
-    gated, info, runs = decide(states, ev, dict(THRESHOLDS))
+    m = len(on)
+    return states, {"sounds": _sounds(on), "labels": np.array([S1, S2] * n_cycles),
+                    "env": _envelope(on, n, np.tile([2.0, 1.0], n_cycles)),
+                    "peak": np.tile([2.0, 1.0], n_cycles), "low_share": np.full(m, 0.95),
+                    "flatness": np.full(m, flatness), "prominence": np.full(m, 8.0)}
+
+
+def test_decide_keeps_heart_runs_drops_tonal_runs() -> None:
+    th = dict(THRESHOLDS)
+    states, ev = _run(sys=14, flatness=0.1)  # systole 0.28 s, diastole 0.52 s
+    gated, info, runs = decide(states, ev, th)
     assert len(runs) == 1 and runs[0]["kept"] and info["n_sounds_kept"] == 24
-    ev_tonal = {**ev, "flatness": np.full(24, 1e-4)}
-    gated, info, runs = decide(states, ev_tonal, dict(THRESHOLDS))
+    # tonal bursts (flatness 1e-4) with a short "systole": notes, not heart sounds
+    states, ev = _run(sys=8, flatness=1e-4)
+    gated, info, runs = decide(states, ev, th)
     assert not runs[0]["kept"] and not gated.any() and info["present_share"] == 0.0
+    # score off: the tonal run is kept, and only its low share is measured
+    gated, info, runs = decide(states, ev, {**th, "min_heart_score": 0.0})
+    assert runs[0]["kept"] and "periodicity" not in runs[0] and gated.any()

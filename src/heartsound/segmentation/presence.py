@@ -20,13 +20,13 @@ dropped, so a chance burst in noise does not make a beat. Frames of dropped soun
 systole/diastole frames next to one, get state 0 (``"unannotated"``: undefined).
 
 Spectral shape of each run: heart sounds hold most of their 25-400 Hz energy below
-150 Hz; speech (voiced harmonics from ~100 Hz up), friction and clicks are broader and
-higher. The **low share** of a sound is the 25-150 Hz share of the 25-400 Hz energy in a
-128 ms window centred on it (:func:`low_band_share`); a run whose sounds' median low
-share is below ``min_low_share`` is dropped whatever its loudness contrast (median low
-share of the kept sounds: PhysioNet 2016 recordings 0.35 at the lowest, 1st percentile
-0.65; CirCor 0.36 and 0.45; prominent runs of synthetic speech, friction and knocks
-0.02-0.30).
+150 Hz; speech, friction and clicks are broader and higher. A run whose sounds' median
+**low share** (25-150 Hz share of the 25-400 Hz energy in 128 ms around each sound,
+:func:`~heartsound.segmentation.run_evidence.low_band_share`) is below
+``min_low_share`` is dropped whatever its loudness contrast; so is a run whose
+:func:`~heartsound.segmentation.run_evidence.heart_score` (a logistic model over run
+length, periodicity, S1/S2 alternation, systole/diastole ratio, low share and spectral
+flatness, fitted on training-side data) is below ``min_heart_score``.
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
@@ -46,7 +46,8 @@ import numpy as np
 from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
 from .result import Segmentation
-from .run_evidence import heart_score, run_features, runs_of, score_threshold
+from .run_evidence import (heart_score, low_band_share, run_features, runs_of,
+                           sound_spectra)
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask",
@@ -62,12 +63,9 @@ THRESHOLDS: dict[str, float] = {
     "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
+    "min_heart_score": 0.1,      # run_evidence.heart_score of a run (0: not used)
 }
 
-#: Spectral window of :func:`low_band_share` (samples at 1000 Hz) and its band edges (Hz).
-_SPEC_N = 128
-_LOW_BAND_HZ = (25.0, 150.0)
-_FULL_BAND_HZ = (25.0, 400.0)
 
 
 def frame_envelope(fe: Frontend, n_frames: int, frame_rate: float) -> np.ndarray:
@@ -142,60 +140,6 @@ def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
         prom[:] = np.where(bg > 0, peak / np.where(bg > 0, bg, 1.0),
                            np.where(peak > 0, np.inf, 0.0))
     return sounds, prom, peak
-
-
-def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
-                   ) -> np.ndarray:
-    """25-150 Hz share of the 25-400 Hz energy around each sound (the first output of
-    :func:`sound_spectra`)."""
-    return sound_spectra(x, sounds, frame_rate)[0]
-
-
-def sound_spectra(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Spectral shape around each sound: low-band share and flatness.
-
-    Parameters
-    ----------
-    x : np.ndarray [shape=(n,)]
-        The 25-400 Hz signal at :data:`~heartsound.vocab.PREPROCESS_SR` (1000 Hz), e.g.
-        :meth:`Frontend.clean`.
-    sounds : list of (start, end)
-        Frame ranges (:func:`sound_evidence`).
-    frame_rate : float
-        Frames per second of ``sounds``.
-
-    Returns
-    -------
-    low_share : np.ndarray [shape=(len(sounds),)]
-        25-150 Hz share of the 25-400 Hz energy in [0, 1], from a Hann-windowed 128 ms
-        spectrum centred on each sound (1.0 where the window holds no energy: no
-        evidence against a heart sound).
-    flatness : np.ndarray [shape=(len(sounds),)]
-        Geometric over arithmetic mean of the 25-400 Hz power spectrum, in (0, 1]: near 0
-        for a tone (a musical note), higher for a transient or noise (1.0 without energy).
-    """
-    low_share, flat = np.ones(len(sounds)), np.ones(len(sounds))
-    if not sounds:
-        return low_share, flat
-    step = PREPROCESS_SR / frame_rate
-    half = _SPEC_N // 2
-    x = np.asarray(x, dtype=np.float64)
-    centres = [int(round((a + b) * step / 2)) for a, b in sounds]
-    # the windows of x zero-padded by `half` at both ends, gathered without a padded copy
-    idx = (np.clip(np.asarray(centres), 0, len(x)) - half)[:, None] + np.arange(_SPEC_N)
-    inside = (idx >= 0) & (idx < len(x))
-    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0)
-    spec = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_N), axis=1)) ** 2
-    f = np.fft.rfftfreq(_SPEC_N, 1 / PREPROCESS_SR)
-    band = spec[:, (f >= _FULL_BAND_HZ[0]) & (f <= _FULL_BAND_HZ[1])]
-    low = spec[:, (f >= _LOW_BAND_HZ[0]) & (f < _LOW_BAND_HZ[1])].sum(axis=1)
-    tot = band.sum(axis=1)
-    ok = tot > 0
-    np.divide(low, tot, out=low_share, where=ok)
-    gmean = np.exp(np.mean(np.log(band[ok] + 1e-12 * tot[ok, None]), axis=1))
-    flat[ok] = gmean / (tot[ok] / band.shape[1])
-    return low_share, flat
 
 
 def keep_mask(prominence: np.ndarray, peak: np.ndarray | None = None, *,
@@ -313,17 +257,30 @@ def run_passes(feat: dict[str, float], th: dict[str, float], method: str = "neur
                ) -> bool:
     """The per-run rule: a loud run counts as heart sounds when its sounds are low-pitched
     (median low share ``>= min_low_share``) and its
-    :func:`~heartsound.segmentation.run_evidence.heart_score` reaches the method's
-    threshold (``th["min_heart_score"]`` when given)."""
-    t = th.get("min_heart_score")
-    return (feat["low_share"] >= th["min_low_share"]
-            and heart_score(feat, method) >= (score_threshold(method) if t is None else t))
+    :func:`~heartsound.segmentation.run_evidence.heart_score` reaches
+    ``min_heart_score`` (0 turns the score off)."""
+    if feat["low_share"] < th["min_low_share"]:
+        return False
+    return th["min_heart_score"] <= 0 or heart_score(feat, method) >= th["min_heart_score"]
 
 
 def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
-           method: str = "neural"
+           method: str = "neural", *, evidence: bool = False
            ) -> tuple[np.ndarray, dict[str, Any], list[dict[str, float]]]:
     """Which sounds are kept, from :func:`measure` (cheap; no signal access).
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(n_frames,)]
+        Decoded states.
+    ev : dict
+        :func:`measure`.
+    th : dict
+        All of :data:`THRESHOLDS`.
+    method : str
+        Segmentation method (which heart-score model).
+    evidence : bool
+        Compute every run's full evidence even when the heart score is off.
 
     Returns
     -------
@@ -332,8 +289,9 @@ def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
     info : dict
         The presence fields of :func:`apply` except ``reason`` and ``heart_sounds``.
     runs : list of dict
-        :func:`~heartsound.segmentation.run_evidence.run_features` of every loud run,
-        with ``first``, ``end`` and ``kept``.
+        Per loud run: ``low_share`` and ``n_sounds`` (all of
+        :func:`~heartsound.segmentation.run_evidence.run_features` with ``evidence`` or
+        the heart score on), ``first``, ``end`` and ``kept``.
     """
     sounds, prom, low = ev["sounds"], ev["prominence"], ev["low_share"]
     keep = keep_mask(prom, ev["peak"], high=th["high"], low=th["low"],
@@ -341,7 +299,8 @@ def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
     n_loud = int(keep.sum())
     runs = []
     for a, b in runs_of(keep):
-        f = run_features(ev, a, b)
+        f = (run_features(ev, a, b) if evidence or th["min_heart_score"] > 0 else
+             {"low_share": float(np.median(low[a:b])), "n_sounds": float(b - a)})
         f.update(first=a, end=b, kept=run_passes(f, th, method))
         keep[a:b] = f["kept"]
         runs.append(f)
@@ -407,7 +366,8 @@ def reason(info: dict[str, Any], band_rms: float, th: dict[str, float]) -> str |
                 f"recording holds repeating sounds that stand out from their surroundings "
                 f"(at least {100 * th['min_present_share']:.0f}% needed; median "
                 f"prominence {info['median_prominence'] or 0:.1f}, at least "
-                f"{th['high']:g} for a clear sound; {info['n_sounds_prominent']} sounds "
-                f"prominent, {info['n_sounds_kept']} heart-like: low-pitched, and "
-                f"repeating at the decoded cycle or alternating S1/S2)")
+                f"{th['high']:g} for a clear sound; runs with most energy above "
+                f"150 Hz, as speech or friction, do not count: "
+                f"{info['n_sounds_prominent']} sounds prominent, "
+                f"{info['n_sounds_kept']} heart-like)")
     return None

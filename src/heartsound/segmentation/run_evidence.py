@@ -26,17 +26,75 @@ from typing import Any
 
 import numpy as np
 
-from ..vocab import S1
+from ..vocab import PREPROCESS_SR, S1
 
-__all__ = ["runs_of", "periodicity", "alternation", "run_features", "RUN_FEATURES",
-           "RUN_MODELS", "run_vector", "heart_score", "score_threshold",
-           "N_SOUNDS_CAP"]
+__all__ = ["low_band_share", "sound_spectra", "runs_of", "periodicity", "alternation", "run_features", "RUN_FEATURES",
+           "RUN_MODELS", "run_vector", "heart_score", "N_SOUNDS_CAP"]
+
+#: Spectral window of :func:`low_band_share` (samples at 1000 Hz) and its band edges (Hz).
+_SPEC_N = 128
+_LOW_BAND_HZ = (25.0, 150.0)
+_FULL_BAND_HZ = (25.0, 400.0)
 
 #: Lag search of :func:`periodicity`, as a fraction of the cycle length.
 _LAG_TOL = 0.15
 #: Envelope smoothing (frames) and window length (cycles) of :func:`periodicity`.
 _SMOOTH = 5
 _WINDOW_CYCLES = 4
+
+
+def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
+                   ) -> np.ndarray:
+    """25-150 Hz share of the 25-400 Hz energy around each sound (the first output of
+    :func:`sound_spectra`)."""
+    return sound_spectra(x, sounds, frame_rate)[0]
+
+
+def sound_spectra(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Spectral shape around each sound: low-band share and flatness.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+        The 25-400 Hz signal at :data:`~heartsound.vocab.PREPROCESS_SR` (1000 Hz), e.g.
+        :meth:`Frontend.clean`.
+    sounds : list of (start, end)
+        Frame ranges (:func:`sound_evidence`).
+    frame_rate : float
+        Frames per second of ``sounds``.
+
+    Returns
+    -------
+    low_share : np.ndarray [shape=(len(sounds),)]
+        25-150 Hz share of the 25-400 Hz energy in [0, 1], from a Hann-windowed 128 ms
+        spectrum centred on each sound (1.0 where the window holds no energy: no
+        evidence against a heart sound).
+    flatness : np.ndarray [shape=(len(sounds),)]
+        Geometric over arithmetic mean of the 25-400 Hz power spectrum, in (0, 1]: near 0
+        for a tone (a musical note), higher for a transient or noise (1.0 without energy).
+    """
+    low_share, flat = np.ones(len(sounds)), np.ones(len(sounds))
+    if not sounds:
+        return low_share, flat
+    step = PREPROCESS_SR / frame_rate
+    half = _SPEC_N // 2
+    x = np.asarray(x, dtype=np.float64)
+    centres = [int(round((a + b) * step / 2)) for a, b in sounds]
+    # the windows of x zero-padded by `half` at both ends, gathered without a padded copy
+    idx = (np.clip(np.asarray(centres), 0, len(x)) - half)[:, None] + np.arange(_SPEC_N)
+    inside = (idx >= 0) & (idx < len(x))
+    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0)
+    spec = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_N), axis=1)) ** 2
+    f = np.fft.rfftfreq(_SPEC_N, 1 / PREPROCESS_SR)
+    band = spec[:, (f >= _FULL_BAND_HZ[0]) & (f <= _FULL_BAND_HZ[1])]
+    low = spec[:, (f >= _LOW_BAND_HZ[0]) & (f < _LOW_BAND_HZ[1])].sum(axis=1)
+    tot = band.sum(axis=1)
+    ok = tot > 0
+    np.divide(low, tot, out=low_share, where=ok)
+    gmean = np.exp(np.mean(np.log(band[ok] + 1e-12 * tot[ok, None]), axis=1))
+    flat[ok] = gmean / (tot[ok] / band.shape[1])
+    return low_share, flat
 
 
 def runs_of(keep: np.ndarray) -> list[tuple[int, int]]:
@@ -185,35 +243,36 @@ N_SOUNDS_CAP = 8.0
 
 #: Inputs of :func:`heart_score`, in order (:func:`run_vector`).
 RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
-                                 "interval_ratio", "low_share", "log_prominence",
-                                 "log_flatness")
+                                 "interval_ratio", "low_share", "log_flatness")
 
-#: Per segmentation method: standardisation, logistic coefficients and the decision
-#: threshold of :func:`heart_score`, fitted on training-side runs of that method
+#: Per segmentation method: standardisation and logistic coefficients of
+#: :func:`heart_score`, fitted on training-side runs of that method
 #: (``scripts/no_beats_figures.py fit``; docs/results/no_beats.md). Other methods use
 #: the neural model.
 RUN_MODELS: dict[str, dict[str, Any]] = {
     "neural": {
-        "mean": np.array([1.9975, 0.574, 1.0087, 0.7055, 0.9079, 1.7917, -3.6161]),
-        "scale": np.array([0.1873, 0.2729, 0.5961, 0.1856, 0.1525, 0.6819, 1.8157]),
-        "coef": np.array([1.0171, 0.89, -0.5715, 1.7248, 2.5513, -1.0713, 2.1851]),
-        "intercept": 3.8612, "threshold": 0.18},
+        "mean": np.array([1.9975, 0.574, 1.0087, 0.7055, 0.9079, -3.6161]),
+        "scale": np.array([0.1873, 0.2729, 0.5961, 0.1856, 0.1525, 1.8157]),
+        "coef": np.array([1.1968, 0.3839, -0.3364, 1.9577, 1.7735, 1.0909]),
+        "intercept": 2.9641},
     "springer2016": {
-        "mean": np.array([1.9552, 0.5097, 0.9987, 0.8302, 0.9101, 1.7054, -3.5482]),
-        "scale": np.array([0.2205, 0.3025, 0.6254, 0.2528, 0.1488, 0.6603, 1.7452]),
-        "coef": np.array([1.3567, 0.4477, -0.388, 1.4548, 2.8031, -0.8633, 2.3001]),
-        "intercept": 3.8915, "threshold": 0.2},
+        "mean": np.array([1.9552, 0.5097, 0.9987, 0.8302, 0.9101, -3.5482]),
+        "scale": np.array([0.2205, 0.3025, 0.6254, 0.2528, 0.1488, 1.7452]),
+        "coef": np.array([1.5028, 0.1428, -0.2619, 1.8192, 2.1783, 1.5192]),
+        "intercept": 3.1837},
 }
 
 
 def run_vector(feat: dict[str, float]) -> np.ndarray:
-    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(7,)``: log sound
-    count, periodicity, log(1 + alternation) (alternation capped at 20), systole /
-    diastole ratio (capped at 2), low share, log median prominence, log flatness."""
-    return np.array([np.log(min(max(feat["n_sounds"], 1.0), N_SOUNDS_CAP)), feat["periodicity"],
-                     np.log1p(min(feat["alternation"], 20.0)),
+    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(6,)``: log sound
+    count (capped at :data:`N_SOUNDS_CAP`), periodicity, log(1 + alternation)
+    (alternation capped at 20), systole / diastole ratio (capped at 2), low share, log
+    flatness. The prominence is not used: on the synthetic artifacts it measures the
+    noise floor they were made with, and a score using it rejected quiet PASCAL heart
+    recordings (docs/results/no_beats.md)."""
+    return np.array([np.log(min(max(feat["n_sounds"], 1.0), N_SOUNDS_CAP)),
+                     feat["periodicity"], np.log1p(min(feat["alternation"], 20.0)),
                      min(feat["interval_ratio"], 2.0), feat["low_share"],
-                     np.log(max(feat["prominence"], 1e-3)),
                      np.log(max(feat["flatness"], 1e-6))])
 
 
@@ -224,8 +283,3 @@ def heart_score(feat: dict[str, float], method: str = "neural") -> float:
     z = float(np.dot((run_vector(feat) - m["mean"]) / m["scale"], m["coef"])
               + m["intercept"])
     return float(1.0 / (1.0 + np.exp(-z)))
-
-
-def score_threshold(method: str = "neural") -> float:
-    """The decision threshold of the method's :func:`heart_score`."""
-    return float(RUN_MODELS.get(method, RUN_MODELS["neural"])["threshold"])
