@@ -67,10 +67,14 @@ def test_run_features_interval_ratio_and_cap() -> None:
     long = run_vector({**f, "n_sounds": 200.0})
     assert long[0] == run_vector({**f, "n_sounds": N_SOUNDS_CAP})[0]  # capped
     assert run_vector({**f, "n_sounds": 4.0})[0] < long[0]
+    # a recording with only 5 decoded sounds (2 s): a run over all of them gets full credit
+    short = {**f, "n_sounds": 5.0, "n_sounds_recording": 5.0}
+    assert run_vector(short)[0] == long[0]
+    assert run_vector({**short, "n_sounds": 4.0})[0] < long[0]
 
 
 def test_heart_score_orders_heart_and_artifact_runs() -> None:
-    heart = {"n_sounds": 40.0, "periodicity": 0.8, "alternation": 2.0,
+    heart = {"n_sounds": 40.0, "n_sounds_recording": 40.0, "periodicity": 0.8, "alternation": 2.0,
              "interval_ratio": 0.6, "low_share": 0.95, "prominence": 6.0,
              "flatness": 0.05}
     # a short run of tonal, high-contrast bursts with a long "diastole" (e.g. bass notes)

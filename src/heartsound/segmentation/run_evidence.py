@@ -219,7 +219,8 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     dict
         ``low_share`` (median), ``periodicity``, ``alternation``, ``interval_ratio``
         (median systole / median diastole, 1.0 when undefined), ``prominence`` and
-        ``flatness`` (medians), ``n_sounds``.
+        ``flatness`` (medians), ``n_sounds``, ``n_sounds_recording`` (decoded sounds in
+        the whole recording).
     """
     r = slice(first, end)
     sounds = ev["sounds"]
@@ -234,7 +235,8 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
             "periodicity": periodicity(ev["env"], sounds, first, end),
             "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
             "interval_ratio": ratio, "prominence": float(np.median(ev["prominence"][r])),
-            "flatness": float(np.median(ev["flatness"][r])), "n_sounds": float(end - first)}
+            "flatness": float(np.median(ev["flatness"][r])), "n_sounds": float(end - first),
+            "n_sounds_recording": float(len(sounds))}
 
 
 #: Run length (sounds) beyond which a longer run is no more evidence: a short recording
@@ -263,14 +265,23 @@ RUN_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+def _run_length(feat: dict[str, float]) -> float:
+    """Run length credited to the score, in [1, :data:`N_SOUNDS_CAP`]: the sound count,
+    capped; in a recording with fewer than the cap of decoded sounds, scaled up so that
+    a run over all of them gets the full credit (a 2 s recording holds ~5 sounds)."""
+    n = max(feat["n_sounds"], 1.0)
+    total = min(max(feat.get("n_sounds_recording", n), n), N_SOUNDS_CAP)
+    return min(N_SOUNDS_CAP, n * N_SOUNDS_CAP / total)
+
+
 def run_vector(feat: dict[str, float]) -> np.ndarray:
-    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(6,)``: log sound
-    count (capped at :data:`N_SOUNDS_CAP`), periodicity, log(1 + alternation)
+    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(6,)``: log run
+    length (:func:`_run_length`), periodicity, log(1 + alternation)
     (alternation capped at 20), systole / diastole ratio (capped at 2), low share, log
     flatness. The prominence is not used: on the synthetic artifacts it measures the
     noise floor they were made with, and a score using it rejected quiet PASCAL heart
     recordings (docs/results/no_beats.md)."""
-    return np.array([np.log(min(max(feat["n_sounds"], 1.0), N_SOUNDS_CAP)),
+    return np.array([np.log(_run_length(feat)),
                      feat["periodicity"], np.log1p(min(feat["alternation"], 20.0)),
                      min(feat["interval_ratio"], 2.0), feat["low_share"],
                      np.log(max(feat["flatness"], 1e-6))])
