@@ -12,10 +12,18 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     Share of recordings with no heart sounds found (no events, heart rate null) on
     PhysioNet 2016 (every included recording, per database) or CirCor 2022.
 ``synthetic-artifacts``
-    The same on synthetic artifacts (training side: the spectral threshold was chosen
-    on them): speech-like voiced syllables, knocks at regular or random intervals,
-    friction bursts, low-frequency movement thumps, speech with knocks; each plain and
-    low-passed at 150-400 Hz (as through a chest piece), 4 of each, 20 s at 4000 Hz.
+    The same on synthetic artifacts (training side): 11 kinds (speech-like syllables,
+    regular and random knocks, friction, movement thumps, speech with knocks, music,
+    music with a bass line, feedback tones, stethoscope handling, breathing), each plain
+    and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
+    4000 Hz; ``--half choose`` (the heart score is fitted and its threshold chosen on
+    it) or ``--half report`` (other seeds, only reported).
+``cache``, ``tune``, ``fit``
+    Segment the training-side sets once and keep what the presence decision reads
+    (``--cache DIR``); decide them again over a grid of thresholds (``tune``); fit the
+    heart score with cross-validation grouped by recording (``fit``).
+``runtime``
+    Share of the segmentation time spent in ``presence.apply``.
 ``f1``
     Segmentation F1 (60 ms, segment centres) on a seeded random subset of annotated
     CirCor 2022 recordings, to compare before/after (run it with ``PYTHONPATH`` set to
@@ -30,7 +38,9 @@ Usage::
     python scripts/no_beats_figures.py rejected --corpus circor2022 \\
         --root ../shared/data/circor2022 --limit 600
     python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
-    python scripts/no_beats_figures.py synthetic-artifacts
+    python scripts/no_beats_figures.py synthetic-artifacts --half choose
+    python scripts/no_beats_figures.py cache --cache DIR --root ../shared/data
+    python scripts/no_beats_figures.py fit --cache DIR --scores 0.1,0.2,0.3
 
 ``--set KEY=VALUE`` overrides a value of ``presence.THRESHOLDS`` for the run (the table
 over thresholds in docs/results/no_beats.md).
