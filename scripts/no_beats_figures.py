@@ -12,10 +12,18 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     Share of recordings with no heart sounds found (no events, heart rate null) on
     PhysioNet 2016 (every included recording, per database) or CirCor 2022.
 ``synthetic-artifacts``
-    The same on synthetic artifacts (training side: the spectral threshold was chosen
-    on them): speech-like voiced syllables, knocks at regular or random intervals,
-    friction bursts, low-frequency movement thumps, speech with knocks; each plain and
-    low-passed at 150-400 Hz (as through a chest piece), 4 of each, 20 s at 4000 Hz.
+    The same on synthetic artifacts (training side): 11 kinds (speech-like syllables,
+    regular and random knocks, friction, movement thumps, speech with knocks, music,
+    music with a bass line, feedback tones, stethoscope handling, breathing), each plain
+    and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
+    4000 Hz; ``--half choose`` (the heart score is fitted and its threshold chosen on
+    it) or ``--half report`` (other seeds, only reported).
+``cache``, ``tune``, ``fit``
+    Segment the training-side sets once and keep what the presence decision reads
+    (``--cache DIR``); decide them again over a grid of thresholds (``tune``); fit the
+    heart score with cross-validation grouped by recording (``fit``).
+``runtime``
+    Share of the segmentation time spent in ``presence.apply``.
 ``f1``
     Segmentation F1 (60 ms, segment centres) on a seeded random subset of annotated
     CirCor 2022 recordings, to compare before/after (run it with ``PYTHONPATH`` set to
@@ -30,7 +38,9 @@ Usage::
     python scripts/no_beats_figures.py rejected --corpus circor2022 \\
         --root ../shared/data/circor2022 --limit 600
     python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
-    python scripts/no_beats_figures.py synthetic-artifacts
+    python scripts/no_beats_figures.py synthetic-artifacts --half choose
+    python scripts/no_beats_figures.py cache --cache DIR --root ../shared/data
+    python scripts/no_beats_figures.py fit --cache DIR --scores 0.1,0.2,0.3
 
 ``--set KEY=VALUE`` overrides a value of ``presence.THRESHOLDS`` for the run (the table
 over thresholds in docs/results/no_beats.md).
@@ -46,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from heartsound.errors import HeartsoundError
 from heartsound.example import EXAMPLE_SR, synthetic_pcg
 from heartsound.io import load
 from heartsound.segmentation import presence, segment
@@ -108,33 +119,98 @@ def _noise_burst(rng: np.random.Generator, dur: tuple[float, float], f: tuple[fl
     return _resonate(rng.standard_normal(m), rng.uniform(*f), rng.uniform(*bw)) * np.hanning(m)
 
 
-def synthetic_artifacts(seconds: float = 20.0, reps: int = 4) -> dict[str, np.ndarray]:
+def _note(rng: np.random.Generator, f0: tuple[float, float]) -> np.ndarray:
+    """A musical note: 3-6 harmonics of ``f0`` Hz, attack-decay envelope, 0.12-0.6 s."""
+    m = int(rng.uniform(0.12, 0.6) * ART_SR)
+    t = np.arange(m) / ART_SR
+    f = rng.uniform(*f0)
+    y = sum(rng.uniform(0.2, 1) / k * np.sin(2 * np.pi * k * f * t)
+            for k in range(1, int(rng.integers(3, 7))))
+    return y * np.minimum(1, t / 0.01) * np.exp(-t / rng.uniform(0.1, 0.5))
+
+
+def _feedback(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Acoustic feedback: a tone of 250-2000 Hz with slow vibrato that swells and stops."""
+    t = np.arange(n) / ART_SR
+    f = rng.uniform(250, 2000) * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(2, 6) * t))
+    tone = np.sin(2 * np.pi * np.cumsum(f) / ART_SR)
+    gate = _bursts(rng, n, lambda: np.hanning(int(rng.uniform(0.3, 3) * ART_SR)),
+                   lambda: rng.uniform(0.1, 2))
+    return tone * gate
+
+
+def _handling(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Stethoscope handling: clusters of thumps and scrapes at irregular times."""
+    def cluster() -> np.ndarray:
+        parts = [_knock(rng) if rng.random() < 0.5 else
+                 _noise_burst(rng, (0.05, 0.3), (30, 600), (50, 500))
+                 for _ in range(int(rng.integers(1, 5)))]
+        return np.concatenate([np.concatenate([p, np.zeros(int(rng.uniform(0.02, 0.2)
+                                                             * ART_SR))]) for p in parts])
+    return _bursts(rng, n, cluster, lambda: rng.exponential(0.8))
+
+
+def _breathing(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Breath sounds: 150-1200 Hz noise, inhalation and exhalation every 2.5-5 s."""
+    per = rng.uniform(2.5, 5)
+    return _bursts(rng, n, lambda: _noise_burst(rng, (0.8, 1.6) if rng.random() < 0.5
+                                                else (0.5, 1.2), (150, 1200), (200, 900)),
+                   lambda: rng.uniform(0.1, 0.25) * per)
+
+
+def _artifact_kinds(rng: np.random.Generator, n: int) -> dict[str, Any]:
+    """Makers of one artifact signal of ``n`` samples per kind (names are stable)."""
+    per = rng.uniform(0.4, 1.2)
+
+    def syl() -> np.ndarray:
+        return _syllable(rng)
+
+    def knock() -> np.ndarray:
+        return _knock(rng)
+
+    return {
+        "speech": lambda: _bursts(rng, n, syl, lambda: rng.uniform(0.03, 0.25)
+                                  + (rng.random() < 0.15) * rng.uniform(0.3, 1.0)),
+        "knocks_regular": lambda: _bursts(rng, n, knock,
+                                          lambda: per * rng.uniform(0.9, 1.1) - 0.08),
+        "knocks_random": lambda: _bursts(rng, n, knock, lambda: rng.exponential(0.6) - 0.03),
+        "friction": lambda: _bursts(rng, n, lambda: _noise_burst(
+            rng, (0.08, 0.4), (200, 900), (300, 800)), lambda: per * rng.uniform(0.3, 1.1)),
+        "movement": lambda: _bursts(rng, n, lambda: _noise_burst(
+            rng, (0.1, 0.6), (20, 120), (60, 60)), lambda: rng.uniform(0.2, 1.4)),
+        "speech+knocks": lambda: (_bursts(rng, n, syl, lambda: rng.uniform(0.03, 0.4))
+                                  + _bursts(rng, n, knock, lambda: rng.exponential(0.6))),
+        "music": lambda: _bursts(rng, n, lambda: _note(rng, (150, 700)),
+                                 lambda: rng.choice([0.0, 0.05, 0.1, 0.2])),
+        "music_bass": lambda: (_bursts(rng, n, lambda: _note(rng, (40, 130)),
+                                       lambda: per / 2 * rng.choice([1, 1, 2]) - 0.2)
+                               + 0.5 * _bursts(rng, n, lambda: _note(rng, (200, 800)),
+                                               lambda: rng.uniform(0, 0.3))),
+        "feedback": lambda: _feedback(rng, n),
+        "handling": lambda: _handling(rng, n),
+        "breathing": lambda: _breathing(rng, n),
+    }
+
+
+#: Seeds of the two halves of :func:`synthetic_artifacts`: ``(plain, low-passed)``.
+ART_HALVES = {"choose": (0, 1), "report": (2, 3)}
+
+
+def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choose"
+                        ) -> dict[str, np.ndarray]:
     """Non-heart artifacts that repeat and stand out, ``name -> samples`` at
-    :data:`ART_SR` (peak 0.5, plus a noise floor at -70 to -46 dB)."""
+    :data:`ART_SR` (peak 0.5, plus a noise floor at -70 to -46 dB).
+
+    11 kinds, each plain and low-passed at 150-400 Hz (as through a chest piece), ``reps``
+    of each: ``half`` "choose" (thresholds are chosen on it) and "report" (other seeds,
+    only reported) never share a signal.
+    """
     from scipy.signal import butter, sosfilt
     n, out = int(seconds * ART_SR), {}
-    for lowpass, seed in ((False, 0), (True, 1)):
+    for lowpass, seed in zip((False, True), ART_HALVES[half]):
         rng = np.random.default_rng(seed)
         for r in range(reps):
-            per = rng.uniform(0.4, 1.2)
-            kinds = {
-                "speech": lambda: _bursts(rng, n, lambda: _syllable(rng),
-                                          lambda: rng.uniform(0.03, 0.25)
-                                          + (rng.random() < 0.15) * rng.uniform(0.3, 1.0)),
-                "knocks_regular": lambda: _bursts(rng, n, lambda: _knock(rng),
-                                                  lambda: per * rng.uniform(0.9, 1.1) - 0.08),
-                "knocks_random": lambda: _bursts(rng, n, lambda: _knock(rng),
-                                                 lambda: rng.exponential(0.6) - 0.03),
-                "friction": lambda: _bursts(rng, n, lambda: _noise_burst(
-                    rng, (0.08, 0.4), (200, 900), (300, 800)), lambda: per * rng.uniform(0.3, 1.1)),
-                "movement": lambda: _bursts(rng, n, lambda: _noise_burst(
-                    rng, (0.1, 0.6), (20, 120), (60, 60)), lambda: rng.uniform(0.2, 1.4)),
-                "speech+knocks": lambda: (_bursts(rng, n, lambda: _syllable(rng),
-                                                  lambda: rng.uniform(0.03, 0.4))
-                                          + _bursts(rng, n, lambda: _knock(rng),
-                                                    lambda: rng.exponential(0.6))),
-            }
-            for name, make in kinds.items():
+            for name, make in _artifact_kinds(rng, n).items():
                 y = make()
                 if lowpass:
                     y = sosfilt(butter(2, rng.uniform(150, 400), fs=ART_SR, output="sos"), y)
@@ -183,18 +259,24 @@ def part_synthetic(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def part_synthetic_artifacts(args: argparse.Namespace) -> dict[str, Any]:
-    rows = [_row(k, v, ART_SR, args.method) for k, v in synthetic_artifacts().items()]
-    return {"part": "synthetic-artifacts", "method": args.method,
+    rows = [_row(k, v, ART_SR, args.method)
+            for k, v in synthetic_artifacts(half=args.half).items()]
+    return {"part": "synthetic-artifacts", "method": args.method, "half": args.half,
             "summary": _summary(rows), "signals": rows}
 
 
 def part_artifacts(args: argparse.Namespace) -> dict[str, Any]:
-    files = sorted(Path(args.root, "setA").glob("artifact__*"))
-    rows = []
+    files = sorted(Path(args.root, "setA").glob(f"{args.kind}__*"))
+    rows, unreadable = [], {}
     for p in files:
-        rec = load(p)
+        try:
+            rec = load(p)
+        except HeartsoundError as exc:  # e.g. shorter than one cycle: not counted
+            unreadable[p.stem] = str(exc).replace(str(p), p.name)
+            continue
         rows.append(_row(p.stem, rec.y, rec.sr, args.method))
-    return {"part": "artifacts", "method": args.method, "summary": _summary(rows),
+    return {"part": "artifacts", "method": args.method, "kind": args.kind,
+            "summary": _summary(rows), "unreadable": unreadable,
             "recordings": rows}
 
 
@@ -251,10 +333,201 @@ def part_f1(args: argparse.Namespace) -> dict[str, Any]:
             "n_recordings": res["n_recordings"], "60ms": res["by_tolerance"]["60ms"]}
 
 
+def _cache_items(which: str, args: argparse.Namespace):
+    """``(name, group, is_heart, y, sr)`` of one training-side set of ``cache``."""
+    if which.startswith("artifacts-"):
+        for k, v in synthetic_artifacts(half=which.split("-", 1)[1]).items():
+            yield k, k.rsplit("_", 1)[0], False, v, ART_SR
+        return
+    corpus, limit = {"physionet": ("physionet2016", None),
+                     "circor": ("circor2022", 600)}[which]
+    root = Path(args.root) / corpus
+    for g, p in _corpus_files(corpus, root, limit, args.seed):
+        rec = load(p)
+        yield p.stem, g, True, rec.y, rec.sr
+
+
+def part_cache(args: argparse.Namespace) -> dict[str, Any]:
+    """Segment each training-side set once and keep what the presence decision reads
+    (:func:`presence.measure`) in ``--cache`` (a pickle per set), for ``tune``."""
+    import pickle
+
+    from heartsound.frontend import as_frontend
+    out = {}
+    for which in args.sets.split(","):
+        rows = []
+        for name, g, heart, y, sr in _cache_items(which, args):
+            fe = as_frontend(y, sr)
+            seg = segment(y, sr, method=args.method, frontend=fe)
+            st = seg.decoded_states
+            rows.append({"name": name, "group": g, "heart": heart, "states": st,
+                         "frame_rate": seg.frame_rate, "duration_s": len(y) / sr,
+                         "band_rms": presence._band_rms(fe, presence.THRESHOLDS["flat_rms"]),
+                         "ev": presence.measure(st, fe, seg.frame_rate)})
+        path = Path(args.cache) / f"{which}_{args.method}.pkl"
+        path.write_bytes(pickle.dumps(rows))
+        out[which] = len(rows)
+    return {"part": "cache", "method": args.method, "n": out}
+
+
+def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float],
+                    method: str = "neural") -> dict[str, Any]:
+    """Decision, events per minute and heart rates of cached recordings under ``th``."""
+    from heartsound.segmentation.result import Segmentation
+    hr, rej, ev_n, dur, runs = [], [], 0, 0.0, []
+    for r in rows:
+        gated, info, rr = presence.decide(r["states"], r["ev"], th, method, evidence=True)
+        runs += [{**x, "name": r["name"], "heart": r["heart"]} for x in rr]
+        info["heart_sounds"] = True
+        if presence.reason(info, r["band_rms"], th) is not None:
+            rej.append(r["name"])
+            gated = np.zeros_like(gated)
+        seg = Segmentation(states=gated, frame_rate=r["frame_rate"], method="cached",
+                           heart_rate_bpm=0.0, systolic_interval_s=0.0)
+        ev_n += len(seg.events())
+        dur += r["duration_s"]
+        if seg.median_heart_rate_bpm is not None:
+            hr.append(r["name"])
+    return {"n": len(rows), "rejected": rej, "with_heart_rate": hr,
+            "events_per_min": round(60 * ev_n / max(dur, 1e-9), 2), "runs": runs}
+
+
+def part_tune(args: argparse.Namespace) -> dict[str, Any]:
+    """Rejections and false heart rates over a grid of run thresholds, from ``cache``."""
+    import itertools
+    import pickle
+
+    sets = {w: pickle.loads((Path(args.cache) / f"{w}_{args.method}.pkl").read_bytes())
+            for w in args.sets.split(",")}
+    grid = {}
+    for kv in args.grid:
+        k, vals = kv.split("=", 1)
+        grid[k] = [float(v) for v in vals.split(",")]
+    table = []
+    for combo in itertools.product(*grid.values()):
+        th = {**presence.THRESHOLDS, **dict(zip(grid, combo))}
+        row: dict[str, Any] = {"thresholds": dict(zip(grid, combo))}
+        for w, rows in sets.items():
+            res = evaluate_cached(rows, th, args.method)
+            heart = rows[0]["heart"] if rows else True
+            row[w] = ({"rejected": len(res["rejected"]), "ids": res["rejected"]} if heart
+                      else {"with_heart_rate": len(res["with_heart_rate"]),
+                            "ids": res["with_heart_rate"],
+                            "events_per_min": res["events_per_min"]})
+        table.append(row)
+    return {"part": "tune", "method": args.method, "grid": grid, "table": table}
+
+
+def _fit_runs(runs: list[dict[str, Any]], c: float = 1.0) -> dict[str, Any]:
+    """Standardised logistic regression, heart runs vs artifact runs (balanced)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from heartsound.segmentation.run_evidence import run_vector
+    x = np.array([run_vector(r) for r in runs])
+    y = np.array([r["heart"] for r in runs], dtype=int)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
+    lr.fit((x - mean) / scale, y)
+    return {"mean": mean, "scale": scale, "coef": lr.coef_[0],
+            "intercept": float(lr.intercept_[0])}
+
+
+def _counts(sets: dict[str, list[dict[str, Any]]], th: dict[str, float],
+            method: str) -> dict[str, Any]:
+    """Rejected heart recordings and artifacts given a heart rate, per set."""
+    out = {}
+    for w, rows in sets.items():
+        res = evaluate_cached(rows, th, method)
+        heart = rows[0]["heart"] if rows else True
+        out[w] = ({"rejected": res["rejected"]} if heart else
+                  {"with_heart_rate": res["with_heart_rate"],
+                   "events_per_min": res["events_per_min"]})
+    return out
+
+
+def part_fit(args: argparse.Namespace) -> dict[str, Any]:
+    """Fit :func:`run_evidence.heart_score` on the training side (PhysioNet, CirCor,
+    synthetic artifacts "choose" half): grouped 5-fold cross-validation by recording
+    (out-of-fold decisions over a grid of ``min_heart_score``), then the model on all of
+    it, with every set (the "report" half too) decided by it."""
+    import pickle
+
+    from heartsound.segmentation import run_evidence
+    sets = {w: pickle.loads((Path(args.cache) / f"{w}_{args.method}.pkl").read_bytes())
+            for w in ("physionet", "circor", "artifacts-choose", "artifacts-report")}
+    base = {**presence.THRESHOLDS, "min_heart_score": 0.0}
+    train_sets = ("physionet", "circor", "artifacts-choose")
+    runs = {w: [r for r in evaluate_cached(sets[w], base, args.method)["runs"]
+                if r["low_share"] >= base["min_low_share"]] for w in train_sets}
+    names = sorted({r["name"] for w in train_sets for r in sets[w]})
+    fold = dict(zip(names, np.random.default_rng(args.seed).integers(0, 5, len(names))))
+    grid = [float(v) for v in args.scores.split(",")]
+    oof: dict[float, dict[str, list[str]]] = {t: {} for t in grid}
+    saved = dict(run_evidence.RUN_MODELS)
+    try:
+        for k in range(5):
+            run_evidence.RUN_MODELS[args.method] = _fit_runs([r for w in train_sets for r in runs[w]
+                                                if fold[r["name"]] != k], args.c)
+            for t in grid:
+                sub = {w: [r for r in sets[w] if fold[r["name"]] == k] for w in train_sets}
+                for w, v in _counts(sub, {**base, "min_heart_score": t},
+                                    args.method).items():
+                    ids = v.get("rejected", v.get("with_heart_rate"))
+                    oof[t].setdefault(w, []).extend(ids)
+        model = _fit_runs([r for w in train_sets for r in runs[w]], args.c)
+        run_evidence.RUN_MODELS[args.method] = model
+        final = {t: _counts(sets, {**base, "min_heart_score": t}, args.method) for t in grid}
+    finally:
+        run_evidence.RUN_MODELS.clear()
+        run_evidence.RUN_MODELS.update(saved)
+    return {"part": "fit", "method": args.method, "seed": args.seed, "c": args.c,
+            "n_runs": {w: len(v) for w, v in runs.items()},
+            "model": {k: np.round(np.asarray(v), 4).tolist() for k, v in model.items()},
+            "oof": {str(t): {w: {"n": len(ids), "ids": ids} for w, ids in v.items()}
+                    for t, v in oof.items()},
+            "final": {str(t): v for t, v in final.items()}}
+
+
+def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
+    """Share of the segmentation time spent in :func:`presence.apply` (2 included
+    PhysioNet recordings of each database, seed ``--seed``; the second of two passes)."""
+    import time
+
+    items = _corpus_files("physionet2016", Path(args.root), None, args.seed)
+    rng = np.random.default_rng(args.seed)
+    picked = []
+    for g in sorted({g for g, _ in items}):
+        paths = [p for h, p in items if h == g]
+        picked += [paths[i] for i in rng.choice(len(paths), 2, replace=False)]
+    recs = [load(p) for p in picked]
+    inner = presence.apply
+    spent = [0.0]
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    presence.apply = timed
+    try:
+        for _ in range(2):
+            spent[0], t0 = 0.0, time.perf_counter()
+            for r in recs:
+                segment(r.y, r.sr, method=args.method)
+            total = time.perf_counter() - t0
+    finally:
+        presence.apply = inner
+    return {"part": "runtime", "method": args.method, "recordings": [p.stem for p in picked],
+            "segment_s": round(total, 3), "presence_s": round(spent[0], 3),
+            "presence_share": round(spent[0] / total, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", choices=("synthetic", "synthetic-artifacts", "artifacts",
-                                     "rejected", "f1"))
+                                     "rejected", "f1", "cache", "tune", "fit", "runtime"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -262,6 +535,19 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="random subset of this size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--kind", default="artifact",
+                    help="artifacts: PASCAL set A class (artifact, normal, murmur, extrahls)")
+    ap.add_argument("--half", choices=tuple(ART_HALVES), default="choose",
+                    help="synthetic-artifacts: which half")
+    ap.add_argument("--cache", type=Path, help="folder of the cache/tune pickles")
+    ap.add_argument("--sets", default="physionet,circor,artifacts-choose",
+                    help="cache/tune: comma-separated sets (physionet, circor, "
+                         "artifacts-choose, artifacts-report)")
+    ap.add_argument("--scores", default="0.1,0.2,0.3,0.4,0.5",
+                    help="fit: values of min_heart_score to try")
+    ap.add_argument("--c", type=float, default=1.0, help="fit: inverse regularisation")
+    ap.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="tune: threshold values to try")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override presence.THRESHOLDS[KEY] for this run")
     args = ap.parse_args()
@@ -272,7 +558,9 @@ def main() -> None:
         presence.THRESHOLDS[key] = float(value)
     res = {"synthetic": part_synthetic, "synthetic-artifacts": part_synthetic_artifacts,
            "artifacts": part_artifacts,
-           "rejected": part_rejected, "f1": part_f1}[args.part](args)
+           "rejected": part_rejected, "f1": part_f1, "cache": part_cache,
+           "tune": part_tune, "fit": part_fit,
+           "runtime": part_runtime}[args.part](args)
     res["thresholds"] = dict(presence.THRESHOLDS)
     text = json.dumps(res, indent=1)
     if args.out:

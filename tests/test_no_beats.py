@@ -9,7 +9,7 @@ import pytest
 import heartsound
 from heartsound.example import EXAMPLE_SR, synthetic_pcg
 from heartsound.segmentation import segment
-from heartsound.segmentation.presence import drop_high_runs, keep_mask, low_band_share
+from heartsound.segmentation.presence import keep_mask, low_band_share
 
 SR = 2000
 METHODS = ("neural", "springer2016")
@@ -131,14 +131,6 @@ def test_low_band_share_known_spectra() -> None:
     assert low_band_share(burst, [], 50.0).size == 0
     # a sound at the very start or end is measured on the zero-padded signal
     assert low_band_share(np.sin(2 * np.pi * 60 * t), [(0, 2), (198, 200)], 50.0).min() > 0.9
-
-
-def test_drop_high_runs_by_median() -> None:
-    keep = np.array([True] * 4 + [False] + [True] * 4)
-    share = np.array([0.9, 0.1, 0.8, 0.9, 0.5, 0.1, 0.2, 0.9, 0.1])
-    # first run: median 0.85 kept (one high sound does not break it); second: 0.15 dropped
-    assert drop_high_runs(keep, share, 0.3).tolist() == [True] * 4 + [False] * 5
-    assert drop_high_runs(keep, share, 0.0).tolist() == keep.tolist()
 
 
 def test_keep_mask_hysteresis_and_runs() -> None:

@@ -20,13 +20,13 @@ dropped, so a chance burst in noise does not make a beat. Frames of dropped soun
 systole/diastole frames next to one, get state 0 (``"unannotated"``: undefined).
 
 Spectral shape of each run: heart sounds hold most of their 25-400 Hz energy below
-150 Hz; speech (voiced harmonics from ~100 Hz up), friction and clicks are broader and
-higher. The **low share** of a sound is the 25-150 Hz share of the 25-400 Hz energy in a
-128 ms window centred on it (:func:`low_band_share`); a run whose sounds' median low
-share is below ``min_low_share`` is dropped whatever its loudness contrast (median low
-share of the kept sounds: PhysioNet 2016 recordings 0.35 at the lowest, 1st percentile
-0.65; CirCor 0.36 and 0.45; prominent runs of synthetic speech, friction and knocks
-0.02-0.30).
+150 Hz; speech, friction and clicks are broader and higher. A run whose sounds' median
+**low share** (25-150 Hz share of the 25-400 Hz energy in 128 ms around each sound,
+:func:`~heartsound.segmentation.run_evidence.low_band_share`) is below
+``min_low_share`` is dropped whatever its loudness contrast; so is a run whose
+:func:`~heartsound.segmentation.run_evidence.heart_score` (a logistic model over run
+length, periodicity, S1/S2 alternation, systole/diastole ratio, low share and spectral
+flatness, fitted on training-side data) is below ``min_heart_score``.
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
@@ -46,9 +46,12 @@ import numpy as np
 from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
 from .result import Segmentation
+from .run_evidence import (heart_score, low_band_share, run_features, runs_of,
+                           sound_spectra)
 
-__all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "keep_mask",
-           "drop_high_runs", "apply"]
+__all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
+           "keep_mask",
+           "measure", "decide", "run_passes", "reason", "apply"]
 
 #: Decision values (docs/results/no_beats.md says how they were chosen).
 THRESHOLDS: dict[str, float] = {
@@ -60,12 +63,9 @@ THRESHOLDS: dict[str, float] = {
     "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
+    "min_heart_score": 0.1,      # run_evidence.heart_score of a run (0: not used)
 }
 
-#: Spectral window of :func:`low_band_share` (samples at 1000 Hz) and its band edges (Hz).
-_SPEC_N = 128
-_LOW_BAND_HZ = (25.0, 150.0)
-_FULL_BAND_HZ = (25.0, 400.0)
 
 
 def frame_envelope(fe: Frontend, n_frames: int, frame_rate: float) -> np.ndarray:
@@ -124,76 +124,22 @@ def sound_evidence(states: np.ndarray, env: np.ndarray, frame_rate: float,
     sounds = _sound_runs(states)
     w = int(round(context_s * frame_rate))
     prom, peak = np.zeros(len(sounds)), np.zeros(len(sounds))
-    for i, (a, b) in enumerate(sounds):
-        c = (a + b) // 2
-        bg = float(np.median(env[max(0, c - w): c + w + 1]))
-        pk = peak[i] = float(env[a:b].max())
-        prom[i] = pk / bg if bg > 0 else (np.inf if pk > 0 else 0.0)
-    return sounds, prom, peak
-
-
-def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
-                   ) -> np.ndarray:
-    """25-150 Hz share of the 25-400 Hz energy around each sound.
-
-    Parameters
-    ----------
-    x : np.ndarray [shape=(n,)]
-        The 25-400 Hz signal at :data:`~heartsound.vocab.PREPROCESS_SR` (1000 Hz), e.g.
-        :meth:`Frontend.clean`.
-    sounds : list of (start, end)
-        Frame ranges (:func:`sound_evidence`).
-    frame_rate : float
-        Frames per second of ``sounds``.
-
-    Returns
-    -------
-    np.ndarray [shape=(len(sounds),)]
-        Share in [0, 1] from a Hann-windowed 128 ms spectrum centred on each sound
-        (1.0 where the window holds no energy: no evidence against a heart sound).
-    """
-    out = np.ones(len(sounds))
     if not sounds:
-        return out
-    step = PREPROCESS_SR / frame_rate
-    half = _SPEC_N // 2
-    x = np.asarray(x, dtype=np.float64)
-    centres = [int(round((a + b) * step / 2)) for a, b in sounds]
-    # the windows of x zero-padded by `half` at both ends, gathered without a padded copy
-    idx = (np.clip(np.asarray(centres), 0, len(x)) - half)[:, None] + np.arange(_SPEC_N)
-    inside = (idx >= 0) & (idx < len(x))
-    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0)
-    spec = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_N), axis=1)) ** 2
-    f = np.fft.rfftfreq(_SPEC_N, 1 / PREPROCESS_SR)
-    low = spec[:, (f >= _LOW_BAND_HZ[0]) & (f < _LOW_BAND_HZ[1])].sum(axis=1)
-    tot = spec[:, (f >= _FULL_BAND_HZ[0]) & (f <= _FULL_BAND_HZ[1])].sum(axis=1)
-    np.divide(low, tot, out=out, where=tot > 0)
-    return out
-
-
-def drop_high_runs(keep: np.ndarray, low_share: np.ndarray,
-                   min_low_share: float = THRESHOLDS["min_low_share"]) -> np.ndarray:
-    """Drop runs of kept sounds whose median :func:`low_band_share` is below
-    ``min_low_share`` (speech, friction, clicks: energy mostly above 150 Hz).
-
-    Parameters
-    ----------
-    keep : np.ndarray [shape=(n_sounds,), dtype=bool]
-        :func:`keep_mask`.
-    low_share : np.ndarray [shape=(n_sounds,)]
-        :func:`low_band_share`.
-
-    Returns
-    -------
-    np.ndarray [shape=keep.shape, dtype=bool]
-        A copy of ``keep`` without those runs.
-    """
-    out = np.asarray(keep, dtype=bool).copy()
-    d = np.flatnonzero(np.diff(np.concatenate([[0], out.astype(np.int8), [0]])))
-    for a, b in zip(d[::2], d[1::2]):
-        if float(np.median(low_share[a:b])) < min_low_share:
-            out[a:b] = False
-    return out
+        return sounds, prom, peak
+    ab = np.array(sounds)
+    c = (ab[:, 0] + ab[:, 1]) // 2
+    bg = np.empty(len(sounds))
+    inner = (c - w >= 0) & (c + w + 1 <= env.size)  # full windows: all medians at once
+    if inner.any():
+        win = np.lib.stride_tricks.sliding_window_view(env, 2 * w + 1)
+        bg[inner] = np.median(win[c[inner] - w], axis=1)
+    for i in np.flatnonzero(~inner):
+        bg[i] = np.median(env[max(0, c[i] - w): c[i] + w + 1])
+    peak[:] = [env[a:b].max() for a, b in sounds]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prom[:] = np.where(bg > 0, peak / np.where(bg > 0, bg, 1.0),
+                           np.where(peak > 0, np.inf, 0.0))
+    return sounds, prom, peak
 
 
 def keep_mask(prominence: np.ndarray, peak: np.ndarray | None = None, *,
@@ -277,6 +223,97 @@ def _band_rms(fe: Frontend, flat_rms: float) -> float:
     return min(_rms(fe.y, centre=True), _rms(fe.bandpassed()))
 
 
+def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
+            context_s: float = THRESHOLDS["context_s"]) -> dict[str, Any]:
+    """The signal measurements the decision reads (the costly part of :func:`apply`).
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(n_frames,)]
+        Decoded states (1-4).
+    fe : Frontend
+        The recording's front end.
+    frame_rate : float
+        Frames per second of ``states``.
+    context_s : float
+        See :func:`sound_evidence`.
+
+    Returns
+    -------
+    dict
+        ``env`` (:func:`frame_envelope`), ``sounds``, ``prominence``, ``peak``
+        (:func:`sound_evidence`), ``low_share`` (:func:`low_band_share`, per sound),
+        ``labels`` (state of each sound).
+    """
+    env = frame_envelope(fe, states.size, frame_rate)
+    sounds, prom, peak = sound_evidence(states, env, frame_rate, context_s)
+    low, flat = sound_spectra(fe.clean(), sounds, frame_rate)
+    return {"env": env, "sounds": sounds, "prominence": prom, "peak": peak,
+            "low_share": low, "flatness": flat,
+            "labels": np.array([states[a] for a, _ in sounds], dtype=np.int8)}
+
+
+def run_passes(feat: dict[str, float], th: dict[str, float], method: str = "neural"
+               ) -> bool:
+    """The per-run rule: a loud run counts as heart sounds when its sounds are low-pitched
+    (median low share ``>= min_low_share``) and its
+    :func:`~heartsound.segmentation.run_evidence.heart_score` reaches
+    ``min_heart_score`` (0 turns the score off)."""
+    if feat["low_share"] < th["min_low_share"]:
+        return False
+    return th["min_heart_score"] <= 0 or heart_score(feat, method) >= th["min_heart_score"]
+
+
+def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
+           method: str = "neural", *, evidence: bool = False
+           ) -> tuple[np.ndarray, dict[str, Any], list[dict[str, float]]]:
+    """Which sounds are kept, from :func:`measure` (cheap; no signal access).
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(n_frames,)]
+        Decoded states.
+    ev : dict
+        :func:`measure`.
+    th : dict
+        All of :data:`THRESHOLDS`.
+    method : str
+        Segmentation method (which heart-score model).
+    evidence : bool
+        Compute every run's full evidence even when the heart score is off.
+
+    Returns
+    -------
+    gated : np.ndarray [shape=states.shape]
+        States with unsupported frames 0 (before the whole-recording decision).
+    info : dict
+        The presence fields of :func:`apply` except ``reason`` and ``heart_sounds``.
+    runs : list of dict
+        Per loud run: ``low_share`` and ``n_sounds`` (all of
+        :func:`~heartsound.segmentation.run_evidence.run_features` with ``evidence`` or
+        the heart score on), ``first``, ``end`` and ``kept``.
+    """
+    sounds, prom, low = ev["sounds"], ev["prominence"], ev["low_share"]
+    keep = keep_mask(prom, ev["peak"], high=th["high"], low=th["low"],
+                     min_level=th["min_level"], min_run=int(th["min_run"]))
+    n_loud = int(keep.sum())
+    runs = []
+    for a, b in runs_of(keep):
+        f = (run_features(ev, a, b) if evidence or th["min_heart_score"] > 0 else
+             {"low_share": float(np.median(low[a:b])), "n_sounds": float(b - a)})
+        f.update(first=a, end=b, kept=run_passes(f, th, method))
+        keep[a:b] = f["kept"]
+        runs.append(f)
+    gated = _gated_states(states, sounds, keep)
+    info: dict[str, Any] = {
+        "present_share": float(np.mean(gated > 0)) if gated.size else 0.0,
+        "n_sounds_decoded": len(sounds), "n_sounds_kept": int(keep.sum()),
+        "n_sounds_prominent": n_loud,
+        "median_prominence": float(np.median(prom)) if prom.size else None,
+        "median_low_share": float(np.median(low[keep])) if keep.any() else None}
+    return gated, info, runs
+
+
 def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | None = None
           ) -> Segmentation:
     """Keep only the sounds the signal supports; say whether any heart sounds are present.
@@ -297,39 +334,18 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
         ``seg.decoded_states``) and ``seg.presence`` filled:
         ``heart_sounds`` (bool), ``present_share`` (share of frames left in runs),
         ``n_sounds_decoded``, ``n_sounds_prominent`` (after the loudness test),
-        ``n_sounds_kept`` (after the spectral test too), ``median_prominence``,
-        ``median_low_share`` (of the kept sounds) and ``reason``
-        (None when heart sounds were found).
+        ``n_sounds_kept`` (after the run tests too), ``median_prominence``,
+        ``median_low_share`` (of the kept sounds), ``n_runs`` (loud runs) and
+        ``n_runs_kept``, and ``reason`` (None when heart sounds were found).
     """
     th = {**THRESHOLDS, **(thresholds or {})}
     states = np.asarray(seg.states).astype(np.int8)
     band_rms = _band_rms(fe, th["flat_rms"])
-    env = frame_envelope(fe, states.size, seg.frame_rate)
-    sounds, prom, peak = sound_evidence(states, env, seg.frame_rate, th["context_s"])
-    keep = keep_mask(prom, peak, high=th["high"], low=th["low"], min_level=th["min_level"],
-                     min_run=int(th["min_run"]))
-    low = low_band_share(fe.clean(), sounds, seg.frame_rate)
-    n_loud = int(keep.sum())
-    keep = drop_high_runs(keep, low, th["min_low_share"])
-    gated = _gated_states(states, sounds, keep)
-    share = float(np.mean(gated > 0)) if gated.size else 0.0
-    info: dict[str, Any] = {
-        "heart_sounds": True, "present_share": share, "n_sounds_decoded": len(sounds),
-        "n_sounds_kept": int(keep.sum()), "n_sounds_prominent": n_loud,
-        "median_prominence": float(np.median(prom)) if prom.size else None,
-        "median_low_share": float(np.median(low[keep])) if keep.any() else None,
-        "reason": None}
-    if band_rms < th["flat_rms"]:
-        info["reason"] = (f"flat: no signal in the 25-400 Hz heart-sound band (RMS "
-                          f"{band_rms:.1e} < {th['flat_rms']:g}; constant, DC or silent)")
-    elif share < th["min_present_share"]:
-        info["reason"] = (f"no heart sounds found: {100 * share:.0f}% of the recording holds "
-                          f"repeating sounds that stand out from their surroundings (at "
-                          f"least {100 * th['min_present_share']:.0f}% needed; median "
-                          f"prominence {info['median_prominence'] or 0:.1f}, at least "
-                          f"{th['high']:g} for a clear sound; runs with most energy above "
-                          f"150 Hz, as speech or friction, do not count: {n_loud} sounds "
-                          f"prominent, {int(keep.sum())} heart-like)")
+    ev = measure(states, fe, seg.frame_rate, th["context_s"])
+    gated, info, runs = decide(states, ev, th, seg.method)
+    info = {"heart_sounds": True, **info, "n_runs": len(runs),
+            "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}
+    info["reason"] = reason(info, band_rms, th)
     if info["reason"] is not None:
         info["heart_sounds"] = False
         info["present_share"] = 0.0
@@ -338,3 +354,20 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     seg.states = gated
     seg.presence = info
     return seg
+
+
+def reason(info: dict[str, Any], band_rms: float, th: dict[str, float]) -> str | None:
+    """Why the recording holds no heart sounds (None when it does)."""
+    if band_rms < th["flat_rms"]:
+        return (f"flat: no signal in the 25-400 Hz heart-sound band (RMS "
+                f"{band_rms:.1e} < {th['flat_rms']:g}; constant, DC or silent)")
+    if info["present_share"] < th["min_present_share"]:
+        return (f"no heart sounds found: {100 * info['present_share']:.0f}% of the "
+                f"recording holds repeating sounds that stand out from their surroundings "
+                f"(at least {100 * th['min_present_share']:.0f}% needed; median "
+                f"prominence {info['median_prominence'] or 0:.1f}, at least "
+                f"{th['high']:g} for a clear sound; runs with most energy above "
+                f"150 Hz, as speech or friction, do not count: "
+                f"{info['n_sounds_prominent']} sounds prominent, "
+                f"{info['n_sounds_kept']} heart-like)")
+    return None

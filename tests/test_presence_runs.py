@@ -1,0 +1,128 @@
+"""Per-run evidence of a heart (heartsound.segmentation.run_evidence) and its use by the
+presence check: known answers on constructed envelopes, spectra and sound sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heartsound.segmentation.presence import (THRESHOLDS, decide, run_passes,
+                                              sound_spectra)
+from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_MODELS, alternation,
+                                                  heart_score, periodicity, run_features,
+                                                  run_vector, runs_of)
+from heartsound.vocab import S1, S2
+
+FR = 50.0
+
+
+def _sounds(onsets: list[int], dur: int = 5) -> list[tuple[int, int]]:
+    return [(a, a + dur) for a in onsets]
+
+
+def _envelope(onsets: list[int], n: int, amp: np.ndarray | None = None) -> np.ndarray:
+    env = np.full(n, 0.1)
+    for k, a in enumerate(onsets):
+        env[a:a + 5] = 1.0 if amp is None else amp[k]
+    return env
+
+
+def _heart_onsets(n_cycles: int, cyc: int = 40, sys: int = 14) -> list[int]:
+    return [o for c in range(n_cycles) for o in (10 + c * cyc, 10 + c * cyc + sys)]
+
+
+def test_runs_of() -> None:
+    assert runs_of(np.array([0, 1, 1, 0, 1], bool)) == [(1, 3), (4, 5)]
+    assert runs_of(np.zeros(3, bool)) == []
+
+
+def test_periodicity_regular_vs_irregular() -> None:
+    on = _heart_onsets(10)
+    assert periodicity(_envelope(on, 420), _sounds(on), 0, len(on)) > 0.9
+    # the same number of bursts at random times: the decoded "cycles" do not repeat
+    rng = np.random.default_rng(0)
+    rnd = sorted(rng.choice(np.arange(5, 400, 6), len(on), replace=False).tolist())
+    assert periodicity(_envelope(rnd, 420), _sounds(on), 0, len(on)) < 0.5
+    assert periodicity(_envelope(on, 420), _sounds(on), 0, 1) == 0.0  # one sound
+
+
+def test_alternation_consistent_vs_random() -> None:
+    lab = np.array([S1, S2] * 8)
+    low = np.full(16, 0.9)
+    assert alternation(lab, np.tile([2.0, 1.0], 8), low) > 5  # S1 always twice S2
+    rng = np.random.default_rng(1)
+    assert alternation(lab, rng.uniform(0.5, 1.5, 16), low) < 1
+    assert alternation(lab[:3], np.ones(3), low[:3]) == 0.0  # fewer than two cycles
+
+
+def test_run_features_interval_ratio_and_cap() -> None:
+    on = _heart_onsets(6, cyc=40, sys=14)
+    ev = {"sounds": _sounds(on), "labels": np.array([S1, S2] * 6),
+          "env": _envelope(on, 260), "peak": np.tile([2.0, 1.0], 6),
+          "low_share": np.full(12, 0.9), "flatness": np.full(12, 0.3),
+          "prominence": np.full(12, 5.0)}
+    f = run_features(ev, 0, 12)
+    assert f["interval_ratio"] == pytest.approx(14 / 26)
+    assert f["n_sounds"] == 12 and f["low_share"] == pytest.approx(0.9)
+    long = run_vector({**f, "n_sounds": 200.0})
+    assert long[0] == run_vector({**f, "n_sounds": N_SOUNDS_CAP})[0]  # capped
+    assert run_vector({**f, "n_sounds": 4.0})[0] < long[0]
+    # a recording with only 5 decoded sounds (2 s): a run over all of them gets full credit
+    short = {**f, "n_sounds": 5.0, "n_sounds_recording": 5.0}
+    assert run_vector(short)[0] == long[0]
+    assert run_vector({**short, "n_sounds": 4.0})[0] < long[0]
+
+
+def test_heart_score_orders_heart_and_artifact_runs() -> None:
+    heart = {"n_sounds": 40.0, "n_sounds_recording": 40.0, "periodicity": 0.8, "alternation": 2.0,
+             "interval_ratio": 0.6, "low_share": 0.95, "prominence": 6.0,
+             "flatness": 0.05}
+    # a short run of tonal, high-contrast bursts with a long "diastole" (e.g. bass notes)
+    tonal = {**heart, "n_sounds": 4.0, "periodicity": 0.2, "interval_ratio": 0.3,
+             "flatness": 0.002, "prominence": 20.0}
+    th = dict(THRESHOLDS)
+    for m in RUN_MODELS:
+        assert heart_score(heart, m) > th["min_heart_score"] > heart_score(tonal, m)
+    assert run_passes(heart, th) and not run_passes(tonal, th)
+    assert not run_passes({**heart, "low_share": 0.1}, th)  # high-pitched: never
+    assert run_passes(tonal, {**th, "min_heart_score": 0.0})  # 0: the score is off
+
+
+def test_sound_spectra_flatness() -> None:
+    t = np.arange(4000) / 1000.0
+    rng = np.random.default_rng(2)
+    tone = np.sin(2 * np.pi * 80 * t)
+    _, flat_tone = sound_spectra(tone, [(99, 102)], FR)
+    _, flat_noise = sound_spectra(rng.standard_normal(4000), [(99, 102)], FR)
+    assert flat_tone[0] < 0.05 < 0.3 < flat_noise[0]
+    assert sound_spectra(np.zeros(4000), [(99, 102)], FR)[1][0] == 1.0
+
+
+def _run(sys: int, flatness: float, n_cycles: int = 12, cyc: int = 40
+         ) -> tuple[np.ndarray, dict]:
+    """Decoded states and :func:`measure`-like evidence of one loud run of S1/S2 pairs."""
+    on = _heart_onsets(n_cycles, cyc=cyc, sys=sys)
+    n = 10 + n_cycles * cyc + 10
+    states = np.full(n, 4, np.int8)
+    for k, a in enumerate(on):
+        states[a:a + 5] = S1 if k % 2 == 0 else S2
+        states[a + 5:(on[k + 1] if k + 1 < len(on) else n)] = 2 if k % 2 == 0 else 4
+    m = len(on)
+    return states, {"sounds": _sounds(on), "labels": np.array([S1, S2] * n_cycles),
+                    "env": _envelope(on, n, np.tile([2.0, 1.0], n_cycles)),
+                    "peak": np.tile([2.0, 1.0], n_cycles), "low_share": np.full(m, 0.95),
+                    "flatness": np.full(m, flatness), "prominence": np.full(m, 8.0)}
+
+
+def test_decide_keeps_heart_runs_drops_tonal_runs() -> None:
+    th = dict(THRESHOLDS)
+    states, ev = _run(sys=14, flatness=0.1)  # systole 0.28 s, diastole 0.52 s
+    gated, info, runs = decide(states, ev, th)
+    assert len(runs) == 1 and runs[0]["kept"] and info["n_sounds_kept"] == 24
+    # tonal bursts (flatness 1e-4) with a short "systole": notes, not heart sounds
+    states, ev = _run(sys=8, flatness=1e-4)
+    gated, info, runs = decide(states, ev, th)
+    assert not runs[0]["kept"] and not gated.any() and info["present_share"] == 0.0
+    # score off: the tonal run is kept, and only its low share is measured
+    gated, info, runs = decide(states, ev, {**th, "min_heart_score": 0.0})
+    assert runs[0]["kept"] and "periodicity" not in runs[0] and gated.any()
