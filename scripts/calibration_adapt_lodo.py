@@ -38,26 +38,27 @@ from heartsound.calibration.model import logit
 
 KS = (10, 25, 50, 100)
 MAIN = ("a", "b", "e", "f")
+#: the shipped method of session 8 (``adapt``, L2 10): paired differences are against it
+BASELINE = "adapt10"
 
 
-def recipes() -> dict[str, tuple[str, tuple[tuple[str, float], ...]]]:
-    """name -> (logit source, ((extra input block, l2), ...))."""
-    r: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {"platt": ("z", ())}
+def recipes() -> dict[str, tuple[str, tuple[tuple[str, float], ...] | None]]:
+    """name -> (logit source, ((extra input block, l2), ...)); blocks None: the model's
+    own threshold, nothing fitted. ``bn``: the model run on per-band normalised input."""
+    r: dict[str, tuple[str, tuple[tuple[str, float], ...] | None]] = {"platt": ("z", ())}
     for l2 in (3, 10, 30):
         r[f"adapt{l2}"] = ("z", (("prof", l2),))
         r[f"adaptmur{l2}"] = ("z", (("prof", l2), ("mur", l2)))
+        r[f"bnadapt{l2}"] = ("z_bn", (("prof", l2),))
     r["mur10"] = ("z", (("mur", 10),))
-    for l2 in (10, 30, 100, 300, 1000):
+    for l2 in (30, 100, 300):
         r[f"head{l2}"] = ("z", (("emb", l2),))
         r[f"headprof{l2}"] = ("z", (("emb", l2), ("prof", 10)))
-        r[f"bnhead{l2}"] = ("z_bn", (("emb_bn", l2),))
-    r["bnown"] = ("z_bn", None)  # the model's own threshold on the normalised input
+    r["bnhead100"] = ("z_bn", (("emb_bn", 100),))
+    r["bnown"] = ("z_bn", None)
     r["bnplatt"] = ("z_bn", ())
-    for l2 in (3, 10, 30):
-        r[f"bnadapt{l2}"] = ("z_bn", (("prof", l2),))
     r["bnmur10"] = ("z_bn", (("mur", 10),))
     r["bnadaptmur10"] = ("z_bn", (("prof", 10), ("mur", 10)))
-    r["headmur100"] = ("z", (("emb", 100), ("mur", 10)))
     r["headprofmur100"] = ("z", (("emb", 100), ("prof", 10), ("mur", 10)))
     return r
 
@@ -117,10 +118,22 @@ def evaluate(site: dict[str, np.ndarray], rs: dict[str, Any], draws: int, seed: 
             for name, r in rs.items():
                 q = fit_predict(site, r, tr, te)
                 res[name].append(balanced_accuracy(y[te], q >= _threshold(r, site, y[tr])))
-        _honest(site, rs, k, res)
-        out[f"k{k}"] = {n: {"mean": float(np.mean(v)), "sd": float(np.std(v)),
-                            "n_draws": len(v)} for n, v in res.items()}
+        base = np.array(res.get(BASELINE, []))
+        out[f"k{k}"] = {n: _stats(np.array(v), base) for n, v in res.items()}
+        honest: dict[str, list[float]] = {}
+        _honest(site, rs, k, honest)
+        out[f"k{k}"].update({n: _stats(np.array(v), None) for n, v in honest.items()})
     return out
+
+
+def _stats(v: np.ndarray, base: np.ndarray | None) -> dict[str, float]:
+    """Mean and sd over the draws; with ``base`` (the same draws under
+    :data:`BASELINE`), the mean and sd of the paired difference."""
+    d = {"mean": float(v.mean()), "sd": float(v.std()), "n_draws": int(len(v))}
+    if base is not None and len(base) == len(v):
+        d["diff_vs_baseline"] = float((v - base).mean())
+        d["diff_sd"] = float((v - base).std())
+    return d
 
 
 def _threshold(recipe: tuple[str, Any], site: dict[str, Any], y_tr: np.ndarray) -> float:
@@ -147,23 +160,40 @@ def _honest(site: dict[str, Any], rs: dict[str, Any], k: int,
                     balanced_accuracy(y[te], q >= _threshold(rec, site, y[tr])))
 
 
-def nested(sites: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """Per k: each main database's score under the recipe best on the other databases,
-    and the best recipe in hindsight (mean over the main databases)."""
+#: recipe pools the nested selection chooses among: every recipe, each family (its
+#: regularisation chosen inside: a name prefix), or a list (the shipped adapt with and
+#: without per-band input normalisation)
+POOLS: dict[str, str | tuple[str, ...]] = {
+    "all": "", "adapt": "adapt", "adaptmur": "adaptmur", "bnadapt": "bnadapt",
+    "head": "head", "headprof": "headprof", "adapt10_or_bn": ("adapt10", "bnadapt10")}
+
+
+def _in_pool(name: str, pool: str | tuple[str, ...]) -> bool:
+    if isinstance(pool, tuple):
+        return name in pool
+    return not pool or (name.startswith(pool) and name[len(pool):].isdigit())
+
+
+def nested(sites: dict[str, Any], names: list[str], pool: str | tuple[str, ...] = ""
+           ) -> dict[str, Any]:
+    """Per k: each main database's score under the recipe of ``pool`` (:data:`POOLS`)
+    best on the other databases, and the best recipe in hindsight (mean over the main
+    databases)."""
     out: dict[str, Any] = {}
     for k in KS:
         key = f"k{k}"
         avail = [d for d, s in sites.items() if key in s]
         main = [d for d in MAIN if d in avail]
-        if not main:
+        cand = [n for n in names if all(n in sites[d][key] for d in avail)
+                and not n.endswith(("_honest", "_sameR")) and _in_pool(n, pool)]
+        if not main or not cand:
             continue
-        names = [n for n in names if all(n in sites[d][key] for d in avail)]
-        mean_of = {n: float(np.mean([sites[d][key][n]["mean"] for d in main])) for n in names}
-        best = max(names, key=mean_of.get)
+        mean_of = {n: float(np.mean([sites[d][key][n]["mean"] for d in main])) for n in cand}
+        best = max(cand, key=mean_of.get)
         chosen, scores = {}, []
         for d in main:
             others = [o for o in avail if o != d]
-            pick = max(names, key=lambda n: np.mean([sites[o][key][n]["mean"] for o in others]))
+            pick = max(cand, key=lambda n: np.mean([sites[o][key][n]["mean"] for o in others]))
             chosen[d] = pick
             scores.append(sites[d][key][pick]["mean"])
         out[key] = {"databases": main, "nested_mean": float(np.mean(scores)),
@@ -197,7 +227,8 @@ def main() -> None:
     print(json.dumps({"draws": a.draws, "seed": a.seed, "min_test": a.min_test,
                       "recipes": {n: [r[0], r[1] and [list(b) for b in r[1]]]
                                   for n, r in rs.items()},
-                      "nested": nested(sites, list(rs)), "databases": sites}, indent=1))
+                      "nested": {p: nested(sites, list(rs), pre) for p, pre in POOLS.items()},
+                      "databases": sites}, indent=1))
 
 
 if __name__ == "__main__":

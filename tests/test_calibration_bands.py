@@ -136,6 +136,15 @@ def test_cli_calibrate_band_norm_then_analyze(physionet_root, tmp_path, capsys):
     assert c["probabilities"]["abnormal"] == pytest.approx(q, abs=1e-5)
 
 
+def test_cli_band_norm_is_not_available_for_murmur(tmp_path, capsys):
+    (tmp_path / "labels.csv").write_text("file,label\nx.wav,Present\n")
+    code = cli_main(["calibrate", "--task", "murmur", "--labels", str(tmp_path / "labels.csv"),
+                     "--out", str(tmp_path / "c.json"), "--band-norm"])
+    assert code != 0
+    assert "available for abnormal" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_embedding_output_reproduces_the_logits():
     if os.environ.get("CI", "").lower() != "true":
         pytest.importorskip("onnx")

@@ -125,6 +125,7 @@ def normalised_scores_of(task: str, files: Sequence[str | Path], *,
     scale = site_scale(np.array([band_variance(x, cfg.n_mels) for x in feats]), ref)
     scores = []
     for i, x in enumerate(feats):
+        # with ``features`` given, classify uses neither the samples nor the rate
         r = classify(np.zeros(0), cfg.sr, task=task, features=scale_input(x, scale))
         scores.append(r.probabilities[POSITIVE[task]])
         if progress is not None:
