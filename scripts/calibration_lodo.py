@@ -23,17 +23,9 @@ from typing import Any
 import numpy as np
 
 from heartsound.calibration import METHODS, fit
-from heartsound.calibration.fitting import balanced_accuracy
+from heartsound.calibration.fitting import balanced_accuracy, stratified_draw
 
 KS = (0, 10, 25, 50, 100)
-
-
-def draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` indices stratified by ``y`` (at least 2 of each class)."""
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    kp = min(max(2, int(round(k * len(pos) / len(y)))), k - 2)
-    return np.concatenate([rng.choice(pos, kp, replace=False),
-                           rng.choice(neg, k - kp, replace=False)])
 
 
 def one_site(raw: np.ndarray, y: np.ndarray, prof: np.ndarray, thr0: float, args: Any
@@ -46,7 +38,7 @@ def one_site(raw: np.ndarray, y: np.ndarray, prof: np.ndarray, thr0: float, args
             continue
         res: dict[str, list[float]] = {m: [] for m in METHODS}
         for _ in range(args.draws):
-            tr = draw(y, k, rng)
+            tr = stratified_draw(y, k, rng)
             te = np.setdiff1d(np.arange(len(y)), tr)
             lab = np.where(y[tr], "abnormal", "normal")
             for m in METHODS:

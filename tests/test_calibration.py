@@ -230,6 +230,7 @@ def test_cli_calibrate_then_analyze(tmp_path, capsys):
                      str(tmp_path / "labels.csv"), "--audio", str(audio), "--out",
                      str(out), "--method", "threshold"]) == 0
     cal = load(out)
+    assert cal.input_scale is None  # per-band input normalisation only when asked
     assert cal.provenance["n_per_class"] == {"abnormal": 2, "normal": 2}
     assert cal.provenance["labels"] == "labels.csv"
     capsys.readouterr()

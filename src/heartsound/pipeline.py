@@ -350,7 +350,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
         cls = {t: TaskResult(t, None, True, why, assessable=False) for t in tasks}
     else:
         results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
-        results, calibrated = apply_all(cals, results, rec.y, rec.sr, fe)
+        results, calibrated = apply_all(cals, results, rec.y, rec.sr, fe, seg)
         uncertain = not bool(quality.usable)
         cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
         for t, info in calibrated.items():

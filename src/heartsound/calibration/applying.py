@@ -9,6 +9,10 @@ rule), and the interval and stability are those of the calibrated score over the
 bootstrap resamples of the crops as :func:`~heartsound.classification.decision.decide`.
 Attention and occlusion evidence stay the model's own. :func:`apply_all` applies one
 calibration per task and, when murmur was calibrated, makes severity agree with it again.
+A calibration with per-band input normalisation (``input_scale``, :mod:`.bands`) first
+runs the model again on the recording's scaled input (:func:`rescore`); its map applies
+to that result (whose attention is then of the scaled input; the occlusion evidence, if
+any, stays that of the original input).
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import numpy as np
 from .. import bundle
 from ..classification.decision import (CAVEATS, N_BOOT, SCORE_NAMES, Decision, _cmp,
                                        softmax)
-from ..classification.inference import ClassificationResult, cohere_severity, load_bundle
+from ..classification.frontend import FrontendConfig, features
+from ..classification.inference import (ClassificationResult, classify, cohere_severity,
+                                        load_bundle)
 from ..classification.ood import profile
 from ..classification.tasks import aggregate_patient
 from ..errors import ParameterError
 from ..frontend import Frontend
+from .bands import scale_input
 from .model import POSITIVE, Calibration, load
 
-__all__ = ["apply", "apply_all", "as_calibrations"]
+__all__ = ["apply", "apply_all", "as_calibrations", "rescore"]
 
 _SEED = 0  # the seed of decision.decide's resamples
 
@@ -124,11 +131,41 @@ def as_calibrations(calibration: Any) -> dict[str, Calibration]:
     return out
 
 
+def rescore(cal: Calibration, result: ClassificationResult, y: np.ndarray, sr: int,
+            frontend: Frontend | None = None, segmentation: Any = None
+            ) -> ClassificationResult:
+    """``result`` of the model run again on the recording's input scaled by
+    ``cal.input_scale`` (``result`` itself when it has none); the occlusion evidence is
+    kept from ``result``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        The recording's samples at ``sr`` Hz.
+    frontend, segmentation : optional
+        The recording's front end and segmentation (for the phase channels), as the
+        analysis computed them; default: computed again.
+    """
+    if cal.input_scale is None:
+        return result
+    cfg = FrontendConfig(**load_bundle(cal.task)["frontend"])
+    if len(cal.input_scale) != cfg.n_mels:
+        raise ParameterError(f"{cal.source or 'calibration'}: input_scale has "
+                             f"{len(cal.input_scale)} bands, the {cal.task} model "
+                             f"{cfg.n_mels}")
+    x = features(y, sr, cfg, segmentation=segmentation, frontend=frontend)
+    new = classify(y, sr, task=cal.task, features=scale_input(x, np.array(cal.input_scale)))
+    return replace(new, evidence_by_phase=result.evidence_by_phase)
+
+
 def apply_all(calibrations: Mapping[str, Calibration], results: dict[str, Any],
-              y: np.ndarray, sr: int, frontend: Frontend | None = None
+              y: np.ndarray, sr: int, frontend: Frontend | None = None,
+              segmentation: Any = None
               ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Apply each task's calibration to ``results`` (task -> ClassificationResult, or
-    the exception that made it unavailable, left as it is).
+    the exception that made it unavailable, left as it is); a calibration with
+    ``input_scale`` to the model's result on the scaled input (:func:`rescore`, with the
+    recording's ``frontend`` and ``segmentation`` when given).
 
     Returns
     -------
@@ -153,6 +190,7 @@ def apply_all(calibrations: Mapping[str, Calibration], results: dict[str, Any],
             continue
         if cal.needs_profile and prof is None:
             prof = profile(y, sr, frontend=frontend)
+        res = rescore(cal, res, y, sr, frontend, segmentation)
         out[task], info[task] = apply(cal, res, prof if cal.needs_profile else None)
     sev = out.get("severity")
     if "murmur" in info and sev is not None and not isinstance(sev, Exception):

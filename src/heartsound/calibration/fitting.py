@@ -25,7 +25,7 @@ from ..errors import ParameterError
 from .model import METHODS, POSITIVE, Calibration, logit
 
 __all__ = ["fit", "best_threshold", "balanced_accuracy", "logistic_regression",
-           "ADAPT_L2", "MIN_PER_CLASS"]
+           "stratified_draw", "ADAPT_L2", "MIN_PER_CLASS"]
 
 #: L2 penalty of the ``adapt`` profile weights (on the summed log-loss; standardised inputs).
 ADAPT_L2 = 10.0
@@ -37,6 +37,17 @@ def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     """Mean of sensitivity and specificity of boolean ``pred`` against boolean ``y``."""
     y, pred = np.asarray(y, bool), np.asarray(pred, bool)
     return 0.5 * (float(pred[y].mean()) + float((~pred[~y]).mean()))
+
+
+def stratified_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` indices into boolean ``y`` [shape=(n,)] drawn without replacement, stratified
+    by class (the positive share of ``y``, rounded) with at least :data:`MIN_PER_CLASS`
+    of each class: the labelled recordings of one simulated site calibration
+    (``scripts/calibration_*.py``)."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~np.asarray(y, bool))
+    kp = min(max(MIN_PER_CLASS, int(round(k * len(pos) / len(y)))), k - MIN_PER_CLASS)
+    return np.concatenate([rng.choice(pos, kp, replace=False),
+                           rng.choice(neg, k - kp, replace=False)])
 
 
 def best_threshold(score: np.ndarray, y: np.ndarray) -> float:
@@ -105,6 +116,7 @@ def _params(method: str, raw: np.ndarray, y: np.ndarray, prof: np.ndarray | None
 
 def fit(task: str, raw_scores: Sequence[float], labels: Sequence[str], *,
         method: str = "platt", profiles: np.ndarray | None = None,
+        input_scale: Sequence[float] | None = None,
         provenance: dict[str, Any] | None = None) -> Calibration:
     """Fit a site calibration of ``task`` on labelled recordings.
 
@@ -123,6 +135,10 @@ def fit(task: str, raw_scores: Sequence[float], labels: Sequence[str], *,
     profiles : np.ndarray [shape=(n, d)], optional
         Spectral profiles (:func:`heartsound.classification.ood.profile`); needed by
         ``adapt``.
+    input_scale : sequence of float, optional
+        Per-band factors the model's input was scaled by before ``raw_scores`` were
+        computed (:mod:`.bands`); stored so the calibration is applied to the scores of
+        inputs scaled the same way.
     provenance : dict, optional
         Extra provenance (e.g. the labels file).
 
@@ -167,4 +183,5 @@ def fit(task: str, raw_scores: Sequence[float], labels: Sequence[str], *,
             "n_per_class": {str(c): int((lab == c).sum()) for c in sorted(set(lab))},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "heartsound_version": __version__, "method": method, **(provenance or {})}
-    return Calibration(task, method, thr, params, prov)
+    scale = None if input_scale is None else tuple(float(v) for v in input_scale)
+    return Calibration(task, method, thr, params, prov, input_scale=scale)

@@ -13,10 +13,15 @@ recordings. Methods (:data:`METHODS`):
   spectral profile (:func:`heartsound.classification.ood.profile`, standardised), L2
   regularised: a light adaptation to the site's recording chain.
 
+Any method may also carry ``input_scale``, per-band factors applied to the model's input
+before it is run (per-band input normalisation to the site, :mod:`.bands`); its map is
+then of the scores of the normalised inputs.
+
 The file is small JSON (:func:`save`, :func:`load`) with its provenance: task, the sha256
 of the model it was fitted for (:data:`heartsound.bundle.REGISTRY`), counts per class,
 date, heartsound version and method. Applying a calibration to another model or task
-raises (:meth:`Calibration.check`).
+raises (:meth:`Calibration.check`). Format ``heartsound-calibration/2`` added
+``input_scale``; files of format 1 still load (without it).
 """
 
 from __future__ import annotations
@@ -32,14 +37,17 @@ import numpy as np
 from ..errors import ModelError, ParameterError
 from ..serialize import json_text, write_atomic
 
-__all__ = ["Calibration", "METHODS", "POSITIVE", "FORMAT", "load", "save", "logit"]
+__all__ = ["Calibration", "METHODS", "POSITIVE", "FORMAT", "READABLE_FORMATS", "load",
+           "save", "logit"]
 
 #: Calibration methods, cheapest first.
 METHODS = ("threshold", "platt", "isotonic", "adapt")
 #: The finding whose probability is calibrated, per supported task.
 POSITIVE: dict[str, str] = {"abnormal": "abnormal", "murmur": "Present"}
 #: Format tag written in every calibration file.
-FORMAT = "heartsound-calibration/1"
+FORMAT = "heartsound-calibration/2"
+#: Formats :func:`load` reads (1: before ``input_scale``).
+READABLE_FORMATS = ("heartsound-calibration/1", FORMAT)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -72,6 +80,9 @@ class Calibration:
         File it was read from.
     sha256 : str or None
         sha256 of that file.
+    input_scale : tuple of float or None
+        Factor of each Mel band of the model input (:mod:`.bands`), or None: the input
+        is left as it is.
     """
 
     task: str
@@ -81,6 +92,7 @@ class Calibration:
     provenance: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     sha256: str | None = None
+    input_scale: tuple[float, ...] | None = None
 
     @property
     def needs_profile(self) -> bool:
@@ -124,13 +136,15 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "task": self.task, "method": self.method,
                 "positive": POSITIVE[self.task], "threshold": float(self.threshold),
+                "input_scale": None if self.input_scale is None else list(self.input_scale),
                 "params": self.params, "provenance": self.provenance}
 
     def summary(self) -> dict[str, Any]:
         """What an analysis reports about the calibration it applied."""
         return {"file": None if self.source is None else Path(self.source).name,
                 "sha256": self.sha256, "method": self.method, "fitted_on": self.n,
-                "threshold": float(self.threshold)}
+                "threshold": float(self.threshold),
+                "band_normalised": self.input_scale is not None}
 
 
 def save(cal: Calibration, path: str | Path) -> Path:
@@ -144,7 +158,8 @@ def load(path: str | Path) -> Calibration:
     Raises
     ------
     ParameterError
-        The file is missing, not JSON, or not a heartsound calibration.
+        The file is missing, not JSON, not a heartsound calibration, or of a format this
+        version cannot read (:data:`READABLE_FORMATS`).
     """
     p = Path(path)
     try:
@@ -152,12 +167,23 @@ def load(path: str | Path) -> Calibration:
         d = json.loads(data)
     except (OSError, ValueError) as exc:
         raise ParameterError(f"{p}: cannot read the calibration ({exc})") from exc
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
+    if not isinstance(d, dict) or not str(d.get("format", "")).startswith(
+            "heartsound-calibration/"):
         raise ParameterError(f"{p}: not a heartsound calibration file (format {FORMAT})")
+    if d["format"] not in READABLE_FORMATS:
+        raise ParameterError(f"{p}: calibration format {d['format']!r} is not one this "
+                             f"heartsound reads ({', '.join(READABLE_FORMATS)}): refit it "
+                             "with this version's `heartsound calibrate`")
+    scale = d.get("input_scale")
+    if scale is not None and (not isinstance(scale, list) or not scale
+                              or not all(isinstance(v, (int, float)) and v > 0
+                                         for v in scale)):
+        raise ParameterError(f"{p}: input_scale must be a list of positive numbers")
     if d.get("task") not in POSITIVE or d.get("method") not in METHODS:
         raise ParameterError(f"{p}: unknown task {d.get('task')!r} or method "
                              f"{d.get('method')!r}")
     return Calibration(task=d["task"], method=d["method"], threshold=float(d["threshold"]),
                        params=dict(d.get("params", {})),
                        provenance=dict(d.get("provenance", {})), source=str(p),
-                       sha256=hashlib.sha256(data).hexdigest())
+                       sha256=hashlib.sha256(data).hexdigest(),
+                       input_scale=None if scale is None else tuple(float(v) for v in scale))
