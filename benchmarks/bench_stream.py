@@ -46,6 +46,7 @@ from heartsound.evaluation.segmentation import (
     score_pascal,
     summary,
 )
+from heartsound.io import resample
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
 from heartsound.streaming import DEFAULT_LAG_S, Stream, emissions
@@ -211,13 +212,19 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
 
 def speed_items(args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--dataset pascal``: the 21 annotated set A recordings (44.1 kHz); ``circor``: the
-    first ``--n`` held-out recordings of fold 0 (4 kHz)."""
+    first ``--n`` held-out recordings of fold 0 (2 kHz as loaded). ``--resample HZ``:
+    the same audio resampled to ``HZ`` first (:func:`heartsound.io.resample`)."""
     if args.dataset == "pascal":
-        return pascal_items(os.path.join(args.root, "pascal2011"))
-    records = circor2022.read(os.path.join(args.root, "circor2022"))
-    records = [r for r in records if r.annotation_path is not None]
-    te = circor_folds(records, k=5, seed=0)[0][1]
-    return circor_items([records[i] for i in te[:args.n]], with_features=False)
+        items = pascal_items(os.path.join(args.root, "pascal2011"))
+    else:
+        records = circor2022.read(os.path.join(args.root, "circor2022"))
+        records = [r for r in records if r.annotation_path is not None]
+        te = circor_folds(records, k=5, seed=0)[0][1]
+        items = circor_items([records[i] for i in te[:args.n]], with_features=False)
+    if args.resample:
+        for it in items:
+            it["y"], it["sr"] = resample(it["y"], it["sr"], args.resample), args.resample
+    return items
 
 
 def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float,
@@ -301,6 +308,7 @@ def base_cpu(args: argparse.Namespace, method: str) -> float:
            "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
     cmd += ["--lag", str(args.lag)] if args.lag is not None else []
     cmd += ["--hop", str(args.hop)] if args.hop is not None else []
+    cmd += ["--resample", str(args.resample)] if args.resample else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
 
@@ -329,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="speed: a checkout whose src/ is timed too, in the same run")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
     p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
-                   help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (4 kHz, --n)")
+                   help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (2 kHz, --n)")
+    p.add_argument("--resample", type=int, default=None,
+                   help="speed: resample the recordings to this rate (Hz) first")
     p.add_argument("--stages", action="store_true", help="speed: time per stage too")
     p.add_argument("--net-context", type=int, default=None,
                    help="frames the network sees per call (streaming.emissions.NET_CONTEXT)")

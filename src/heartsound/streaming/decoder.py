@@ -160,8 +160,6 @@ class FixedLagDecoder:
             return []
         if e.shape[0]:
             self._viterbi.push(e)
-        if self._stale():
-            self._restart()
         out: list[tuple[int, int, int]] = []
         while self.n_frames - self._commit >= 2:
             states, _ = self._viterbi.finish()
@@ -174,6 +172,8 @@ class FixedLagDecoder:
                 out.append((st, self._start + on, self._start + off))
                 self._commit, self._state = self._start + off, NEXT_STATE[st]
             break
+        if self._stale():       # after the commits: fewer frames to push again
+            self._restart()
         return out
 
     def _sounds(self, states: np.ndarray, r: int, final: bool) -> list[tuple[int, int, int]]:

@@ -16,6 +16,7 @@ spent as the front end's lookahead (``lookahead_s``), the network's lookahead (n
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +30,15 @@ from .decoder import FixedLagDecoder
 from .emissions import Emitter
 from .frontend import StreamFrontend
 
-__all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent", "StreamQuality"]
+__all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "DEFAULT_LOOKAHEAD_S", "HeartRate", "Stream", "StreamEvent",
+           "StreamQuality"]
 
 #: Default time (s) from a sound's offset to its emission (plus up to one block).
-DEFAULT_LAG_S = 0.4
+DEFAULT_LAG_S = 0.36
 #: Default block length (s): the work is done once per block.
-DEFAULT_HOP_S = 0.4
+DEFAULT_HOP_S = 0.6
+#: Default audio (s) after a block the front end waits for (its windows' right margin).
+DEFAULT_LOOKAHEAD_S = 0.06
 #: The neural network's lookahead (s): frames of features after a frame before its
 #: posterior is kept.
 NET_LOOKAHEAD_S = 0.2
@@ -42,8 +46,9 @@ NET_LOOKAHEAD_S = 0.2
 RATE_WINDOW_S = 5.0
 #: Least seconds before the first heart-rate estimate (decoding starts then).
 RATE_MIN_S = 3.0
-#: Seconds between heart-rate re-estimates.
-RATE_EVERY_S = 1.0
+#: Least seconds between heart-rate re-estimates (made at the end of a block: every
+#: second block at the default 0.6 s).
+RATE_EVERY_S = 1.2
 #: S1-S1 intervals in the running median of :meth:`Stream.heart_rate`.
 N_INTERVALS = 5
 #: Band-passed RMS (signal units) below which there is no contact.
@@ -124,7 +129,7 @@ class Stream:
     """
 
     def __init__(self, sr: int, *, method: str = "neural", lag_s: float = DEFAULT_LAG_S,
-                 hop_s: float = DEFAULT_HOP_S, lookahead_s: float = 0.1, model: Any = None,
+                 hop_s: float = DEFAULT_HOP_S, lookahead_s: float = DEFAULT_LOOKAHEAD_S, model: Any = None,
                  n_threads: int = 1) -> None:
         if not (float(sr) == int(sr) and int(sr) >= 500):
             raise AudioError(f"stream: sample rate must be a whole number >= 500 Hz, got {sr}")
@@ -169,7 +174,8 @@ class Stream:
         y = np.asarray(chunk, dtype=np.float64)
         if y.ndim == 2:
             y = y.mean(axis=1)
-        if y.ndim != 1 or not np.isfinite(y).all():
+        # a finite sum means finite samples (the full check only when it is not)
+        if y.ndim != 1 or not (math.isfinite(y.sum()) or np.isfinite(y).all()):
             raise AudioError("stream: chunks must be 1-D (or frames x channels) finite samples")
         if self._closed:
             raise AudioError("stream: push() after flush()")
