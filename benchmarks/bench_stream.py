@@ -49,7 +49,7 @@ from heartsound.evaluation.segmentation import (
 from heartsound.io import resample
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
-from heartsound.streaming import DEFAULT_LAG_S, Stream, emissions
+from heartsound.streaming import Stream, emissions
 
 WINDOW_S = 5.0
 
@@ -58,11 +58,11 @@ WINDOW_S = 5.0
 STREAM_KW: dict[str, Any] = {}
 
 
-def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
+def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float | None,
                   chunk_s: float) -> tuple[list[Any], list[tuple[float, float | None]], float]:
     """Streamed events, (time, heart rate) at every 5 s window end, CPU seconds."""
     t0 = time.process_time()
-    s = Stream(sr, method=method, model=model, lag_s=lag, **STREAM_KW)
+    s = Stream(sr, method=method, model=model, **lag_kw(lag), **STREAM_KW)
     n = max(1, int(round(chunk_s * sr)))
     ev: list[Any] = []
     hr: list[tuple[float, float | None]] = []
@@ -74,6 +74,12 @@ def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
             next_w += WINDOW_S
     ev += s.flush()
     return ev, hr, time.process_time() - t0
+
+
+def lag_kw(lag: float | None) -> dict[str, float]:
+    """``Stream`` keywords for ``lag`` (none for None: the checkout's default, which an
+    older checkout, timed with ``--base``, may not accept as None)."""
+    return {} if lag is None else {"lag_s": lag}
 
 
 def ref_rate(s1_times: list[float], t_end: float) -> float | None:
@@ -227,7 +233,7 @@ def speed_items(args: argparse.Namespace) -> list[dict[str, Any]]:
     return items
 
 
-def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float,
+def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float | None,
                 chunk_s: float) -> dict[str, float]:
     """Process time per second of audio (ms) of each stage of the stream, one pass
     (timers around the stages' methods; their own cost is in "other")."""
@@ -247,7 +253,7 @@ def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float
     total, dur = 0.0, 0.0
     for it in items:
         t = time.process_time()
-        s = Stream(it["sr"], method=method, model=model, lag_s=lag, **STREAM_KW)
+        s = Stream(it["sr"], method=method, model=model, **lag_kw(lag), **STREAM_KW)
         wrap(s._frontend, "_block", "front end")
         wrap(s._frontend, "_normalise", "running z-score")
         wrap(s._emitter, "push", "emissions (network)")
@@ -265,7 +271,7 @@ def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
     items = speed_items(args)
-    lag = DEFAULT_LAG_S if args.lag is None else args.lag
+    lag = args.lag
     models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
     dur = sum(len(it["y"]) / it["sr"] for it in items)
     out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="circor / pascal: the methods to score")
     p.add_argument("--hop", type=float, default=None, help="Stream(hop_s=...)")
     p.add_argument("--lag", type=float, default=None,
-                   help="speed: the lag (default: the checkout's DEFAULT_LAG_S)")
+                   help="speed: the lag (default: the checkout's default for the method)")
     p.add_argument("--base", default=None,
                    help="speed: a checkout whose src/ is timed too, in the same run")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
