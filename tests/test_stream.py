@@ -105,8 +105,8 @@ def test_heart_rate_adapts_within_a_few_beats():
     assert abs(hr_at[19.0].bpm - 60.0) < 4 and hr_at[19.0].source == "beats"
     assert hr_at[19.0].sd_bpm is not None and hr_at[19.0].sd_bpm < 6
     assert abs(model_at[19.0] - 60.0) < 4
-    # a step to 100 bpm at 20 s: the decoder's rate follows within 3.5 s (2.9 s with the
-    # defaults: 0.6 s blocks, re-estimated every second block), the reported
+    # a step to 100 bpm at 20 s: the decoder's rate follows within 3.5 s (2.5 s with the
+    # defaults: 0.8 s blocks, re-estimated every second block), the reported
     # (beat-to-beat) rate within 5 s (8 beats at the new rate)
     assert abs(model_at[23.5] - 100.0) < 5
     assert abs(hr_at[25.0].bpm - 100.0) < 10

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--lag", type=float, default=None, metavar="S",
                    help="seconds from a sound's offset to its emission, plus up to one "
-                        "block (default: neural 0.36, 0.6 s blocks; springer2016 0.4, 0.4 s "
+                        "block (default: neural 0.26, 0.8 s blocks; springer2016 0.4, 0.4 s "
                         "blocks)")
     p.add_argument("--method", default="neural", choices=("neural", "springer2016"),
                    help="segmentation method (default neural)")

@@ -37,20 +37,21 @@ __all__ = ["DEFAULTS", "DEFAULT_HOP_S", "DEFAULT_LAG_S", "DEFAULT_LOOKAHEAD_S", 
 #: is done once per block; the lag is the time from a sound's offset to its emission
 #: (plus up to one block); the lookahead is the audio after a block the front end waits
 #: for (its windows' right margin). springer2016 keeps 0.4 s blocks and 0.1 s of
-#: lookahead: with 0.6 s blocks its PASCAL F1 falls 0.025 below offline.
-DEFAULTS = {"neural": (0.6, 0.36, 0.06), "springer2016": (0.4, 0.4, 0.1)}
+#: lookahead: with 0.6 s blocks its PASCAL F1 falls 0.025 below offline. Measured in
+#: docs/results/stream.md.
+DEFAULTS = {"neural": (0.8, 0.26, 0.06), "springer2016": (0.4, 0.4, 0.1)}
 #: The neural defaults (:data:`DEFAULTS`).
 DEFAULT_HOP_S, DEFAULT_LAG_S, DEFAULT_LOOKAHEAD_S = DEFAULTS["neural"]
 #: The neural network's lookahead (s): frames of features after a frame before its
 #: posterior is kept.
-NET_LOOKAHEAD_S = 0.2
+NET_LOOKAHEAD_S = 0.16
 #: Seconds of the rate signal the duration model's heart rate is read from.
 RATE_WINDOW_S = 5.0
 #: Least seconds before the first heart-rate estimate (decoding starts then).
 RATE_MIN_S = 3.0
 #: Least seconds between heart-rate re-estimates (made at the end of a block: every
-#: second block at the default 0.6 s).
-RATE_EVERY_S = 1.2
+#: second block at the default 0.8 s).
+RATE_EVERY_S = 1.6
 #: S1-S1 intervals in the running median of :meth:`Stream.heart_rate`.
 N_INTERVALS = 5
 #: Band-passed RMS (signal units) below which there is no contact.
