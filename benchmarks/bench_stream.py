@@ -50,6 +50,7 @@ from heartsound.io import resample
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
 from heartsound.streaming import Stream, emissions
+from heartsound.streaming import stream as stream_mod
 
 WINDOW_S = 5.0
 
@@ -349,12 +350,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", action="store_true", help="speed: time per stage too")
     p.add_argument("--net-context", type=int, default=None,
                    help="frames the network sees per call (streaming.emissions.NET_CONTEXT)")
+    p.add_argument("--lookahead", type=float, default=None,
+                   help="Stream(lookahead_s=...): the front end's lookahead (s)")
+    p.add_argument("--net-lookahead", type=float, default=None,
+                   help="the network's lookahead (s, streaming.stream.NET_LOOKAHEAD_S)")
+    p.add_argument("--rate-every", type=float, default=None,
+                   help="least seconds between heart-rate estimates (stream.RATE_EVERY_S)")
     args = p.parse_args(argv)
     STREAM_KW.clear()
     if args.net_context is not None:
         emissions.NET_CONTEXT = args.net_context
     if args.hop is not None:
         STREAM_KW["hop_s"] = args.hop
+    if args.lookahead is not None:
+        STREAM_KW["lookahead_s"] = args.lookahead
+    if args.net_lookahead is not None:
+        stream_mod.NET_LOOKAHEAD_S = args.net_lookahead
+    if args.rate_every is not None:
+        stream_mod.RATE_EVERY_S = args.rate_every
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
     out["command"] = portable("python benchmarks/bench_stream.py "
