@@ -18,7 +18,8 @@ few tenths of a second) is the forward pass restarted at the commit (the state a
 beginning there: :class:`_StartedViterbi`) and the frames since pushed again; and also
 when a new duration model differs materially from the running one (a heart-rate change),
 or when the pass has run :data:`MAX_SPAN_FRAMES` past its start (so the back pointers
-held and each backtrack's cost stay bounded, whatever the stream's length).
+held and each backtrack's cost stay bounded, whatever the stream's length); these two
+are done after the block's commits, so that fewer frames are pushed again.
 
 Compared with the offline decoder, which scores every path over the whole recording,
 a committed boundary is never revised by later evidence: with a lag of a few tenths of a
