@@ -46,9 +46,11 @@ from heartsound.evaluation.segmentation import (
     score_pascal,
     summary,
 )
+from heartsound.io import resample
 from heartsound.segmentation import neural, springer
 from heartsound.serialize import portable
-from heartsound.streaming import DEFAULT_LAG_S, Stream, emissions
+from heartsound.streaming import Stream, emissions
+from heartsound.streaming import stream as stream_mod
 
 WINDOW_S = 5.0
 
@@ -57,11 +59,11 @@ WINDOW_S = 5.0
 STREAM_KW: dict[str, Any] = {}
 
 
-def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
+def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float | None,
                   chunk_s: float) -> tuple[list[Any], list[tuple[float, float | None]], float]:
     """Streamed events, (time, heart rate) at every 5 s window end, CPU seconds."""
     t0 = time.process_time()
-    s = Stream(sr, method=method, model=model, lag_s=lag, **STREAM_KW)
+    s = Stream(sr, method=method, model=model, **lag_kw(lag), **STREAM_KW)
     n = max(1, int(round(chunk_s * sr)))
     ev: list[Any] = []
     hr: list[tuple[float, float | None]] = []
@@ -73,6 +75,12 @@ def stream_events(y: np.ndarray, sr: int, method: str, model: Any, lag: float,
             next_w += WINDOW_S
     ev += s.flush()
     return ev, hr, time.process_time() - t0
+
+
+def lag_kw(lag: float | None) -> dict[str, float]:
+    """``Stream`` keywords for ``lag`` (none for None: the checkout's default, which an
+    older checkout, timed with ``--base``, may not accept as None)."""
+    return {} if lag is None else {"lag_s": lag}
 
 
 def ref_rate(s1_times: list[float], t_end: float) -> float | None:
@@ -211,16 +219,22 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
 
 def speed_items(args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--dataset pascal``: the 21 annotated set A recordings (44.1 kHz); ``circor``: the
-    first ``--n`` held-out recordings of fold 0 (4 kHz)."""
+    first ``--n`` held-out recordings of fold 0 (2 kHz as loaded). ``--resample HZ``:
+    the same audio resampled to ``HZ`` first (:func:`heartsound.io.resample`)."""
     if args.dataset == "pascal":
-        return pascal_items(os.path.join(args.root, "pascal2011"))
-    records = circor2022.read(os.path.join(args.root, "circor2022"))
-    records = [r for r in records if r.annotation_path is not None]
-    te = circor_folds(records, k=5, seed=0)[0][1]
-    return circor_items([records[i] for i in te[:args.n]], with_features=False)
+        items = pascal_items(os.path.join(args.root, "pascal2011"))
+    else:
+        records = circor2022.read(os.path.join(args.root, "circor2022"))
+        records = [r for r in records if r.annotation_path is not None]
+        te = circor_folds(records, k=5, seed=0)[0][1]
+        items = circor_items([records[i] for i in te[:args.n]], with_features=False)
+    if args.resample:
+        for it in items:
+            it["y"], it["sr"] = resample(it["y"], it["sr"], args.resample), args.resample
+    return items
 
 
-def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float,
+def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float | None,
                 chunk_s: float) -> dict[str, float]:
     """Process time per second of audio (ms) of each stage of the stream, one pass
     (timers around the stages' methods; their own cost is in "other")."""
@@ -240,7 +254,7 @@ def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float
     total, dur = 0.0, 0.0
     for it in items:
         t = time.process_time()
-        s = Stream(it["sr"], method=method, model=model, lag_s=lag, **STREAM_KW)
+        s = Stream(it["sr"], method=method, model=model, **lag_kw(lag), **STREAM_KW)
         wrap(s._frontend, "_block", "front end")
         wrap(s._frontend, "_normalise", "running z-score")
         wrap(s._emitter, "push", "emissions (network)")
@@ -258,7 +272,7 @@ def stage_times(items: list[dict[str, Any]], method: str, model: Any, lag: float
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
     items = speed_items(args)
-    lag = DEFAULT_LAG_S if args.lag is None else args.lag
+    lag = args.lag
     models = {"springer2016": springer.load_default(), "neural": neural.NeuralSegmenter()}
     dur = sum(len(it["y"]) / it["sr"] for it in items)
     out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
@@ -301,6 +315,7 @@ def base_cpu(args: argparse.Namespace, method: str) -> float:
            "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
     cmd += ["--lag", str(args.lag)] if args.lag is not None else []
     cmd += ["--hop", str(args.hop)] if args.hop is not None else []
+    cmd += ["--resample", str(args.resample)] if args.resample else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
 
@@ -324,21 +339,35 @@ def main(argv: list[str] | None = None) -> int:
                    help="circor / pascal: the methods to score")
     p.add_argument("--hop", type=float, default=None, help="Stream(hop_s=...)")
     p.add_argument("--lag", type=float, default=None,
-                   help="speed: the lag (default: the checkout's DEFAULT_LAG_S)")
+                   help="speed: the lag (default: the checkout's default for the method)")
     p.add_argument("--base", default=None,
                    help="speed: a checkout whose src/ is timed too, in the same run")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
     p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
-                   help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (4 kHz, --n)")
+                   help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (2 kHz, --n)")
+    p.add_argument("--resample", type=int, default=None,
+                   help="speed: resample the recordings to this rate (Hz) first")
     p.add_argument("--stages", action="store_true", help="speed: time per stage too")
     p.add_argument("--net-context", type=int, default=None,
                    help="frames the network sees per call (streaming.emissions.NET_CONTEXT)")
+    p.add_argument("--lookahead", type=float, default=None,
+                   help="Stream(lookahead_s=...): the front end's lookahead (s)")
+    p.add_argument("--net-lookahead", type=float, default=None,
+                   help="the network's lookahead (s, streaming.stream.NET_LOOKAHEAD_S)")
+    p.add_argument("--rate-every", type=float, default=None,
+                   help="least seconds between heart-rate estimates (stream.RATE_EVERY_S)")
     args = p.parse_args(argv)
     STREAM_KW.clear()
     if args.net_context is not None:
         emissions.NET_CONTEXT = args.net_context
     if args.hop is not None:
         STREAM_KW["hop_s"] = args.hop
+    if args.lookahead is not None:
+        STREAM_KW["lookahead_s"] = args.lookahead
+    if args.net_lookahead is not None:
+        stream_mod.NET_LOOKAHEAD_S = args.net_lookahead
+    if args.rate_every is not None:
+        stream_mod.RATE_EVERY_S = args.rate_every
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
     out["command"] = portable("python benchmarks/bench_stream.py "

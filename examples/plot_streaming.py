@@ -4,7 +4,7 @@ Streaming with heartsound.Stream
 
 :class:`heartsound.Stream` takes audio in chunks (here 100 ms, as a microphone would
 deliver it) and returns each S1 and S2 once it is confirmed, a fixed lag after the
-sound ends (``lag_s``, 0.4 s by default, plus up to one 0.4 s block), with the
+sound ends (``lag_s``, 0.26 s by default, plus up to one 0.8 s block), with the
 current heart rate and signal quality.
 ``heartsound listen`` is the same loop on the command line.
 

@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--lag", type=float, default=None, metavar="S",
                    help="seconds from a sound's offset to its emission, plus up to one "
-                        "0.4 s block (default 0.4)")
+                        "block (default: neural 0.26, 0.8 s blocks; springer2016 0.4, 0.4 s "
+                        "blocks)")
     p.add_argument("--method", default="neural", choices=("neural", "springer2016"),
                    help="segmentation method (default neural)")
     p.add_argument("--sr", type=int, default=None, help="sample rate of raw PCM on stdin")
@@ -117,14 +118,13 @@ def main(args: argparse.Namespace) -> int:
     """Stream the input; print events as they are confirmed. Returns 0."""
     from ..errors import ParameterError
     from ..serialize import json_text
-    from ..streaming import DEFAULT_LAG_S, Stream
+    from ..streaming import Stream
 
     if not args.chunk_ms >= 10:
         raise ParameterError(f"--chunk-ms must be >= 10, got {args.chunk_ms}")
     sr, chunks = read_chunks(args.file, sr=args.sr, fmt=args.format,
                              seconds=args.chunk_ms / 1000.0)
-    stream = Stream(sr, method=args.method,
-                    lag_s=DEFAULT_LAG_S if args.lag is None else args.lag)
+    stream = Stream(sr, method=args.method, lag_s=args.lag)
     tty = sys.stdout.isatty() and not args.jsonl
     start, n_events = time.monotonic(), 0
 

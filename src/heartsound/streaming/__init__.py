@@ -12,11 +12,13 @@ from __future__ import annotations
 from .stream import (
     DEFAULT_HOP_S,
     DEFAULT_LAG_S,
+    DEFAULT_LOOKAHEAD_S,
+    DEFAULTS,
     HeartRate,
     Stream,
     StreamEvent,
     StreamQuality,
 )
 
-__all__ = ["DEFAULT_HOP_S", "DEFAULT_LAG_S", "HeartRate", "Stream", "StreamEvent",
-           "StreamQuality"]
+__all__ = ["DEFAULTS", "DEFAULT_HOP_S", "DEFAULT_LAG_S", "DEFAULT_LOOKAHEAD_S", "HeartRate",
+           "Stream", "StreamEvent", "StreamQuality"]

@@ -18,7 +18,8 @@ few tenths of a second) is the forward pass restarted at the commit (the state a
 beginning there: :class:`_StartedViterbi`) and the frames since pushed again; and also
 when a new duration model differs materially from the running one (a heart-rate change),
 or when the pass has run :data:`MAX_SPAN_FRAMES` past its start (so the back pointers
-held and each backtrack's cost stay bounded, whatever the stream's length).
+held and each backtrack's cost stay bounded, whatever the stream's length); these two
+are done after the block's commits, so that fewer frames are pushed again.
 
 Compared with the offline decoder, which scores every path over the whole recording,
 a committed boundary is never revised by later evidence: with a lag of a few tenths of a
@@ -160,8 +161,6 @@ class FixedLagDecoder:
             return []
         if e.shape[0]:
             self._viterbi.push(e)
-        if self._stale():
-            self._restart()
         out: list[tuple[int, int, int]] = []
         while self.n_frames - self._commit >= 2:
             states, _ = self._viterbi.finish()
@@ -174,6 +173,8 @@ class FixedLagDecoder:
                 out.append((st, self._start + on, self._start + off))
                 self._commit, self._state = self._start + off, NEXT_STATE[st]
             break
+        if self._stale():       # after the commits: fewer frames to push again
+            self._restart()
         return out
 
     def _sounds(self, states: np.ndarray, r: int, final: bool) -> list[tuple[int, int, int]]:

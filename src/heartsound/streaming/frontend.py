@@ -4,8 +4,8 @@ the filters' state carried from block to block, normalised with running statisti
 Audio arrives in chunks of any size; it is processed in *blocks* of :attr:`hop` frames
 (:data:`heartsound.streaming.DEFAULT_HOP_S` by default), so the features do not depend on
 how the stream was chunked. A block is ready once ``lookahead`` frames of audio past it
-have arrived (0.1 s by default). For the frames ``[f0, f1)`` of a block (1 kHz samples
-``[b0, b1)``), each offline step (:mod:`heartsound.features`, :mod:`heartsound.preprocess`)
+have arrived (:data:`heartsound.streaming.stream.DEFAULT_LOOKAHEAD_S` by default). For
+the frames ``[f0, f1)`` of a block (1 kHz samples ``[b0, b1)``), each offline step (:mod:`heartsound.features`, :mod:`heartsound.preprocess`)
 runs once on the new samples, with only the context it needs:
 
 * resampling to 1 kHz (:class:`~.filtering.StreamResampler`): a window with a left margin
@@ -40,6 +40,7 @@ Differences from the offline features (:func:`heartsound.features.neural_feature
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from functools import lru_cache
 
@@ -279,8 +280,9 @@ class StreamFrontend:
         """Block statistics for quality(): the samples of the new block only."""
         r = self._raw.get(max(self._raw.start, self._sample(f0)),
                           min(self._raw.end, self._sample(f1)))
-        self.block_stats.append((float(np.sqrt(np.mean(clean ** 2))) if clean.size else np.nan,
-                                 float(np.mean(np.abs(r) >= 0.999)) if r.size else 0.0))
+        rms = math.sqrt(clean @ clean / clean.size) if clean.size else np.nan
+        clip = np.count_nonzero(np.abs(r) >= 0.999) / r.size if r.size else 0.0
+        self.block_stats.append((rms, clip))
 
     def _normalise(self, new: np.ndarray, final: bool) -> np.ndarray:
         if self.kind == "neural" and new.size:
