@@ -366,8 +366,9 @@ def reason(info: dict[str, Any], band_rms: float, th: dict[str, float]) -> str |
                 f"recording holds repeating sounds that stand out from their surroundings "
                 f"(at least {100 * th['min_present_share']:.0f}% needed; median "
                 f"prominence {info['median_prominence'] or 0:.1f}, at least "
-                f"{th['high']:g} for a clear sound; runs with most energy above "
-                f"150 Hz, as speech or friction, do not count: "
+                f"{th['high']:g} for a clear sound; runs that are not heart-like, with "
+                f"most energy above 150 Hz (speech, friction) or without a heart's "
+                f"rhythm (heart score), do not count: "
                 f"{info['n_sounds_prominent']} sounds prominent, "
                 f"{info['n_sounds_kept']} heart-like)")
     return None
