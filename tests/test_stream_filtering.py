@@ -17,7 +17,7 @@ from heartsound.segmentation.viterbi import ExtendedViterbi
 from heartsound.streaming import Stream
 from heartsound.streaming.decoder import NEXT_STATE, FixedLagDecoder, _StartedViterbi
 from heartsound.streaming.filtering import StreamResampler, Tail, ZeroPhaseStream
-from heartsound.streaming.frontend import StreamFrontend
+from heartsound.streaming.frontend import StreamFrontend, _decimation_matrix
 
 
 @pytest.mark.parametrize("sr", [500, 2000, 4000, 44100])
@@ -124,6 +124,15 @@ def _restart_every_commit(e, model, lag):
         start, state = start + b, NEXT_STATE[st]
         v = _StartedViterbi(model, state)
         v.push(e[start:n])
+
+
+@pytest.mark.parametrize("n, r0, r1", [(1060, 10, 50), (759, 10, 35), (300, 0, 15), (61, 1, 3)])
+def test_decimation_matrix_is_to_frames_of_the_identity(n, r0, r1):
+    # built from probes, without the identity: the very same numbers
+    want = to_frames(np.eye(n), SR, 50.0)[r0:r1]
+    got = _decimation_matrix(n, r0, r1)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("lag", [5, 15])

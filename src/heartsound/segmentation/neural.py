@@ -345,9 +345,10 @@ def _cross_lag(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> int:
 
 
 def rate_from_posteriors(post: np.ndarray, frame_rate: float = FRAME_RATE, *,
-                         sound_durations: dict[str, tuple[float, float]] | None = None
-                         ) -> list[tuple[float, float, float]]:
-    """Heart-rate candidates and systolic interval from the network's posteriors.
+                         sound_durations: dict[str, tuple[float, float]] | None = None,
+                         n: int = 2) -> list[tuple[float, float, float]]:
+    """Heart-rate candidates (at most ``n``) and systolic interval from the network's
+    posteriors.
 
     The cycle is read from the autocorrelation of ``P(S1 | o_t)``
     (:func:`heartsound.segmentation.heart_rate.heart_rate_candidates`), which peaks once
@@ -365,7 +366,7 @@ def rate_from_posteriors(post: np.ndarray, frame_rate: float = FRAME_RATE, *,
     durs = {**SOUND_DURATIONS_S, **(sound_durations or {})}
     onset_shift = 0.5 * (durs["S1"][0] - durs["S2"][0])
     out = []
-    for hr, _, peak in heart_rate_candidates(s1, frame_rate, n=2):
+    for hr, _, peak in heart_rate_candidates(s1, frame_rate, n=n):
         cycle = 60.0 / hr
         lo = int(np.floor(max(0.1, 0.2 * cycle) * frame_rate))
         hi = int(np.ceil(0.6 * cycle * frame_rate))

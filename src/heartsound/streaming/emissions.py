@@ -120,11 +120,12 @@ class Emitter:
     def rate_candidates(self, signal: np.ndarray) -> list[tuple[float, float, float]]:
         """``(heart_rate_bpm, systolic_interval_s, acf_peak)`` candidates, best first, from
         the recent heart-rate signal ``[n, 2]`` or ``[n, 1]`` (as the offline method reads
-        them)."""
+        them). neural: the first candidate only (the one :meth:`choose` keeps; the second
+        would cost another cross-correlation)."""
         if self.method == "neural":
             post = np.zeros((signal.shape[0], 4))
             post[:, 0], post[:, 2] = signal[:, 0], signal[:, 1]
-            return neural.rate_from_posteriors(post, FRAME_RATE,
+            return neural.rate_from_posteriors(post, FRAME_RATE, n=1,
                                                sound_durations=self.durations or None)
         return heart_rate_candidates(signal[:, 0], FRAME_RATE, n=N_CANDIDATES)
 

@@ -47,7 +47,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..features import band_powers, hilbert_envelope, psd_envelope, to_frames
-from ..filters import butter_ba, butter_sos, lfilter_zi
+from ..filters import butter_ba, butter_sos, lfilter_zi, polyphase_taps
 from ..preprocess import BAND_HZ, SR
 from ..vocab import FRAME_RATE, SPRINGER_BANDS_HZ
 from .filtering import StreamResampler, Tail, ZeroPhaseStream
@@ -310,8 +310,31 @@ class StreamFrontend:
 @lru_cache(maxsize=8)
 def _decimation_matrix(n: int, r0: int, r1: int) -> np.ndarray:
     """Rows ``[r0, r1)`` of :func:`heartsound.features.to_frames` applied to the
-    identity of size ``n`` at 1 kHz: ``[r1 - r0, n]`` (made once per block geometry)."""
-    return to_frames(np.eye(n), SR, FRAME_RATE)[r0:r1]
+    identity of size ``n`` at 1 kHz: ``[r1 - r0, n]`` (made once per block geometry).
+
+    Built without the ``n x n`` identity (9 MB and ~40 ms at 0.8 s blocks): a unit
+    sample away from the edges gives the filter's response alone, so every column but
+    the first and the last is the response to one probe of each of the :data:`_R`
+    phases, shifted (the same numbers: a single non-zero input is multiplied by each tap
+    and summed with zeros); the first and the last columns also carry the edges'
+    extension by a line and are computed as they are."""
+    half = (len(polyphase_taps(1, _R)) - 1) // 2            # to_frames' filter, samples
+    m = (half // _R + 2) * _R                               # probe position, off the edges
+    probe = np.zeros((2 * m + _R, _R))
+    probe[m + np.arange(_R), np.arange(_R)] = 1.0
+    resp = to_frames(probe, SR, FRAME_RATE)                 # [frames, phase]
+    # response by offset d = R k - j of output frame k from input sample j
+    d = _R * np.arange(resp.shape[0])[:, None] - (m + np.arange(_R))[None]
+    lo = int(d.min())
+    g = np.zeros(int(d.max()) - lo + 1)
+    g[(d - lo).ravel()] = resp.ravel()
+    dj = _R * np.arange(r0, r1)[:, None] - np.arange(n)[None] - lo
+    inside = (dj >= 0) & (dj < g.size)
+    out = np.where(inside, g[np.clip(dj, 0, g.size - 1)], 0.0)
+    edges = np.zeros((n, 2))
+    edges[0, 0] = edges[-1, 1] = 1.0
+    out[:, [0, n - 1]] = to_frames(edges, SR, FRAME_RATE)[r0:r1]
+    return out
 
 
 def _hilbert(hist: Tail, prov: np.ndarray, b0: int) -> np.ndarray:
