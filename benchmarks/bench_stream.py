@@ -5,7 +5,7 @@ stream. Prints one JSON object.
     python benchmarks/bench_stream.py circor --n 30 --train 400 --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
-    python benchmarks/bench_stream.py speed --repeats 3 --base /tmp/base
+    python benchmarks/bench_stream.py speed --repeats 3 --base ../base
 
 ``speed``: CPU per second of audio on one thread, streamed (``--chunk`` s chunks) and
 offline (the same model's ``segment`` on the whole recording: the baseline, in the same
@@ -313,7 +313,7 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
 
 def base_cpu(args: argparse.Namespace, method: str) -> float:
     """Stream CPU seconds of the same run with the ``--base`` tree's ``src`` (another
-    checkout, e.g. ``git worktree add /tmp/base main``): this script in a subprocess."""
+    checkout, e.g. ``git worktree add ../base main``): this script in a subprocess."""
     env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, os.path.abspath(__file__), "speed", "--stream-only", "--repeats", "1",
            "--methods", method, "--chunk", str(args.chunk),
@@ -323,6 +323,13 @@ def base_cpu(args: argparse.Namespace, method: str) -> float:
     cmd += ["--resample", str(args.resample)] if args.resample else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
     return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
+
+
+def checkout_commit(path: str) -> str | None:
+    """The short commit of the git checkout at ``path`` (None when it is not one)."""
+    r = subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"],
+                       capture_output=True, text=True)
+    return (r.stdout.strip() or None) if r.returncode == 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,8 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         stream_mod.RATE_EVERY_S = args.rate_every
     t0 = time.perf_counter()
     out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
-    out["command"] = portable("python benchmarks/bench_stream.py "
-                              + " ".join(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    if args.base:  # a scratch checkout: recorded by its commit, not where it was
+        out["base_commit"] = checkout_commit(args.base)
+        words = [f"<checkout of {out['base_commit']}>" if w == args.base else w for w in words]
+    out["command"] = portable("python benchmarks/bench_stream.py " + " ".join(words))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0

@@ -79,8 +79,10 @@ def portable(value: Any, *, start: str | Path | None = None) -> Any:
     record says ``../shared/data``, not where that folder was on the machine that ran it.
 
     Strings are paths when absolute (``os.path.isabs``); a string of several words (a
-    command line) has each absolute word replaced. Lists, tuples and dicts are walked;
-    anything else is returned as it is.
+    command line) has each absolute word replaced. A path neither under ``start`` nor in the
+    corpora folder beside it (``../shared``) says nothing on another machine: it becomes
+    ``<its name>`` (e.g. a scratch checkout ``/scratch/base`` -> ``<base>``). Lists,
+    tuples and dicts are walked; anything else is returned as it is.
 
     Examples
     --------
@@ -88,6 +90,8 @@ def portable(value: Any, *, start: str | Path | None = None) -> Any:
     {'root': ['../shared/data'], 'n': 3}
     >>> portable("python bench.py --model /data/repo/m.onnx", start="/data/repo")
     'python bench.py --model m.onnx'
+    >>> portable("--base /scratch/base", start="/data/repo")
+    '--base <base>'
     """
     base = os.getcwd() if start is None else os.fspath(start)
     if isinstance(value, dict):
@@ -100,7 +104,12 @@ def portable(value: Any, *, start: str | Path | None = None) -> Any:
         return value
     if " " in value:
         return " ".join(portable(w, start=base) for w in value.split(" "))
-    return os.path.relpath(value, base) if os.path.isabs(value) else value
+    if not os.path.isabs(value):
+        return value
+    rel = os.path.relpath(value, base)
+    parts = rel.split(os.sep)
+    outside = parts[0] == os.pardir and parts[:2] != [os.pardir, "shared"]
+    return f"<{os.path.basename(value.rstrip(os.sep))}>" if outside else rel
 
 
 def json_text(obj: Any, *, indent: int | None = None) -> str:
