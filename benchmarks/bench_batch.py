@@ -44,6 +44,15 @@ def subset(n: int) -> list[Path]:
     return [rec / f"{s}.flac" for s in names[::step][:n]]
 
 
+def linked_folder(files: list[Path], folder: Path) -> Path:
+    """``folder`` made and filled with symbolic links to ``files`` (the corpus stays read-only
+    and is never copied)."""
+    folder.mkdir()
+    for f in files:
+        (folder / f.name).symlink_to(Path(f).resolve())
+    return folder
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -83,10 +92,7 @@ def main() -> None:
                  "load_avg_1min": round(os.getloadavg()[0], 2), "n_files": len(files),
                  "audio_s": round(audio_s, 1), "method": a.method, "runs": []}
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
-        src = Path(tmp) / "in"
-        src.mkdir()
-        for f in files:
-            (src / f.name).symlink_to(f)
+        src = linked_folder(files, Path(tmp) / "in")
         base = timed([sys.executable, "-c",
                       "import sys, pathlib; from heartsound.io import load\n"
                       "[load(p) for p in sorted(pathlib.Path(sys.argv[1]).glob('*.flac'))]",

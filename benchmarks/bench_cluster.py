@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import git_commit, subset, timed  # noqa: E402 - the same subset, timing
+from bench_batch import git_commit, linked_folder, subset, timed  # noqa: E402 - the same subset, timing
 
 from heartsound.batch_cluster import DaskExecutor, local_cluster  # noqa: E402
 from heartsound.batch_files import Summary  # noqa: E402
@@ -146,10 +146,7 @@ def _measure_configs(a, src: Path, tmp: Path, address: str, pids: list[int],
                      env: dict[str, str]) -> list[dict]:
     base = [sys.executable, "-m", "heartsound", "batch", str(src), "--method", a.method,
             "--no-progress"] + ([] if a.plots else ["--no-plots"])
-    src1 = tmp / "in_1"
-    src1.mkdir()
-    first = sorted(src.iterdir())[0]
-    (src1 / first.name).symlink_to(first.resolve())
+    src1 = linked_folder(sorted(src.iterdir())[:1], tmp / "in_1")
     runs = []
     for rep in range(a.repeat):
         for name, extra in (("local_jobs2", ["--jobs", "2"]),
@@ -191,10 +188,7 @@ def main() -> None:
                  "method": a.method, "plots": a.plots}
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp_s:
         tmp = Path(tmp_s)
-        src = tmp / "in"
-        src.mkdir()
-        for f in files:
-            (src / f.name).symlink_to(f)
+        src = linked_folder(files, tmp / "in")
         cluster = local_cluster(2)
         try:
             with DaskExecutor(cluster.scheduler_address) as ex:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import subset, timed  # noqa: E402  (same folder)
+from bench_batch import linked_folder, subset, timed  # noqa: E402  (same folder)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HEARTSOUND_DATA", REPO.parent / "shared" / "data"))
@@ -176,10 +176,7 @@ def main() -> None:
                  "n_files": len(files), "audio_s": round(audio_s, 1)}
     with tempfile.TemporaryDirectory(prefix="bench_speed_") as tmp_name:
         tmp = Path(tmp_name)
-        folder = tmp / "in"
-        folder.mkdir()
-        for f in files:
-            (folder / f.name).symlink_to(f)
+        folder = linked_folder(files, tmp / "in")
         pp = run([sys.executable, "-c", PEAK_PICKER, str(folder), "{out}"], None)
         base_rate = audio_s / max(pp["cpu_s"], 1e-9)
         n_sounds, loop_cpu = pp["out"].split()

@@ -69,6 +69,9 @@ _BAND_NFFT = 128
 _BAND_CHUNK = 4096        # frames per block of band_energies (bounded memory)
 _INTERP_BLOCK = 1 << 16   # samples per block of elementwise steps (512 KiB)
 _EPS = 1e-12
+#: Odd-extension length of the homomorphic envelope's low-pass (``filtfilt``'s default for a
+#: first-order filter, 3 x 2 coefficients).
+LOG_LOWPASS_PADLEN = 6
 
 
 def hilbert_envelope(y: np.ndarray) -> np.ndarray:
@@ -113,7 +116,7 @@ def homomorphic_envelope(y: np.ndarray, sr: float, *, lpf_hz: float = 8.0,
     np.ndarray [shape=(n,)]
     """
     h = hilbert_envelope(y) if hilbert is None else np.asarray(hilbert, dtype=np.float64)
-    out = _log_lowpass(h, sr, lpf_hz, padlen=min(3 * 2, h.size - 1))
+    out = _log_lowpass(h, sr, lpf_hz, padlen=min(LOG_LOWPASS_PADLEN, h.size - 1))
     for i in range(0, out.size, _INTERP_BLOCK):  # exp of a reversed view, as of
         seg = out[i:i + _INTERP_BLOCK]           # filtfilt's output: same last bits
         seg[:] = np.exp(seg[::-1])[::-1]
@@ -248,7 +251,7 @@ def band_envelopes(y_clean: np.ndarray, sr: int, *,
     cols = []
     for lo, hi in bands:
         env = hilbert_envelope(bandpass(y_clean, sr, low_hz=lo, high_hz=hi))
-        cols.append(_log_lowpass(env, sr, lpf_hz, padlen=min(6, env.size - 1)))
+        cols.append(_log_lowpass(env, sr, lpf_hz, padlen=min(LOG_LOWPASS_PADLEN, env.size - 1)))
     return np.column_stack(cols)
 
 

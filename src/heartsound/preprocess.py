@@ -101,6 +101,11 @@ def zero_phase(step: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.nda
     return out
 
 
+def bandpass_padlen(sos: np.ndarray) -> int:
+    """Odd-extension length of :func:`bandpass` for the sections ``sos`` (samples)."""
+    return 3 * (2 * len(sos) + 1) * 4
+
+
 def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
              high_hz: float = BAND_HZ[1], order: int = 4,
              pre: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
@@ -138,7 +143,7 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
     band = (float(low_hz), float(high))
     sos = butter_sos(order, band, float(sr))
     y = np.asarray(y)
-    padlen = max(min(3 * (2 * len(sos) + 1) * 4, y.size - 1), 0)
+    padlen = max(min(bandpass_padlen(sos), y.size - 1), 0)
     return zero_phase(lambda v, z: sosfilt(sos, v, zi=z), sosfilt_zi(order, band, float(sr)),
                       y, padlen,
                       pre=pre)

@@ -46,9 +46,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..features import band_powers, hilbert_envelope, psd_envelope, to_frames
+from ..features import (LOG_LOWPASS_PADLEN, band_powers, hilbert_envelope, psd_envelope,
+                        to_frames)
 from ..filters import butter_ba, butter_sos, lfilter_zi, polyphase_taps
-from ..preprocess import BAND_HZ, SR
+from ..preprocess import BAND_HZ, SR, bandpass_padlen
 from ..vocab import FRAME_RATE, SPRINGER_BANDS_HZ
 from .filtering import StreamResampler, Tail, ZeroPhaseStream
 
@@ -350,13 +351,13 @@ def _bandpass_stream(band_hz: tuple[float, float]) -> ZeroPhaseStream:
     (``lfilter``: a fifth of ``sosfilt``'s cost per call on a block; the outputs differ
     from the sections' by < 1e-8 relative for every band used, the 25-60 Hz one the
     worst)."""
-    from scipy.signal import lfilter, lfilter_zi, sos2tf
+    from scipy.signal import lfilter, sos2tf
+    from scipy.signal import lfilter_zi as tf_zi   # of (b, a); ..filters.lfilter_zi designs
 
     band = (float(band_hz[0]), min(float(band_hz[1]), 0.45 * SR))
     sos = butter_sos(4, band, float(SR))
     b, a = sos2tf(sos)
-    return ZeroPhaseStream(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(b, a),
-                           3 * (2 * len(sos) + 1) * 4)
+    return ZeroPhaseStream(lambda v, z: lfilter(b, a, v, zi=z), tf_zi(b, a), bandpass_padlen(sos))
 
 
 def _log_lowpass_stream(lpf_hz: float = 8.0) -> ZeroPhaseStream:
@@ -365,4 +366,5 @@ def _log_lowpass_stream(lpf_hz: float = 8.0) -> ZeroPhaseStream:
     from scipy.signal import lfilter
 
     b, a = butter_ba(1, lpf_hz, float(SR))
-    return ZeroPhaseStream(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(1, lpf_hz, float(SR)), 6)
+    return ZeroPhaseStream(lambda v, z: lfilter(b, a, v, zi=z), lfilter_zi(1, lpf_hz, float(SR)),
+                           LOG_LOWPASS_PADLEN)
