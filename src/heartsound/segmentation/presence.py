@@ -50,8 +50,7 @@ from .run_evidence import (heart_score, low_band_share, run_features, runs_of,
                            sound_spectra)
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
-           "keep_mask",
-           "measure", "decide", "run_passes", "reason", "apply"]
+           "keep_mask", "measure", "decide", "run_passes", "reason", "apply"]
 
 #: Decision values (docs/results/no_beats.md says how they were chosen).
 THRESHOLDS: dict[str, float] = {
@@ -65,7 +64,6 @@ THRESHOLDS: dict[str, float] = {
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
     "min_heart_score": 0.1,      # run_evidence.heart_score of a run (0: not used)
 }
-
 
 
 def frame_envelope(fe: Frontend, n_frames: int, frame_rate: float) -> np.ndarray:
