@@ -95,16 +95,21 @@ def choose(means: dict[tuple[str, str], dict[str, float]], dbs: Iterable[str]
 
 def nested(means: dict[tuple[str, str], dict[str, float]], panel: list[str]
            ) -> dict[str, Any]:
-    """Nested figure (each database scored with the pair chosen on the others) and the
-    best pair in hindsight, for per-database mean MAcc ``means[pair][db]``."""
+    """Nested figure (each database scored with the pair chosen on the others), the best
+    pair in hindsight, and the per-database oracle (each database scored with the pair
+    best on itself: an upper bound of any choice), for per-database mean MAcc
+    ``means[pair][db]``."""
     folds = {}
     for d in panel:
         pair = choose(means, [o for o in panel if o != d])
         folds[d] = {"chosen": list(pair), "macc": means[pair][d]}
     best = choose(means, panel)
+    oracle = {d: list(choose(means, [d])) for d in panel}
     return {"nested": float(np.mean([f["macc"] for f in folds.values()])), "folds": folds,
             "hindsight": {"pair": list(best),
-                          "macc": float(np.mean([means[best][d] for d in panel]))}}
+                          "macc": float(np.mean([means[best][d] for d in panel]))},
+            "oracle_per_database": {"pairs": oracle, "macc": float(np.mean(
+                [means[tuple(p)][d] for d, p in oracle.items()]))}}
 
 
 def summarise(v: np.ndarray) -> dict[str, float]:
