@@ -32,6 +32,7 @@ import numpy as np
 
 from heartsound.calibration import METHODS, fit
 from heartsound.calibration.fitting import balanced_accuracy, stratified_draw
+from heartsound.calibration.model import logit
 
 KS = (10, 25, 50, 100)
 CALS = ("own",) + METHODS
@@ -132,14 +133,11 @@ def pools(recipes: list[str], shipped: str) -> dict[str, list[tuple[str, str]]]:
 def ensemble(runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """A pseudo-recipe: per database, the sigmoid of the mean logit of every run's
     P(abnormal) (own threshold: the same mean of the runs' thresholds)."""
-    def lg(p):
-        q = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
-        return np.log(q / (1 - q))
     first = next(iter(runs.values()))
     out = {}
     for d, f in first.items():
-        z = np.mean([lg(r[d]["raw"]) for r in runs.values()], axis=0)
-        t = np.mean([lg(r[d]["thr"]) for r in runs.values()])
+        z = np.mean([logit(r[d]["raw"]) for r in runs.values()], axis=0)
+        t = np.mean([logit(r[d]["thr"]) for r in runs.values()])
         out[d] = {**f, "raw": 1 / (1 + np.exp(-z)), "thr": float(1 / (1 + np.exp(-t)))}
     return out
 
