@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +47,10 @@ def recipe_name(path: str) -> str:
 def load_run(path: str) -> dict[str, dict[str, Any]]:
     """Per database letter: ``ids`` (test ids), ``raw`` P(abnormal) [shape=(n,)], ``y``
     (bool, abnormal), ``thr`` (the fold model's own threshold)."""
+    with open(path) as fh:
+        folds = json.load(fh)["folds"]
     out = {}
-    for f in json.load(open(path))["folds"]:
+    for f in folds:
         out[f["test_ids"][0].split("/")[1][0]] = {
             "ids": list(f["test_ids"]), "raw": np.asarray(f["probs"], np.float64)[:, 1],
             "y": np.array([t == "abnormal" for t in f["truth"]]),
