@@ -6,6 +6,10 @@ stream. Prints one JSON object.
     python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
     python benchmarks/bench_stream.py speed --repeats 3 --base ../base
+    python benchmarks/bench_stream.py events --dataset circor --n 30 --base ../base
+
+``events``: the neural stream's events on the ``speed`` recordings, and with ``--base``
+whether another checkout's are exactly the same (a change meant to keep them).
 
 ``speed``: CPU per second of audio on one thread, streamed (``--chunk`` s chunks) and
 offline (the same model's ``segment`` on the whole recording: the baseline, in the same
@@ -311,6 +315,33 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def events(args: argparse.Namespace) -> dict[str, Any]:
+    """The neural stream's events (sound, onset, offset, emission time) on the ``speed``
+    recordings at the checkout's defaults; with ``--base``, whether the base checkout's
+    (in a subprocess) are the same, exactly."""
+    items = speed_items(args)
+    model = neural.NeuralSegmenter()
+    ev = [[[e.sound, e.onset_s, e.offset_s, e.emitted_at_s]
+           for e in stream_events(it["y"], it["sr"], "neural", model, args.lag, args.chunk)[0]]
+          for it in items]
+    out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
+                           "n_recordings": len(items), "n_events": sum(map(len, ev))}
+    if not args.base:
+        out["events"] = ev
+        return out
+    env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, os.path.abspath(__file__), "events", "--chunk", str(args.chunk),
+           "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
+    cmd += ["--lag", str(args.lag)] if args.lag is not None else []
+    cmd += ["--resample", str(args.resample)] if args.resample else []
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
+    base = json.loads(r.stdout)["events"]
+    out["base_n_events"] = sum(map(len, base))
+    out["recordings_identical"] = sum(a == b for a, b in zip(ev, base))
+    out["identical"] = ev == base
+    return out
+
+
 def base_cpu(args: argparse.Namespace, method: str) -> float:
     """Stream CPU seconds of the same run with the ``--base`` tree's ``src`` (another
     checkout, e.g. ``git worktree add ../base main``): this script in a subprocess."""
@@ -334,7 +365,7 @@ def checkout_commit(path: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("what", choices=("circor", "pascal", "memory", "speed"))
+    p.add_argument("what", choices=("circor", "pascal", "memory", "speed", "events"))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--root", default=os.environ.get("HEARTSOUND_DATA", "../shared/data"))
     p.add_argument("--n", type=int, default=30)
@@ -353,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lag", type=float, default=None,
                    help="speed: the lag (default: the checkout's default for the method)")
     p.add_argument("--base", default=None,
-                   help="speed: a checkout whose src/ is timed too, in the same run")
+                   help="speed: a checkout whose src/ is timed too, in the same run; "
+                        "events: whose events are compared")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
     p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
                    help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (2 kHz, --n)")
@@ -381,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate_every is not None:
         stream_mod.RATE_EVERY_S = args.rate_every
     t0 = time.perf_counter()
-    out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
+    out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed,
+           "events": events}[args.what](args)
     words = list(sys.argv[1:] if argv is None else argv)
     if args.base:  # a scratch checkout: recorded by its commit, not where it was
         out["base_commit"] = checkout_commit(args.base)

@@ -192,8 +192,7 @@ class StreamFrontend:
         if not final and self._need > self.n_samples:
             return []
         if self._chunks:
-            self._raw.append(np.concatenate(self._chunks) if len(self._chunks) > 1
-                             else self._chunks[0])
+            self._raw.extend(self._chunks)
             self._chunks = []
         out = []
         total = int(np.ceil(self.n_samples * FRAME_RATE / self.sr - 1e-9))
