@@ -9,7 +9,8 @@ the frames ``[f0, f1)`` of a block (1 kHz samples ``[b0, b1)``), each offline st
 runs once on the new samples, with only the context it needs:
 
 * resampling to 1 kHz (:class:`~.filtering.StreamResampler`): a window with a left margin
-  of the anti-aliasing filter's half-length: the same samples as offline;
+  of the anti-aliasing filters' reach (:mod:`heartsound.resampling`; 10 ms at 2-4 kHz,
+  11 ms at 44.1 kHz in two stages): the same samples as offline;
 * the 25-400 Hz band-pass and the homomorphic envelope's 8 Hz low-pass, both zero-phase
   offline (:class:`~.filtering.ZeroPhaseStream`): the forward pass runs once over every
   sample with its state carried (the offline forward pass), the backward pass from the
