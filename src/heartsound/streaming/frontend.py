@@ -282,7 +282,9 @@ class StreamFrontend:
         r = self._raw.get(max(self._raw.start, self._sample(f0)),
                           min(self._raw.end, self._sample(f1)))
         rms = math.sqrt(clean @ clean / clean.size) if clean.size else np.nan
-        clip = np.count_nonzero(np.abs(r) >= 0.999) / r.size if r.size else 0.0
+        # counted only when the peak reaches it (two reductions, no temporaries)
+        clip = np.count_nonzero(np.abs(r) >= 0.999) / r.size \
+            if r.size and max(r.max(), -r.min()) >= 0.999 else 0.0
         self.block_stats.append((rms, clip))
 
     def _normalise(self, new: np.ndarray, final: bool) -> np.ndarray:
