@@ -74,3 +74,11 @@ def test_an_output_sample_looks_no_further_than_reach(sr_in, sr_out):
     dist = np.abs(changed * down - k * up)            # in units of sr_in * up
     assert dist.max() <= reach(sr_in, sr_out)
     assert dist.min() <= down
+
+
+def test_channels_are_resampled_along_the_first_axis():
+    x = np.random.default_rng(3).standard_normal((4410, 2))
+    y = resample(x, 44100, 1000)
+    assert y.shape == (100, 2)
+    assert np.array_equal(y[:, 1], resample(x[:, 1], 44100, 1000))
+    assert np.array_equal(resample(x, 4000, 1000), signal.resample_poly(x, 1, 4))

@@ -18,9 +18,10 @@ therefore done in two stages (:func:`resample_plan`):
    transition band (in Hz) as the single filter's.
 
 The response up to ``sr_out / 2`` is the single filter's within the first stage's
-ripple, at about a quarter of the cost (44.1 kHz -> 1 kHz: 0.21 instead of 0.77 ms of CPU
-per second of audio). Smaller ratios (2 -> 1 kHz, 4 -> 1 kHz, 4 -> 2 kHz, upsampling:
-CirCor, PhysioNet, PASCAL set B) keep the single filter: their outputs are
+ripple, at about a quarter of the cost (44.1 kHz -> 1 kHz: 0.21 instead of 0.85 ms of CPU
+per second of audio, ``benchmarks/bench_resample.py``). Smaller ratios (2 -> 1 kHz,
+4 -> 1 kHz, 4 -> 2 kHz, upsampling: CirCor, PhysioNet, PASCAL set B) keep the single
+filter: their outputs are
 ``resample_poly``'s, bit for bit. ``soxr`` (libsoxr) was measured too: as fast, but its
 stream delays the output by up to 1.3 s at 44.1 -> 1 kHz (it works in large DFT blocks)
 and computes in single precision, and a live stream needs the offline samples exactly
@@ -90,9 +91,10 @@ def _stage1_taps(d1: int, keep: float) -> np.ndarray:
 
 
 def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample ``y`` [shape=(n,)] from ``sr_in`` to ``sr_out`` (Hz) by the stages of
-    :func:`resample_plan`: ``[shape=(ceil(n sr_out / sr_in),)]``, float64, zero-padded
-    beyond both ends (``resample_poly``'s default)."""
+    """Resample ``y`` [shape=(n,) or (n, channels)] from ``sr_in`` to ``sr_out`` (Hz)
+    along its first axis by the stages of :func:`resample_plan`: ``[shape=(ceil(n sr_out
+    / sr_in), ...)]``, float64, zero-padded beyond both ends (``resample_poly``'s
+    default)."""
     x = np.asarray(y, dtype=np.float64)
     plan = resample_plan(int(sr_in), int(sr_out))
     if not plan:
@@ -105,8 +107,8 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def _poly(x: np.ndarray, sr_in: int, sr_out: int, stage: int) -> np.ndarray:
-    """Stage ``stage`` of :func:`resample_plan` on ``x`` (1-D float64): the numbers of
-    ``scipy.signal.resample_poly(x, up, down, window=taps)``, by its own steps (the
+    """Stage ``stage`` of :func:`resample_plan` on ``x`` (float64, along axis 0): the
+    numbers of ``scipy.signal.resample_poly(x, up, down, window=taps)``, by its steps (the
     filter scaled by ``up``, zero-padded so the outputs are centred, ``upfirdn``, the
     delay removed), with the padded filter made once instead of at every call."""
     from scipy.signal import upfirdn
@@ -119,7 +121,8 @@ def _poly(x: np.ndarray, sr_in: int, sr_out: int, stage: int) -> np.ndarray:
     skip = (half + pre) // down
     # resample_poly's least trailing zeros for enough output (they add nothing)
     post = max(0, (n_out + skip - 1) * down - (n - 1) * up - (taps.size + pre) + 1)
-    return upfirdn(_padded(sr_in, sr_out, stage, post), x, up, down)[skip:skip + n_out]
+    y = upfirdn(_padded(sr_in, sr_out, stage, post), x, up, down, axis=0)
+    return y[skip:skip + n_out]
 
 
 @lru_cache(maxsize=64)
