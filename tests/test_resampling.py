@@ -8,7 +8,7 @@ import pytest
 from scipy import signal
 
 from heartsound.io import resample
-from heartsound.resampling import TWO_STAGE_RATIO, ratio, reach, resample_plan
+from heartsound.resampling import STAGE1_ATTEN_DB, TWO_STAGE_RATIO, ratio, reach, resample_plan
 
 
 @pytest.mark.parametrize("sr_in, sr_out, stages", [
@@ -82,3 +82,20 @@ def test_channels_are_resampled_along_the_first_axis():
     assert y.shape == (100, 2)
     assert np.array_equal(y[:, 1], resample(x[:, 1], 44100, 1000))
     assert np.array_equal(resample(x, 4000, 1000), signal.resample_poly(x, 1, 4))
+
+
+@pytest.mark.parametrize("sr_in, sr_out", [(44100, 1000), (48000, 1000), (22050, 1000),
+                                           (16000, 1000), (44100, 2000)])
+def test_first_stage_keeps_the_band_and_stops_what_folds_onto_it(sr_in, sr_out):
+    (_, d1, h), _ = resample_plan(sr_in, sr_out)
+    f, resp = signal.freqz(h, worN=1 << 14, fs=sr_in)
+    gain = np.abs(resp)
+    delta = 10 ** (-STAGE1_ATTEN_DB / 20)
+    assert np.abs(gain[f <= sr_out / 2] - 1).max() <= delta * 1.01
+    folds = np.zeros(f.shape, bool)
+    for k in range(1, d1 // 2 + 1):
+        folds |= np.abs(f - k * sr_in / d1) <= sr_out / 2
+    assert gain[folds].max() <= delta * 1.01
+    assert h.size < 2 * 10 * d1                      # short: ~4 taps per output sample
+    if (sr_in, sr_out) == (44100, 1000):
+        assert h.size == 33
