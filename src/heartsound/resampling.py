@@ -18,14 +18,14 @@ therefore done in two stages (:func:`resample_plan`):
    transition band (in Hz) as the single filter's.
 
 The response up to ``sr_out / 2`` is the single filter's within the first stage's
-ripple, at about a quarter of the cost (44.1 kHz -> 1 kHz: 0.21 instead of 0.85 ms of CPU
-per second of audio, ``benchmarks/bench_resample.py``). Smaller ratios (2 -> 1 kHz,
+ripple, at a fraction of the cost (44.1 kHz -> 1 kHz: 0.15 instead of 0.85 ms of CPU per
+second of audio, ``benchmarks/bench_resample.py``). Smaller ratios (2 -> 1 kHz,
 4 -> 1 kHz, 4 -> 2 kHz, upsampling: CirCor, PhysioNet, PASCAL set B) keep the single
-filter: their outputs are
-``resample_poly``'s, bit for bit. ``soxr`` (libsoxr) was measured too: as fast, but its
-stream delays the output by up to 1.3 s at 44.1 -> 1 kHz (it works in large DFT blocks)
-and computes in single precision, and a live stream needs the offline samples exactly
-and within milliseconds (:class:`heartsound.streaming.filtering.StreamResampler`).
+filter: their outputs are ``resample_poly``'s, bit for bit. ``soxr`` (libsoxr) was
+measured too: about as fast, but its stream delays the output by up to 1.4 s at
+44.1 -> 1 kHz (it works in large DFT blocks) and computes in single precision, and a
+live stream needs the offline samples exactly and within milliseconds
+(:class:`heartsound.streaming.filtering.StreamResampler`).
 
 Each output sample is a fixed sum over its inputs (``upfirdn``), so resampling a window
 that starts where both grids meet (an input index that is a multiple of ``down``) gives
