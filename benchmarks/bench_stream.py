@@ -6,11 +6,16 @@ stream. Prints one JSON object.
     python benchmarks/bench_stream.py pascal --lags 0.5 0.6 1.0
     python benchmarks/bench_stream.py memory --minutes 60 --method springer2016
     python benchmarks/bench_stream.py speed --repeats 3 --base ../base
+    python benchmarks/bench_stream.py events --dataset circor --n 30 --base ../base
+
+``events``: the neural stream's events on the ``speed`` recordings, and with ``--base``
+whether another checkout's are exactly the same (a change meant to keep them).
 
 ``speed``: CPU per second of audio on one thread, streamed (``--chunk`` s chunks) and
 offline (the same model's ``segment`` on the whole recording: the baseline, in the same
 run), over the 21 annotated PASCAL set A recordings, best of ``--repeats``; with
-``--base DIR`` also the stream of another checkout (e.g. main), interleaved. Each process
+``--base DIR`` also the stream (and offline, unless ``--stream-only``) of another
+checkout (e.g. main), interleaved (a single pass per subprocess). Each process
 first streams 10 s untimed (model session, cached tables: start-up is not timed).
 
 ``circor``: fold 0 of ``circor_folds(records, k=5, seed=0)``; a springer2016 model is
@@ -286,7 +291,8 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
         # base's single pass per subprocess compares with the best of this process's
         stream_events(items[0]["y"][:int(10 * items[0]["sr"])], items[0]["sr"], method, model,
                       lag, args.chunk)
-        best = {"stream": float("inf"), "offline": float("inf"), "base_stream": float("inf")}
+        best: dict[str, float] = {"stream": float("inf"), "offline": float("inf"),
+                                  "base_stream": float("inf")}
         for _ in range(args.repeats):       # interleaved: the same load for each
             if not args.stream_only:
                 t = time.process_time()
@@ -297,13 +303,19 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
                       for it in items)
             best["stream"] = min(best["stream"], cpu)
             if args.base:
-                best["base_stream"] = min(best["base_stream"], base_cpu(args, method))
+                b_stream, b_off = base_cpu(args, method)
+                best["base_stream"] = min(best["base_stream"], b_stream)
+                if b_off is not None:
+                    best["base_offline"] = min(best.get("base_offline", float("inf")), b_off)
         out[method] = {k: {"cpu_s": round(v, 3), "x_real_time": round(dur / v, 1)}
                        for k, v in best.items() if np.isfinite(v)}
         if np.isfinite(best["offline"]):
             out[method]["stream_cost_vs_offline"] = round(best["stream"] / best["offline"], 2)
         if args.base:
             out[method]["speed_up_vs_base"] = round(best["base_stream"] / best["stream"], 2)
+            if "base_offline" in best and np.isfinite(best["offline"]):
+                out[method]["offline_speed_up_vs_base"] = round(
+                    best["base_offline"] / best["offline"], 2)
         if args.stages:
             out[method]["stage_ms_per_s"] = stage_times(items, method, model, lag,
                                                          args.chunk)
@@ -311,18 +323,48 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def base_cpu(args: argparse.Namespace, method: str) -> float:
-    """Stream CPU seconds of the same run with the ``--base`` tree's ``src`` (another
-    checkout, e.g. ``git worktree add ../base main``): this script in a subprocess."""
+def events(args: argparse.Namespace) -> dict[str, Any]:
+    """The neural stream's events (sound, onset, offset, emission time) on the ``speed``
+    recordings at the checkout's defaults; with ``--base``, whether the base checkout's
+    (in a subprocess) are the same, exactly."""
+    items = speed_items(args)
+    model = neural.NeuralSegmenter()
+    ev = [[[e.sound, e.onset_s, e.offset_s, e.emitted_at_s]
+           for e in stream_events(it["y"], it["sr"], "neural", model, args.lag, args.chunk)[0]]
+          for it in items]
+    out: dict[str, Any] = {"dataset": args.dataset, "sr": sorted({it["sr"] for it in items}),
+                           "n_recordings": len(items), "n_events": sum(map(len, ev))}
+    if not args.base:
+        out["events"] = ev
+        return out
     env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, os.path.abspath(__file__), "speed", "--stream-only", "--repeats", "1",
+    cmd = [sys.executable, os.path.abspath(__file__), "events", "--chunk", str(args.chunk),
+           "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
+    cmd += ["--lag", str(args.lag)] if args.lag is not None else []
+    cmd += ["--resample", str(args.resample)] if args.resample else []
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
+    base = json.loads(r.stdout)["events"]
+    out["base_n_events"] = sum(map(len, base))
+    out["recordings_identical"] = sum(a == b for a, b in zip(ev, base))
+    out["identical"] = ev == base
+    return out
+
+
+def base_cpu(args: argparse.Namespace, method: str) -> tuple[float, float | None]:
+    """Stream (and, without ``--stream-only``, offline) CPU seconds of the same run with
+    the ``--base`` tree's ``src`` (another checkout, e.g. ``git worktree add ../base
+    main``): this script in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": os.path.join(args.base, "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, os.path.abspath(__file__), "speed", "--repeats", "1",
            "--methods", method, "--chunk", str(args.chunk),
            "--root", args.root, "--dataset", args.dataset, "--n", str(args.n)]
     cmd += ["--lag", str(args.lag)] if args.lag is not None else []
     cmd += ["--hop", str(args.hop)] if args.hop is not None else []
     cmd += ["--resample", str(args.resample)] if args.resample else []
+    cmd += ["--stream-only"] if args.stream_only else []
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
-    return float(json.loads(r.stdout)[method]["stream"]["cpu_s"])
+    res = json.loads(r.stdout)[method]
+    return float(res["stream"]["cpu_s"]), (res["offline"]["cpu_s"] if "offline" in res else None)
 
 
 def checkout_commit(path: str) -> str | None:
@@ -334,7 +376,7 @@ def checkout_commit(path: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("what", choices=("circor", "pascal", "memory", "speed"))
+    p.add_argument("what", choices=("circor", "pascal", "memory", "speed", "events"))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--root", default=os.environ.get("HEARTSOUND_DATA", "../shared/data"))
     p.add_argument("--n", type=int, default=30)
@@ -353,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lag", type=float, default=None,
                    help="speed: the lag (default: the checkout's default for the method)")
     p.add_argument("--base", default=None,
-                   help="speed: a checkout whose src/ is timed too, in the same run")
+                   help="speed: a checkout whose src/ is timed too, in the same run; "
+                        "events: whose events are compared")
     p.add_argument("--stream-only", action="store_true", help="speed: no offline timing")
     p.add_argument("--dataset", choices=("pascal", "circor"), default="pascal",
                    help="speed: PASCAL set A (44.1 kHz) or CirCor fold 0 (2 kHz, --n)")
@@ -381,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate_every is not None:
         stream_mod.RATE_EVERY_S = args.rate_every
     t0 = time.perf_counter()
-    out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed}[args.what](args)
+    out = {"circor": circor, "pascal": pascal, "memory": memory, "speed": speed,
+           "events": events}[args.what](args)
     words = list(sys.argv[1:] if argv is None else argv)
     if args.base:  # a scratch checkout: recorded by its commit, not where it was
         out["base_commit"] = checkout_commit(args.base)

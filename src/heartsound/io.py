@@ -25,7 +25,6 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from .errors import (
     SilentAudioError,
     TooShortError,
 )
-from .filters import polyphase_taps
+from .resampling import resample
 from .vocab import ANALYSIS_SR, MIN_DURATION_S, MIN_SR, PASS_BAND_HZ
 
 __all__ = ["Recording", "load", "validate_audio", "resample", "read_wfdb_header",
@@ -110,18 +109,6 @@ class Recording:
         return cls(y=mono, sr=int(sr), source=source, notes=notes,
                    meta={"original_sr": int(sr), "channels": channels,
                          "duration_s": len(mono) / float(sr)})
-
-
-def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling (``scipy.signal.resample_poly``) from ``sr_in`` to ``sr_out``."""
-    if sr_in == sr_out:
-        return np.asarray(y, dtype=np.float64)
-    from scipy.signal import resample_poly
-
-    frac = Fraction(int(sr_out), int(sr_in)).limit_denominator(1000)
-    up, down = frac.numerator, frac.denominator
-    return resample_poly(np.asarray(y, dtype=np.float64), up, down,
-                         window=polyphase_taps(up, down))
 
 
 def _check_rate(sr: Any, name: str) -> float:

@@ -95,7 +95,6 @@ class ExtendedViterbi:
         """
         e = np.asarray(loglik, dtype=np.float64)
         back = np.empty((e.shape[0], _N), dtype=self._dtype)
-        cols = np.arange(_N)
         cum, best, big_d, logp, init = self._cum, self._best, self.max_frames, self._logp, \
             self._init
         size, keep, base, k0 = cum.shape[0], self._keep, self._base, self.n_frames
@@ -118,8 +117,9 @@ class ExtendedViterbi:
             if k <= big_d:                              # a segment starting at frame 0
                 cand[k - 1] = init[k - 1] + ck
             arg = cand.argmax(axis=0)
-            back[i] = arg + 1
-            best[pos] = cand[arg, cols][PREDECESSOR]
+            back[i] = arg                               # durations - 1 (+1 below, at once)
+            best[pos] = cand[arg[PREDECESSOR], PREDECESSOR]
+        back += 1
         self._base = base
         self.n_frames = k0 + e.shape[0]
         self._back.append(back)

@@ -17,12 +17,10 @@ ones only by what the backward pass would have carried in from beyond the lookah
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 
 import numpy as np
 
-from ..filters import polyphase_taps
-from ..io import resample
+from ..resampling import ratio, reach, resample
 
 __all__ = ["StreamResampler", "Tail", "ZeroPhaseStream"]
 
@@ -52,6 +50,13 @@ class Tail:
     def append(self, x: np.ndarray) -> None:
         self._x = np.concatenate([self._x, x]) if self._x.shape[0] else np.asarray(x, float)
 
+    def extend(self, xs: list[np.ndarray]) -> None:
+        """Append several arrays at once (one copy)."""
+        if len(xs) == 1 and not self._x.shape[0]:
+            self._x = np.asarray(xs[0], float)
+        else:
+            self._x = np.concatenate([self._x, *xs])
+
     def get(self, a: int, b: int | None = None) -> np.ndarray:
         """Samples ``[a, b)`` (absolute; ``a`` at least :attr:`start`)."""
         b = self.end if b is None else b
@@ -67,9 +72,10 @@ class Tail:
 
 
 class StreamResampler:
-    """:func:`heartsound.io.resample` (polyphase, ``scipy.signal.resample_poly``) of a
-    stream: each call resamples a window with a left margin of the anti-aliasing filter's
-    half-length, so the outputs it calls final equal the offline ones exactly.
+    """:func:`heartsound.io.resample` (:mod:`heartsound.resampling`: one or two polyphase
+    stages) of a stream: each call resamples a window that starts on both rates' grid,
+    with a left margin of the filters' reach (:func:`heartsound.resampling.reach`), so
+    the outputs it calls final equal the offline ones exactly.
 
     Parameters
     ----------
@@ -78,10 +84,9 @@ class StreamResampler:
     """
 
     def __init__(self, sr_in: int, sr_out: int) -> None:
-        frac = Fraction(int(sr_out), int(sr_in)).limit_denominator(1000)
         self.sr_in, self.sr_out = int(sr_in), int(sr_out)
-        self.up, self.down = frac.numerator, frac.denominator
-        half = 0 if sr_in == sr_out else (len(polyphase_taps(self.up, self.down)) - 1) // 2
+        self.up, self.down = ratio(self.sr_in, self.sr_out)
+        half = reach(self.sr_in, self.sr_out)        # in units of sr_in * up
         self._half = half
         #: output samples next to a window's edge that its zero padding changes
         self.margin = -(-half // self.down) + 1 if half else 0

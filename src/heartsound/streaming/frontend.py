@@ -9,7 +9,8 @@ the frames ``[f0, f1)`` of a block (1 kHz samples ``[b0, b1)``), each offline st
 runs once on the new samples, with only the context it needs:
 
 * resampling to 1 kHz (:class:`~.filtering.StreamResampler`): a window with a left margin
-  of the anti-aliasing filter's half-length: the same samples as offline;
+  of the anti-aliasing filters' reach (:mod:`heartsound.resampling`; 10 ms at 2-4 kHz,
+  11 ms at 44.1 kHz in two stages): the same samples as offline;
 * the 25-400 Hz band-pass and the homomorphic envelope's 8 Hz low-pass, both zero-phase
   offline (:class:`~.filtering.ZeroPhaseStream`): the forward pass runs once over every
   sample with its state carried (the offline forward pass), the backward pass from the
@@ -192,8 +193,7 @@ class StreamFrontend:
         if not final and self._need > self.n_samples:
             return []
         if self._chunks:
-            self._raw.append(np.concatenate(self._chunks) if len(self._chunks) > 1
-                             else self._chunks[0])
+            self._raw.extend(self._chunks)
             self._chunks = []
         out = []
         total = int(np.ceil(self.n_samples * FRAME_RATE / self.sr - 1e-9))
@@ -282,7 +282,9 @@ class StreamFrontend:
         r = self._raw.get(max(self._raw.start, self._sample(f0)),
                           min(self._raw.end, self._sample(f1)))
         rms = math.sqrt(clean @ clean / clean.size) if clean.size else np.nan
-        clip = np.count_nonzero(np.abs(r) >= 0.999) / r.size if r.size else 0.0
+        # counted only when the peak reaches it (two reductions, no temporaries)
+        clip = np.count_nonzero(np.abs(r) >= 0.999) / r.size \
+            if r.size and max(r.max(), -r.min()) >= 0.999 else 0.0
         self.block_stats.append((rms, clip))
 
     def _normalise(self, new: np.ndarray, final: bool) -> np.ndarray:

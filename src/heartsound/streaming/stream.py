@@ -182,8 +182,8 @@ class Stream:
         y = np.asarray(chunk, dtype=np.float64)
         if y.ndim == 2:
             y = y.mean(axis=1)
-        # a finite sum means finite samples (the full check only when it is not)
-        if y.ndim != 1 or not (math.isfinite(y.sum()) or np.isfinite(y).all()):
+        # a finite sum of squares means finite samples (the full check only when it is not)
+        if y.ndim != 1 or not (math.isfinite(y @ y) or np.isfinite(y).all()):
             raise AudioError("stream: chunks must be 1-D (or frames x channels) finite samples")
         if self._closed:
             raise AudioError("stream: push() after flush()")
