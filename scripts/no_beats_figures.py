@@ -16,12 +16,15 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     regular and random knocks, friction, movement thumps, speech with knocks, music,
     music with a bass line, feedback tones, stethoscope handling, breathing), each plain
     and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
-    4000 Hz; ``--half choose`` (the heart score is fitted and its threshold chosen on
-    it) or ``--half report`` (other seeds, only reported).
-``cache``, ``tune``, ``fit``
-    Segment the training-side sets once and keep what the presence decision reads
-    (``--cache DIR``); decide them again over a grid of thresholds (``tune``); fit the
-    heart score with cross-validation grouped by recording (``fit``).
+    4000 Hz; ``--half choose`` and ``--half report`` (the heart score is fitted and
+    its threshold chosen on them, since session 10) or ``--half final`` (other seeds,
+    made before session 10 changed anything, and only reported).
+``cache``, ``tune``, ``fit``, ``auc``
+    Segment the training-side sets once and keep what the presence decision reads, with
+    the 25-400 Hz signal (``--cache DIR``, outside the repository: ~300 MB per method);
+    decide them again over a grid of thresholds (``tune``); fit the heart score with
+    cross-validation grouped by recording (``fit``); separation of heart and artifact
+    runs by each run input alone (``auc``).
 ``runtime``
     Share of the segmentation time spent in ``presence.apply``.
 ``f1``
@@ -40,7 +43,8 @@ Usage::
     python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
     python scripts/no_beats_figures.py synthetic-artifacts --half choose
     python scripts/no_beats_figures.py cache --cache DIR --root ../shared/data
-    python scripts/no_beats_figures.py fit --cache DIR --scores 0.1,0.2,0.3
+    python scripts/no_beats_figures.py fit --cache DIR --scores 0.01,0.02,0.05
+    python scripts/no_beats_figures.py auc --cache DIR
 
 ``--set KEY=VALUE`` overrides a value of ``presence.THRESHOLDS`` for the run (the table
 over thresholds in docs/results/no_beats.md).
@@ -527,6 +531,30 @@ def part_fit(args: argparse.Namespace) -> dict[str, Any]:
             "final": {str(t): v for t, v in final.items()}}
 
 
+def part_auc(args: argparse.Namespace) -> dict[str, Any]:
+    """Separation of heart runs (``--train`` heart sets) from artifact runs by each input
+    of ``run_evidence.RUN_INPUTS`` alone: the area under the ROC curve (0.5: none; below
+    0.5: artifacts higher), over the loud runs with low share >= ``min_low_share``."""
+    from sklearn.metrics import roc_auc_score
+
+    from heartsound.segmentation.run_evidence import RUN_INPUTS
+    base = {**presence.THRESHOLDS, "min_heart_score": 0.0}
+    runs = []
+    for w in args.train.split(","):
+        runs += [r for r in evaluate_cached(load_cached(args.cache, w, args.method), base,
+                                            args.method)["runs"]
+                 if r["low_share"] >= base["min_low_share"]]
+    y = np.array([r["heart"] for r in runs], dtype=int)
+    out = {}
+    for k, fn in RUN_INPUTS.items():
+        v = np.array([fn(r) for r in runs])
+        q = {c: np.percentile(v[y == lab], [5, 50, 95]).round(3).tolist()
+             for c, lab in (("heart", 1), ("artifact", 0))}
+        out[k] = {"auc": round(float(roc_auc_score(y, v)), 4), **q}
+    return {"part": "auc", "method": args.method, "train": args.train,
+            "n_runs": {"heart": int(y.sum()), "artifact": int((1 - y).sum())}, "inputs": out}
+
+
 def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
     """Share of the segmentation time spent in :func:`presence.apply` (2 included
     PhysioNet recordings of each database, seed ``--seed``; the second of two passes)."""
@@ -566,7 +594,8 @@ def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", choices=("synthetic", "synthetic-artifacts", "artifacts",
-                                     "rejected", "f1", "cache", "tune", "fit", "runtime"))
+                                     "rejected", "f1", "cache", "tune", "fit", "auc",
+                                     "runtime"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -605,7 +634,7 @@ def main() -> None:
     res = {"synthetic": part_synthetic, "synthetic-artifacts": part_synthetic_artifacts,
            "artifacts": part_artifacts,
            "rejected": part_rejected, "f1": part_f1, "cache": part_cache,
-           "tune": part_tune, "fit": part_fit,
+           "tune": part_tune, "fit": part_fit, "auc": part_auc,
            "runtime": part_runtime}[args.part](args)
     res["thresholds"] = dict(presence.THRESHOLDS)
     text = json.dumps(res, indent=1)
