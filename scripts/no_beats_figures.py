@@ -198,8 +198,9 @@ def _artifact_kinds(rng: np.random.Generator, n: int) -> dict[str, Any]:
 
 #: Seeds of the sets of :func:`synthetic_artifacts`: ``(plain, low-passed)``. "final"
 #: (session 10) was made before any change of that session and is only reported, once
-#: the model and the threshold are fixed.
-ART_HALVES = {"choose": (0, 1), "report": (2, 3), "final": (4, 5)}
+#: the model and the threshold are fixed; "final2" was made after "final" had been
+#: looked at, before the model was changed again, and is only reported.
+ART_HALVES = {"choose": (0, 1), "report": (2, 3), "final": (4, 5), "final2": (6, 7)}
 
 
 def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choose"
