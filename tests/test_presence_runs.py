@@ -112,8 +112,8 @@ def test_sound_spectra_flatness() -> None:
     assert sound_spectra(np.zeros(4000), [(99, 102)], FR)[1][0] == 1.0
 
 
-def _run(sys: int, duration_ms: float, n_cycles: int = 12, cyc: int = 40
-         ) -> tuple[np.ndarray, dict]:
+def _run(sys: int, duration_ms: float, n_cycles: int = 12, cyc: int = 40,
+         spectra: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Decoded states and :func:`measure`-like evidence of one loud run of S1/S2 pairs."""
     on = _heart_onsets(n_cycles, cyc=cyc, sys=sys)
     n = 10 + n_cycles * cyc + 10
@@ -124,7 +124,8 @@ def _run(sys: int, duration_ms: float, n_cycles: int = 12, cyc: int = 40
     m = len(on)
     return states, {"sounds": _sounds(on), "labels": np.array([S1, S2] * n_cycles),
                     "env": _envelope(on, n, np.tile([2.0, 1.0], n_cycles)),
-                    "peak": np.tile([2.0, 1.0], n_cycles), **_sound_ev(m, duration_ms),
+                    "peak": np.tile([2.0, 1.0], n_cycles),
+                    **_sound_ev(m, duration_ms, spectra),
                     "flatness": np.full(m, 0.02), "prominence": np.full(m, 8.0)}
 
 
@@ -133,8 +134,10 @@ def test_decide_keeps_heart_runs_drops_tonal_runs() -> None:
     states, ev = _run(sys=14, duration_ms=25.0)  # systole 0.28 s, diastole 0.52 s
     gated, info, runs = decide(states, ev, th)
     assert len(runs) == 1 and runs[0]["kept"] and info["n_sounds_kept"] == 24
-    # sustained bursts (150 ms above half their peak) with a short "systole": notes
-    states, ev = _run(sys=8, duration_ms=150.0)
+    # sustained bursts (150 ms above half their peak) with a short "systole", each with
+    # its own spectrum: notes of a tune
+    spectra = np.random.default_rng(5).normal(-3.0, 2.0, (24, 48))
+    states, ev = _run(sys=8, duration_ms=150.0, spectra=spectra)
     gated, info, runs = decide(states, ev, th)
     assert not runs[0]["kept"] and not gated.any() and info["present_share"] == 0.0
     # score off: the tonal run is kept, and only its low share is measured
