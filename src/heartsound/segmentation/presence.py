@@ -25,9 +25,9 @@ Spectral shape of each run: heart sounds hold most of their 25-400 Hz energy bel
 :func:`~heartsound.segmentation.presence_sounds.low_band_share`) is below
 ``min_low_share`` is dropped whatever its loudness contrast; so is a run whose
 :func:`~heartsound.segmentation.run_evidence.heart_score` (a logistic model over run
-length, periodicity, S1/S2 alternation, systole/diastole ratio, low share, sound
-duration and spectral consistency, fitted on training-side data) is below
-``min_heart_score``.
+length, periodicity, S1/S2 alternation, systole/diastole ratio, low share, spectral
+flatness, sound duration and spectral consistency, fitted on training-side data) is
+below ``min_heart_score``.
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
@@ -63,7 +63,7 @@ THRESHOLDS: dict[str, float] = {
     "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
-    "min_heart_score": 0.03,     # run_evidence.heart_score of a run (0: not used)
+    "min_heart_score": 0.02,     # run_evidence.heart_score of a run (0: not used)
 }
 
 

@@ -16,9 +16,10 @@ through a chest piece are all three. What a heart has beyond that, measured per 
 * **interval ratio**: median systole (S1 to S2) over median diastole (S2 to S1), from
   the sound onsets.
 * **spectral shape and time course** of the sounds (medians over the run, per sound
-  from :mod:`heartsound.segmentation.presence_sounds`): low-band share and the
-  **duration** of each sound (heart sounds are transients; notes, friction and breaths
-  last longer); spectral flatness and envelope peaks are measured but not used.
+  from :mod:`heartsound.segmentation.presence_sounds`): low-band share, spectral
+  flatness and the **duration** of each sound (heart sounds are transients; notes,
+  friction and breaths last longer); the envelope peaks and the sub-50 Hz share are
+  measured but not used.
 * **spectral consistency**: each sound's spectrum against that of the sound two later
   (the same valves closing beat after beat make nearly the same sound; a bass line, a
   knock on a varying spot or noise bursts do not).
@@ -262,14 +263,13 @@ RUN_INPUTS: dict[str, Callable[[dict[str, float]], float]] = {
 }
 
 #: Inputs of :func:`heart_score` (names of :data:`RUN_INPUTS`), in order: session 9's
-#: run length, periodicity, alternation, interval ratio and low share, and the sound
-#: duration and spectral consistency (session 10). The spectral flatness is no longer
-#: one: next to the duration its weight turned negative (a tonal spectrum counted for a
-#: heart, as PhysioNet's low-pitched sounds have flat-less spectra), which let notes
-#: of a bass line through (docs/results/no_beats_s10.md).
+#: six and the sound duration and spectral consistency (session 10). Next to the
+#: duration the flatness weight is negative: the most tonal spectra are counted for a
+#: heart (PhysioNet's low-pitched sounds), the flattest (friction, breath) against; a
+#: model without it did no better on new artifacts (docs/results/no_beats_s10.md).
 RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
-                                 "interval_ratio", "low_share", "log_duration",
-                                 "consistency")
+                                 "interval_ratio", "low_share", "log_flatness",
+                                 "log_duration", "consistency")
 
 #: Per segmentation method: inputs (``features``), standardisation and logistic
 #: coefficients of :func:`heart_score`, fitted on training-side runs of that method
@@ -277,15 +277,15 @@ RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternati
 #: the neural model.
 RUN_MODELS: dict[str, dict[str, Any]] = {
     "neural": {
-        "mean": np.array([1.9834, 0.565, 1.0071, 0.6956, 0.8956, 3.3373, 0.7454]),
-        "scale": np.array([0.2025, 0.2779, 0.6004, 0.1905, 0.1668, 0.4849, 0.2477]),
-        "coef": np.array([1.089, 0.1374, -0.0163, 1.8986, 0.7344, -1.1071, 1.1558]),
-        "intercept": 3.2095, "features": RUN_FEATURES},
+        "mean": np.array([1.9834, 0.565, 1.0071, 0.6956, 0.8956, -3.5614, 3.3373, 0.7454]),
+        "scale": np.array([0.2025, 0.2779, 0.6004, 0.1905, 0.1668, 1.8453, 0.4849, 0.2477]),
+        "coef": np.array([1.0799, 0.1832, -0.0044, 1.84, 0.3941, -1.0147, -1.5261, 0.9469]),
+        "intercept": 3.4116, "features": RUN_FEATURES},
     "springer2016": {
-        "mean": np.array([1.9442, 0.5036, 0.9974, 0.8253, 0.9, 3.3355, 0.7353]),
-        "scale": np.array([0.2291, 0.3034, 0.6313, 0.2537, 0.1612, 0.4649, 0.2417]),
-        "coef": np.array([1.2802, -0.0307, 0.2565, 1.6623, 1.2894, -1.3953, 0.7825]),
-        "intercept": 3.5418, "features": RUN_FEATURES},
+        "mean": np.array([1.9442, 0.5036, 0.9974, 0.8253, 0.9, -3.5105, 3.3355, 0.7353]),
+        "scale": np.array([0.2291, 0.3034, 0.6313, 0.2537, 0.1612, 1.7717, 0.4649, 0.2417]),
+        "coef": np.array([1.2695, -0.0372, 0.2494, 1.648, 1.2001, -0.2443, -1.4869, 0.7629]),
+        "intercept": 3.5744, "features": RUN_FEATURES},
 }
 
 
