@@ -35,7 +35,8 @@ silence), or when less than ``min_present_share`` of its duration is left in run
 
 The thresholds were chosen on training-side data only (PhysioNet 2016 training sets and
 CirCor 2022 recordings, and synthetic signals), never on PASCAL set A ``artifact``; see
-``docs/results/no_beats.md`` and ``scripts/no_beats_figures.py``.
+``docs/results/no_beats.md``, ``docs/results/no_beats_s10.md`` (the heart score) and
+``scripts/no_beats_figures.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from .run_evidence import heart_score, run_features, runs_of
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask", "measure", "decide", "run_passes", "reason", "apply"]
 
-#: Decision values (docs/results/no_beats.md says how they were chosen).
+#: Decision values (docs/results/no_beats.md and no_beats_s10.md say how they were chosen).
 THRESHOLDS: dict[str, float] = {
     "context_s": 2.0,            # half-width of the neighbourhood of a sound (s)
     "high": 2.0,                 # prominence of a strong sound
@@ -244,7 +245,7 @@ def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
         (:func:`sound_evidence`), per sound ``low_share``, ``sub50_share``,
         ``flatness`` and ``log_spectrum``
         (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`) and
-        ``duration_ms``, ``n_peaks``
+        ``duration_ms``
         (:func:`~heartsound.segmentation.presence_sounds.sound_shape`),
         ``labels`` (state of each sound).
     """

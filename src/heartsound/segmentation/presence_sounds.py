@@ -25,8 +25,6 @@ _FULL_BAND_HZ = (25.0, 400.0)
 #: smoothing (samples at 1000 Hz).
 _DUR_HALF = 200
 _DUR_SMOOTH = 10
-#: :func:`sound_shape`: half-width (samples) of the stretch whose envelope peaks count.
-_PEAKS_HALF = 60
 
 
 def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
@@ -106,12 +104,11 @@ def spectral_evidence(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: 
 
 def sound_shape(hilb: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
                 ) -> dict[str, np.ndarray]:
-    """Time course of each sound's envelope: how long it lasts, how many bursts it holds.
+    """How long each sound's envelope lasts.
 
     Heart sounds are transients: S1 and S2 last ~80-160 ms in all, their envelope is
-    above half its peak for ~15-50 ms and rises and falls with one or two components
-    (the valves of each side). A musical note, a friction burst or a breath sustains its
-    level for longer; noise bursts hold many envelope peaks of similar height.
+    above half its peak for ~15-50 ms. A musical note, a friction burst, a thump or a
+    breath sustains its level for longer.
 
     Parameters
     ----------
@@ -125,31 +122,24 @@ def sound_shape(hilb: np.ndarray, sounds: list[tuple[int, int]], frame_rate: flo
     Returns
     -------
     dict
-        Per sound, shape ``(n_sounds,)``, measured around the maximum of the envelope
-        smoothed over 10 ms within +-100 ms of the sound's centre (all 0 without energy):
-        ``duration_ms``, the contiguous stretch around it where that envelope is at
-        least half the maximum (at most +-200 ms);
-        ``n_peaks``, the local maxima of the envelope smoothed over 3 ms within +-60 ms
-        of it that reach half the maximum.
+        ``duration_ms`` [shape=(n_sounds,)]: around the maximum of the envelope
+        smoothed over 10 ms within +-100 ms of the sound's centre, the contiguous
+        stretch (at most +-200 ms) where that envelope is at least half the maximum,
+        in ms (0 without energy).
     """
     n_s = len(sounds)
     if not sounds:
-        return {"duration_ms": np.zeros(0), "n_peaks": np.zeros(0)}
+        return {"duration_ms": np.zeros(0)}
     n, sm, search = 2 * _DUR_HALF, _DUR_SMOOTH, _DUR_HALF // 2
     w = _windows(np.asarray(hilb, dtype=np.float64), _centres(sounds, frame_rate), n + sm)
-    c = np.cumsum(np.concatenate([np.zeros((n_s, 1)), w], axis=1), axis=1)
-    env = (c[:, sm:] - c[:, :-sm])[:, :n] / sm  # moving average, index k ~ centre - n/2 + k
-    fine = (c[:, 3:] - c[:, :-3])[:, 3:n + 3] / 3  # 3 ms, on the same time axis
+    c = np.cumsum(w, axis=1)
+    env = np.empty((n_s, n))  # moving sum (scale-free here), index k ~ centre - n/2 + k
+    env[:, 0] = c[:, sm - 1]
+    env[:, 1:] = c[:, sm:n + sm - 1] - c[:, :n - 1]
     am = search + env[:, search:n - search].argmax(axis=1)
     pk = env[np.arange(n_s), am]
-    idx = np.arange(n)
-    out: dict[str, np.ndarray] = {}
     below = env < 0.5 * pk[:, None]
+    idx = np.arange(n)
     lo = np.where(below & (idx < am[:, None]), idx, -1).max(axis=1) + 1
     hi = np.where(below & (idx > am[:, None]), idx, n).min(axis=1)
-    out["duration_ms"] = np.where(pk > 0, (hi - lo) * 1000.0 / PREPROCESS_SR, 0.0)
-    is_max = (fine[:, 1:-1] > fine[:, :-2]) & (fine[:, 1:-1] >= fine[:, 2:])
-    is_max &= fine[:, 1:-1] >= 0.5 * pk[:, None]
-    near = np.abs(idx[1:-1][None, :] - am[:, None]) <= _PEAKS_HALF
-    out["n_peaks"] = np.where(pk > 0, (is_max & near).sum(axis=1), 0).astype(np.float64)
-    return out
+    return {"duration_ms": np.where(pk > 0, (hi - lo) * 1000.0 / PREPROCESS_SR, 0.0)}

@@ -18,8 +18,7 @@ through a chest piece are all three. What a heart has beyond that, measured per 
 * **spectral shape and time course** of the sounds (medians over the run, per sound
   from :mod:`heartsound.segmentation.presence_sounds`): low-band share, spectral
   flatness and the **duration** of each sound (heart sounds are transients; notes,
-  friction and breaths last longer); the envelope peaks and the sub-50 Hz share are
-  measured but not used.
+  friction and breaths last longer); the sub-50 Hz share is measured but not used.
 * **spectral consistency**: each sound's spectrum against that of the sound two later
   (the same valves closing beat after beat make nearly the same sound; a bass line, a
   knock on a varying spot or noise bursts do not).
@@ -190,8 +189,8 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     ev : dict
         :func:`heartsound.segmentation.presence.measure` of the recording: ``labels``
         (state of each sound), ``sounds`` (frame ranges), ``env`` (frame envelope);
-        per sound ``peak``, ``prominence``, ``duration_ms`` and ``n_peaks``
-        (:func:`sound_shape`) and ``low_share``, ``sub50_share``, ``flatness``, ``log_spectrum``
+        per sound ``peak``, ``prominence``, ``duration_ms``
+        (:func:`~heartsound.segmentation.presence_sounds.sound_shape`) and ``low_share``, ``sub50_share``, ``flatness``, ``log_spectrum``
         (:func:`spectral_evidence`).
     first, end : int
         The run: sounds ``first .. end - 1``.
@@ -201,7 +200,7 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     dict
         ``low_share`` (median), ``periodicity``, ``alternation``, ``interval_ratio``
         (median systole / median diastole, 1.0 when undefined), ``prominence``,
-        ``flatness``, ``sub50_share``, ``duration_ms`` and ``n_peaks`` (medians), ``consistency``
+        ``flatness``, ``sub50_share`` and ``duration_ms`` (medians), ``consistency``
         (:func:`spectral_consistency`), ``n_sounds``, ``n_sounds_recording`` (decoded
         sounds in the whole recording).
     """
@@ -215,7 +214,7 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
              if sys_g.size and dia_g.size and np.median(dia_g) > 0 else 1.0)
     low = np.asarray(ev["low_share"][r])
     med = {k: float(np.median(ev[k][r])) for k in ("prominence", "flatness", "sub50_share",
-                                                   "duration_ms", "n_peaks")}
+                                                   "duration_ms")}
     return {"low_share": float(np.median(low)),
             "periodicity": periodicity(ev["env"], sounds, first, end),
             "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
@@ -256,8 +255,6 @@ RUN_INPUTS: dict[str, Callable[[dict[str, float]], float]] = {
     "low_share": lambda f: f["low_share"],
     "log_flatness": lambda f: float(np.log(max(f["flatness"], 1e-6))),
     "log_duration": lambda f: float(np.log(max(f["duration_ms"], 1.0))),
-    "log1p_n_peaks": lambda f: float(np.log1p(f["n_peaks"])),
-    "excess_peaks": lambda f: float(np.log1p(max(f["n_peaks"] - 5.0, 0.0))),
     "consistency": lambda f: f["consistency"],
     "sub50_share": lambda f: f["sub50_share"],
 }
