@@ -524,7 +524,8 @@ def part_fit(args: argparse.Namespace) -> dict[str, Any]:
         run_evidence.RUN_MODELS.clear()
         run_evidence.RUN_MODELS.update(saved)
     return {"part": "fit", "method": args.method, "seed": args.seed, "c": args.c,
-            "train": list(train_sets), "group_weight": gw, "n_runs": {w: len(v) for w, v in runs.items()},
+            "train": list(train_sets), "group_weight": gw,
+            "n_runs": {w: len(v) for w, v in runs.items()},
             "model": {k: (list(v) if k == "features" else np.round(np.asarray(v), 4).tolist())
                       for k, v in model.items()},
             "oof": {str(t): {w: {"n": len(ids), "ids": ids} for w, ids in v.items()}

@@ -59,7 +59,7 @@ def spectral_consistency(log_spectrum: np.ndarray) -> float:
     Parameters
     ----------
     log_spectrum : np.ndarray [shape=(n_sounds, n_bins)]
-        Of one run (:func:`spectral_evidence`).
+        Of one run (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`).
 
     Returns
     -------
@@ -190,8 +190,9 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
         :func:`heartsound.segmentation.presence.measure` of the recording: ``labels``
         (state of each sound), ``sounds`` (frame ranges), ``env`` (frame envelope);
         per sound ``peak``, ``prominence``, ``duration_ms``
-        (:func:`~heartsound.segmentation.presence_sounds.sound_shape`) and ``low_share``, ``sub50_share``, ``flatness``, ``log_spectrum``
-        (:func:`spectral_evidence`).
+        (:func:`~heartsound.segmentation.presence_sounds.sound_shape`) and
+        ``low_share``, ``sub50_share``, ``flatness``, ``log_spectrum``
+        (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`).
     first, end : int
         The run: sounds ``first .. end - 1``.
 
