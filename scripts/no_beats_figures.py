@@ -16,12 +16,15 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     regular and random knocks, friction, movement thumps, speech with knocks, music,
     music with a bass line, feedback tones, stethoscope handling, breathing), each plain
     and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
-    4000 Hz; ``--half choose`` (the heart score is fitted and its threshold chosen on
-    it) or ``--half report`` (other seeds, only reported).
-``cache``, ``tune``, ``fit``
-    Segment the training-side sets once and keep what the presence decision reads
-    (``--cache DIR``); decide them again over a grid of thresholds (``tune``); fit the
-    heart score with cross-validation grouped by recording (``fit``).
+    4000 Hz; ``--half choose`` and ``--half report`` (the heart score is fitted and
+    its threshold chosen on them, since session 10) or ``--half final`` (other seeds,
+    made before session 10 changed anything, and only reported).
+``cache``, ``tune``, ``fit``, ``auc``
+    Segment the training-side sets once and keep what the presence decision reads, with
+    the 25-400 Hz signal (``--cache DIR``, outside the repository: ~300 MB per method);
+    decide them again over a grid of thresholds (``tune``); fit the heart score with
+    cross-validation grouped by recording (``fit``); separation of heart and artifact
+    runs by each run input alone (``auc``).
 ``runtime``
     Share of the segmentation time spent in ``presence.apply``.
 ``f1``
@@ -40,7 +43,8 @@ Usage::
     python scripts/no_beats_figures.py f1 --root ../shared/data/circor2022 --limit 300
     python scripts/no_beats_figures.py synthetic-artifacts --half choose
     python scripts/no_beats_figures.py cache --cache DIR --root ../shared/data
-    python scripts/no_beats_figures.py fit --cache DIR --scores 0.1,0.2,0.3
+    python scripts/no_beats_figures.py fit --cache DIR --scores 0.01,0.02,0.05
+    python scripts/no_beats_figures.py auc --cache DIR
 
 ``--set KEY=VALUE`` overrides a value of ``presence.THRESHOLDS`` for the run (the table
 over thresholds in docs/results/no_beats.md).
@@ -192,8 +196,11 @@ def _artifact_kinds(rng: np.random.Generator, n: int) -> dict[str, Any]:
     }
 
 
-#: Seeds of the two halves of :func:`synthetic_artifacts`: ``(plain, low-passed)``.
-ART_HALVES = {"choose": (0, 1), "report": (2, 3)}
+#: Seeds of the sets of :func:`synthetic_artifacts`: ``(plain, low-passed)``. "final"
+#: (session 10) was made before any change of that session and is only reported, once
+#: the model and the threshold are fixed; "final2" was made after "final" had been
+#: looked at, before the model was changed again, and is only reported.
+ART_HALVES = {"choose": (0, 1), "report": (2, 3), "final": (4, 5), "final2": (6, 7)}
 
 
 def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choose"
@@ -202,8 +209,8 @@ def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choos
     :data:`ART_SR` (peak 0.5, plus a noise floor at -70 to -46 dB).
 
     11 kinds, each plain and low-passed at 150-400 Hz (as through a chest piece), ``reps``
-    of each: ``half`` "choose" (thresholds are chosen on it) and "report" (other seeds,
-    only reported) never share a signal.
+    of each: ``half`` "choose" and "report" (the heart score is fitted and its threshold
+    chosen on them) and "final" (other seeds, only reported) never share a signal.
     """
     from scipy.signal import butter, sosfilt
     n, out = int(seconds * ART_SR), {}
@@ -363,11 +370,42 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
             rows.append({"name": name, "group": g, "heart": heart, "states": st,
                          "frame_rate": seg.frame_rate, "duration_s": len(y) / sr,
                          "band_rms": presence._band_rms(fe, presence.THRESHOLDS["flat_rms"]),
-                         "ev": presence.measure(st, fe, seg.frame_rate)})
+                         "ev": presence.measure(st, fe, seg.frame_rate),
+                         "clean": np.asarray(fe.clean(), dtype=np.float32)})
         path = Path(args.cache) / f"{which}_{args.method}.pkl"
         path.write_bytes(pickle.dumps(rows))
         out[which] = len(rows)
     return {"part": "cache", "method": args.method, "n": out}
+
+
+class _CachedFrontend:
+    """The two signals :func:`presence.measure` reads, rebuilt from a cached
+    ``clean`` signal (so that ``tune`` and ``fit`` measure with the current code)."""
+
+    def __init__(self, clean: np.ndarray) -> None:
+        self._clean = np.asarray(clean, dtype=np.float64)
+        self._hilbert: np.ndarray | None = None
+
+    def clean(self) -> np.ndarray:
+        return self._clean
+
+    def hilbert(self) -> np.ndarray:
+        from heartsound.features import hilbert_envelope
+        if self._hilbert is None:
+            self._hilbert = hilbert_envelope(self._clean)
+        return self._hilbert
+
+
+def load_cached(cache: Path, which: str, method: str) -> list[dict[str, Any]]:
+    """The rows of one cached set, with ``ev`` measured again from the cached signal."""
+    import pickle
+
+    rows = pickle.loads((Path(cache) / f"{which}_{method}.pkl").read_bytes())
+    for r in rows:
+        if "clean" in r:
+            r["ev"] = presence.measure(r["states"], _CachedFrontend(r.pop("clean")),
+                                       r["frame_rate"])
+    return rows
 
 
 def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float],
@@ -377,7 +415,8 @@ def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float],
     hr, rej, ev_n, dur, runs = [], [], 0, 0.0, []
     for r in rows:
         gated, info, rr = presence.decide(r["states"], r["ev"], th, method, evidence=True)
-        runs += [{**x, "name": r["name"], "heart": r["heart"]} for x in rr]
+        runs += [{**x, "name": r["name"], "heart": r["heart"], "group": r["group"]}
+                 for x in rr]
         info["heart_sounds"] = True
         if presence.reason(info, r["band_rms"], th) is not None:
             rej.append(r["name"])
@@ -395,10 +434,8 @@ def evaluate_cached(rows: list[dict[str, Any]], th: dict[str, float],
 def part_tune(args: argparse.Namespace) -> dict[str, Any]:
     """Rejections and false heart rates over a grid of run thresholds, from ``cache``."""
     import itertools
-    import pickle
 
-    sets = {w: pickle.loads((Path(args.cache) / f"{w}_{args.method}.pkl").read_bytes())
-            for w in args.sets.split(",")}
+    sets = {w: load_cached(args.cache, w, args.method) for w in args.sets.split(",")}
     grid = {}
     for kv in args.grid:
         k, vals = kv.split("=", 1)
@@ -418,18 +455,23 @@ def part_tune(args: argparse.Namespace) -> dict[str, Any]:
     return {"part": "tune", "method": args.method, "grid": grid, "table": table}
 
 
-def _fit_runs(runs: list[dict[str, Any]], c: float = 1.0) -> dict[str, Any]:
-    """Standardised logistic regression, heart runs vs artifact runs (balanced)."""
+def _fit_runs(runs: list[dict[str, Any]], features: tuple[str, ...], c: float = 1.0,
+              group_weight: dict[str, float] | None = None) -> dict[str, Any]:
+    """Standardised logistic regression, heart runs vs artifact runs (balanced; a run of
+    a group in ``group_weight``, e.g. CirCor's murmur "Present", weighs that much)."""
     from sklearn.linear_model import LogisticRegression
 
     from heartsound.segmentation.run_evidence import run_vector
-    x = np.array([run_vector(r) for r in runs])
+    x = np.array([run_vector(r, features) for r in runs])
     y = np.array([r["heart"] for r in runs], dtype=int)
     mean, scale = x.mean(axis=0), x.std(axis=0)
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
-    lr.fit((x - mean) / scale, y)
+    w = np.array([(group_weight or {}).get(r.get("group"), 1.0) for r in runs])
+    w[y == 1] *= len(y) / (2 * w[y == 1].sum())  # classes balanced
+    w[y == 0] *= len(y) / (2 * w[y == 0].sum())
+    lr = LogisticRegression(C=c, max_iter=1000)
+    lr.fit((x - mean) / scale, y, sample_weight=w)
     return {"mean": mean, "scale": scale, "coef": lr.coef_[0],
-            "intercept": float(lr.intercept_[0])}
+            "intercept": float(lr.intercept_[0]), "features": features}
 
 
 def _counts(sets: dict[str, list[dict[str, Any]]], th: dict[str, float],
@@ -446,46 +488,73 @@ def _counts(sets: dict[str, list[dict[str, Any]]], th: dict[str, float],
 
 
 def part_fit(args: argparse.Namespace) -> dict[str, Any]:
-    """Fit :func:`run_evidence.heart_score` on the training side (PhysioNet, CirCor,
-    synthetic artifacts "choose" half): grouped 5-fold cross-validation by recording
-    (out-of-fold decisions over a grid of ``min_heart_score``), then the model on all of
-    it, with every set (the "report" half too) decided by it."""
-    import pickle
-
+    """Fit :func:`run_evidence.heart_score` on the training side (``--train``: by default
+    PhysioNet, CirCor and the synthetic artifacts "choose" and "report"): grouped 5-fold
+    cross-validation by recording (out-of-fold decisions over a grid of
+    ``min_heart_score``), then the model on all of it, deciding the training sets again
+    (in-sample). Inputs: ``--features`` (names of ``run_evidence.RUN_INPUTS``)."""
     from heartsound.segmentation import run_evidence
-    sets = {w: pickle.loads((Path(args.cache) / f"{w}_{args.method}.pkl").read_bytes())
-            for w in ("physionet", "circor", "artifacts-choose", "artifacts-report")}
+    train_sets = tuple(args.train.split(","))
+    features = (tuple(args.features.split(",")) if args.features
+                else run_evidence.RUN_FEATURES)
+    sets = {w: load_cached(args.cache, w, args.method) for w in train_sets}
+    gw = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.group_weight)}
     base = {**presence.THRESHOLDS, "min_heart_score": 0.0}
-    train_sets = ("physionet", "circor", "artifacts-choose")
     runs = {w: [r for r in evaluate_cached(sets[w], base, args.method)["runs"]
                 if r["low_share"] >= base["min_low_share"]] for w in train_sets}
-    names = sorted({r["name"] for w in train_sets for r in sets[w]})
-    fold = dict(zip(names, np.random.default_rng(args.seed).integers(0, 5, len(names))))
+    keys = sorted({(w, r["name"]) for w in train_sets for r in sets[w]})
+    fold = dict(zip(keys, np.random.default_rng(args.seed).integers(0, 5, len(keys))))
     grid = [float(v) for v in args.scores.split(",")]
-    oof: dict[float, dict[str, list[str]]] = {t: {} for t in grid}
+    oof: dict[float, dict[str, list[str]]] = {t: {w: [] for w in train_sets} for t in grid}
     saved = dict(run_evidence.RUN_MODELS)
     try:
         for k in range(5):
-            run_evidence.RUN_MODELS[args.method] = _fit_runs([r for w in train_sets for r in runs[w]
-                                                if fold[r["name"]] != k], args.c)
+            run_evidence.RUN_MODELS[args.method] = _fit_runs(
+                [r for w in train_sets for r in runs[w] if fold[w, r["name"]] != k],
+                features, args.c, gw)
+            sub = {w: [r for r in sets[w] if fold[w, r["name"]] == k] for w in train_sets}
             for t in grid:
-                sub = {w: [r for r in sets[w] if fold[r["name"]] == k] for w in train_sets}
                 for w, v in _counts(sub, {**base, "min_heart_score": t},
                                     args.method).items():
-                    ids = v.get("rejected", v.get("with_heart_rate"))
-                    oof[t].setdefault(w, []).extend(ids)
-        model = _fit_runs([r for w in train_sets for r in runs[w]], args.c)
+                    oof[t][w].extend(v.get("rejected", v.get("with_heart_rate")))
+        model = _fit_runs([r for w in train_sets for r in runs[w]], features, args.c, gw)
         run_evidence.RUN_MODELS[args.method] = model
         final = {t: _counts(sets, {**base, "min_heart_score": t}, args.method) for t in grid}
     finally:
         run_evidence.RUN_MODELS.clear()
         run_evidence.RUN_MODELS.update(saved)
     return {"part": "fit", "method": args.method, "seed": args.seed, "c": args.c,
+            "train": list(train_sets), "group_weight": gw,
             "n_runs": {w: len(v) for w, v in runs.items()},
-            "model": {k: np.round(np.asarray(v), 4).tolist() for k, v in model.items()},
+            "model": {k: (list(v) if k == "features" else np.round(np.asarray(v), 4).tolist())
+                      for k, v in model.items()},
             "oof": {str(t): {w: {"n": len(ids), "ids": ids} for w, ids in v.items()}
                     for t, v in oof.items()},
             "final": {str(t): v for t, v in final.items()}}
+
+
+def part_auc(args: argparse.Namespace) -> dict[str, Any]:
+    """Separation of heart runs (``--train`` heart sets) from artifact runs by each input
+    of ``run_evidence.RUN_INPUTS`` alone: the area under the ROC curve (0.5: none; below
+    0.5: artifacts higher), over the loud runs with low share >= ``min_low_share``."""
+    from sklearn.metrics import roc_auc_score
+
+    from heartsound.segmentation.run_evidence import RUN_INPUTS
+    base = {**presence.THRESHOLDS, "min_heart_score": 0.0}
+    runs = []
+    for w in args.train.split(","):
+        runs += [r for r in evaluate_cached(load_cached(args.cache, w, args.method), base,
+                                            args.method)["runs"]
+                 if r["low_share"] >= base["min_low_share"]]
+    y = np.array([r["heart"] for r in runs], dtype=int)
+    out = {}
+    for k, fn in RUN_INPUTS.items():
+        v = np.array([fn(r) for r in runs])
+        q = {c: np.percentile(v[y == lab], [5, 50, 95]).round(3).tolist()
+             for c, lab in (("heart", 1), ("artifact", 0))}
+        out[k] = {"auc": round(float(roc_auc_score(y, v)), 4), **q}
+    return {"part": "auc", "method": args.method, "train": args.train,
+            "n_runs": {"heart": int(y.sum()), "artifact": int((1 - y).sum())}, "inputs": out}
 
 
 def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
@@ -527,7 +596,8 @@ def part_runtime(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", choices=("synthetic", "synthetic-artifacts", "artifacts",
-                                     "rejected", "f1", "cache", "tune", "fit", "runtime"))
+                                     "rejected", "f1", "cache", "tune", "fit", "auc",
+                                     "runtime"))
     ap.add_argument("--method", default="neural", choices=("neural", "springer2016"))
     ap.add_argument("--root", type=Path, help="corpus folder")
     ap.add_argument("--corpus", choices=("physionet2016", "circor2022"),
@@ -542,10 +612,17 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="folder of the cache/tune pickles")
     ap.add_argument("--sets", default="physionet,circor,artifacts-choose",
                     help="cache/tune: comma-separated sets (physionet, circor, "
-                         "artifacts-choose, artifacts-report)")
+                         "artifacts-choose, artifacts-report, artifacts-final)")
     ap.add_argument("--scores", default="0.1,0.2,0.3,0.4,0.5",
                     help="fit: values of min_heart_score to try")
     ap.add_argument("--c", type=float, default=1.0, help="fit: inverse regularisation")
+    ap.add_argument("--train", default="physionet,circor,artifacts-choose,artifacts-report",
+                    help="fit: the cached sets to fit and cross-validate on")
+    ap.add_argument("--group-weight", action="append", default=[], metavar="GROUP=W",
+                    help="fit: weight of the runs of a group (e.g. Present=3: CirCor "
+                         "recordings with a murmur)")
+    ap.add_argument("--features", default=None,
+                    help="fit: comma-separated run_evidence.RUN_INPUTS (default RUN_FEATURES)")
     ap.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                     help="tune: threshold values to try")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -559,7 +636,7 @@ def main() -> None:
     res = {"synthetic": part_synthetic, "synthetic-artifacts": part_synthetic_artifacts,
            "artifacts": part_artifacts,
            "rejected": part_rejected, "f1": part_f1, "cache": part_cache,
-           "tune": part_tune, "fit": part_fit,
+           "tune": part_tune, "fit": part_fit, "auc": part_auc,
            "runtime": part_runtime}[args.part](args)
     res["thresholds"] = dict(presence.THRESHOLDS)
     text = json.dumps(res, indent=1)

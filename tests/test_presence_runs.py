@@ -8,9 +8,11 @@ import pytest
 
 from heartsound.segmentation.presence import (THRESHOLDS, decide, run_passes,
                                               sound_spectra)
-from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_MODELS, alternation,
-                                                  heart_score, periodicity, run_features,
-                                                  run_vector, runs_of)
+from heartsound.segmentation.presence_sounds import sound_shape, spectral_evidence
+from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_FEATURES, RUN_INPUTS,
+                                                  RUN_MODELS, alternation, heart_score,
+                                                  periodicity, run_features, run_vector,
+                                                  runs_of, spectral_consistency)
 from heartsound.vocab import S1, S2
 
 FR = 50.0
@@ -55,15 +57,26 @@ def test_alternation_consistent_vs_random() -> None:
     assert alternation(lab[:3], np.ones(3), low[:3]) == 0.0  # fewer than two cycles
 
 
+def _sound_ev(m: int, duration_ms: float = 30.0, spectra: np.ndarray | None = None
+              ) -> dict:
+    """Per-sound measurements of ``m`` sounds (:func:`presence.measure` keys) besides
+    the envelope ones."""
+    return {"low_share": np.full(m, 0.9), "sub50_share": np.full(m, 0.4),
+            "duration_ms": np.full(m, duration_ms),
+            "log_spectrum": (np.tile(-np.arange(48.0) / 8, (m, 1)) if spectra is None
+                             else spectra)}
+
+
 def test_run_features_interval_ratio_and_cap() -> None:
     on = _heart_onsets(6, cyc=40, sys=14)
     ev = {"sounds": _sounds(on), "labels": np.array([S1, S2] * 6),
           "env": _envelope(on, 260), "peak": np.tile([2.0, 1.0], 6),
-          "low_share": np.full(12, 0.9), "flatness": np.full(12, 0.3),
+          **_sound_ev(12), "flatness": np.full(12, 0.3),
           "prominence": np.full(12, 5.0)}
     f = run_features(ev, 0, 12)
     assert f["interval_ratio"] == pytest.approx(14 / 26)
     assert f["n_sounds"] == 12 and f["low_share"] == pytest.approx(0.9)
+    assert f["duration_ms"] == 30.0 and f["consistency"] == pytest.approx(1.0)
     long = run_vector({**f, "n_sounds": 200.0})
     assert long[0] == run_vector({**f, "n_sounds": N_SOUNDS_CAP})[0]  # capped
     assert run_vector({**f, "n_sounds": 4.0})[0] < long[0]
@@ -76,10 +89,11 @@ def test_run_features_interval_ratio_and_cap() -> None:
 def test_heart_score_orders_heart_and_artifact_runs() -> None:
     heart = {"n_sounds": 40.0, "n_sounds_recording": 40.0, "periodicity": 0.8, "alternation": 2.0,
              "interval_ratio": 0.6, "low_share": 0.95, "prominence": 6.0,
-             "flatness": 0.05}
-    # a short run of tonal, high-contrast bursts with a long "diastole" (e.g. bass notes)
+             "flatness": 0.05, "duration_ms": 25.0, "consistency": 0.85}
+    # a short run of sustained bursts (notes of a bass line: 120 ms above half their
+    # peak), each with another spectrum, and a long "diastole"
     tonal = {**heart, "n_sounds": 4.0, "periodicity": 0.2, "interval_ratio": 0.3,
-             "flatness": 0.002, "prominence": 20.0}
+             "prominence": 20.0, "duration_ms": 120.0, "consistency": 0.2}
     th = dict(THRESHOLDS)
     for m in RUN_MODELS:
         assert heart_score(heart, m) > th["min_heart_score"] > heart_score(tonal, m)
@@ -98,8 +112,8 @@ def test_sound_spectra_flatness() -> None:
     assert sound_spectra(np.zeros(4000), [(99, 102)], FR)[1][0] == 1.0
 
 
-def _run(sys: int, flatness: float, n_cycles: int = 12, cyc: int = 40
-         ) -> tuple[np.ndarray, dict]:
+def _run(sys: int, duration_ms: float, n_cycles: int = 12, cyc: int = 40,
+         spectra: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Decoded states and :func:`measure`-like evidence of one loud run of S1/S2 pairs."""
     on = _heart_onsets(n_cycles, cyc=cyc, sys=sys)
     n = 10 + n_cycles * cyc + 10
@@ -110,19 +124,67 @@ def _run(sys: int, flatness: float, n_cycles: int = 12, cyc: int = 40
     m = len(on)
     return states, {"sounds": _sounds(on), "labels": np.array([S1, S2] * n_cycles),
                     "env": _envelope(on, n, np.tile([2.0, 1.0], n_cycles)),
-                    "peak": np.tile([2.0, 1.0], n_cycles), "low_share": np.full(m, 0.95),
-                    "flatness": np.full(m, flatness), "prominence": np.full(m, 8.0)}
+                    "peak": np.tile([2.0, 1.0], n_cycles),
+                    **_sound_ev(m, duration_ms, spectra),
+                    "flatness": np.full(m, 0.02), "prominence": np.full(m, 8.0)}
 
 
 def test_decide_keeps_heart_runs_drops_tonal_runs() -> None:
     th = dict(THRESHOLDS)
-    states, ev = _run(sys=14, flatness=0.1)  # systole 0.28 s, diastole 0.52 s
+    states, ev = _run(sys=14, duration_ms=25.0)  # systole 0.28 s, diastole 0.52 s
     gated, info, runs = decide(states, ev, th)
     assert len(runs) == 1 and runs[0]["kept"] and info["n_sounds_kept"] == 24
-    # tonal bursts (flatness 1e-4) with a short "systole": notes, not heart sounds
-    states, ev = _run(sys=8, flatness=1e-4)
+    # sustained bursts (150 ms above half their peak) with a short "systole", each with
+    # its own spectrum: notes of a tune
+    spectra = np.random.default_rng(5).normal(-3.0, 2.0, (24, 48))
+    states, ev = _run(sys=8, duration_ms=150.0, spectra=spectra)
     gated, info, runs = decide(states, ev, th)
     assert not runs[0]["kept"] and not gated.any() and info["present_share"] == 0.0
     # score off: the tonal run is kept, and only its low share is measured
     gated, info, runs = decide(states, ev, {**th, "min_heart_score": 0.0})
     assert runs[0]["kept"] and "periodicity" not in runs[0] and gated.any()
+
+
+def test_heart_score_inputs_known() -> None:
+    for m in RUN_MODELS.values():  # every model reads inputs the registry can build
+        assert set(m["features"]) <= set(RUN_INPUTS)
+        assert len(m["coef"]) == len(m["mean"]) == len(m["features"])
+    assert RUN_MODELS["neural"]["features"] == RUN_FEATURES
+    f = {"n_sounds": 8.0, "periodicity": 0.5, "alternation": 1.0, "interval_ratio": 0.6,
+         "low_share": 0.9, "flatness": 0.1, "duration_ms": 40.0, "consistency": 0.7}
+    v = run_vector(f, ("log_duration", "consistency", "interval_ratio"))
+    assert v.tolist() == pytest.approx([np.log(40.0), 0.7, 0.6])
+
+
+def test_sound_shape_duration() -> None:
+    """A Gaussian envelope of known width: the time above half its peak is its FWHM."""
+    t = np.arange(4000.0)
+    hilb = np.zeros(4000)
+    for c, fwhm in ((1000, 30.0), (2500, 120.0)):
+        sd = fwhm / (2 * np.sqrt(2 * np.log(2)))
+        hilb += np.exp(-0.5 * ((t - c) / sd) ** 2)
+    d = sound_shape(hilb, [(48, 52), (123, 127)], FR)  # centred on 1000 and 2500 ms
+    assert d["duration_ms"] == pytest.approx([30.0, 120.0], abs=4.0)
+    assert sound_shape(np.zeros(4000), [(48, 52)], FR)["duration_ms"][0] == 0.0
+    assert sound_shape(hilb, [], FR)["duration_ms"].shape == (0,)
+
+
+def test_spectral_consistency_repeating_vs_changing() -> None:
+    """The same sound every beat: spectra alike; a new pitch every beat: unlike."""
+    t = np.arange(64) / 1000.0
+    burst = np.sin(2 * np.pi * 45 * t) * np.exp(-t / 0.02)
+    x = np.zeros(8000)
+    rng = np.random.default_rng(4)
+    x_var = np.zeros(8000)
+    for k in range(8):
+        x[500 + 900 * k: 564 + 900 * k] += burst
+        x_var[500 + 900 * k: 564 + 900 * k] += (np.sin(2 * np.pi * rng.uniform(40, 380) * t)
+                                                * np.exp(-t / 0.02))
+    x += 1e-4 * rng.standard_normal(8000)
+    x_var += 1e-4 * rng.standard_normal(8000)
+    sounds = [(25 + 45 * k, 28 + 45 * k) for k in range(8)]  # centred on each burst
+    same = spectral_consistency(spectral_evidence(x, sounds, FR)["log_spectrum"])
+    other = spectral_consistency(spectral_evidence(x_var, sounds, FR)["log_spectrum"])
+    assert same > 0.95 and other < 0.6
+    assert spectral_consistency(np.zeros((2, 48))) == 0.0  # fewer than 3 sounds
+    assert spectral_consistency(np.zeros((4, 48))) == 0.0  # no energy: no evidence

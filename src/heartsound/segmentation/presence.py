@@ -22,11 +22,12 @@ systole/diastole frames next to one, get state 0 (``"unannotated"``: undefined).
 Spectral shape of each run: heart sounds hold most of their 25-400 Hz energy below
 150 Hz; speech, friction and clicks are broader and higher. A run whose sounds' median
 **low share** (25-150 Hz share of the 25-400 Hz energy in 128 ms around each sound,
-:func:`~heartsound.segmentation.run_evidence.low_band_share`) is below
+:func:`~heartsound.segmentation.presence_sounds.low_band_share`) is below
 ``min_low_share`` is dropped whatever its loudness contrast; so is a run whose
 :func:`~heartsound.segmentation.run_evidence.heart_score` (a logistic model over run
-length, periodicity, S1/S2 alternation, systole/diastole ratio, low share and spectral
-flatness, fitted on training-side data) is below ``min_heart_score``.
+length, periodicity, S1/S2 alternation, systole/diastole ratio, low share, spectral
+flatness, sound duration and spectral consistency, fitted on training-side data) is
+below ``min_heart_score``.
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
@@ -34,7 +35,8 @@ silence), or when less than ``min_present_share`` of its duration is left in run
 
 The thresholds were chosen on training-side data only (PhysioNet 2016 training sets and
 CirCor 2022 recordings, and synthetic signals), never on PASCAL set A ``artifact``; see
-``docs/results/no_beats.md`` and ``scripts/no_beats_figures.py``.
+``docs/results/no_beats.md``, ``docs/results/no_beats_s10.md`` (the heart score) and
+``scripts/no_beats_figures.py``.
 """
 
 from __future__ import annotations
@@ -45,14 +47,14 @@ import numpy as np
 
 from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
+from .presence_sounds import low_band_share, sound_shape, sound_spectra, spectral_evidence
 from .result import Segmentation
-from .run_evidence import (heart_score, low_band_share, run_features, runs_of,
-                           sound_spectra)
+from .run_evidence import heart_score, run_features, runs_of
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask", "measure", "decide", "run_passes", "reason", "apply"]
 
-#: Decision values (docs/results/no_beats.md says how they were chosen).
+#: Decision values (docs/results/no_beats.md and no_beats_s10.md say how they were chosen).
 THRESHOLDS: dict[str, float] = {
     "context_s": 2.0,            # half-width of the neighbourhood of a sound (s)
     "high": 2.0,                 # prominence of a strong sound
@@ -62,7 +64,7 @@ THRESHOLDS: dict[str, float] = {
     "min_present_share": 0.5,    # share of the recording in runs, else no heart sounds
     "flat_rms": 1e-5,            # RMS of the 25-400 Hz signal (full scale 1) below: flat
     "min_low_share": 0.3,        # median 25-150 Hz energy share of a run's sounds
-    "min_heart_score": 0.1,      # run_evidence.heart_score of a run (0: not used)
+    "min_heart_score": 0.02,     # run_evidence.heart_score of a run (0: not used)
 }
 
 
@@ -240,14 +242,18 @@ def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
     -------
     dict
         ``env`` (:func:`frame_envelope`), ``sounds``, ``prominence``, ``peak``
-        (:func:`sound_evidence`), ``low_share`` (:func:`low_band_share`, per sound),
+        (:func:`sound_evidence`), per sound ``low_share``, ``sub50_share``,
+        ``flatness`` and ``log_spectrum``
+        (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`) and
+        ``duration_ms``
+        (:func:`~heartsound.segmentation.presence_sounds.sound_shape`),
         ``labels`` (state of each sound).
     """
     env = frame_envelope(fe, states.size, frame_rate)
     sounds, prom, peak = sound_evidence(states, env, frame_rate, context_s)
-    low, flat = sound_spectra(fe.clean(), sounds, frame_rate)
     return {"env": env, "sounds": sounds, "prominence": prom, "peak": peak,
-            "low_share": low, "flatness": flat,
+            **spectral_evidence(fe.clean(), sounds, frame_rate),
+            **sound_shape(fe.hilbert(), sounds, frame_rate),
             "labels": np.array([states[a] for a, _ in sounds], dtype=np.int8)}
 
 

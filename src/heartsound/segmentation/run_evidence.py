@@ -15,26 +15,32 @@ through a chest piece are all three. What a heart has beyond that, measured per 
   (0 when every cycle is alike, large when S1 and S2 keep their roles).
 * **interval ratio**: median systole (S1 to S2) over median diastole (S2 to S1), from
   the sound onsets.
+* **spectral shape and time course** of the sounds (medians over the run, per sound
+  from :mod:`heartsound.segmentation.presence_sounds`): low-band share, spectral
+  flatness and the **duration** of each sound (heart sounds are transients; notes,
+  friction and breaths last longer); the sub-50 Hz share is measured but not used.
+* **spectral consistency**: each sound's spectrum against that of the sound two later
+  (the same valves closing beat after beat make nearly the same sound; a bass line, a
+  knock on a varying spot or noise bursts do not).
 
-Which of these the presence decision uses, and with which thresholds, is in
-:data:`heartsound.segmentation.presence.THRESHOLDS` and docs/results/no_beats.md.
+The :func:`heart_score` combines them (a logistic model per segmentation method).
+Which the presence decision uses, and with which thresholds, is in
+:data:`heartsound.segmentation.presence.THRESHOLDS`, docs/results/no_beats.md and
+docs/results/no_beats_s10.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..vocab import PREPROCESS_SR, S1
+from ..vocab import S1
+from .presence_sounds import low_band_share, sound_spectra
 
-__all__ = ["low_band_share", "sound_spectra", "runs_of", "periodicity", "alternation", "run_features", "RUN_FEATURES",
+__all__ = ["low_band_share", "sound_spectra", "spectral_consistency", "runs_of",
+           "periodicity", "alternation", "run_features", "RUN_INPUTS", "RUN_FEATURES",
            "RUN_MODELS", "run_vector", "heart_score", "N_SOUNDS_CAP"]
-
-#: Spectral window of :func:`low_band_share` (samples at 1000 Hz) and its band edges (Hz).
-_SPEC_N = 128
-_LOW_BAND_HZ = (25.0, 150.0)
-_FULL_BAND_HZ = (25.0, 400.0)
 
 #: Lag search of :func:`periodicity`, as a fraction of the cycle length.
 _LAG_TOL = 0.15
@@ -43,58 +49,31 @@ _SMOOTH = 5
 _WINDOW_CYCLES = 4
 
 
-def low_band_share(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
-                   ) -> np.ndarray:
-    """25-150 Hz share of the 25-400 Hz energy around each sound (the first output of
-    :func:`sound_spectra`)."""
-    return sound_spectra(x, sounds, frame_rate)[0]
+def spectral_consistency(log_spectrum: np.ndarray) -> float:
+    """How alike each sound's spectrum is to that of the sound two later (the same role:
+    S1 with the next S1, S2 with the next S2).
 
-
-def sound_spectra(x: np.ndarray, sounds: list[tuple[int, int]], frame_rate: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Spectral shape around each sound: low-band share and flatness.
+    The same valves closing beat after beat make nearly the same sound; a bass line, a
+    knock on a varying spot or noise bursts change their spectra from one to the next.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n,)]
-        The 25-400 Hz signal at :data:`~heartsound.vocab.PREPROCESS_SR` (1000 Hz), e.g.
-        :meth:`Frontend.clean`.
-    sounds : list of (start, end)
-        Frame ranges (:func:`sound_evidence`).
-    frame_rate : float
-        Frames per second of ``sounds``.
+    log_spectrum : np.ndarray [shape=(n_sounds, n_bins)]
+        Of one run (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`).
 
     Returns
     -------
-    low_share : np.ndarray [shape=(len(sounds),)]
-        25-150 Hz share of the 25-400 Hz energy in [0, 1], from a Hann-windowed 128 ms
-        spectrum centred on each sound (1.0 where the window holds no energy: no
-        evidence against a heart sound).
-    flatness : np.ndarray [shape=(len(sounds),)]
-        Geometric over arithmetic mean of the 25-400 Hz power spectrum, in (0, 1]: near 0
-        for a tone (a musical note), higher for a transient or noise (1.0 without energy).
+    float
+        Median Pearson correlation of the log spectra of sounds ``k`` and ``k + 2``, in
+        [-1, 1] (a pair with a constant spectrum counts 0); 0.0 with fewer than 3 sounds.
     """
-    low_share, flat = np.ones(len(sounds)), np.ones(len(sounds))
-    if not sounds:
-        return low_share, flat
-    step = PREPROCESS_SR / frame_rate
-    half = _SPEC_N // 2
-    x = np.asarray(x, dtype=np.float64)
-    centres = [int(round((a + b) * step / 2)) for a, b in sounds]
-    # the windows of x zero-padded by `half` at both ends, gathered without a padded copy
-    idx = (np.clip(np.asarray(centres), 0, len(x)) - half)[:, None] + np.arange(_SPEC_N)
-    inside = (idx >= 0) & (idx < len(x))
-    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0)
-    spec = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_N), axis=1)) ** 2
-    f = np.fft.rfftfreq(_SPEC_N, 1 / PREPROCESS_SR)
-    band = spec[:, (f >= _FULL_BAND_HZ[0]) & (f <= _FULL_BAND_HZ[1])]
-    low = spec[:, (f >= _LOW_BAND_HZ[0]) & (f < _LOW_BAND_HZ[1])].sum(axis=1)
-    tot = band.sum(axis=1)
-    ok = tot > 0
-    np.divide(low, tot, out=low_share, where=ok)
-    gmean = np.exp(np.mean(np.log(band[ok] + 1e-12 * tot[ok, None]), axis=1))
-    flat[ok] = gmean / (tot[ok] / band.shape[1])
-    return low_share, flat
+    if log_spectrum.shape[0] < 3:
+        return 0.0
+    a = log_spectrum[:-2] - log_spectrum[:-2].mean(axis=1, keepdims=True)
+    b = log_spectrum[2:] - log_spectrum[2:].mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    r = np.divide((a * b).sum(axis=1), den, out=np.zeros(den.size), where=den > 0)
+    return float(np.median(r))
 
 
 def runs_of(keep: np.ndarray) -> list[tuple[int, int]]:
@@ -209,8 +188,11 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     ----------
     ev : dict
         :func:`heartsound.segmentation.presence.measure` of the recording: ``labels``
-        (state of each sound), ``sounds`` (frame ranges), ``env`` (frame envelope),
-        ``peak``, ``low_share``, ``flatness`` and ``prominence`` per sound.
+        (state of each sound), ``sounds`` (frame ranges), ``env`` (frame envelope);
+        per sound ``peak``, ``prominence``, ``duration_ms``
+        (:func:`~heartsound.segmentation.presence_sounds.sound_shape`) and
+        ``low_share``, ``sub50_share``, ``flatness``, ``log_spectrum``
+        (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`).
     first, end : int
         The run: sounds ``first .. end - 1``.
 
@@ -218,9 +200,10 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     -------
     dict
         ``low_share`` (median), ``periodicity``, ``alternation``, ``interval_ratio``
-        (median systole / median diastole, 1.0 when undefined), ``prominence`` and
-        ``flatness`` (medians), ``n_sounds``, ``n_sounds_recording`` (decoded sounds in
-        the whole recording).
+        (median systole / median diastole, 1.0 when undefined), ``prominence``,
+        ``flatness``, ``sub50_share`` and ``duration_ms`` (medians), ``consistency``
+        (:func:`spectral_consistency`), ``n_sounds``, ``n_sounds_recording`` (decoded
+        sounds in the whole recording).
     """
     r = slice(first, end)
     sounds = ev["sounds"]
@@ -231,38 +214,24 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     ratio = (float(np.median(sys_g) / np.median(dia_g))
              if sys_g.size and dia_g.size and np.median(dia_g) > 0 else 1.0)
     low = np.asarray(ev["low_share"][r])
+    med = {k: float(np.median(ev[k][r])) for k in ("prominence", "flatness", "sub50_share",
+                                                   "duration_ms")}
     return {"low_share": float(np.median(low)),
             "periodicity": periodicity(ev["env"], sounds, first, end),
             "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
-            "interval_ratio": ratio, "prominence": float(np.median(ev["prominence"][r])),
-            "flatness": float(np.median(ev["flatness"][r])), "n_sounds": float(end - first),
-            "n_sounds_recording": float(len(sounds))}
+            "interval_ratio": ratio, **med,
+            "consistency": spectral_consistency(np.asarray(ev["log_spectrum"][r])),
+            "n_sounds": float(end - first), "n_sounds_recording": float(len(sounds))}
 
 
 #: Run length (sounds) beyond which a longer run is no more evidence: a short recording
 #: (PASCAL's are 3.5-9 s) cannot hold long runs.
 N_SOUNDS_CAP = 8.0
 
-#: Inputs of :func:`heart_score`, in order (:func:`run_vector`).
-RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
-                                 "interval_ratio", "low_share", "log_flatness")
 
-#: Per segmentation method: standardisation and logistic coefficients of
-#: :func:`heart_score`, fitted on training-side runs of that method
-#: (``scripts/no_beats_figures.py fit``; docs/results/no_beats.md). Other methods use
-#: the neural model.
-RUN_MODELS: dict[str, dict[str, Any]] = {
-    "neural": {
-        "mean": np.array([1.9975, 0.574, 1.0087, 0.7055, 0.9079, -3.6161]),
-        "scale": np.array([0.1873, 0.2729, 0.5961, 0.1856, 0.1525, 1.8157]),
-        "coef": np.array([1.1968, 0.3839, -0.3364, 1.9577, 1.7735, 1.0909]),
-        "intercept": 2.9641},
-    "springer2016": {
-        "mean": np.array([1.9552, 0.5097, 0.9987, 0.8302, 0.9101, -3.5482]),
-        "scale": np.array([0.2205, 0.3025, 0.6254, 0.2528, 0.1488, 1.7452]),
-        "coef": np.array([1.5028, 0.1428, -0.2619, 1.8192, 2.1783, 1.5192]),
-        "intercept": 3.1837},
-}
+#: Systole/diastole ratio below which a heart is rare (5th percentile of the kept
+#: PhysioNet runs 0.455, docs/results/no_beats.md): ``short_systole`` is the shortfall.
+_MIN_RATIO = 0.45
 
 
 def _run_length(feat: dict[str, float]) -> float:
@@ -274,23 +243,63 @@ def _run_length(feat: dict[str, float]) -> float:
     return min(N_SOUNDS_CAP, n * N_SOUNDS_CAP / total)
 
 
-def run_vector(feat: dict[str, float]) -> np.ndarray:
-    """:data:`RUN_FEATURES` of one run (:func:`run_features`), shape ``(6,)``: log run
-    length (:func:`_run_length`), periodicity, log(1 + alternation)
-    (alternation capped at 20), systole / diastole ratio (capped at 2), low share, log
-    flatness. The prominence is not used: on the synthetic artifacts it measures the
-    noise floor they were made with, and a score using it rejected quiet PASCAL heart
-    recordings (docs/results/no_beats.md)."""
-    return np.array([np.log(_run_length(feat)),
-                     feat["periodicity"], np.log1p(min(feat["alternation"], 20.0)),
-                     min(feat["interval_ratio"], 2.0), feat["low_share"],
-                     np.log(max(feat["flatness"], 1e-6))])
+#: Every input :func:`run_vector` can build from :func:`run_features`, by name. The
+#: prominence is not one: on the synthetic artifacts it measures the noise floor they
+#: were made with, and a score using it rejected quiet PASCAL heart recordings
+#: (docs/results/no_beats.md).
+RUN_INPUTS: dict[str, Callable[[dict[str, float]], float]] = {
+    "log_n_sounds": lambda f: float(np.log(_run_length(f))),
+    "periodicity": lambda f: f["periodicity"],
+    "log1p_alternation": lambda f: float(np.log1p(min(f["alternation"], 20.0))),
+    "interval_ratio": lambda f: min(f["interval_ratio"], 2.0),
+    "short_systole": lambda f: max(0.0, _MIN_RATIO - f["interval_ratio"]),
+    "low_share": lambda f: f["low_share"],
+    "log_flatness": lambda f: float(np.log(max(f["flatness"], 1e-6))),
+    "log_duration": lambda f: float(np.log(max(f["duration_ms"], 1.0))),
+    "consistency": lambda f: f["consistency"],
+    "sub50_share": lambda f: f["sub50_share"],
+}
+
+#: Inputs of :func:`heart_score` (names of :data:`RUN_INPUTS`), in order: session 9's
+#: six and the sound duration and spectral consistency (session 10). Next to the
+#: duration the flatness weight is negative: the most tonal spectra are counted for a
+#: heart (PhysioNet's low-pitched sounds), the flattest (friction, breath) against; a
+#: model without it did no better on new artifacts (docs/results/no_beats_s10.md).
+RUN_FEATURES: tuple[str, ...] = ("log_n_sounds", "periodicity", "log1p_alternation",
+                                 "interval_ratio", "low_share", "log_flatness",
+                                 "log_duration", "consistency")
+
+#: Per segmentation method: inputs (``features``), standardisation and logistic
+#: coefficients of :func:`heart_score`, fitted on training-side runs of that method
+#: (``scripts/no_beats_figures.py fit``; docs/results/no_beats_s10.md). Other methods use
+#: the neural model.
+RUN_MODELS: dict[str, dict[str, Any]] = {
+    "neural": {
+        "mean": np.array([1.9834, 0.565, 1.0071, 0.6956, 0.8956, -3.5614, 3.3373, 0.7454]),
+        "scale": np.array([0.2025, 0.2779, 0.6004, 0.1905, 0.1668, 1.8453, 0.4849, 0.2477]),
+        "coef": np.array([1.0799, 0.1832, -0.0044, 1.84, 0.3941, -1.0147, -1.5261, 0.9469]),
+        "intercept": 3.4116, "features": RUN_FEATURES},
+    "springer2016": {
+        "mean": np.array([1.9442, 0.5036, 0.9974, 0.8253, 0.9, -3.5105, 3.3355, 0.7353]),
+        "scale": np.array([0.2291, 0.3034, 0.6313, 0.2537, 0.1612, 1.7717, 0.4649, 0.2417]),
+        "coef": np.array([1.2695, -0.0372, 0.2494, 1.648, 1.2001, -0.2443, -1.4869, 0.7629]),
+        "intercept": 3.5744, "features": RUN_FEATURES},
+}
+
+
+def run_vector(feat: dict[str, float], features: tuple[str, ...] = RUN_FEATURES
+               ) -> np.ndarray:
+    """The inputs ``features`` (names of :data:`RUN_INPUTS`) of one run
+    (:func:`run_features`), shape ``(len(features),)``: e.g. log run length
+    (:func:`_run_length`), log(1 + alternation) (alternation capped at 20), systole /
+    diastole ratio (capped at 2), log flatness, log duration (ms)."""
+    return np.array([RUN_INPUTS[k](feat) for k in features])
 
 
 def heart_score(feat: dict[str, float], method: str = "neural") -> float:
     """Logistic probability in (0, 1) that a run is a heart's, from :func:`run_vector`
     and the method's model in :data:`RUN_MODELS`."""
     m = RUN_MODELS.get(method, RUN_MODELS["neural"])
-    z = float(np.dot((run_vector(feat) - m["mean"]) / m["scale"], m["coef"])
+    z = float(np.dot((run_vector(feat, m["features"]) - m["mean"]) / m["scale"], m["coef"])
               + m["intercept"])
     return float(1.0 / (1.0 + np.exp(-z)))
