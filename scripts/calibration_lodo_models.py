@@ -6,13 +6,18 @@ input normalisation) can be evaluated (``scripts/calibration_adapt_lodo.py``).
 Usage (from the repository root, HEARTSOUND_DATA and PYTHONPATH set, OMP_NUM_THREADS=1)::
 
     python scripts/calibration_lodo_models.py docs/results/abnormal_lodo_bigru_phase.json \
-        OUTDIR [--databases a b e f]
+        OUTDIR [--databases a b e f] [--device-augment P] [--json RUN.json]
 
 writes ``OUTDIR/lodo_<db>.onnx`` and ``OUTDIR/lodo_<db>.npz`` (``test_ids``, ``probs``,
 ``val_ids``, ``val_probs``, ``threshold``, ``epochs``) and prints, per fold, how close
 the re-run's probabilities are to the stored run's (same seed; the stored run's
 ``max_minutes`` wall-clock cap made its epoch count depend on the machine's speed, so
-by default each fold runs exactly the stored fold's number of epochs, uncapped).
+by default each fold runs exactly the stored fold's number of epochs, uncapped). ``--device-augment P`` trains the same
+recipe with the simulated stethoscope response on (TrainConfig ``device_augment``);
+``--json`` also writes the held-out probabilities in the format of
+``docs/results/abnormal_lodo_*.json`` (``folds`` with ``fold``, ``test_ids``, ``probs``,
+``truth``, ``rules``, ``epochs``, ``val_ids``, ``val_probs``), which
+``scripts/calibration_recipes.py`` reads.
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the recipe's epoch limit and wall-clock cap (default: run "
                          "exactly the stored fold's number of epochs, uncapped, which "
                          "reproduces it when the code is unchanged)")
+    ap.add_argument("--device-augment", type=float, default=0.0, metavar="P",
+                    help="train with this probability of a simulated stethoscope response "
+                         "per crop (default 0: the stored recipe)")
+    ap.add_argument("--json", help="also write the folds in the LODO run JSON format")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stored = json.loads(Path(a.cv_json).read_text())
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _classifier_config(targs)
     hyper = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
     task, seed = hyper.pop("task"), hyper.pop("seed")
+    hyper["device_augment"] = a.device_augment
+    run_folds: list[dict] = []
     root = os.environ.get("HEARTSOUND_DATA", "../shared/data")
     recs = _read(("physionet2016", "circor2022"), _resolve_roots([root]))
     recs = [r for r in recs if patient_target(task, r) is not None]
@@ -103,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                  threshold=m.rules.get("threshold", 0.5), epochs=len(m.history))
         po = np.asarray(o["probs"])[:, 1]
         y = np.array([patient_target(task, r) == "abnormal" for r in te_recs])
+        run_folds.append({"fold": fi, "test_ids": ids, "probs": probs.tolist(),
+                          "truth": [patient_target(task, r) for r in te_recs],
+                          "rules": m.rules, "epochs": len(m.history),
+                          "val_ids": list(m.val_ids), "val_probs": val_probs.tolist()})
+        if a.json:  # after every fold, so a run stopped early keeps what finished
+            Path(a.json).write_text(json.dumps(
+                {"args": {**stored["args"], "device_augment": a.device_augment,
+                          "json": Path(a.json).name}, "folds": run_folds}))
         print(json.dumps({"database": db, "epochs": len(m.history),
                           "stored_epochs": o["epochs"], "rules": m.rules,
                           "stored_rules": o["rules"], "same_ids": ids == o["test_ids"],

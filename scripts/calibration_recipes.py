@@ -220,6 +220,8 @@ def main() -> None:
     pz = np.load(args.profiles)
     prof_of = dict(zip(pz["ids"].tolist(), pz["profiles"]))
     runs = {recipe_name(p): load_run(p) for p in args.runs}
+    common = set.intersection(*(set(r) for r in runs.values()))  # runs of a-f or a b e f
+    runs = {n: {d: f for d, f in r.items() if d in common} for n, r in runs.items()}
     if args.shipped not in runs:
         raise SystemExit(f"the shipped recipe {args.shipped!r} is not among the runs")
     runs = {args.shipped: runs.pop(args.shipped), **runs}

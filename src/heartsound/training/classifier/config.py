@@ -56,6 +56,12 @@ class TrainConfig(BaseTrainConfig):
                                  "head)")
     crops_per_recording: int = option(2, "random crops per recording per epoch")
     augment: bool = option(True, "no tilt/band-limit/mask augmentation", negate="--no-augment")
+    #: Probability that a training crop also gets a simulated stethoscope response
+    #: (:func:`~.data.device_response`); 0 = off (no random draws: runs without it are
+    #: unchanged). Applies only with ``augment``.
+    device_augment: float = option(0.0, "probability per training crop of a simulated "
+                                   "stethoscope response (smooth random per-band gain "
+                                   "curve, +-6 dB; 0: off)")
     rule_tuning: str = option("grid", "how the patient aggregation thresholds are chosen on "
                               "the inner validation split: best of a grid, or bootstrap-bagged "
                               "(median of the best thresholds over resamples)",
@@ -99,6 +105,9 @@ class TrainConfig(BaseTrainConfig):
         if self.domain_adversarial < 0:
             raise ParameterError("domain_adversarial must be >= 0, got "
                                  f"{self.domain_adversarial}")
+        if not 0.0 <= self.device_augment <= 1.0:
+            raise ParameterError("device_augment is a probability in [0, 1], got "
+                                 f"{self.device_augment}")
         if self.inner_folds < 1:
             raise ParameterError(f"inner_folds must be >= 1, got {self.inner_folds}")
         if self.balance is not None and self.upsample:
@@ -143,4 +152,6 @@ class TrainConfig(BaseTrainConfig):
             d.pop("inner_folds")
         if not self.domain_adversarial:
             d.pop("domain_adversarial")
+        if not self.device_augment:
+            d.pop("device_augment")
         return d

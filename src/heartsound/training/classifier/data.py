@@ -21,7 +21,7 @@ from ...io import load
 from ...segmentation import neural
 
 __all__ = ["feature_cache", "record_key", "database", "split_val", "grouped_folds",
-           "augment", "random_crop", "balanced_indices"]
+           "augment", "device_curve", "device_response", "random_crop", "balanced_indices"]
 
 
 def _cache_dir() -> Path:
@@ -131,20 +131,66 @@ def grouped_folds(task: str, recs: Sequence[Any], k: int, seed: int
                                     groups=[r.group for r in recs], n_splits=k, seed=seed)
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, n_mels: int | None = None
-            ) -> np.ndarray:
-    """Random spectral augmentation of a batch of crops.
+#: Largest gain (dB, either sign) of a simulated stethoscope response curve.
+DEVICE_MAX_DB = 6.0
 
-    Gain/tilt change (a random linear spectral tilt across Mel bins, i.e. a different
-    stethoscope response), band-limit (random top bands attenuated) and SpecAugment-style
-    time and frequency masks, on the first ``n_mels`` columns (default all); further
-    columns (phase channels) are left as they are.
+
+def device_curve(n_bins: int, rng: np.random.Generator, max_db: float = DEVICE_MAX_DB
+                 ) -> np.ndarray:
+    """A random smooth stethoscope response across the Mel bins, in dB.
+
+    A low shelf, a high shelf and one to three Gaussian bumps (each of random sign and
+    size, corners and centres anywhere on the Mel axis), scaled down if needed so that
+    the largest absolute gain is at most ``max_db``.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of Mel bins.
+    rng : np.random.Generator
+    max_db : float
+
+    Returns
+    -------
+    np.ndarray [shape=(n_bins,), dtype=float64]
+        Gain per bin in dB, ``|gain| <= max_db``.
+    """
+    u = np.linspace(0.0, 1.0, n_bins)
+    low = rng.uniform(-max_db, max_db)  # draw order: amplitude, corner, width
+    g = low / (1.0 + np.exp((u - rng.uniform(0.1, 0.4)) / rng.uniform(0.03, 0.1)))
+    high = rng.uniform(-max_db, max_db)
+    g += high / (1.0 + np.exp((rng.uniform(0.5, 0.9) - u) / rng.uniform(0.03, 0.1)))
+    for _ in range(int(rng.integers(1, 4))):
+        bump = rng.uniform(-max_db, max_db)
+        g += bump * np.exp(-0.5 * ((u - rng.uniform()) / rng.uniform(0.05, 0.2)) ** 2)
+    peak = np.abs(g).max()
+    return g * (max_db / peak) if peak > max_db else g
+
+
+def device_response(x: np.ndarray, rng: np.random.Generator, p: float,
+                    n_mels: int | None = None, max_db: float = DEVICE_MAX_DB) -> np.ndarray:
+    """Simulate a different stethoscope on a batch of normalised log-Mel crops.
+
+    With ``normalize="recording_bins"`` each band's mean over the recording is removed,
+    so a device's gain curve, added to the log spectrum, drops out at inference; what a
+    different response leaves is how much each band moves over time (a band the device
+    attenuates towards its noise floor varies less in the log domain). Each crop is
+    therefore, with probability ``p``, given a random smooth curve
+    (:func:`device_curve`) applied to each band's deviation from its mean over the crop
+    as an amplitude factor ``10 ** (gain / 20)``; the deviations are then rescaled to
+    their former overall standard deviation (the recording's one-std normalisation). The
+    band means, and the columns after ``n_mels`` (phase channels), are unchanged.
 
     Parameters
     ----------
     x : np.ndarray [shape=(batch, frames, n_features), dtype=float32]
     rng : np.random.Generator
+        Not drawn from when ``p == 0``.
+    p : float
+        Probability per crop, in [0, 1].
     n_mels : int, optional
+        Mel columns (default all).
+    max_db : float
 
     Returns
     -------
@@ -152,6 +198,48 @@ def augment(x: np.ndarray, rng: np.random.Generator, n_mels: int | None = None
         A copy; ``x`` is unchanged.
     """
     out = x.copy()
+    if p <= 0:
+        return out
+    mel = out[:, :, :n_mels]  # a view: the changes below land in ``out``
+    for i in range(mel.shape[0]):
+        if rng.random() >= p:
+            continue
+        scale = 10.0 ** (device_curve(mel.shape[2], rng, max_db) / 20.0)
+        m = mel[i].mean(axis=0, keepdims=True)
+        dev = mel[i] - m
+        new = dev * scale[None, :]
+        sd_old, sd_new = dev.std(), new.std()
+        if sd_new > 0:
+            mel[i] = m + new * (sd_old / sd_new)
+    return out
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, n_mels: int | None = None,
+            device: float = 0.0) -> np.ndarray:
+    """Random spectral augmentation of a batch of crops.
+
+    Gain/tilt change (a random linear spectral tilt across Mel bins, i.e. a different
+    stethoscope response), band-limit (random top bands attenuated) and SpecAugment-style
+    time and frequency masks, on the first ``n_mels`` columns (default all); further
+    columns (phase channels) are left as they are. With ``device > 0`` each crop is
+    first, with that probability, given a simulated stethoscope response
+    (:func:`device_response`); with ``device == 0`` the random draws, and so the result,
+    are those without the option.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(batch, frames, n_features), dtype=float32]
+    rng : np.random.Generator
+    n_mels : int, optional
+    device : float
+        Probability per crop of a simulated stethoscope response (0: off).
+
+    Returns
+    -------
+    np.ndarray [shape=x.shape]
+        A copy; ``x`` is unchanged.
+    """
+    out = device_response(x, rng, device, n_mels) if device > 0 else x.copy()
     x = out[:, :, :n_mels]  # a view: the changes below land in ``out``
     b, t, f = x.shape
     tilt = rng.normal(0, 0.3, size=(b, 1, 1)) * np.linspace(-1, 1, f)[None, None, :]

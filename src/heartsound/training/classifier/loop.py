@@ -146,7 +146,7 @@ def _run_epoch(cfg: TrainConfig, objective: _Objective, opt: Any, recs: Sequence
         xb = np.stack([random_crop(feats[record_key(recs[i])], cfg.frontend.crop_frames, rng)
                        for i in bi])
         if cfg.augment:
-            xb = augment(xb, rng, cfg.frontend.n_mels)
+            xb = augment(xb, rng, cfg.frontend.n_mels, cfg.device_augment)
         loss = objective(xb, y[bi], bi, epoch)
         opt.zero_grad()
         loss.backward()
