@@ -31,7 +31,8 @@ docs/results/no_beats_s10.md.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -48,7 +48,7 @@ class Tail:
         return self.start + self._x.shape[0]
 
     def append(self, x: np.ndarray) -> None:
-        self._x = np.concatenate([self._x, x]) if self._x.shape[0] else np.asarray(x, float)
+        self.extend([x])
 
     def extend(self, xs: list[np.ndarray]) -> None:
         """Append several arrays at once (one copy)."""
