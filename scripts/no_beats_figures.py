@@ -200,9 +200,11 @@ def _artifact_kinds(rng: np.random.Generator, n: int) -> dict[str, Any]:
 #: (session 10) was made before any change of that session and is only reported, once
 #: the model and the threshold are fixed; "final2" was made after "final" had been
 #: looked at, before the model was changed again, and is only reported; "final3"
-#: (session 10, second pass) was made before two-sided inputs were tried, only reported.
+#: (session 10, second pass) was made before two-sided inputs were tried, only reported;
+#: "final4" (session 11) was made before the segmenter's confidence was measured, only
+#: reported.
 ART_HALVES = {"choose": (0, 1), "report": (2, 3), "final": (4, 5), "final2": (6, 7),
-              "final3": (8, 9)}
+              "final3": (8, 9), "final4": (10, 11)}
 
 
 def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choose"
