@@ -350,6 +350,15 @@ def _cache_items(which: str, args: argparse.Namespace):
         for k, v in synthetic_artifacts(half=which.split("-", 1)[1]).items():
             yield k, k.rsplit("_", 1)[0], False, v, ART_SR
         return
+    if which == "circor-loud":  # every CirCor recording with a grade III/VI murmur
+        root = Path(args.root) / "circor2022"
+        with open(root / "manifest.tsv", newline="") as fh:
+            loud = [r["record"] for r in csv.DictReader(fh, delimiter="\t")
+                    if r["systolic_murmur_grading"] == "III/VI"]
+        for name in loud:
+            rec = load(root / "recordings" / f"{name}.flac")
+            yield name, "III/VI", True, rec.y, rec.sr
+        return
     corpus, limit = {"physionet": ("physionet2016", None),
                      "circor": ("circor2022", 600)}[which]
     root = Path(args.root) / corpus
@@ -374,8 +383,9 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
             rows.append({"name": name, "group": g, "heart": heart, "states": st,
                          "frame_rate": seg.frame_rate, "duration_s": len(y) / sr,
                          "band_rms": presence._band_rms(fe, presence.THRESHOLDS["flat_rms"]),
-                         "ev": presence.measure(st, fe, seg.frame_rate),
-                         "clean": np.asarray(fe.clean(), dtype=np.float32)})
+                         "clean": np.asarray(fe.clean(), dtype=np.float32),
+                         "posteriors": np.asarray(presence.aligned_posteriors(seg),
+                                                  dtype=np.float32)})
         path = Path(args.cache) / f"{which}_{args.method}.pkl"
         path.write_bytes(pickle.dumps(rows))
         out[which] = len(rows)
@@ -408,7 +418,7 @@ def load_cached(cache: Path, which: str, method: str) -> list[dict[str, Any]]:
     for r in rows:
         if "clean" in r:
             r["ev"] = presence.measure(r["states"], _CachedFrontend(r.pop("clean")),
-                                       r["frame_rate"])
+                                       r["frame_rate"], posteriors=r.get("posteriors"))
     return rows
 
 
@@ -616,7 +626,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="folder of the cache/tune pickles")
     ap.add_argument("--sets", default="physionet,circor,artifacts-choose",
                     help="cache/tune: comma-separated sets (physionet, circor, "
-                         "artifacts-choose, artifacts-report, artifacts-final)")
+                         "circor-loud: every grade III/VI murmur, artifacts-<half>)")
     ap.add_argument("--scores", default="0.1,0.2,0.3,0.4,0.5",
                     help="fit: values of min_heart_score to try")
     ap.add_argument("--c", type=float, default=1.0, help="fit: inverse regularisation")
