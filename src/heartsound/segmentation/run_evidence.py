@@ -244,7 +244,8 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
         (:func:`spectral_consistency`), ``n_sounds``, ``n_sounds_recording`` (decoded
         sounds in the whole recording) and, when ``ev`` holds them
         (:func:`frame_confidence`), the means of :data:`CONFIDENCE_KEYS` over the
-        run's frames (first sound's onset to last sound's end).
+        run's frames (first sound's onset to last sound's end) and
+        ``post_entropy_recording`` (mean entropy over the whole recording).
     """
     r = slice(first, end)
     sounds = ev["sounds"]
@@ -259,6 +260,8 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
                                                    "duration_ms")}
     span = slice(sounds[first][0], sounds[end - 1][1])
     conf = {k: float(np.mean(ev[k][span])) for k in CONFIDENCE_KEYS if k in ev}
+    if "post_entropy" in ev:
+        conf["post_entropy_recording"] = float(np.mean(ev["post_entropy"]))
     return {"low_share": float(np.median(low)), **conf,
             "periodicity": periodicity(ev["env"], sounds, first, end),
             "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
@@ -304,6 +307,7 @@ RUN_INPUTS: dict[str, Callable[[dict[str, float]], float]] = {
     "post_decoded": lambda f: f.get("post_decoded", np.nan),
     "post_entropy": lambda f: f.get("post_entropy", np.nan),
     "post_disagree": lambda f: f.get("post_disagree", np.nan),
+    "post_entropy_recording": lambda f: f.get("post_entropy_recording", np.nan),
 }
 
 #: Inputs of :func:`heart_score` (names of :data:`RUN_INPUTS`), in order: session 9's
