@@ -11,9 +11,9 @@ from heartsound.segmentation.presence import (THRESHOLDS, aligned_posteriors, de
 from heartsound.segmentation.presence_sounds import sound_shape, spectral_evidence
 from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_FEATURES, RUN_INPUTS,
                                                   RUN_MODELS, alternation, frame_confidence,
-                                                  heart_score,
-                                                  periodicity, run_features, run_vector,
-                                                  runs_of, spectral_consistency)
+                                                  heart_score, periodicity, run_features,
+                                                  run_vector, runs_of, spectral_consistency,
+                                                  uses_confidence)
 from heartsound.segmentation.result import Segmentation
 from heartsound.vocab import S1, S2
 
@@ -257,3 +257,14 @@ def test_aligned_posteriors_follow_the_state_shift() -> None:
     assert aligned_posteriors(seg) is post
     seg.posteriors = None
     assert aligned_posteriors(seg) is None
+
+
+def test_uses_confidence_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confidence is measured only for a model that reads it (none does now:
+    docs/results/no_beats_s11.md)."""
+    assert not any(uses_confidence(m) for m in RUN_MODELS)
+    m = dict(RUN_MODELS["neural"])
+    m["features"] = (*m["features"][:-1], "post_entropy")
+    monkeypatch.setitem(RUN_MODELS, "neural", m)
+    assert uses_confidence("neural") and uses_confidence("unknown-method")
+    assert not uses_confidence("springer2016")

@@ -49,7 +49,7 @@ from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
 from .presence_sounds import low_band_share, sound_shape, sound_spectra, spectral_evidence
 from .result import Segmentation
-from .run_evidence import frame_confidence, heart_score, run_features, runs_of
+from .run_evidence import frame_confidence, heart_score, run_features, runs_of, uses_confidence
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask", "measure", "aligned_posteriors", "decide", "run_passes", "reason", "apply"]
@@ -365,7 +365,8 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     th = {**THRESHOLDS, **(thresholds or {})}
     states = np.asarray(seg.states).astype(np.int8)
     band_rms = _band_rms(fe, th["flat_rms"])
-    ev = measure(states, fe, seg.frame_rate, th["context_s"], aligned_posteriors(seg))
+    post = aligned_posteriors(seg) if uses_confidence(seg.method) else None
+    ev = measure(states, fe, seg.frame_rate, th["context_s"], post)
     gated, info, runs = decide(states, ev, th, seg.method)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}

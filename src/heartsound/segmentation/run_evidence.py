@@ -46,7 +46,7 @@ from .presence_sounds import low_band_share, sound_spectra
 __all__ = ["low_band_share", "sound_spectra", "spectral_consistency", "frame_confidence",
            "CONFIDENCE_KEYS", "runs_of",
            "periodicity", "alternation", "run_features", "RUN_INPUTS", "RUN_FEATURES",
-           "RUN_MODELS", "run_vector", "heart_score", "N_SOUNDS_CAP"]
+           "RUN_MODELS", "run_vector", "heart_score", "uses_confidence", "N_SOUNDS_CAP"]
 
 #: Lag search of :func:`periodicity`, as a fraction of the cycle length.
 _LAG_TOL = 0.15
@@ -344,6 +344,13 @@ def run_vector(feat: dict[str, float], features: tuple[str, ...] = RUN_FEATURES
     (:func:`_run_length`), log(1 + alternation) (alternation capped at 20), systole /
     diastole ratio (capped at 2), log flatness, log duration (ms)."""
     return np.array([RUN_INPUTS[k](feat) for k in features])
+
+
+def uses_confidence(method: str) -> bool:
+    """Whether the heart-score model of ``method`` reads any of the segmenter's confidence
+    inputs (``post_*`` of :data:`RUN_INPUTS`); if not, they need not be measured."""
+    m = RUN_MODELS.get(method, RUN_MODELS["neural"])
+    return any(k.startswith("post_") for k in m["features"])
 
 
 def heart_score(feat: dict[str, float], method: str = "neural") -> float:
