@@ -17,11 +17,14 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     music with a bass line, feedback tones, stethoscope handling, breathing), each plain
     and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
     4000 Hz; ``--half choose`` and ``--half report`` (the heart score is fitted and
-    its threshold chosen on them, since session 10) or ``--half final`` (other seeds,
-    made before session 10 changed anything, and only reported).
+    its threshold chosen on them, since session 10) or ``--half final`` ... ``final4``
+    (other seeds, each made before a change was tried, and only reported; see
+    :data:`ART_HALVES`).
 ``cache``, ``tune``, ``fit``, ``auc``
     Segment the training-side sets once and keep what the presence decision reads, with
-    the 25-400 Hz signal (``--cache DIR``, outside the repository: ~300 MB per method);
+    the 25-400 Hz signal and the segmenter's posteriors (``--cache DIR``, outside the
+    repository: ~300 MB per method; set ``circor-loud``: every CirCor recording with a
+    grade III/VI murmur);
     decide them again over a grid of thresholds (``tune``); fit the heart score with
     cross-validation grouped by recording (``fit``); separation of heart and artifact
     runs by each run input alone (``auc``).
