@@ -25,7 +25,8 @@ through a chest piece are all three. What a heart has beyond that, measured per 
 * **the segmenter's confidence** over the run's frames (:func:`frame_confidence`): the
   mean posterior of the decoded state, the mean normalised entropy of the posteriors and
   the share of frames whose most probable state is not the decoded one (the emission
-  model was fitted on heart sounds only; docs/results/no_beats_s11.md).
+  model was fitted on heart sounds only). Measured for ``fit``, read by no shipped model:
+  given the inputs above it adds nothing (docs/results/no_beats_s11.md).
 
 The :func:`heart_score` combines them (a logistic model per segmentation method).
 Which the presence decision uses, and with which thresholds, is in
