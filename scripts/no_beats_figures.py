@@ -17,11 +17,14 @@ Each part prints one JSON object (and writes it to ``--out`` when given):
     music with a bass line, feedback tones, stethoscope handling, breathing), each plain
     and low-passed at 150-400 Hz (as through a chest piece), 6 of each, 20 s at
     4000 Hz; ``--half choose`` and ``--half report`` (the heart score is fitted and
-    its threshold chosen on them, since session 10) or ``--half final`` (other seeds,
-    made before session 10 changed anything, and only reported).
+    its threshold chosen on them, since session 10) or ``--half final`` ... ``final4``
+    (other seeds, each made before a change was tried, and only reported; see
+    :data:`ART_HALVES`).
 ``cache``, ``tune``, ``fit``, ``auc``
     Segment the training-side sets once and keep what the presence decision reads, with
-    the 25-400 Hz signal (``--cache DIR``, outside the repository: ~300 MB per method);
+    the 25-400 Hz signal and the segmenter's posteriors (``--cache DIR``, outside the
+    repository: ~300 MB per method; set ``circor-loud``: every CirCor recording with a
+    grade III/VI murmur);
     decide them again over a grid of thresholds (``tune``); fit the heart score with
     cross-validation grouped by recording (``fit``); separation of heart and artifact
     runs by each run input alone (``auc``).
@@ -200,9 +203,11 @@ def _artifact_kinds(rng: np.random.Generator, n: int) -> dict[str, Any]:
 #: (session 10) was made before any change of that session and is only reported, once
 #: the model and the threshold are fixed; "final2" was made after "final" had been
 #: looked at, before the model was changed again, and is only reported; "final3"
-#: (session 10, second pass) was made before two-sided inputs were tried, only reported.
+#: (session 10, second pass) was made before two-sided inputs were tried, only reported;
+#: "final4" (session 11) was made before the segmenter's confidence was measured, only
+#: reported.
 ART_HALVES = {"choose": (0, 1), "report": (2, 3), "final": (4, 5), "final2": (6, 7),
-              "final3": (8, 9)}
+              "final3": (8, 9), "final4": (10, 11)}
 
 
 def synthetic_artifacts(seconds: float = 20.0, reps: int = 6, half: str = "choose"
@@ -348,6 +353,15 @@ def _cache_items(which: str, args: argparse.Namespace):
         for k, v in synthetic_artifacts(half=which.split("-", 1)[1]).items():
             yield k, k.rsplit("_", 1)[0], False, v, ART_SR
         return
+    if which == "circor-loud":  # every CirCor recording with a grade III/VI murmur
+        root = Path(args.root) / "circor2022"
+        with open(root / "manifest.tsv", newline="") as fh:
+            loud = [r["record"] for r in csv.DictReader(fh, delimiter="\t")
+                    if r["systolic_murmur_grading"] == "III/VI"]
+        for name in loud:
+            rec = load(root / "recordings" / f"{name}.flac")
+            yield name, "III/VI", True, rec.y, rec.sr
+        return
     corpus, limit = {"physionet": ("physionet2016", None),
                      "circor": ("circor2022", 600)}[which]
     root = Path(args.root) / corpus
@@ -372,8 +386,9 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
             rows.append({"name": name, "group": g, "heart": heart, "states": st,
                          "frame_rate": seg.frame_rate, "duration_s": len(y) / sr,
                          "band_rms": presence._band_rms(fe, presence.THRESHOLDS["flat_rms"]),
-                         "ev": presence.measure(st, fe, seg.frame_rate),
-                         "clean": np.asarray(fe.clean(), dtype=np.float32)})
+                         "clean": np.asarray(fe.clean(), dtype=np.float32),
+                         "posteriors": np.asarray(presence.aligned_posteriors(seg),
+                                                  dtype=np.float32)})
         path = Path(args.cache) / f"{which}_{args.method}.pkl"
         path.write_bytes(pickle.dumps(rows))
         out[which] = len(rows)
@@ -406,7 +421,7 @@ def load_cached(cache: Path, which: str, method: str) -> list[dict[str, Any]]:
     for r in rows:
         if "clean" in r:
             r["ev"] = presence.measure(r["states"], _CachedFrontend(r.pop("clean")),
-                                       r["frame_rate"])
+                                       r["frame_rate"], posteriors=r.get("posteriors"))
     return rows
 
 
@@ -614,7 +629,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="folder of the cache/tune pickles")
     ap.add_argument("--sets", default="physionet,circor,artifacts-choose",
                     help="cache/tune: comma-separated sets (physionet, circor, "
-                         "artifacts-choose, artifacts-report, artifacts-final)")
+                         "circor-loud: every grade III/VI murmur, artifacts-<half>)")
     ap.add_argument("--scores", default="0.1,0.2,0.3,0.4,0.5",
                     help="fit: values of min_heart_score to try")
     ap.add_argument("--c", type=float, default=1.0, help="fit: inverse regularisation")

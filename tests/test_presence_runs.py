@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heartsound.segmentation.presence import (THRESHOLDS, decide, run_passes,
-                                              sound_spectra)
+from heartsound.segmentation.presence import (THRESHOLDS, aligned_posteriors, decide,
+                                              run_passes, sound_spectra)
 from heartsound.segmentation.presence_sounds import sound_shape, spectral_evidence
 from heartsound.segmentation.run_evidence import (N_SOUNDS_CAP, RUN_FEATURES, RUN_INPUTS,
-                                                  RUN_MODELS, alternation, heart_score,
-                                                  periodicity, run_features, run_vector,
-                                                  runs_of, spectral_consistency)
+                                                  RUN_MODELS, alternation, frame_confidence,
+                                                  heart_score, periodicity, run_features,
+                                                  run_vector, runs_of, spectral_consistency,
+                                                  uses_confidence)
+from heartsound.segmentation.result import Segmentation
 from heartsound.vocab import S1, S2
 
 FR = 50.0
@@ -188,3 +190,81 @@ def test_spectral_consistency_repeating_vs_changing() -> None:
     assert same > 0.95 and other < 0.6
     assert spectral_consistency(np.zeros((2, 48))) == 0.0  # fewer than 3 sounds
     assert spectral_consistency(np.zeros((4, 48))) == 0.0  # no energy: no evidence
+
+
+def test_frame_confidence_known_values() -> None:
+    """Sharp posteriors on the decoded state: posterior 1, entropy 0, no disagreement;
+    uniform ones: posterior 1/4, entropy 1; a confident other state: disagreement."""
+    states = np.array([1, 2, 3, 4, 1, 2], dtype=np.int8)
+    sharp = np.eye(4)[states - 1]
+    c = frame_confidence(sharp, states)
+    assert c["post_decoded"].tolist() == pytest.approx([1.0] * 6)
+    assert c["post_entropy"].tolist() == pytest.approx([0.0] * 6, abs=1e-9)
+    assert not c["post_disagree"].any()
+    flat = frame_confidence(np.full((6, 4), 0.3), states)  # rows renormalised
+    assert flat["post_decoded"].tolist() == pytest.approx([0.25] * 6)
+    assert flat["post_entropy"].tolist() == pytest.approx([1.0] * 6)
+    wrong = frame_confidence(np.roll(sharp, 1, axis=1), states)
+    assert wrong["post_decoded"].tolist() == pytest.approx([0.0] * 6)
+    assert wrong["post_disagree"].tolist() == [1.0] * 6
+    assert frame_confidence(sharp, np.zeros(6, np.int8))["post_disagree"].all()
+
+
+def test_run_features_average_confidence_over_the_run() -> None:
+    onsets = _heart_onsets(3)
+    sounds = _sounds(onsets)
+    n = 140
+    states = np.full(n, 4, dtype=np.int8)
+    for k, (a, b) in enumerate(sounds):
+        states[a:b] = S1 if k % 2 == 0 else S2
+    post = np.eye(4)[states - 1]
+    post[: sounds[2][0]] = 0.25  # first cycle uncertain, the rest sharp
+    ev = {"sounds": sounds, "labels": states[[a for a, _ in sounds]],
+          "env": _envelope(onsets, n), "peak": np.ones(6), "low_share": np.full(6, 0.9),
+          "prominence": np.full(6, 5.0), "flatness": np.full(6, 0.1),
+          "sub50_share": np.full(6, 0.2), "duration_ms": np.full(6, 25.0),
+          "log_spectrum": np.ones((6, 8)), **frame_confidence(post, states)}
+    late = run_features(ev, 2, 6)
+    assert late["post_decoded"] == pytest.approx(1.0)
+    assert late["post_entropy"] == pytest.approx(0.0, abs=1e-9)
+    whole = run_features(ev, 0, 6)
+    span = sounds[5][1] - sounds[0][0]
+    uncertain = sounds[2][0] - sounds[0][0]
+    assert whole["post_decoded"] == pytest.approx(1 - 0.75 * uncertain / span)
+    bare = {k: v for k, v in ev.items() if not k.startswith("post_")}
+    assert "post_decoded" not in run_features(bare, 0, 6)  # no posteriors: not measured
+
+
+def test_heart_score_without_posteriors_is_neutral() -> None:
+    """An input that was not measured (NaN) takes the model's mean: the same score as a
+    run whose measured value is that mean."""
+    f = {"n_sounds": 8.0, "periodicity": 0.5, "alternation": 1.0, "interval_ratio": 0.6,
+         "low_share": 0.9, "flatness": 0.1, "duration_ms": 40.0, "consistency": 0.7}
+    for method, m in RUN_MODELS.items():
+        conf = [k for k in m["features"] if k.startswith("post_")]
+        typical = {k: float(m["mean"][list(m["features"]).index(k)]) for k in conf}
+        assert heart_score(f, method) == pytest.approx(heart_score({**f, **typical}, method))
+        assert 0.0 < heart_score(f, method) < 1.0
+
+
+def test_aligned_posteriors_follow_the_state_shift() -> None:
+    post = np.arange(20, dtype=float).reshape(5, 4)
+    seg = Segmentation(states=np.ones(5, np.int8), frame_rate=FR, method="neural",
+                       heart_rate_bpm=60.0, systolic_interval_s=0.3, posteriors=post,
+                       info={"shift_frames": 1})
+    assert aligned_posteriors(seg)[:, 0].tolist() == [4.0, 8.0, 12.0, 16.0, 16.0]
+    seg.info = {}
+    assert aligned_posteriors(seg) is post
+    seg.posteriors = None
+    assert aligned_posteriors(seg) is None
+
+
+def test_uses_confidence_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confidence is measured only for a model that reads it (none does now:
+    docs/results/no_beats_s11.md)."""
+    assert not any(uses_confidence(m) for m in RUN_MODELS)
+    m = dict(RUN_MODELS["neural"])
+    m["features"] = (*m["features"][:-1], "post_entropy")
+    monkeypatch.setitem(RUN_MODELS, "neural", m)
+    assert uses_confidence("neural") and uses_confidence("unknown-method")
+    assert not uses_confidence("springer2016")

@@ -49,10 +49,10 @@ from ..frontend import Frontend
 from ..vocab import PREPROCESS_SR, S1, S2
 from .presence_sounds import low_band_share, sound_shape, sound_spectra, spectral_evidence
 from .result import Segmentation
-from .run_evidence import heart_score, run_features, runs_of
+from .run_evidence import frame_confidence, heart_score, run_features, runs_of, uses_confidence
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
-           "keep_mask", "measure", "decide", "run_passes", "reason", "apply"]
+           "keep_mask", "measure", "aligned_posteriors", "decide", "run_passes", "reason", "apply"]
 
 #: Decision values (docs/results/no_beats.md and no_beats_s10.md say how they were chosen).
 THRESHOLDS: dict[str, float] = {
@@ -224,7 +224,8 @@ def _band_rms(fe: Frontend, flat_rms: float) -> float:
 
 
 def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
-            context_s: float = THRESHOLDS["context_s"]) -> dict[str, Any]:
+            context_s: float = THRESHOLDS["context_s"],
+            posteriors: np.ndarray | None = None) -> dict[str, Any]:
     """The signal measurements the decision reads (the costly part of :func:`apply`).
 
     Parameters
@@ -237,6 +238,9 @@ def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
         Frames per second of ``states``.
     context_s : float
         See :func:`sound_evidence`.
+    posteriors : np.ndarray [shape=(n_frames, 4)], optional
+        The segmenter's state probabilities aligned with ``states``
+        (:func:`aligned_posteriors`).
 
     Returns
     -------
@@ -247,14 +251,30 @@ def measure(states: np.ndarray, fe: Frontend, frame_rate: float,
         (:func:`~heartsound.segmentation.presence_sounds.spectral_evidence`) and
         ``duration_ms``
         (:func:`~heartsound.segmentation.presence_sounds.sound_shape`),
-        ``labels`` (state of each sound).
+        ``labels`` (state of each sound) and, with ``posteriors``, the frame arrays of
+        :func:`~heartsound.segmentation.run_evidence.frame_confidence`.
     """
+    conf = ({} if posteriors is None or len(posteriors) != states.size
+            else frame_confidence(posteriors, states))
     env = frame_envelope(fe, states.size, frame_rate)
     sounds, prom, peak = sound_evidence(states, env, frame_rate, context_s)
     return {"env": env, "sounds": sounds, "prominence": prom, "peak": peak,
             **spectral_evidence(fe.clean(), sounds, frame_rate),
             **sound_shape(fe.hilbert(), sounds, frame_rate),
-            "labels": np.array([states[a] for a, _ in sounds], dtype=np.int8)}
+            "labels": np.array([states[a] for a, _ in sounds], dtype=np.int8), **conf}
+
+
+def aligned_posteriors(seg: Segmentation) -> np.ndarray | None:
+    """``seg.posteriors`` moved as the states were (``info["shift_frames"]`` frames
+    earlier, the last row repeated; see :func:`heartsound.segmentation.neural.shift_states`),
+    so that row ``k`` belongs to ``seg.states[k]``; None without posteriors."""
+    if seg.posteriors is None:
+        return None
+    p = np.asarray(seg.posteriors)
+    k = int(seg.info.get("shift_frames", 0) or 0)
+    if k <= 0 or p.shape[0] <= k:
+        return p
+    return np.concatenate([p[k:], np.repeat(p[-1:], k, axis=0)])
 
 
 def run_passes(feat: dict[str, float], th: dict[str, float], method: str = "neural"
@@ -345,7 +365,8 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     th = {**THRESHOLDS, **(thresholds or {})}
     states = np.asarray(seg.states).astype(np.int8)
     band_rms = _band_rms(fe, th["flat_rms"])
-    ev = measure(states, fe, seg.frame_rate, th["context_s"])
+    post = aligned_posteriors(seg) if uses_confidence(seg.method) else None
+    ev = measure(states, fe, seg.frame_rate, th["context_s"], post)
     gated, info, runs = decide(states, ev, th, seg.method)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}

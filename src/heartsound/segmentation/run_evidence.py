@@ -22,6 +22,11 @@ through a chest piece are all three. What a heart has beyond that, measured per 
 * **spectral consistency**: each sound's spectrum against that of the sound two later
   (the same valves closing beat after beat make nearly the same sound; a bass line, a
   knock on a varying spot or noise bursts do not).
+* **the segmenter's confidence** over the run's frames (:func:`frame_confidence`): the
+  mean posterior of the decoded state, the mean normalised entropy of the posteriors and
+  the share of frames whose most probable state is not the decoded one (the emission
+  model was fitted on heart sounds only). Measured for ``fit``, read by no shipped model:
+  given the inputs above it adds nothing (docs/results/no_beats_s11.md).
 
 The :func:`heart_score` combines them (a logistic model per segmentation method).
 Which the presence decision uses, and with which thresholds, is in
@@ -39,9 +44,10 @@ import numpy as np
 from ..vocab import S1
 from .presence_sounds import low_band_share, sound_spectra
 
-__all__ = ["low_band_share", "sound_spectra", "spectral_consistency", "runs_of",
+__all__ = ["low_band_share", "sound_spectra", "spectral_consistency", "frame_confidence",
+           "CONFIDENCE_KEYS", "runs_of",
            "periodicity", "alternation", "run_features", "RUN_INPUTS", "RUN_FEATURES",
-           "RUN_MODELS", "run_vector", "heart_score", "N_SOUNDS_CAP"]
+           "RUN_MODELS", "run_vector", "heart_score", "uses_confidence", "N_SOUNDS_CAP"]
 
 #: Lag search of :func:`periodicity`, as a fraction of the cycle length.
 _LAG_TOL = 0.15
@@ -75,6 +81,39 @@ def spectral_consistency(log_spectrum: np.ndarray) -> float:
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
     r = np.divide((a * b).sum(axis=1), den, out=np.zeros(den.size), where=den > 0)
     return float(np.median(r))
+
+
+#: Per-frame keys of :func:`frame_confidence`, averaged per run by :func:`run_features`.
+CONFIDENCE_KEYS: tuple[str, ...] = ("post_decoded", "post_entropy", "post_disagree")
+
+
+def frame_confidence(posteriors: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
+    """How sure the segmenter's emission model is of the decoded path, frame by frame.
+
+    Parameters
+    ----------
+    posteriors : np.ndarray [shape=(n_frames, 4)]
+        State probabilities per frame (columns S1, systole, S2, diastole), aligned with
+        ``states``; rows are normalised here (springer2016's one-vs-rest probabilities
+        need not sum to 1).
+    states : np.ndarray [shape=(n_frames,)]
+        Decoded states (1-4; 0 counts as disagreeing, posterior 0).
+
+    Returns
+    -------
+    dict
+        Frame arrays [shape=(n_frames,)]: ``post_decoded`` (posterior of the decoded
+        state), ``post_entropy`` (entropy over log 4, in [0, 1]) and ``post_disagree``
+        (1.0 where the most probable state is not the decoded one, else 0.0).
+    """
+    p = np.clip(np.asarray(posteriors, dtype=np.float64), 0.0, None)
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    st = np.asarray(states).astype(np.int64)
+    idx = np.clip(st - 1, 0, p.shape[1] - 1)
+    dec = np.where(st > 0, p[np.arange(st.size), idx], 0.0)
+    ent = -(p * np.log(np.maximum(p, 1e-12))).sum(axis=1) / np.log(p.shape[1])
+    return {"post_decoded": dec, "post_entropy": ent,
+            "post_disagree": (np.argmax(p, axis=1) + 1 != st).astype(np.float64)}
 
 
 def runs_of(keep: np.ndarray) -> list[tuple[int, int]]:
@@ -204,7 +243,10 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
         (median systole / median diastole, 1.0 when undefined), ``prominence``,
         ``flatness``, ``sub50_share`` and ``duration_ms`` (medians), ``consistency``
         (:func:`spectral_consistency`), ``n_sounds``, ``n_sounds_recording`` (decoded
-        sounds in the whole recording).
+        sounds in the whole recording) and, when ``ev`` holds them
+        (:func:`frame_confidence`), the means of :data:`CONFIDENCE_KEYS` over the
+        run's frames (first sound's onset to last sound's end) and
+        ``post_entropy_recording`` (mean entropy over the whole recording).
     """
     r = slice(first, end)
     sounds = ev["sounds"]
@@ -217,7 +259,11 @@ def run_features(ev: dict[str, Any], first: int, end: int) -> dict[str, float]:
     low = np.asarray(ev["low_share"][r])
     med = {k: float(np.median(ev[k][r])) for k in ("prominence", "flatness", "sub50_share",
                                                    "duration_ms")}
-    return {"low_share": float(np.median(low)),
+    span = slice(sounds[first][0], sounds[end - 1][1])
+    conf = {k: float(np.mean(ev[k][span])) for k in CONFIDENCE_KEYS if k in ev}
+    if "post_entropy" in ev:
+        conf["post_entropy_recording"] = float(np.mean(ev["post_entropy"]))
+    return {"low_share": float(np.median(low)), **conf,
             "periodicity": periodicity(ev["env"], sounds, first, end),
             "alternation": alternation(lab, np.asarray(ev["peak"][r]), low),
             "interval_ratio": ratio, **med,
@@ -259,6 +305,10 @@ RUN_INPUTS: dict[str, Callable[[dict[str, float]], float]] = {
     "log_duration": lambda f: float(np.log(max(f["duration_ms"], 1.0))),
     "consistency": lambda f: f["consistency"],
     "sub50_share": lambda f: f["sub50_share"],
+    "post_decoded": lambda f: f.get("post_decoded", np.nan),
+    "post_entropy": lambda f: f.get("post_entropy", np.nan),
+    "post_disagree": lambda f: f.get("post_disagree", np.nan),
+    "post_entropy_recording": lambda f: f.get("post_entropy_recording", np.nan),
 }
 
 #: Inputs of :func:`heart_score` (names of :data:`RUN_INPUTS`), in order: session 9's
@@ -297,10 +347,20 @@ def run_vector(feat: dict[str, float], features: tuple[str, ...] = RUN_FEATURES
     return np.array([RUN_INPUTS[k](feat) for k in features])
 
 
+def uses_confidence(method: str) -> bool:
+    """Whether the heart-score model of ``method`` reads any of the segmenter's confidence
+    inputs (``post_*`` of :data:`RUN_INPUTS`); if not, they need not be measured."""
+    m = RUN_MODELS.get(method, RUN_MODELS["neural"])
+    return any(k.startswith("post_") for k in m["features"])
+
+
 def heart_score(feat: dict[str, float], method: str = "neural") -> float:
     """Logistic probability in (0, 1) that a run is a heart's, from :func:`run_vector`
-    and the method's model in :data:`RUN_MODELS`."""
+    and the method's model in :data:`RUN_MODELS` (an input that could not be measured,
+    NaN, e.g. the confidence of a segmentation without posteriors, takes the model's
+    mean: no evidence either way)."""
     m = RUN_MODELS.get(method, RUN_MODELS["neural"])
-    z = float(np.dot((run_vector(feat, m["features"]) - m["mean"]) / m["scale"], m["coef"])
-              + m["intercept"])
+    x = run_vector(feat, m["features"])
+    x = np.where(np.isnan(x), m["mean"], x)  # an input not measured counts as typical
+    z = float(np.dot((x - m["mean"]) / m["scale"], m["coef"]) + m["intercept"])
     return float(1.0 / (1.0 + np.exp(-z)))
