@@ -45,6 +45,20 @@ def test_duration_model_properties(hr: float, si: float) -> None:
     assert np.allclose(surv[:, 0], 1.0) and np.all(np.diff(surv, axis=1) <= 1e-12)
 
 
+def test_duration_model_replace_has_its_own_tables() -> None:
+    """A copy with other durations (dataclasses.replace) must not reuse the original's
+    cached duration tables."""
+    import dataclasses
+
+    dm = duration_model(60.0, 0.35)
+    before = dm.log_pmf()
+    fast = dataclasses.replace(dm, mean_s=tuple(m / 2 for m in dm.mean_s),
+                               sd_s=tuple(s / 2 for s in dm.sd_s))
+    modes = (np.argmax(fast.log_pmf(), axis=1) + 1) / fast.frame_rate
+    assert np.allclose(modes, fast.mean_s, atol=0.011)  # the new durations, not dm's
+    assert np.array_equal(dm.log_pmf(), before)
+
+
 def test_duration_model_bad_input() -> None:
     with pytest.raises(ParameterError):
         duration_model(0.0, 0.3)

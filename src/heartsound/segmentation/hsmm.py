@@ -81,7 +81,10 @@ class DurationModel:
     n_sd: float = 3.0
     heart_rate_bpm: float = float("nan")
     systolic_interval_s: float = float("nan")
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # not an __init__ argument: dataclasses.replace() then builds a fresh cache instead of
+    # sharing the original's (whose tables belong to the old durations)
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                   compare=False)
 
     def __post_init__(self) -> None:
         if len(self.mean_s) != N_STATES or len(self.sd_s) != N_STATES:
