@@ -1,0 +1,179 @@
+"""Where the per-recording time of ``batch --no-plots`` goes, stage by stage (issue 20).
+
+For each source tree given (``--tree name=path/to/src``; default: this checkout's
+``src`` as ``after``, plus ``--base`` when given as ``before``), a fresh process with one
+compute thread runs :func:`heartsound.batch.analyze_job` (what ``heartsound batch
+--jobs 1 --no-plots`` runs per file: analysis, ``to_dict``, TSV and JSON rendered and
+written) over the same CirCor recordings, after one warm-up file (models loaded, caches
+filled), with the stage functions wrapped by CPU timers (``time.process_time``). Each
+stage's time is *exclusive* (time in the stages it calls is charged to them), so the
+stages add up to the whole:
+
+* ``load``: decode and validate (``pipeline._load``);
+* ``quality``: ``quality.assess``, including the shared front-end signals it is the
+  first to ask for (resampling, band-pass, envelopes);
+* ``segmentation``: the segmenter (feature extraction, posteriors, decoding);
+* ``log_mel``: the classifiers' log-Mel spectrograms (``classify_all``);
+* ``classify:<task>``: each classifier outside its model runs (crops, attention, ...);
+* ``occlusion:<task>``: the evidence by phase outside its model runs;
+* ``decision``: decision rule and bootstrap (``decide``, ``cohere_severity``);
+* ``typicality``: the out-of-distribution profile;
+* ``onnx[<stage>]``: ONNX Runtime runs made inside that stage;
+* ``to_dict``, ``render`` (TSV and JSON text), ``write`` (atomic files);
+* ``other``: the rest of ``analyze_job`` and ``analyze``.
+
+Figures are in ms per 20 s of audio (total stage CPU time over the audio's length,
+times 20). Every tree is run ``--repeats`` times, trees alternated; the median is kept.
+
+Usage (from the repository root)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_stages.py --base ../base/src --n 60
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_batch import subset  # noqa: E402  (same folder)
+
+REPO = Path(__file__).resolve().parents[1]
+
+_totals: dict[str, float] = defaultdict(float)
+_stack: list[list[Any]] = []
+
+
+def _timed(fn: Callable, name: Callable[[tuple, dict], str]) -> Callable:
+    """``fn`` charging its exclusive CPU time to the stage ``name(args, kwargs)``."""
+    def wrapper(*a: Any, **k: Any) -> Any:
+        _stack.append([name(a, k), 0.0])
+        t0 = time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            dt_ = time.process_time() - t0
+            stage, child = _stack.pop()
+            _totals[stage] += dt_ - child
+            if _stack:
+                _stack[-1][1] += dt_
+    return wrapper
+
+
+def _patch(obj: Any, attr: str, name: Callable[[tuple, dict], str] | str) -> None:
+    fn = getattr(obj, attr, None)
+    if fn is None:  # a tree without this function: its time stays with the caller
+        return
+    setattr(obj, attr, _timed(fn, name if callable(name) else (lambda a, k, n=name: n)))
+
+
+def _onnx_name(a: tuple, k: dict) -> str:
+    return f"onnx[{_stack[-1][0] if _stack else 'other'}]"
+
+
+def worker(n: int) -> dict[str, Any]:
+    """Per-stage CPU time of ``analyze_job`` over ``subset(n)`` in this process."""
+    import soundfile as sf
+
+    from heartsound import batch, bundle, pipeline
+    from heartsound.classification import inference
+
+    files = subset(n)
+    key = batch.run_key("neural", tuple(pipeline.DEFAULT_TASKS))
+    with tempfile.TemporaryDirectory(prefix="bench_stages_") as tmp:
+        batch.analyze_job((files[0], Path(tmp), "warmup", key, False, False))
+        _patch(pipeline, "_load", "load")
+        _patch(pipeline, "assess", "quality")
+        _patch(pipeline, "_segment_with_fallback", "segmentation")
+        _patch(pipeline, "typicality", "typicality")
+        _patch(pipeline.Analysis, "to_dict", "to_dict")
+        _patch(inference, "log_mel", "log_mel")
+        _patch(inference, "classify", lambda a, k: f"classify:{k.get('task')}")
+        _patch(inference, "_evidence", lambda a, k: f"occlusion:{a[1]}")
+        _patch(inference, "decide", "decision")
+        _patch(inference, "cohere_severity", "decision")
+        _patch(pipeline, "cohere_severity", "decision")
+        _patch(bundle.ModelBundle, "run", _onnx_name)
+        _patch(batch, "render_outputs", "render")
+        _patch(batch, "write_named", "write")
+        job = _timed(batch.analyze_job, lambda a, k: "other")
+        failed = []
+        for i, f in enumerate(files):
+            d, err = job((f, Path(tmp), f"r{i}", key, False, False))
+            if err:
+                failed.append(err)
+    audio_s = sum(sf.info(str(f)).duration for f in files)
+    per20 = {k: round(v / audio_s * 20 * 1000, 2) for k, v in sorted(_totals.items())}
+    total = sum(_totals.values())
+    return {"n_files": len(files), "audio_s": round(audio_s, 1), "failed": failed,
+            "cpu_s": round(total, 3), "x_real_time": round(audio_s / total, 1),
+            "ms_per_20s": per20, "ms_per_20s_total": round(total / audio_s * 20000, 2)}
+
+
+def run_tree(src: str, n: int) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
+    p = subprocess.run([sys.executable, __file__, "--worker", "--n", str(n)], env=env,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"worker for {src} failed:\n{p.stderr[-2000:]}")
+    return json.loads(p.stdout)
+
+
+def commit_of(src: str) -> str:
+    p = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], text=True,
+                       capture_output=True)
+    return p.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=60, help="CirCor recordings")
+    ap.add_argument("--base", help="src folder of the tree to compare with (before)")
+    ap.add_argument("--tree", action="append", default=[], help="name=path/to/src")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.n)))
+        return
+    trees = dict(t.split("=", 1) for t in a.tree)
+    if a.base:
+        trees = {"before": a.base, **trees}
+    trees.setdefault("after", str(REPO / "src"))
+    out: dict[str, Any] = {
+        "benchmark": "bench_stages", "date": dt.datetime.now(dt.timezone.utc)
+        .strftime("%Y-%m-%d %H:%M UTC"), "python": platform.python_version(),
+        "cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2),
+        "commits": {k: commit_of(v) for k, v in trees.items()}, "runs": {}}
+    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    for _ in range(a.repeats):
+        for name, src in trees.items():
+            runs[name].append(run_tree(src, a.n))
+    for name, rs in runs.items():
+        stages = sorted({s for r in rs for s in r["ms_per_20s"]})
+        out["runs"][name] = {
+            **{k: rs[0][k] for k in ("n_files", "audio_s", "failed")},
+            "x_real_time": statistics.median(r["x_real_time"] for r in rs),
+            "ms_per_20s_total": statistics.median(r["ms_per_20s_total"] for r in rs),
+            "ms_per_20s": {s: statistics.median(r["ms_per_20s"].get(s, 0.0) for r in rs)
+                           for s in stages},
+            "repeats": rs}
+    out["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
