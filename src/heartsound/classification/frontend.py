@@ -28,7 +28,7 @@ sound classification", Machine Learning with Applications 9, 100322):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -346,6 +346,24 @@ def phase_shares(states: np.ndarray, state_rate: float, n: int,
     return (out / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
 
 
+def shares_of(states: np.ndarray, state_rate: float, n: int,
+              config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """:func:`phase_shares`, read-only and kept for the last few calls: the phase channels
+    of two models and the occlusion of each finding ask for the same shares of one
+    recording."""
+    st = np.ascontiguousarray(states)
+    grid = replace(config, normalize="none", phase_channels=False)  # what they depend on
+    return _shares_kept(st.tobytes(), st.dtype.str, float(state_rate), int(n), grid)
+
+
+@lru_cache(maxsize=4)
+def _shares_kept(states: bytes, dtype: str, state_rate: float, n: int,
+                 config: FrontendConfig) -> np.ndarray:
+    out = phase_shares(np.frombuffer(states, dtype=dtype), state_rate, n, config)
+    out.flags.writeable = False
+    return out
+
+
 def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
              segmentation: Any = None, frontend: Frontend | None = None) -> np.ndarray:
     """The model input of a whole recording: :func:`log_mel`, followed with
@@ -392,5 +410,5 @@ def with_phases(mel: np.ndarray, segmentation: Any, config: FrontendConfig = Fro
     st = None if segmentation is None else getattr(segmentation, "decoded_states", None)
     st = segmentation.states if st is None and segmentation is not None else st
     p = (np.zeros((n, len(PHASES)), np.float32) if segmentation is None
-         else phase_shares(st, segmentation.frame_rate, n, config))
+         else shares_of(st, segmentation.frame_rate, n, config))
     return np.concatenate([np.asarray(mel, np.float32), p], axis=1)
