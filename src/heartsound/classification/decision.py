@@ -23,7 +23,7 @@ graded); ``Unknown`` -> no label (not assessable).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -90,7 +90,8 @@ class Decision:
     caveat: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # the fields are numbers and strings: no deep copy (dataclasses.asdict) needed
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["interval"] = None if self.interval is None else list(self.interval)
         return d
 
