@@ -257,31 +257,19 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
 def _log_mel_raw(y: np.ndarray, sr: int, config: FrontendConfig,
                  frontend: Frontend | None) -> np.ndarray:
     """``log(mel_power + 1e-10)`` [shape=(n_frames, n_mels), float64], not normalised."""
+    from scipy.signal import get_window
+
     y = _prepare(y, sr, config, frontend)
     n = n_frames(len(y), config)
     frames = np.lib.stride_tricks.sliding_window_view(y, config.n_fft)[::config.hop_length]
-    win, fb = _window_and_bank(config.sr, config.n_fft, config.n_mels, config.fmin,
-                               config.fmax)
+    win = get_window("hamming", config.n_fft, fftbins=True)
+    fb = mel_filterbank(config.sr, config.n_fft, config.n_mels, config.fmin, config.fmax)
     m = np.empty((n, config.n_mels))
     for i in range(0, n, _CHUNK_FRAMES):  # blocks keep the FFT temporaries bounded
         spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
                                   axis=1)) ** 2
         m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
     return m
-
-
-@lru_cache(maxsize=8)
-def _window_and_bank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The Hamming window [shape=(n_fft,)] and :func:`mel_filterbank`, made once per
-    parameters (read-only)."""
-    from scipy.signal import get_window
-
-    win = get_window("hamming", n_fft, fftbins=True)
-    fb = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
-    win.flags.writeable = False
-    fb.flags.writeable = False
-    return win, fb
 
 
 def _std(m: np.ndarray) -> float:
