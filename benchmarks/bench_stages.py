@@ -22,6 +22,10 @@ stages add up to the whole:
 * ``to_dict``, ``render`` (TSV and JSON text), ``write`` (atomic files);
 * ``other``: the rest of ``analyze_job`` and ``analyze``.
 
+Also, in ``--cold-repeats`` fresh processes per tree, the CPU time of the first and the
+second ``analyze`` of one 20 s recording (with its JSON) after the imports: the
+first-analysis cost of a cold ``heartsound analyze --no-plots`` beyond its imports.
+
 Figures are in ms per 20 s of audio (total stage CPU time over the audio's length,
 times 20). Every tree is run ``--repeats`` times, trees alternated; the median is kept.
 
@@ -52,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch import subset  # noqa: E402  (same folder)
 
 REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("HEARTSOUND_DATA", REPO.parent / "shared" / "data"))
+COLD_RECORD = "9979_PV"  # 20.3 s, a murmur finding (evidence by phase runs), as bench_speed
 
 _totals: dict[str, float] = defaultdict(float)
 _stack: list[list[Any]] = []
@@ -123,9 +129,31 @@ def worker(n: int) -> dict[str, Any]:
             "ms_per_20s": per20, "ms_per_20s_total": round(total / audio_s * 20000, 2)}
 
 
-def run_tree(src: str, n: int) -> dict[str, Any]:
+def cold_worker() -> dict[str, Any]:
+    """CPU seconds of the first and the second ``analyze`` + JSON of :data:`COLD_RECORD`
+    in this process, after the imports (numpy, scipy.signal, onnxruntime, soundfile,
+    heartsound): the first includes the models' loading (sha256, ONNX Runtime sessions)
+    and every design made once per process."""
+    import numpy  # noqa: F401
+    import onnxruntime  # noqa: F401
+    import scipy.signal  # noqa: F401
+    import soundfile  # noqa: F401
+
+    from heartsound import pipeline
+    from heartsound.serialize import json_text
+
+    rec = DATA / "circor2022" / "recordings" / f"{COLD_RECORD}.flac"
+    out = {}
+    for name in ("first_s", "second_s"):
+        t0 = time.process_time()
+        json_text(pipeline.analyze(rec).to_dict())
+        out[name] = round(time.process_time() - t0, 4)
+    return out
+
+
+def run_tree(src: str, n: int, mode: str = "--worker") -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
-    p = subprocess.run([sys.executable, __file__, "--worker", "--n", str(n)], env=env,
+    p = subprocess.run([sys.executable, __file__, mode, "--n", str(n)], env=env,
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"worker for {src} failed:\n{p.stderr[-2000:]}")
@@ -144,10 +172,13 @@ def main() -> None:
     ap.add_argument("--base", help="src folder of the tree to compare with (before)")
     ap.add_argument("--tree", action="append", default=[], help="name=path/to/src")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--cold-repeats", type=int, default=5,
+                    help="fresh processes per tree for the first-analysis figure")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cold-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.worker:
-        print(json.dumps(worker(a.n)))
+    if a.worker or a.cold_worker:
+        print(json.dumps(worker(a.n) if a.worker else cold_worker()))
         return
     trees = dict(t.split("=", 1) for t in a.tree)
     if a.base:
@@ -171,6 +202,15 @@ def main() -> None:
             "ms_per_20s": {s: statistics.median(r["ms_per_20s"].get(s, 0.0) for r in rs)
                            for s in stages},
             "repeats": rs}
+    cold: dict[str, list[dict]] = {k: [] for k in trees}
+    for _ in range(a.cold_repeats):  # trees alternated
+        for name, src in trees.items():
+            cold[name].append(run_tree(src, a.n, "--cold-worker"))
+    out["cold_analysis"] = {
+        name: {"record": COLD_RECORD,
+               "first_s_median": statistics.median(r["first_s"] for r in rs),
+               "second_s_median": statistics.median(r["second_s"] for r in rs),
+               "runs": rs} for name, rs in cold.items()}
     out["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=1))
 
