@@ -26,6 +26,9 @@ Also, in ``--cold-repeats`` fresh processes per tree, the CPU time of the first 
 second ``analyze`` of one 20 s recording (with its JSON) after the imports: the
 first-analysis cost of a cold ``heartsound analyze --no-plots`` beyond its imports.
 
+With ``--onnx``, only ONNX Runtime's CPU ms per run of each shipped model by batch size
+and session options (and whether outputs are bit-identical to heartsound's session).
+
 Figures are in ms per 20 s of audio (total stage CPU time over the audio's length,
 times 20). Every tree is run ``--repeats`` times, trees alternated; the median is kept.
 
@@ -151,6 +154,66 @@ def cold_worker() -> dict[str, Any]:
     return out
 
 
+def onnx_worker(reps: int = 7) -> dict[str, Any]:
+    """Per shipped classifier and the segmenter, ONNX Runtime CPU ms per run (median of
+    ``reps`` rounds of 10 runs, variants alternated) at several batch sizes and with
+    other session options than heartsound's, and whether the outputs are bit-identical
+    to heartsound's session (crops of the batch of 45 run 9 at a time, for the batch
+    sizes)."""
+    import importlib.resources
+
+    import numpy as np
+    import onnxruntime as ort
+
+    level = ort.GraphOptimizationLevel
+    variants = {"heartsound (ORT_ENABLE_ALL)": {},
+                "ORT_ENABLE_EXTENDED": {"graph_optimization_level": level.ORT_ENABLE_EXTENDED},
+                "ORT_ENABLE_BASIC": {"graph_optimization_level": level.ORT_ENABLE_BASIC},
+                "ORT_DISABLE_ALL": {"graph_optimization_level": level.ORT_DISABLE_ALL},
+                "enable_mem_pattern=False": {"enable_mem_pattern": False},
+                "enable_cpu_mem_arena=False": {"enable_cpu_mem_arena": False}}
+    shapes = {"murmur": (64, 68), "abnormal": (64, 68), "severity": (64, 64),
+              "segmenter_neural": (1024, 8)}
+    out: dict[str, Any] = {}
+    for name, shape in shapes.items():
+        data = importlib.resources.files("heartsound.models").joinpath(f"{name}.onnx") \
+            .read_bytes()
+        sessions = {}
+        for v, kw in variants.items():
+            o = ort.SessionOptions()
+            o.intra_op_num_threads, o.inter_op_num_threads = 1, 1
+            o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            for k, val in kw.items():
+                setattr(o, k, val)
+            sessions[v] = ort.InferenceSession(data, sess_options=o,
+                                               providers=["CPUExecutionProvider"])
+        x45 = np.random.default_rng(0).standard_normal((45, *shape)).astype(np.float32)
+        ref = sessions["heartsound (ORT_ENABLE_ALL)"]
+        by9 = [np.concatenate(o) for o in zip(*(ref.run(None, {"features": x45[i:i + 9]})
+                                                for i in range(0, 45, 9)))]
+        runs: dict[str, list[float]] = {}
+        batches = (1, 4, 9, 18, 36, 45) if name != "segmenter_neural" else (1,)
+        for _ in range(reps):
+            for v, sess in sessions.items():
+                for b in (batches if v.startswith("heartsound") else (batches[-1],)):
+                    sess.run(None, {"features": x45[:b]})
+                    t0 = time.process_time()
+                    for _ in range(10):
+                        sess.run(None, {"features": x45[:b]})
+                    runs.setdefault(f"{v}|{b}", []).append((time.process_time() - t0) * 100)
+        model = {"input_per_item": list(shape)}
+        for key, ts in runs.items():
+            v, b = key.split("|")
+            got = sessions[v].run(None, {"features": x45[:int(b)]})
+            want = by9 if name != "segmenter_neural" else ref.run(None, {"features": x45[:1]})
+            same = all(np.array_equal(g, w[:int(b)]) for g, w in zip(got, want))
+            ms = statistics.median(ts)
+            model[key] = {"ms_per_run": round(ms, 3), "ms_per_item": round(ms / int(b), 3),
+                          "bit_identical": same}
+        out[name] = model
+    return out
+
+
 def run_tree(src: str, n: int, mode: str = "--worker") -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
     p = subprocess.run([sys.executable, __file__, mode, "--n", str(n)], env=env,
@@ -176,7 +239,13 @@ def main() -> None:
                     help="fresh processes per tree for the first-analysis figure")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cold-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--onnx", action="store_true",
+                    help="only ONNX Runtime ms per run by batch size and session options")
     a = ap.parse_args()
+    if a.onnx:
+        print(json.dumps({"benchmark": "bench_stages --onnx", "load_avg_1min":
+                          round(os.getloadavg()[0], 2), "models": onnx_worker()}, indent=1))
+        return
     if a.worker or a.cold_worker:
         print(json.dumps(worker(a.n) if a.worker else cold_worker()))
         return
