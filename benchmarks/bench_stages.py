@@ -279,7 +279,7 @@ def main() -> None:
         name: {"record": COLD_RECORD,
                "first_s_median": statistics.median(r["first_s"] for r in rs),
                "second_s_median": statistics.median(r["second_s"] for r in rs),
-               "runs": rs} for name, rs in cold.items()}
+               "runs": rs} for name, rs in cold.items() if rs}
     out["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=1))
 
