@@ -52,8 +52,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch import subset  # noqa: E402  (same folder)
@@ -121,7 +122,7 @@ def worker(n: int) -> dict[str, Any]:
         job = _timed(batch.analyze_job, lambda a, k: "other")
         failed = []
         for i, f in enumerate(files):
-            d, err = job((f, Path(tmp), f"r{i}", key, False, False))
+            _, err = job((f, Path(tmp), f"r{i}", key, False, False))
             if err:
                 failed.append(err)
     audio_s = sum(sf.info(str(f)).duration for f in files)
@@ -217,7 +218,7 @@ def onnx_worker(reps: int = 7) -> dict[str, Any]:
 def run_tree(src: str, n: int, mode: str = "--worker") -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
     p = subprocess.run([sys.executable, __file__, mode, "--n", str(n)], env=env,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"worker for {src} failed:\n{p.stderr[-2000:]}")
     return json.loads(p.stdout)
@@ -225,7 +226,7 @@ def run_tree(src: str, n: int, mode: str = "--worker") -> dict[str, Any]:
 
 def commit_of(src: str) -> str:
     p = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], text=True,
-                       capture_output=True)
+                       capture_output=True, check=False)
     return p.stdout.strip() or "unknown"
 
 

@@ -13,9 +13,13 @@ import pytest
 
 from heartsound.classification import attention
 from heartsound.classification.crops import crop_starts
-from heartsound.classification.decision import N_BOOT, _SEED, _resamples
-from heartsound.classification.frontend import (FrontendConfig, log_mel, phase_shares,
-                                                shares_of)
+from heartsound.classification.decision import _SEED, N_BOOT, _resamples
+from heartsound.classification.frontend import (
+    FrontendConfig,
+    log_mel,
+    phase_shares,
+    shares_of,
+)
 from heartsound.features import lagged_products
 from heartsound.frontend import Frontend
 from heartsound.segmentation.heart_rate import autocorrelation, windowed_autocorrelation

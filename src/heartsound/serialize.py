@@ -63,7 +63,7 @@ def to_jsonable(obj: Any) -> Any:
     if t is list:  # finite floats rounded in place of a call each (long lists of times)
         return [round(v, DECIMALS) if type(v) is float and math.isfinite(v)
                 else to_jsonable(v) for v in obj]
-    if isinstance(obj, bool) or isinstance(obj, str):
+    if isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
         return int(obj)

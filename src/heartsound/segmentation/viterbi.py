@@ -127,7 +127,7 @@ class ExtendedViterbi:
                     pos = keep
                 ck = run[i + 1]
                 cum[pos] = ck
-                dk = k if k < big_d else big_d
+                dk = min(big_d, k)
                 cand = cand_buf[big_d - dk:]
                 add(best[pos - dk:pos], logp_rev[big_d - dk:], out=cand)
                 add(cand, diffs[i - c0, big_d - dk:], out=cand)
