@@ -3,6 +3,8 @@ whole-array implementation it replaced (kept below as the oracle)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -137,5 +139,23 @@ def test_finish_can_be_called_between_pushes() -> None:
     states, score = v.finish()
     want_head, want_head_score = _oracle(e[:1200], dm)
     assert np.array_equal(head_states, want_head) and head_score == want_head_score
+    want_states, want_score = _oracle(e, dm)
+    assert np.array_equal(states, want_states) and score == want_score
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_empty_pushes_and_chunk_edges_match_oracle(seed: int) -> None:
+    """Empty blocks change nothing; blocks longer than the chunk of window differences
+    (256 frames), ending inside one, and crossing a slide of the tables (2048) give the
+    whole-array decoder's path and score."""
+    rng = np.random.default_rng(100 + seed)
+    n = 2600
+    e = np.log(rng.dirichlet(np.ones(4), size=n))
+    dm = duration_model(float(rng.uniform(50, 160)), 0.25)
+    v = ExtendedViterbi(dm)
+    cuts = [0, 0, 1, 300, 300, 1000, 2300, n]
+    for a, b in itertools.pairwise(cuts):
+        v.push(e[a:b])
+    states, score = v.finish()
     want_states, want_score = _oracle(e, dm)
     assert np.array_equal(states, want_states) and score == want_score

@@ -173,11 +173,13 @@ def _models_dir() -> Any:
     return files(MODELS_PACKAGE)
 
 
-def _read(spec: ModelSpec, path: str | Path | None) -> tuple[bytes, str]:
-    """The file's bytes and how to name it; shipped files are checked against ``spec``."""
+def _read(spec: ModelSpec, path: str | Path | None) -> tuple[bytes, str, str]:
+    """The file's bytes, how to name it and its sha256; shipped files are checked
+    against ``spec``."""
     if path is not None:
         try:
-            return Path(path).read_bytes(), str(path)
+            data = Path(path).read_bytes()
+            return data, str(path), sha256_of(data)
         except FileNotFoundError:
             raise ModelError(f"{path}: model file not found") from None
         except OSError as exc:
@@ -193,7 +195,7 @@ def _read(spec: ModelSpec, path: str | Path | None) -> tuple[bytes, str]:
         raise ModelError(f"{where}: sha256 {sha[:12]}... does not match the registered "
                          f"{spec.sha256[:12]}... (corrupt or replaced file); reinstall "
                          "heartsound")
-    return data, where
+    return data, where, sha
 
 
 def onnx_session(data: bytes, *, threads: int = 1, where: str = "<bytes>") -> Any:
@@ -301,14 +303,14 @@ def _load(name: str, path: str | None, threads: int, stamp: Any = None) -> Model
     spec = REGISTRY.get(name)
     if spec is None:
         raise ParameterError(f"unknown model {name!r}; valid: {', '.join(REGISTRY)}")
-    data, where = _read(spec, path)
+    data, where, sha = _read(spec, path)
     session = None
     if spec.kind == "onnx":
         session = onnx_session(data, threads=threads, where=where)
         meta = _onnx_metadata(session, where)
     else:
         meta = _json_metadata(data, where)
-    bundle = ModelBundle(name=name, path=where, sha256=sha256_of(data), metadata=meta,
+    bundle = ModelBundle(name=name, path=where, sha256=sha, metadata=meta,
                          session=session,
                          card=None if path is not None else f"heartsound/models/{spec.card}")
     if bundle.labels != spec.labels:

@@ -422,21 +422,23 @@ def lagged_products(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 
     Parameters
     ----------
-    a : np.ndarray [shape=(n,)]
-    b : np.ndarray [shape=(n,)], optional
+    a : np.ndarray [shape=(n,)] or [shape=(m, n)]
+        One signal, or ``m`` signals (rows) correlated each with itself (or its row of
+        ``b``) at once: the same numbers as row by row.
+    b : np.ndarray [shape=a.shape], optional
         Default ``a`` (autocorrelation).
 
     Returns
     -------
-    np.ndarray [shape=(n,), dtype=float64]
+    np.ndarray [shape=a.shape, dtype=float64]
     """
     from scipy.fft import next_fast_len
 
     a = np.asarray(a, dtype=np.float64)
-    n = a.size
+    n = a.shape[-1]
     b = a if b is None else np.asarray(b, dtype=np.float64)
     # correlate's steps with numpy.fft: same numbers, no resident scipy.fft plan
     n_fft = next_fast_len(2 * n - 1, True)
-    spec = np.fft.rfft(b, n_fft)
-    spec *= np.fft.rfft(a[::-1], n_fft)
-    return np.fft.irfft(spec, n_fft)[n - 1:2 * n - 1]
+    spec = np.fft.rfft(b, n_fft, axis=-1)
+    spec *= np.fft.rfft(a[..., ::-1], n_fft, axis=-1)
+    return np.fft.irfft(spec, n_fft, axis=-1)[..., n - 1:2 * n - 1]

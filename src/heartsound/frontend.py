@@ -104,15 +104,20 @@ class Frontend:
         self._memo.clear()
         trim_heap()
 
-    def _get(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+    def cached(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """``make()``, computed on the first call with ``key`` and kept until
+        :meth:`release` (for a stage's own derived array, e.g. the classifiers'
+        spectrogram; ``key`` must name everything the array depends on besides the
+        recording)."""
         v = self._memo.get(key)
         if v is None:
             v = self._memo[key] = make()
         return v
 
+
     def resampled(self, sr_out: int) -> np.ndarray:
         """``io.resample(y, sr, sr_out)`` [shape=(ceil(n sr_out / sr),)]."""
-        return self._get(("resampled", int(sr_out)),
+        return self.cached(("resampled", int(sr_out)),
                          lambda: resample(self.y, self.sr, int(sr_out)))
 
     def bandpassed(self, *, target_sr: int = PREPROCESS_SR,
@@ -125,7 +130,7 @@ class Frontend:
         key = (int(target_sr), tuple(band_hz))
         clean = self._memo.get(("clean", *key))
         if clean is None:
-            return self._get(("bandpassed", *key), lambda: self._bandpass(*key))
+            return self.cached(("bandpassed", *key), lambda: self._bandpass(*key))
         b = clean.copy()
         for start, values in reversed(self._memo[("spikes", *key)]):
             b[start:start + values.size] = values
@@ -150,11 +155,11 @@ class Frontend:
 
     def hilbert(self) -> np.ndarray:
         """:func:`~heartsound.features.hilbert_envelope` of :meth:`clean` (1000 Hz)."""
-        return self._get("hilbert", lambda: hilbert_envelope(self.clean()))
+        return self.cached("hilbert", lambda: hilbert_envelope(self.clean()))
 
     def homomorphic(self) -> np.ndarray:
         """:func:`~heartsound.features.homomorphic_envelope` of :meth:`clean` (1000 Hz)."""
-        return self._get("homomorphic", lambda: homomorphic_envelope(
+        return self.cached("homomorphic", lambda: homomorphic_envelope(
             self.clean(), PREPROCESS_SR, hilbert=self.hilbert()))
 
 

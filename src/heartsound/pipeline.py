@@ -193,21 +193,24 @@ class Analysis:
                                    "events": [], "intervals": {"n_cycles": 0}}
         else:
             seg = self.segmentation.to_dict()  # intervals computed once here
-        seg["requested_method"] = self.requested_segmenter
+        # the quality, segmentation and task dicts are JSON types already (each made by
+        # to_jsonable): only the rest is converted, not the whole walked again
+        seg["requested_method"] = to_jsonable(self.requested_segmenter)
         if self.segmentation_note:
-            seg["note"] = self.segmentation_note
-        return to_jsonable({
+            seg["note"] = to_jsonable(self.segmentation_note)
+        return {
             "heartsound_version": __version__,
-            "source": self.source,
+            "source": to_jsonable(self.source),
             "sr": self.sr,
-            "duration_s": self.duration_s,
+            "duration_s": to_jsonable(self.duration_s),
             "quality": quality_dict(self.quality, notes=self.recording.notes),
             "heart_rate_bpm": seg.get("heart_rate_bpm"),
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
-            "classification": {t: r.to_dict() for t, r in self.classification.items()},
-            **({} if self.typicality is None else {"typicality": self.typicality}),
-        })
+            "classification": {str(t): r.to_dict() for t, r in self.classification.items()},
+            **({} if self.typicality is None else
+               {"typicality": to_jsonable(self.typicality)}),
+        }
 
 
 # --- the stages (one function each, so the orchestration below reads top to bottom) ------

@@ -53,7 +53,17 @@ def to_jsonable(obj: Any) -> Any:
         Dicts (keys as ``str``), lists, ``str``, ``int``, ``float``, ``bool`` or ``None``;
         non-finite floats become ``None``; anything else its ``str``.
     """
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+    t = type(obj)  # the exact JSON types first: most of a result's values
+    if t is float:
+        return round(obj, DECIMALS) if math.isfinite(obj) else None
+    if t is str or t is int or t is bool or obj is None:
+        return obj
+    if t is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in obj.items()}
+    if t is list:  # finite floats rounded in place of a call each (long lists of times)
+        return [round(v, DECIMALS) if type(v) is float and math.isfinite(v)
+                else to_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
         return int(obj)

@@ -20,6 +20,8 @@ __all__ = ["stitch", "attention_by_phase", "PHASES"]
 
 #: Phases reported by :func:`attention_by_phase` (state codes 1..4, 0 = unsegmented).
 PHASES = STATES
+#: Crops upsampled at once by :func:`stitch` (bounds its float64 temporaries).
+_CROP_CHUNK = 64
 
 
 def _upsample(a: np.ndarray, n: int, axis: int) -> np.ndarray:
@@ -32,6 +34,20 @@ def _upsample(a: np.ndarray, n: int, axis: int) -> np.ndarray:
     shape = [1] * a.ndim
     shape[axis] = n
     return out / counts[idx].reshape(shape)
+
+
+def _accumulate(total: np.ndarray, cover: np.ndarray, ups: np.ndarray, starts: np.ndarray,
+                n_frames: int, crop_frames: int) -> None:
+    """Add each upsampled crop of ``ups`` to ``total`` and 1 to ``cover`` on its frames,
+    crop after crop."""
+    for up, s in zip(ups, starts):
+        if n_frames < crop_frames:  # tiled input: frames repeat, accumulate each
+            frames = (s + np.arange(crop_frames)) % n_frames
+            np.add.at(total, frames, up)
+            np.add.at(cover, frames, 1.0)
+        else:  # distinct frames: the same sums as np.add.at, without its slow loop
+            total[s:s + crop_frames] += up
+            cover[s:s + crop_frames] += 1.0
 
 
 def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int,
@@ -65,14 +81,12 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
     # recording's map (each crop's upsampled share is computed in float64)
     total = np.zeros((n_frames, n_mels), np.float32) if two_d else np.zeros(n_frames)
     cover = np.zeros(n_frames)
-    for a, s in zip(maps, np.asarray(starts, dtype=int)):
-        up = _upsample(a, crop_frames, 0)
+    starts = np.asarray(starts, dtype=int)
+    for c in range(0, len(maps), _CROP_CHUNK):  # crops upsampled a chunk at a time
+        ups = _upsample(maps[c:c + _CROP_CHUNK], crop_frames, 1)
         if two_d:
-            up = _upsample(up, n_mels, 1)
-        frames = (s + np.arange(crop_frames)) % n_frames if n_frames < crop_frames \
-            else s + np.arange(crop_frames)
-        np.add.at(total, frames, up)
-        np.add.at(cover, frames, 1.0)
+            ups = _upsample(ups, n_mels, 2)
+        _accumulate(total, cover, ups, starts[c:c + _CROP_CHUNK], n_frames, crop_frames)
     cover = np.maximum(cover, 1.0)
     total /= cover[:, None] if two_d else cover  # in place: no full-size temporaries
     s = total.sum()

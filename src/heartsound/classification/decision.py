@@ -23,7 +23,8 @@ graded); ``Unknown`` -> no label (not assessable).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,8 @@ class Decision:
     caveat: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # the fields are numbers and strings: no deep copy (dataclasses.asdict) needed
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["interval"] = None if self.interval is None else list(self.interval)
         return d
 
@@ -177,12 +179,19 @@ def row_labels(task: str, probs: np.ndarray, rules: dict[str, float] | None = No
     return np.where(1 - p[:, 0] < r["t_murmur"], lab[0], np.where(grade, lab[2], lab[1]))
 
 
+@lru_cache(maxsize=16)
+def _resamples(n: int) -> np.ndarray:
+    """Crop indices of the :data:`N_BOOT` resamples of ``n`` crops [shape=(N_BOOT, n)]:
+    fixed by the seed, so drawn once per ``n`` (read-only)."""
+    idx = np.random.default_rng(_SEED).integers(0, n, size=(N_BOOT, n))
+    idx.flags.writeable = False
+    return idx
+
+
 def _bootstrap(task: str, crop_lp: np.ndarray, label: str | None, rules: dict[str, float],
                graded_only: bool = False) -> tuple[tuple[float, float], float]:
     """Score interval and label stability over resamples of the crops."""
-    n = crop_lp.shape[0]
-    rng = np.random.default_rng(_SEED)
-    idx = rng.integers(0, n, size=(N_BOOT, n))
+    idx = _resamples(crop_lp.shape[0])
     probs = softmax(crop_lp[idx].mean(axis=1))  # (N_BOOT, n_classes)
     s = decision_score(task, probs, graded_only)
     lo, hi = np.percentile(s, [2.5, 97.5])

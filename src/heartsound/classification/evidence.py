@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .frontend import FrontendConfig, phase_shares
+from .frontend import FrontendConfig, shares_of
 from ..vocab import STATES
 
 __all__ = ["occlusion_by_phase", "mask_phase", "background", "blend", "BACKGROUND_PERCENTILE"]
@@ -110,8 +110,8 @@ def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: Frontend
         segmentation holds no phase.
     """
     n = len(features)
-    shares = phase_shares(np.asarray(segmentation.states), float(segmentation.frame_rate),
-                          n, config)
+    shares = shares_of(np.asarray(segmentation.states), float(segmentation.frame_rate),
+                       n, config)
     time = shares.sum(axis=0).astype(np.float64)
     if time.sum() <= 0:
         return None

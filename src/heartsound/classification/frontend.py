@@ -28,7 +28,8 @@ sound classification", Machine Learning with Applications 9, 100322):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -236,6 +237,26 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
     >>> log_mel(y, 2000).shape
     (30, 64)
     """
+    if frontend is not None:  # the same spectrogram for every model and the profile
+        key = ("log_mel", config.sr, config.n_fft, config.hop_length, config.n_mels,
+               config.fmin, config.fmax)
+        m = frontend.cached(key, lambda: _log_mel_raw(y, sr, config, frontend))
+    else:
+        m = _log_mel_raw(y, sr, config, None)
+    n = len(m)
+    if config.normalize == "none":
+        return m.astype(np.float32)
+    mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
+    sd = _std(m)
+    out = np.empty((n, config.n_mels), np.float32)
+    for i in range(0, n, _CHUNK_FRAMES):  # (m - mean) / (sd + eps) block by block
+        out[i:i + _CHUNK_FRAMES] = (m[i:i + _CHUNK_FRAMES] - mu) / (sd + 1e-6)
+    return out
+
+
+def _log_mel_raw(y: np.ndarray, sr: int, config: FrontendConfig,
+                 frontend: Frontend | None) -> np.ndarray:
+    """``log(mel_power + 1e-10)`` [shape=(n_frames, n_mels), float64], not normalised."""
     from scipy.signal import get_window
 
     y = _prepare(y, sr, config, frontend)
@@ -248,14 +269,7 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
         spec = np.abs(np.fft.rfft(frames[i:i + _CHUNK_FRAMES] * win, n=config.n_fft,
                                   axis=1)) ** 2
         m[i:i + _CHUNK_FRAMES] = np.log(spec @ fb.T + 1e-10)
-    if config.normalize == "none":
-        return m.astype(np.float32)
-    mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
-    sd = _std(m)
-    out = np.empty((n, config.n_mels), np.float32)
-    for i in range(0, n, _CHUNK_FRAMES):  # (m - mean) / (sd + eps) block by block
-        out[i:i + _CHUNK_FRAMES] = (m[i:i + _CHUNK_FRAMES] - mu) / (sd + 1e-6)
-    return out
+    return m
 
 
 def _std(m: np.ndarray) -> float:
@@ -320,6 +334,24 @@ def phase_shares(states: np.ndarray, state_rate: float, n: int,
     return (out / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
 
 
+def shares_of(states: np.ndarray, state_rate: float, n: int,
+              config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """:func:`phase_shares`, read-only and kept for the last few calls: the phase channels
+    of two models and the occlusion of each finding ask for the same shares of one
+    recording."""
+    st = np.ascontiguousarray(states)
+    grid = replace(config, normalize="none", phase_channels=False)  # what they depend on
+    return _shares_kept(st.tobytes(), st.dtype.str, float(state_rate), int(n), grid)
+
+
+@lru_cache(maxsize=4)
+def _shares_kept(states: bytes, dtype: str, state_rate: float, n: int,
+                 config: FrontendConfig) -> np.ndarray:
+    out = phase_shares(np.frombuffer(states, dtype=dtype), state_rate, n, config)
+    out.flags.writeable = False
+    return out
+
+
 def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
              segmentation: Any = None, frontend: Frontend | None = None) -> np.ndarray:
     """The model input of a whole recording: :func:`log_mel`, followed with
@@ -366,5 +398,5 @@ def with_phases(mel: np.ndarray, segmentation: Any, config: FrontendConfig = Fro
     st = None if segmentation is None else getattr(segmentation, "decoded_states", None)
     st = segmentation.states if st is None and segmentation is not None else st
     p = (np.zeros((n, len(PHASES)), np.float32) if segmentation is None
-         else phase_shares(st, segmentation.frame_rate, n, config))
+         else shares_of(st, segmentation.frame_rate, n, config))
     return np.concatenate([np.asarray(mel, np.float32), p], axis=1)

@@ -46,6 +46,8 @@ _TYPICAL_SI = ((50.0, 60.0, 80.0, 100.0, 120.0, 140.0, 160.0, 200.0),
                (0.33, 0.32, 0.28, 0.26, 0.24, 0.22, 0.19, 0.18))
 #: Shortest systolic interval searched (s).
 MIN_SYSTOLE_S = 0.2
+#: Windows of :func:`windowed_autocorrelation` transformed at once (bounds memory).
+_WINDOW_CHUNK = 256
 
 
 def autocorrelation(x: np.ndarray) -> np.ndarray:
@@ -89,11 +91,14 @@ def windowed_autocorrelation(x: np.ndarray, frame_rate: float, *, window_s: floa
         if starts[-1] + w < x.size:
             starts.append(x.size - w)
     acc = np.zeros(w)
-    for s in starts:
-        seg = x[s:s + w]
+    windows = np.lib.stride_tricks.sliding_window_view(x, w)
+    for c in range(0, len(starts), _WINDOW_CHUNK):  # row by row, the numbers of
+        seg = windows[starts[c:c + _WINDOW_CHUNK]]  # autocorrelation() of each window
         if clip_percentile is not None:
-            seg = np.minimum(seg, np.percentile(seg, clip_percentile))
-        acc += autocorrelation(seg)
+            seg = np.minimum(seg, np.percentile(seg, clip_percentile, axis=1,
+                                                keepdims=True))
+        for acf in lagged_products(seg - seg.mean(axis=1, keepdims=True)):
+            acc += acf / acf[0] if acf[0] > 0 else 0.0
     return acc / len(starts)
 
 

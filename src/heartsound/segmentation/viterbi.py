@@ -44,6 +44,8 @@ PREDECESSOR = np.array([3, 0, 1, 2])
 _N = 4
 #: Frames between two slides of the score tables.
 _SPAN = 2048
+#: Frames whose ``cum[k] - cum[rows]`` terms are computed at once (bounds that buffer).
+_DIFF_CHUNK = 256
 
 
 class ExtendedViterbi:
@@ -71,6 +73,7 @@ class ExtendedViterbi:
         logs = durations.log_survival()                 # (4, D)
         self.max_frames = d = int(logp.shape[1])
         self._logp = np.ascontiguousarray(logp.T)       # (D, 4), row d-1
+        self._logp_rev = np.ascontiguousarray(self._logp[::-1])  # row D-d
         self._logs = np.ascontiguousarray(logs.T)
         # residual-life prior of the first segment: P(j, d) proportional to P(dur_j >= d)
         self._init = np.ascontiguousarray((logs - np.log(np.exp(logs).sum())).T)
@@ -81,6 +84,7 @@ class ExtendedViterbi:
         self._best = np.full((self._keep + _SPAN, _N), -np.inf)
         self._base = 0
         self._back: list[np.ndarray] = []
+        self._buf = np.empty((d, _N))                   # candidate scores, reused
         self._dtype = np.int16 if d < np.iinfo(np.int16).max else np.int32
         self.n_frames = 0
 
@@ -94,35 +98,62 @@ class ExtendedViterbi:
             finite or ``-inf``).
         """
         e = np.asarray(loglik, dtype=np.float64)
-        back = np.empty((e.shape[0], _N), dtype=self._dtype)
-        cum, best, big_d, logp, init = self._cum, self._best, self.max_frames, self._logp, \
-            self._init
+        m = e.shape[0]
+        back = np.empty((m, _N), dtype=self._dtype)
+        if m == 0:
+            self._back.append(back)
+            return
+        cum, best, big_d, logp_rev, init = self._cum, self._best, self.max_frames, \
+            self._logp_rev, self._init
         size, keep, base, k0 = cum.shape[0], self._keep, self._base, self.n_frames
         # running sums of the block from the last row: np.cumsum adds in order, so these
         # are the numbers of one cumulative sum over the whole recording
         run = np.cumsum(np.concatenate([cum[k0 - base:k0 - base + 1], e]), axis=0)
-        for i in range(e.shape[0]):
-            k = k0 + i + 1                              # segments ending at frame k - 1
-            pos = k - base
-            if pos == size:                             # slide: keep rows k-D-1 .. k-1
-                cum[:keep] = cum[pos - keep:pos]
-                best[:keep] = best[pos - keep:pos]
-                base = k - keep
-                pos = keep
-            ck = run[i + 1]
-            cum[pos] = ck
-            dk = min(big_d, k)
-            lo = pos - dk                               # rows k-dk .. k-1, newest first
-            cand = best[lo:pos][::-1] + logp[:dk] + (ck - cum[lo:pos][::-1])
-            if k <= big_d:                              # a segment starting at frame 0
-                cand[k - 1] = init[k - 1] + ck
-            arg = cand.argmax(axis=0)
-            back[i] = arg                               # durations - 1 (+1 below, at once)
-            best[pos] = cand[arg[PREDECESSOR], PREDECESSOR]
+        # the candidates of frame k, oldest row first (row r: a segment of dk - r frames),
+        # are best[rows] + log P(duration) + (cum[k] - cum[rows]); the last term needs no
+        # score, so it is computed for _DIFF_CHUNK frames at once. argmax reads the rows
+        # newest first, so ties go to the shortest duration as in Springer's order.
+        rows = self._window_rows(run, k0, base)
+        cand_buf, add = self._buf, np.add
+        for c0 in range(0, m, _DIFF_CHUNK):
+            diffs = _window_diffs(run, rows, c0, min(m, c0 + _DIFF_CHUNK), big_d)
+            for i in range(c0, min(m, c0 + _DIFF_CHUNK)):
+                k = k0 + i + 1                          # segments ending at frame k - 1
+                pos = k - base
+                if pos == size:                         # slide: keep rows k-D-1 .. k-1
+                    cum[:keep] = cum[pos - keep:pos]
+                    best[:keep] = best[pos - keep:pos]
+                    base = k - keep
+                    pos = keep
+                ck = run[i + 1]
+                cum[pos] = ck
+                dk = min(big_d, k)
+                cand = cand_buf[big_d - dk:]
+                add(best[pos - dk:pos], logp_rev[big_d - dk:], out=cand)
+                add(cand, diffs[i - c0, big_d - dk:], out=cand)
+                if k <= big_d:                          # a segment starting at frame 0
+                    cand[0] = init[k - 1] + ck
+                arg = cand[::-1].argmax(axis=0)
+                back[i] = arg                           # durations - 1 (+1 below, at once)
+                # best[pos, j] = the best candidate of state PREDECESSOR[j] = (3, 0, 1, 2)
+                a, t = arg.tolist(), dk - 1
+                best[pos] = (cand[t - a[3], 3], cand[t - a[0], 0], cand[t - a[1], 1],
+                             cand[t - a[2], 2])
         back += 1
         self._base = base
-        self.n_frames = k0 + e.shape[0]
+        self.n_frames = k0 + m
         self._back.append(back)
+
+    def _window_rows(self, run: np.ndarray, k0: int, base: int) -> np.ndarray:
+        """Cumulative emissions of rows ``k0 + 1 - D .. k0 + m - 1`` [shape=(D + m - 1,
+        4)] for a block of ``m`` frames after ``k0`` (``run``: rows ``k0 .. k0 + m``);
+        rows before frame 0 are zeros (never read)."""
+        d = self.max_frames
+        have = min(d, k0 + 1)                           # rows k0+1-have .. k0 exist
+        rows = np.zeros((d + len(run) - 2, _N))
+        rows[d - have:d] = self._cum[k0 + 1 - have - base:k0 + 1 - base]
+        rows[d:] = run[1:-1]
+        return rows
 
     def finish(self) -> tuple[np.ndarray, float]:
         """Close the last segment (it may continue after the last frame) and backtrack.
@@ -171,3 +202,14 @@ class ExtendedViterbi:
             j = int(PREDECESSOR[j])
             d = int(back[k - 1, j])                     # row k - 1 holds back[k]
         return states, score
+
+
+def _window_diffs(run: np.ndarray, rows: np.ndarray, i0: int, i1: int, d: int
+                  ) -> np.ndarray:
+    """``cum[k] - cum[r]`` for frames ``i0 .. i1 - 1`` of a block and the ``d`` rows ``r``
+    of each one's window, oldest first [shape=(i1 - i0, d, 4)]: ``run[i + 1]`` minus
+    ``rows[i .. i + d - 1]`` (see :meth:`ExtendedViterbi._window_rows`)."""
+    win = np.lib.stride_tricks.sliding_window_view(rows[i0:i1 + d - 1], d, axis=0)
+    out = np.empty((i1 - i0, d, _N))
+    np.subtract(run[i0 + 1:i1 + 1, None, :], win.transpose(0, 2, 1), out=out)
+    return out
