@@ -1,0 +1,260 @@
+"""The report figure as PNG, drawn with Pillow: the same panels, texts and colours as
+:func:`heartsound.plotting.plot` (what they show comes from :mod:`.scene`), without
+importing matplotlib.
+
+The data are reduced to the panel's pixels first: the waveform to a min/max per pixel
+column, the spectrogram to one colour (:data:`.colormap.MAGMA`) per pixel, the
+attention map's contours to the pixels where it crosses each level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..vocab import STATE_NAMES
+from .colormap import MAGMA, colour_index
+from .raster import Canvas, Panel, rgb
+from .raster_axes import auto_x, auto_y, frame, legend_row, title, x_axis, x_label, y_axis, \
+    y_label
+from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, FIGSIZE, GRID, MAPPED_COLOUR,
+                    MAPPED_YLIM, PHASE_ALPHA, PHASE_COLOURS, TIMED_COLOUR, TIMED_YLIM,
+                    UNAVAILABLE_TEXT, ProbabilityPanel, attention_image, attention_results,
+                    attention_title, caveat_lines, cell_edges, curve_label, grid_boxes,
+                    minmax_envelope, phase_spans, probability_panel, scaled_curve,
+                    spectrogram_db, title_text)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import Analysis
+
+__all__ = ["report_png"]
+
+#: Widths (points) of the contour lines at :data:`.scene.CONTOUR_LEVELS`.
+_CONTOUR_LW = (0.8, 1.4)
+#: Spacing of the hatch lines of an uncertain bar (px at 90 dpi: 12 lines per inch).
+_HATCH_PER_INCH = 12
+
+
+def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> bytes:
+    """The report figure of ``analysis`` (``d``: its ``to_dict()``) as PNG bytes,
+    ``FIGSIZE`` inches at ``dpi`` (990 x 765 px at 90)."""
+    width, height = round(FIGSIZE[0] * dpi), round(FIGSIZE[1] * dpi)
+    boxes = grid_boxes(len(d["classification"]), width, height)
+    wave, spec = Panel.at(boxes[0]), Panel.at(boxes[1])
+    rec = analysis.recording
+    mapped, timed = attention_results(analysis)
+    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
+    spans = _waveform_pixels(pixels, wave, np.asarray(rec.y), rec.sr, d["segmentation"]["states"])
+    spec.xlim = wave.xlim
+    if mapped is not None:
+        ts, fs, z, vmin, vmax, amap = attention_image(mapped, spec.width)
+        _image_pixels(pixels, spec, ts, fs, z, vmin, vmax)
+        if amap is not None:
+            _contour_pixels(pixels, spec, ts, fs, amap, dpi)
+    else:
+        _image_pixels(pixels, spec, *spectrogram_db(rec.y, rec.sr, spec.width))
+    c = Canvas(pixels, dpi)
+    _wave_decor(c, wave, spans, timed)
+    _spec_decor(c, spec, mapped)
+    for box, (task, tc) in zip(boxes[2], d["classification"].items()):
+        _probabilities(c, Panel.at(box), probability_panel(task, tc))
+    c.text(GRID["left"] * width, (1 - 0.985) * height, title_text(d), 10, va="top")
+    caveats = caveat_lines(d)
+    if caveats:
+        c.text(GRID["left"] * width, (1 - 0.005) * height, "\n".join(caveats), 6.5,
+               "#555555", va="bottom")
+    return c.png()
+
+
+def _waveform_pixels(pixels: np.ndarray, p: Panel, y: np.ndarray, sr: float,
+                     rows: Any) -> dict[int, list[tuple[float, float]]]:
+    """Draw ``y`` as a min/max per pixel column on ``pixels`` [shape=(height, width, 3)]
+    in ``p`` (setting its limits) and the phase bands over it; returns the bands."""
+    if y.size > 2 * p.width:
+        t, lo, hi = minmax_envelope(y, sr, p.width)
+    else:
+        t, lo, hi = np.arange(y.size) / sr, y, y
+    peak = (max(float(-lo.min()), float(hi.max())) if y.size else 0.0) or 1.0
+    p.xlim, p.ylim = (0.0, (y.size / sr) or 1.0), (-1.05 * peak, 1.05 * peak)
+    tc = p.column_x()
+    if y.size:
+        top = np.interp(tc, t, p.y(hi)) - p.y0
+        bottom = np.interp(tc, t, p.y(lo)) - p.y0
+        # each column reaches its neighbours', as a line through the samples would
+        top = np.minimum(top, np.minimum(np.r_[bottom[:1], bottom[:-1]], np.r_[bottom[1:], bottom[-1:]]))
+        bottom = np.maximum(bottom, np.maximum(np.r_[top[:1], top[:-1]], np.r_[top[1:], top[-1:]]))
+        r = np.arange(p.height)[:, None]
+        ink = (r >= np.floor(top)) & (r <= np.floor(bottom))
+        pixels[p.y0:p.y1, p.x0:p.x1][ink] = 0
+    spans = phase_spans(rows)
+    _band_pixels(pixels, p, spans, peak)
+    return spans
+
+
+def _band_pixels(pixels: np.ndarray, p: Panel, spans: Mapping[int, list[tuple[float, float]]],
+                 lim: float) -> None:
+    """Blend each state's colour (alpha of :data:`.scene.PHASE_ALPHA`) over the columns
+    whose centre lies in one of its spans, between ``-lim`` and ``lim``."""
+    starts, ends, colour, alpha = [], [], [], []
+    for s, sp in spans.items():
+        for a, w in sp:
+            starts.append(a)
+            ends.append(a + w)
+            colour.append(rgb(PHASE_COLOURS[s]))
+            alpha.append(PHASE_ALPHA[s])
+    if not starts:
+        return
+    order = np.argsort(starts, kind="stable")
+    st, en = np.asarray(starts)[order], np.asarray(ends)[order]
+    tc = p.column_x()
+    i = np.clip(np.searchsorted(st, tc, side="right") - 1, 0, len(st) - 1)
+    inside = (tc >= st[i]) & (tc < en[i])
+    a = np.where(inside, np.asarray(alpha)[order][i], 0.0).astype(np.float32)[:, None]
+    col = np.asarray(colour, dtype=np.float32)[order][i]
+    r0, r1 = (int(np.clip(round(float(p.y(v))), p.y0, p.y1)) for v in (lim, -lim))
+    region = pixels[r0:r1, p.x0:p.x1]
+    region[:] = (region * (1 - a) + col * a + 0.5).astype(np.uint8)
+
+
+def _image_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
+                  z: np.ndarray, vmin: float, vmax: float) -> None:
+    """``z`` [shape=(n_times, n_freqs)] as cells around ``ts`` x ``fs`` (matplotlib's
+    ``shading="nearest"``) coloured with magma from ``vmin`` to ``vmax``, one lookup per
+    pixel; sets ``p``'s y limits to the cells' edges."""
+    et, ef = cell_edges(ts), cell_edges(fs)
+    p.ylim = (float(ef[0]), float(ef[-1]))
+    ti = np.searchsorted(et, p.column_x(), side="right") - 1
+    fi = np.searchsorted(ef, p.row_y(), side="right") - 1
+    # the covered pixels form a rectangle (edges increase): columns c0:c1, rows r0:r1
+    c0, c1 = np.searchsorted(ti, [0, len(ts)])
+    r0, r1 = np.sort(len(fi) - np.searchsorted(fi[::-1], [0, len(fs)]))
+    idx = colour_index(z, vmin, vmax).astype(np.uint8)
+    idx = idx.take(ti[c0:c1], axis=0).take(fi[r0:r1], axis=1)
+    pixels[p.y0 + r0:p.y0 + r1, p.x0 + c0:p.x0 + c1] = MAGMA.take(idx.T, axis=0)
+
+
+def _lerp(a: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` linearly interpolated at fractional indices ``at`` along ``axis``."""
+    i = np.clip(np.floor(at).astype(np.intp), 0, a.shape[axis] - 2 if a.shape[axis] > 1 else 0)
+    f = np.clip(at - i, 0.0, 1.0)
+    lo, hi = np.take(a, i, axis=axis), np.take(a, np.minimum(i + 1, a.shape[axis] - 1), axis=axis)
+    shape = [1] * a.ndim
+    shape[axis] = -1
+    f = f.reshape(shape)
+    return lo * (1 - f) + hi * f
+
+
+def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
+                    amap: np.ndarray, dpi: float) -> None:
+    """Contours of ``amap`` [shape=(n_times, n_freqs), peak 1] at
+    :data:`.scene.CONTOUR_LEVELS`: the pixels where the map, interpolated between cell
+    centres, crosses each level (wider lines two pixels thick)."""
+    tc, fr = p.column_x(), p.row_y()
+    cols = (tc >= ts[0]) & (tc <= ts[-1])
+    rows = (fr >= fs[0]) & (fr <= fs[-1])
+    xi = np.interp(tc, ts, np.arange(len(ts)))
+    yi = np.interp(fr, fs, np.arange(len(fs)))
+    grid = _lerp(_lerp(amap, xi, 0), yi, 1).T  # (height, width)
+    valid = rows[:, None] & cols[None, :]
+    region = pixels[p.y0:p.y1, p.x0:p.x1]
+    for level, lw in zip(CONTOUR_LEVELS, _CONTOUR_LW):
+        above = grid >= level
+        edge = np.zeros_like(above)
+        for ax in (0, 1):
+            a = np.swapaxes(above, 0, ax)
+            v = np.swapaxes(valid, 0, ax)
+            e = np.swapaxes(edge, 0, ax)
+            cross = (a[1:] != a[:-1]) & v[1:] & v[:-1]
+            if lw * dpi / 72 >= 1.5:  # both sides of the crossing
+                e[1:] |= cross
+                e[:-1] |= cross
+            else:  # the side above the level
+                e[1:] |= cross & a[1:]
+                e[:-1] |= cross & a[:-1]
+        region[edge] = rgb(CONTOUR_COLOUR)
+
+
+def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> Panel:
+    """The attention-over-time curve of ``result`` on a twin of ``p`` (y 0..``ylim``),
+    with its right axis; returns the twin."""
+    twin = Panel(p.x0, p.y0, p.x1, p.y1, p.xlim, (0.0, ylim))
+    curve = scaled_curve(result, 2 * p.width)
+    if curve is None:
+        return twin
+    t, w = curve
+    c.line(twin.x(t), twin.y(w), colour, 1.1)
+    outer = y_axis(c, twin, [0.0, 0.5, 1.0], size_pt=7, side="right")
+    y_label(c, twin, "attention (rel.)", outer, 8, side="right")
+    return twin
+
+
+def _wave_decor(c: Canvas, p: Panel, spans: Mapping[int, list], timed: Any) -> None:
+    """Axes, legends and the attention curve of the waveform panel."""
+    if timed is not None:
+        _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM)
+        legend_row(c, p, [("line", TIMED_COLOUR, 1.0, curve_label(timed))], 7, corner="left")
+    frame(c, p)
+    x_axis(c, p, auto_x(c, p), show_labels=False)  # the spectrogram's time axis below
+    y_label(c, p, "amplitude", y_axis(c, p, auto_y(c, p)))
+    legend_row(c, p, [("patch", PHASE_COLOURS[s], PHASE_ALPHA[s], STATE_NAMES[s])
+                      for s, sp in spans.items() if sp], 7, corner="right")
+
+
+def _spec_decor(c: Canvas, p: Panel, mapped: Any) -> None:
+    """Axes, title and attention curve of the spectrogram panel."""
+    if mapped is not None:
+        _curve(c, p, mapped, MAPPED_COLOUR, MAPPED_YLIM)
+    frame(c, p)
+    x_label(c, p, "time (s)", x_axis(c, p, auto_x(c, p)))
+    y_label(c, p, "frequency (Hz)", y_axis(c, p, auto_y(c, p)))
+    title(c, p, "spectrogram" if mapped is None else attention_title(mapped), 9)
+
+
+def _probabilities(c: Canvas, p: Panel, pp: ProbabilityPanel) -> None:
+    """One task's probability panel (:func:`.scene.probability_panel`)."""
+    title(c, p, pp.title, 9)
+    if not pp.available:
+        frame(c, p)
+        c.text((p.x0 + p.x1) / 2, (p.y0 + p.y1) / 2, UNAVAILABLE_TEXT, 9, "#777777",
+               ha="center", va="center")
+        return
+    n = len(pp.names)
+    marks = [pp.threshold[0] + s for s in (-0.45, 0.45)] if pp.threshold else []
+    lo, hi = min([-0.4, *marks]), max([n - 0.6, *marks])
+    m = 0.05 * (hi - lo)
+    p.xlim, p.ylim = (0.0, 1.0), (hi + m, lo - m)  # first class at the top
+    for i, (v, colour) in enumerate(zip(pp.values, pp.colours)):
+        x0, x1, y0, y1 = float(p.x(0)), float(p.x(v)), float(p.y(i - 0.4)), float(p.y(i + 0.4))
+        c.rect(x0, y0, x1, y1, colour)
+        if pp.hatched:
+            _hatch(c, x0, y0, x1, y1)
+        c.text(float(p.x(pp.value_x(v))), float(p.y(i)), f"{v:.2f}", 8, va="center")
+    if pp.threshold is not None:
+        i, x = pp.threshold
+        c.line([p.x(x)] * 2, [p.y(i - 0.45), p.y(i + 0.45)], "k", 1.5, dash=(3.7, 1.6))
+    if pp.interval is not None:
+        i, _, a, b = pp.interval
+        yc, cap = float(p.y(i)), c.px(2)
+        c.line([p.x(a), p.x(b)], [yc, yc], "k", 0.8)
+        for x in (p.x(a), p.x(b)):
+            c.line([x, x], [yc - cap, yc + cap], "k", 0.8)
+    frame(c, p)
+    bottom = x_axis(c, p, [0.0, 0.5, 1.0], size_pt=8)
+    y_axis(c, p, list(range(n)), pp.names, size_pt=8)
+    if pp.rule:
+        x_label(c, p, pp.rule, bottom, 6.5)
+
+
+def _hatch(c: Canvas, x0: float, y0: float, x1: float, y1: float) -> None:
+    """``//`` hatching (black, 45 degrees) inside a bar."""
+    step = c.dpi / _HATCH_PER_INCH
+    h = y1 - y0
+    k = x0 - h
+    while k < x1:
+        # the line x = k + (y1 - y) from the bottom edge up, clipped to the bar
+        xa, xb = max(k, x0), min(k + h, x1)
+        if xb > xa:
+            c.line([xa, xb], [y1 - (xa - k), y1 - (xb - k)], "k", 0.75)
+        k += step
