@@ -7,7 +7,7 @@ drew on; matplotlib is imported only inside :func:`new_figure` and the panels' c
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,7 +74,8 @@ def _bands(ax: Axes, rows: Rows, lim: float) -> bool:
 
 def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
                       sr: float | None = None, *, ax: Axes | None = None,
-                      rows: Rows | None = None, reference: Iterable[tuple[str, float]] | None = None,
+                      rows: Rows | None = None,
+                      reference: Iterable[tuple[str, float]] | None = None,
                       title: str | None = None, legend: bool = True) -> Axes:
     """The waveform with S1 and S2 as bands and systole/diastole shaded.
 

@@ -31,6 +31,9 @@ TICK_LEN, TICK_PAD, LABEL_PAD, TITLE_PAD, FRAME_LW = 3.5, 3.5, 4.0, 6.0, 0.8
 TICK_SIZE = LABEL_SIZE = 10.0
 _STEPS = np.array([0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20])
 _MINUS = "\u2212"
+#: Baseline-to-baseline distance of multi-line text, in font sizes (measured on
+#: matplotlib's Agg output of DejaVu Sans at 6.5 to 9 pt: 1.24 to 1.29).
+_LINE_STEP = 1.27
 
 
 def rgb(colour: str | tuple[int, int, int]) -> tuple[int, int, int]:
@@ -59,7 +62,8 @@ def font(size_px: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     path = _font_file()
     if path is not None:
         try:
-            return ImageFont.truetype(path, size_px)
+            # the basic layout advances glyphs as matplotlib does (raqm's are ~3 % tighter)
+            return ImageFont.truetype(path, size_px, layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             pass
     return ImageFont.load_default(size_px)
@@ -194,8 +198,8 @@ class Canvas:
 
     @staticmethod
     def _step(size_px: float) -> float:
-        asc, desc = _metrics(size_px)
-        return max(1.2 * asc, asc + desc)
+        """Baseline to baseline (px): matplotlib's 1.2 line spacing of its line box."""
+        return _LINE_STEP * size_px
 
     def text(self, x: float, y: float, s: str, size_pt: float, colour: str = "k", *,
              ha: str = "left", va: str = "baseline", vertical: bool = False

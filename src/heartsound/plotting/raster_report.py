@@ -33,8 +33,8 @@ __all__ = ["report_png"]
 
 #: Widths (points) of the contour lines at :data:`.scene.CONTOUR_LEVELS`.
 _CONTOUR_LW = (0.8, 1.4)
-#: Spacing of the hatch lines of an uncertain bar (px at 90 dpi: 12 lines per inch).
-_HATCH_PER_INCH = 12
+#: Hatch lines of an uncertain bar per inch (matplotlib's ``//`` is 15 px apart at 90 dpi).
+_HATCH_PER_INCH = 6
 
 
 def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> bytes:
@@ -46,7 +46,8 @@ def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> 
     rec = analysis.recording
     mapped, timed = attention_results(analysis)
     pixels = np.full((height, width, 3), 255, dtype=np.uint8)
-    spans = _waveform_pixels(pixels, wave, np.asarray(rec.y), rec.sr, d["segmentation"]["states"])
+    spans = _waveform_pixels(pixels, wave, np.asarray(rec.y), rec.sr,
+                             d["segmentation"]["states"])
     spec.xlim = wave.xlim
     if mapped is not None:
         ts, fs, z, vmin, vmax, amap = attention_image(mapped, spec.width)
@@ -83,14 +84,19 @@ def _waveform_pixels(pixels: np.ndarray, p: Panel, y: np.ndarray, sr: float,
         top = np.interp(tc, t, p.y(hi)) - p.y0
         bottom = np.interp(tc, t, p.y(lo)) - p.y0
         # each column reaches its neighbours', as a line through the samples would
-        top = np.minimum(top, np.minimum(np.r_[bottom[:1], bottom[:-1]], np.r_[bottom[1:], bottom[-1:]]))
-        bottom = np.maximum(bottom, np.maximum(np.r_[top[:1], top[:-1]], np.r_[top[1:], top[-1:]]))
+        top = np.minimum(top, np.minimum(_shift(bottom, 1), _shift(bottom, -1)))
+        bottom = np.maximum(bottom, np.maximum(_shift(top, 1), _shift(top, -1)))
         r = np.arange(p.height)[:, None]
         ink = (r >= np.floor(top)) & (r <= np.floor(bottom))
         pixels[p.y0:p.y1, p.x0:p.x1][ink] = 0
     spans = phase_spans(rows)
     _band_pixels(pixels, p, spans, peak)
     return spans
+
+
+def _shift(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` moved by ``k`` = +1 or -1 places, the end value repeated."""
+    return np.r_[a[:1], a[:-1]] if k > 0 else np.r_[a[1:], a[-1:]]
 
 
 def _band_pixels(pixels: np.ndarray, p: Panel, spans: Mapping[int, list[tuple[float, float]]],
@@ -180,7 +186,7 @@ def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> Panel:
     """The attention-over-time curve of ``result`` on a twin of ``p`` (y 0..``ylim``),
     with its right axis; returns the twin."""
     twin = Panel(p.x0, p.y0, p.x1, p.y1, p.xlim, (0.0, ylim))
-    curve = scaled_curve(result, 2 * p.width)
+    curve = scaled_curve(result, p.width)  # a point per pixel column
     if curve is None:
         return twin
     t, w = curve
