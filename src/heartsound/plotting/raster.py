@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import io
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,14 +172,18 @@ class Panel:
 
 
 class Canvas:
-    """An RGB image ``width`` x ``height`` px at ``dpi`` with matplotlib-like drawing:
+    """A white RGB image ``width`` x ``height`` px at ``dpi`` with matplotlib-like drawing:
     sizes in points, text aligned by ``ha`` (left, center, right) and ``va`` (top,
     center, baseline, bottom) on the line box of ``"lp"``."""
 
-    def __init__(self, pixels: np.ndarray, dpi: float) -> None:
-        self.image = Image.fromarray(pixels, "RGB")
+    def __init__(self, width: int, height: int, dpi: float) -> None:
+        self.image = Image.new("RGB", (width, height), (255, 255, 255))
         self.draw = ImageDraw.Draw(self.image, "RGBA")
         self.dpi = dpi
+
+    def paste(self, pixels: np.ndarray, x0: int, y0: int) -> None:
+        """Put RGB ``pixels`` [shape=(height, width, 3), uint8] at ``(x0, y0)``."""
+        self.image.paste(Image.fromarray(pixels, "RGB"), (x0, y0))
 
     def px(self, pt: float) -> float:
         """Points to pixels."""
@@ -267,8 +272,27 @@ class Canvas:
             self.draw.rectangle([xa, ya, xb - 1, yb - 1], fill=fill)
 
     def png(self) -> bytes:
-        """The image as PNG bytes (dpi recorded, zlib level :data:`PNG_COMPRESS_LEVEL`)."""
-        buf = io.BytesIO()
-        self.image.save(buf, format="png", dpi=(self.dpi, self.dpi),
-                        compress_level=PNG_COMPRESS_LEVEL)
-        return buf.getvalue()
+        """The image as PNG bytes (dpi recorded).
+
+        Rows unfiltered, deflated at zlib level :data:`PNG_COMPRESS_LEVEL`: on a report
+        figure this takes half the time of Pillow's writer (which tries every row
+        filter) and gives a smaller file (flat colours and text compress well as they
+        are).
+        """
+        w, h = self.image.size
+        data = memoryview(self.image.tobytes())
+        z = zlib.compressobj(PNG_COMPRESS_LEVEL)
+        parts = []
+        for i in range(0, 3 * w * h, 3 * w):  # a filter byte (0: none) before each row
+            parts += [z.compress(b"\0"), z.compress(data[i:i + 3 * w])]
+        parts.append(z.flush())
+        ppm = round(self.dpi / 0.0254)
+        return b"".join([b"\x89PNG\r\n\x1a\n",
+                         _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)),
+                         _chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
+                         _chunk(b"IDAT", b"".join(parts)), _chunk(b"IEND", b"")])
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))

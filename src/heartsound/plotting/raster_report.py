@@ -45,18 +45,20 @@ def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> 
     wave, spec = Panel.at(boxes[0]), Panel.at(boxes[1])
     rec = analysis.recording
     mapped, timed = attention_results(analysis)
-    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
-    spans = _waveform_pixels(pixels, wave, np.asarray(rec.y), rec.sr,
-                             d["segmentation"]["states"])
+    c = Canvas(width, height, dpi)
+    wave_px, spans = _waveform_pixels(wave, np.asarray(rec.y), rec.sr,
+                                      d["segmentation"]["states"])
+    c.paste(wave_px, wave.x0, wave.y0)
     spec.xlim = wave.xlim
+    spec_px = np.full((spec.height, spec.width, 3), 255, dtype=np.uint8)
     if mapped is not None:
         ts, fs, z, vmin, vmax, amap = attention_image(mapped, spec.width)
-        _image_pixels(pixels, spec, ts, fs, z, vmin, vmax)
+        _image_pixels(spec_px, spec, ts, fs, z, vmin, vmax)
         if amap is not None:
-            _contour_pixels(pixels, spec, ts, fs, amap, dpi)
+            _contour_pixels(spec_px, spec, ts, fs, amap, dpi)
     else:
-        _image_pixels(pixels, spec, *spectrogram_db(rec.y, rec.sr, spec.width))
-    c = Canvas(pixels, dpi)
+        _image_pixels(spec_px, spec, *spectrogram_db(rec.y, rec.sr, spec.width))
+    c.paste(spec_px, spec.x0, spec.y0)
     _wave_decor(c, wave, spans, timed)
     _spec_decor(c, spec, mapped)
     for box, (task, tc) in zip(boxes[2], d["classification"].items()):
@@ -69,29 +71,38 @@ def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> 
     return c.png()
 
 
-def _waveform_pixels(pixels: np.ndarray, p: Panel, y: np.ndarray, sr: float,
-                     rows: Any) -> dict[int, list[tuple[float, float]]]:
-    """Draw ``y`` as a min/max per pixel column on ``pixels`` [shape=(height, width, 3)]
-    in ``p`` (setting its limits) and the phase bands over it; returns the bands."""
+def _waveform_pixels(p: Panel, y: np.ndarray, sr: float, rows: Any
+                     ) -> tuple[np.ndarray, dict[int, list[tuple[float, float]]]]:
+    """The pixels [shape=(p.height, p.width, 3), uint8] of ``y`` drawn as a min/max per
+    pixel column in ``p`` (setting its limits) with the phase bands over it (each
+    state's colour blended with its :data:`.scene.PHASE_ALPHA` between the peaks), and
+    the bands."""
     if y.size > 2 * p.width:
         t, lo, hi = minmax_envelope(y, sr, p.width)
     else:
         t, lo, hi = np.arange(y.size) / sr, y, y
     peak = (max(float(-lo.min()), float(hi.max())) if y.size else 0.0) or 1.0
     p.xlim, p.ylim = (0.0, (y.size / sr) or 1.0), (-1.05 * peak, 1.05 * peak)
-    tc = p.column_x()
+    r = np.arange(p.height)[:, None]
     if y.size:
+        tc = p.column_x()
         top = np.interp(tc, t, p.y(hi)) - p.y0
         bottom = np.interp(tc, t, p.y(lo)) - p.y0
         # each column reaches its neighbours', as a line through the samples would
         top = np.minimum(top, np.minimum(_shift(bottom, 1), _shift(bottom, -1)))
         bottom = np.maximum(bottom, np.maximum(_shift(top, 1), _shift(top, -1)))
-        r = np.arange(p.height)[:, None]
         ink = (r >= np.floor(top)) & (r <= np.floor(bottom))
-        pixels[p.y0:p.y1, p.x0:p.x1][ink] = 0
+    else:
+        ink = np.zeros((p.height, p.width), dtype=bool)
     spans = phase_spans(rows)
-    _band_pixels(pixels, p, spans, peak)
-    return spans
+    colour, alpha = _band_colours(p, spans)
+    on_white = (255 * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+    on_black = (colour * alpha + 0.5).astype(np.uint8)
+    banded = ((r >= round(float(p.y(peak))) - p.y0)
+              & (r < round(float(p.y(-peak))) - p.y0))[:, :, None]  # (height, 1, 1)
+    white = np.where(banded, on_white[None], np.uint8(255))  # (height, width, 3)
+    return np.where(ink[:, :, None], np.where(banded, on_black[None], np.uint8(0)),
+                    white), spans
 
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:
@@ -99,10 +110,10 @@ def _shift(a: np.ndarray, k: int) -> np.ndarray:
     return np.r_[a[:1], a[:-1]] if k > 0 else np.r_[a[1:], a[-1:]]
 
 
-def _band_pixels(pixels: np.ndarray, p: Panel, spans: Mapping[int, list[tuple[float, float]]],
-                 lim: float) -> None:
-    """Blend each state's colour (alpha of :data:`.scene.PHASE_ALPHA`) over the columns
-    whose centre lies in one of its spans, between ``-lim`` and ``lim``."""
+def _band_colours(p: Panel, spans: Mapping[int, list[tuple[float, float]]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Colour [shape=(width, 3)] and alpha [shape=(width, 1)] of the band over each pixel
+    column of ``p``: the state whose span holds the column's centre (alpha 0: none)."""
     starts, ends, colour, alpha = [], [], [], []
     for s, sp in spans.items():
         for a, w in sp:
@@ -111,24 +122,22 @@ def _band_pixels(pixels: np.ndarray, p: Panel, spans: Mapping[int, list[tuple[fl
             colour.append(rgb(PHASE_COLOURS[s]))
             alpha.append(PHASE_ALPHA[s])
     if not starts:
-        return
+        return np.zeros((p.width, 3)), np.zeros((p.width, 1))
     order = np.argsort(starts, kind="stable")
     st, en = np.asarray(starts)[order], np.asarray(ends)[order]
     tc = p.column_x()
     i = np.clip(np.searchsorted(st, tc, side="right") - 1, 0, len(st) - 1)
     inside = (tc >= st[i]) & (tc < en[i])
-    a = np.where(inside, np.asarray(alpha)[order][i], 0.0).astype(np.float32)[:, None]
-    col = np.asarray(colour, dtype=np.float32)[order][i]
-    r0, r1 = (int(np.clip(round(float(p.y(v))), p.y0, p.y1)) for v in (lim, -lim))
-    region = pixels[r0:r1, p.x0:p.x1]
-    region[:] = (region * (1 - a) + col * a + 0.5).astype(np.uint8)
+    return (np.asarray(colour, dtype=float)[order][i],
+            np.where(inside, np.asarray(alpha)[order][i], 0.0)[:, None])
 
 
 def _image_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
                   z: np.ndarray, vmin: float, vmax: float) -> None:
     """``z`` [shape=(n_times, n_freqs)] as cells around ``ts`` x ``fs`` (matplotlib's
     ``shading="nearest"``) coloured with magma from ``vmin`` to ``vmax``, one lookup per
-    pixel; sets ``p``'s y limits to the cells' edges."""
+    pixel, on ``p``'s ``pixels`` [shape=(p.height, p.width, 3)]; sets ``p``'s y limits
+    to the cells' edges."""
     et, ef = cell_edges(ts), cell_edges(fs)
     p.ylim = (float(ef[0]), float(ef[-1]))
     ti = np.searchsorted(et, p.column_x(), side="right") - 1
@@ -138,7 +147,7 @@ def _image_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
     r0, r1 = np.sort(len(fi) - np.searchsorted(fi[::-1], [0, len(fs)]))
     idx = colour_index(z, vmin, vmax).astype(np.uint8)
     idx = idx.take(ti[c0:c1], axis=0).take(fi[r0:r1], axis=1)
-    pixels[p.y0 + r0:p.y0 + r1, p.x0 + c0:p.x0 + c1] = MAGMA.take(idx.T, axis=0)
+    pixels[r0:r1, c0:c1] = MAGMA.take(idx.T, axis=0)
 
 
 def _lerp(a: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
@@ -155,31 +164,35 @@ def _lerp(a: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
 def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
                     amap: np.ndarray, dpi: float) -> None:
     """Contours of ``amap`` [shape=(n_times, n_freqs), peak 1] at
-    :data:`.scene.CONTOUR_LEVELS`: the pixels where the map, interpolated between cell
-    centres, crosses each level (wider lines two pixels thick)."""
-    tc, fr = p.column_x(), p.row_y()
-    cols = (tc >= ts[0]) & (tc <= ts[-1])
-    rows = (fr >= fs[0]) & (fr <= fs[-1])
-    xi = np.interp(tc, ts, np.arange(len(ts)))
-    yi = np.interp(fr, fs, np.arange(len(fs)))
-    grid = _lerp(_lerp(amap, xi, 0), yi, 1).T  # (height, width)
-    valid = rows[:, None] & cols[None, :]
-    region = pixels[p.y0:p.y1, p.x0:p.x1]
+    :data:`.scene.CONTOUR_LEVELS` on ``p``'s ``pixels``: the pixels where the map,
+    interpolated between cell centres, crosses each level (the wider line on both sides
+    of the crossing, the thinner one on the side above the level)."""
+    tc, fr = p.column_x(), p.row_y()  # fr decreases (top row first)
+    c0 = int(np.searchsorted(tc, ts[0], side="left"))
+    c1 = int(np.searchsorted(tc, ts[-1], side="right"))
+    r0 = int(np.searchsorted(-fr, -fs[-1], side="left"))
+    r1 = int(np.searchsorted(-fr, -fs[0], side="right"))
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        return
+    xi = np.interp(tc[c0:c1], ts, np.arange(len(ts)))
+    yi = np.interp(fr[r0:r1], fs, np.arange(len(fs)))
+    grid = _lerp(_lerp(amap.astype(np.float32), xi, 0), yi, 1).T  # (rows, columns)
+    sub = pixels[r0:r1, c0:c1]
     for level, lw in zip(CONTOUR_LEVELS, _CONTOUR_LW):
         above = grid >= level
+        cx, cy = above[:, 1:] != above[:, :-1], above[1:] != above[:-1]
         edge = np.zeros_like(above)
-        for ax in (0, 1):
-            a = np.swapaxes(above, 0, ax)
-            v = np.swapaxes(valid, 0, ax)
-            e = np.swapaxes(edge, 0, ax)
-            cross = (a[1:] != a[:-1]) & v[1:] & v[:-1]
-            if lw * dpi / 72 >= 1.5:  # both sides of the crossing
-                e[1:] |= cross
-                e[:-1] |= cross
-            else:  # the side above the level
-                e[1:] |= cross & a[1:]
-                e[:-1] |= cross & a[:-1]
-        region[edge] = rgb(CONTOUR_COLOUR)
+        if lw * dpi / 72 >= 1.5:
+            edge[:, 1:] |= cx
+            edge[:, :-1] |= cx
+            edge[1:] |= cy
+            edge[:-1] |= cy
+        else:
+            edge[:, 1:] |= cx & above[:, 1:]
+            edge[:, :-1] |= cx & above[:, :-1]
+            edge[1:] |= cy & above[1:]
+            edge[:-1] |= cy & above[:-1]
+        sub[edge] = rgb(CONTOUR_COLOUR)
 
 
 def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> Panel:
