@@ -5,7 +5,8 @@ fresh process analyses ``--n`` CirCor recordings (every k-th of the manifest, as
 ``bench_batch.py``), draws one figure (``first_figure_cpu_ms``: the renderer's imports,
 fonts and first draw included), then times ``figure_png`` over the analyses (CPU ms per
 figure, median of ``--repeats`` passes). ``png_encode_cpu_ms``: the PNG encoding alone
-of one such image (Pillow, zlib level 3); ``matplotlib_imported``: whether drawing the
+of one such image by the tree's writer (the raster's, else Pillow's at zlib level 3 as
+matplotlib calls it); ``matplotlib_imported``: whether drawing the
 figures imported matplotlib.
 
 Usage (from the repository root)::
@@ -53,9 +54,16 @@ out = {"figure_png_cpu_ms": round(statistics.median(passes), 1),
        "matplotlib_imported": "matplotlib" in sys.modules, "png_bytes": len(png)}
 from PIL import Image
 im = Image.open(io.BytesIO(png)).convert("RGB")
+try:  # the tree's own PNG writer (the raster's), else Pillow's as matplotlib calls it
+    from heartsound.plotting.raster import Canvas
+    canvas = Canvas(*im.size, 90)
+    canvas.image = im
+    encode = canvas.png
+except ImportError:
+    encode = lambda: im.save(io.BytesIO(), format="png", compress_level=3)
 t = time.process_time()
 for _ in range(5):
-    im.save(io.BytesIO(), format="png", compress_level=3)
+    encode()
 out["png_encode_cpu_ms"] = round((time.process_time() - t) / 5 * 1e3, 1)
 print(json.dumps(out))
 '''
