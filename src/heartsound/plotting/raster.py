@@ -190,6 +190,7 @@ class Canvas:
         return pt * self.dpi / 72
 
     def font_px(self, size_pt: float) -> float:
+        """Font size in pixels, to a quarter pixel."""
         return round(self.px(size_pt) * 4) / 4  # few distinct sizes: fonts are cached
 
     def text_box(self, s: str, size_pt: float) -> tuple[float, float, float]:
@@ -203,7 +204,7 @@ class Canvas:
 
     @staticmethod
     def _step(size_px: float) -> float:
-        """Baseline to baseline (px): matplotlib's 1.2 line spacing of its line box."""
+        """Baseline to baseline (px) of multi-line text (:data:`_LINE_STEP`)."""
         return _LINE_STEP * size_px
 
     def text(self, x: float, y: float, s: str, size_pt: float, colour: str = "k", *,

@@ -195,24 +195,23 @@ def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray
         sub[edge] = rgb(CONTOUR_COLOUR)
 
 
-def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> Panel:
+def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> bool:
     """The attention-over-time curve of ``result`` on a twin of ``p`` (y 0..``ylim``),
-    with its right axis; returns the twin."""
+    with its right axis; False when ``result`` has none (nothing drawn)."""
     twin = Panel(p.x0, p.y0, p.x1, p.y1, p.xlim, (0.0, ylim))
     curve = scaled_curve(result, p.width)  # a point per pixel column
     if curve is None:
-        return twin
+        return False
     t, w = curve
     c.line(twin.x(t), twin.y(w), colour, 1.1)
     outer = y_axis(c, twin, [0.0, 0.5, 1.0], size_pt=7, side="right")
     y_label(c, twin, "attention (rel.)", outer, 8, side="right")
-    return twin
+    return True
 
 
 def _wave_decor(c: Canvas, p: Panel, spans: Mapping[int, list], timed: Any) -> None:
     """Axes, legends and the attention curve of the waveform panel."""
-    if timed is not None:
-        _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM)
+    if timed is not None and _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM):
         legend_row(c, p, [("line", TIMED_COLOUR, 1.0, curve_label(timed))], 7, corner="left")
     frame(c, p)
     x_axis(c, p, auto_x(c, p), show_labels=False)  # the spectrogram's time axis below
