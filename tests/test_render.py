@@ -244,3 +244,26 @@ def test_ticks_and_labels_as_matplotlib(lo, hi, nbins):
     assert tick_labels([0.0, 2.5, 5.0]) == ["0.0", "2.5", "5.0"]
     assert tick_labels([-1.0, -0.5, 0.0]) == ["\u22121.0", "\u22120.5", "0.0"]
     assert tick_labels([200.0, 400.0]) == ["200", "400"]
+
+
+def test_without_matplotlibs_font_pillows_default_is_used(monkeypatch):
+    from heartsound.plotting import raster
+
+    monkeypatch.setattr(raster, "_font_file", lambda: None)
+    monkeypatch.setattr(raster, "_FONTS", __import__("threading").local())
+    raster._metrics.cache_clear()
+    try:
+        img = _pixels(figure_png(_analysis(tasks=_tasks(1))))
+    finally:
+        raster._metrics.cache_clear()
+    assert img.shape == (H, W, 3)
+    assert (img[5:22, int(X0):int(X0) + 300].sum(axis=2) < 200).sum() > 50  # title drawn
+
+
+def test_threads_draw_the_same_png():
+    from concurrent.futures import ThreadPoolExecutor
+
+    analyses = [_analysis(tasks=_tasks(k)) for k in (1, 2, 3)] * 2
+    alone = [figure_png(a) for a in analyses]
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(figure_png, analyses, timeout=60)) == alone

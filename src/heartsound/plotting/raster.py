@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,9 +58,20 @@ def _font_file() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=32)
+#: Fonts by size, per thread: a FreeType face must not be used by two threads at once
+#: (the web app draws figures in a thread pool).
+_FONTS = threading.local()
+
+
 def font(size_px: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """The font at ``size_px`` pixels (loaded once per size and process)."""
+    """The font at ``size_px`` pixels (loaded once per size, process and thread)."""
+    cache = _FONTS.__dict__.setdefault("by_size", {})
+    if size_px not in cache:
+        cache[size_px] = _load_font(size_px)
+    return cache[size_px]
+
+
+def _load_font(size_px: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     path = _font_file()
     if path is not None:
         try:
