@@ -2,10 +2,12 @@
 
 For each source tree (``--base`` as ``before``, this checkout's ``src`` as ``after``), a
 fresh process analyses ``--n`` CirCor recordings (every k-th of the manifest, as
-``bench_batch.py``), draws one figure to warm up, then times ``figure_png`` over the
-analyses (CPU ms per figure, median of ``--repeats`` passes). For ``after`` it also splits
-one canvas draw of the reused figure into text and the rest (text hidden), which is where
-the remaining time goes.
+``bench_batch.py``), draws one figure (``first_figure_cpu_ms``: the renderer's imports,
+fonts and first draw included), then times ``figure_png`` over the analyses (CPU ms per
+figure, median of ``--repeats`` passes). ``png_encode_cpu_ms``: the PNG encoding alone
+of one such image by the tree's writer (the raster's, else Pillow's at zlib level 3 as
+matplotlib calls it); ``matplotlib_imported``: whether drawing the
+figures imported matplotlib.
 
 Usage (from the repository root)::
 
@@ -31,39 +33,38 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Run in each tree's process: ``python -c CHILD n repeats file...``; prints JSON.
 CHILD = r'''
-import json, statistics, sys, time
+import io, json, statistics, sys, time
 from heartsound.pipeline import analyze
-from heartsound.plotting import figure_png
 repeats, files = int(sys.argv[1]), sys.argv[2:]
 an = [analyze(f) for f in files]
 ds = [a.to_dict() for a in an]
-figure_png(an[0], data=ds[0])
+t = time.process_time()
+from heartsound.plotting import figure_png
+png = figure_png(an[0], data=ds[0])
+first = time.process_time() - t
 passes = []
 for _ in range(repeats):
     t = time.process_time()
     for a, d in zip(an, ds):
-        figure_png(a, data=d)
+        png = figure_png(a, data=d)
     passes.append((time.process_time() - t) / len(an) * 1e3)
 out = {"figure_png_cpu_ms": round(statistics.median(passes), 1),
-       "passes_ms": [round(p, 1) for p in passes]}
-try:
-    from heartsound.plotting import figure as F
-    fig = next(iter(F._CACHE.values()))[0]
-except (AttributeError, StopIteration):
-    fig = None
-if fig is not None:
-    from matplotlib.text import Text
-    def draw_ms(n=5):
-        t = time.process_time()
-        for _ in range(n):
-            fig.canvas.draw()
-        return round((time.process_time() - t) / n * 1e3, 1)
-    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
-    out["canvas_draw_ms"] = draw_ms()
-    for t in texts:
-        t.set_visible(False)
-    out["canvas_draw_without_text_ms"] = draw_ms()
-    out["texts_drawn"] = len(texts)
+       "passes_ms": [round(p, 1) for p in passes],
+       "first_figure_cpu_ms": round(first * 1e3, 1),
+       "matplotlib_imported": "matplotlib" in sys.modules, "png_bytes": len(png)}
+from PIL import Image
+im = Image.open(io.BytesIO(png)).convert("RGB")
+try:  # the tree's own PNG writer (the raster's), else Pillow's as matplotlib calls it
+    from heartsound.plotting.raster import Canvas
+    canvas = Canvas(*im.size, 90)
+    canvas.image = im
+    encode = canvas.png
+except ImportError:
+    encode = lambda: im.save(io.BytesIO(), format="png", compress_level=3)
+t = time.process_time()
+for _ in range(5):
+    encode()
+out["png_encode_cpu_ms"] = round((time.process_time() - t) / 5 * 1e3, 1)
 print(json.dumps(out))
 '''
 

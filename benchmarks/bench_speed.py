@@ -8,7 +8,8 @@ one compute thread:
   ``--jobs 1``, with and without PNG figures; seconds of audio per CPU-second of the
   process and its worker (``RUSAGE_CHILDREN``), i.e. real time per core;
 * cold start: ``python -m heartsound analyze`` on one 20 s recording, with the PNG and
-  with ``--no-plots``, wall seconds, median of ``--repeats`` runs (trees alternated);
+  with ``--no-plots``, wall seconds (and CPU seconds), median of ``--repeats`` runs
+  (trees alternated);
 * ``import heartsound``: wall seconds of ``python -c "import heartsound"`` (interpreter
   start included) and the import alone (``time.perf_counter`` around it), medians.
 
@@ -19,7 +20,7 @@ homomorphic envelope at 50 Hz, :func:`scipy.signal.find_peaks`, S1/S2 by interva
 
 Usage (from the repository root)::
 
-    git worktree add ../base 07be680
+    git worktree add ../base 57c7a77
     OMP_NUM_THREADS=1 python benchmarks/bench_speed.py --base ../base/src --n 60
 
 Prints one JSON object; ``ratio_to_peak_picker`` is each run's audio s per CPU-s over
@@ -127,6 +128,7 @@ def batch_runs(trees: dict[str, str], folder: Path, tmp: Path, audio_s: float,
 def cold_runs(trees: dict[str, str], tmp: Path, repeats: int) -> dict[str, dict]:
     rec = str(DATA / "circor2022" / "recordings" / f"{COLD_RECORD}.flac")
     walls: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
     imports: dict[str, list[float]] = {}
     for _ in range(repeats):  # trees alternated, so load changes hit both alike
         for name, src in trees.items():
@@ -135,7 +137,9 @@ def cold_runs(trees: dict[str, str], tmp: Path, repeats: int) -> dict[str, dict]
                        str(tmp / f"cold_{name}")]
                 if plots == "no-plots":
                     cmd.append("--no-plots")
-                walls.setdefault((name, plots), []).append(run(cmd, src)["wall_s"])
+                r = run(cmd, src)
+                walls.setdefault((name, plots), []).append(r["wall_s"])
+                cpus.setdefault((name, plots), []).append(r["cpu_s"])
             walls.setdefault((name, "import"), []).append(
                 run([sys.executable, "-c", "import heartsound"], src)["wall_s"])
             r = run([sys.executable, "-c", "import sys, time; t = time.perf_counter(); "
@@ -149,6 +153,9 @@ def cold_runs(trees: dict[str, str], tmp: Path, repeats: int) -> dict[str, dict]
             "analyze_png_wall_s": walls[(name, "png")],
             "analyze_no_plots_wall_s_median": statistics.median(walls[(name, "no-plots")]),
             "analyze_no_plots_wall_s": walls[(name, "no-plots")],
+            # CPU s (user + sys) of the same runs: less sensitive to the shared load
+            "analyze_png_cpu_s_median": statistics.median(cpus[(name, "png")]),
+            "analyze_no_plots_cpu_s_median": statistics.median(cpus[(name, "no-plots")]),
             "python_c_import_heartsound_wall_s_median":
                 statistics.median(walls[(name, "import")]),
             "import_heartsound_s_median": round(statistics.median(imports[name]), 4)}

@@ -2,7 +2,7 @@
 
 Every output is rendered from ``Analysis.to_dict()`` (the arrays of the figure from the
 object): JSON and TSV by :mod:`heartsound.serialize`, the figure by
-:func:`heartsound.plotting.plot`, the HTML page here.
+:func:`heartsound.plotting.figure_png` (the PNG, drawn with Pillow), the HTML page here.
 
 Output files never clobber:
 
@@ -309,8 +309,7 @@ def render_outputs(analysis: Analysis, *, kinds: Iterable[str] = OUTPUT_KINDS,
         blobs["tsv"] = tsv_text(d["segmentation"]["states"])
     png = None
     if kinds & {"png", "html"}:
-        with _quiet_glyphs():
-            png = mark_png(figure_png(analysis, data=d))
+        png = mark_png(figure_png(analysis, data=d))
     if "png" in kinds and png is not None:
         blobs["png"] = png
     if "html" in kinds:

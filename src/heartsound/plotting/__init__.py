@@ -14,15 +14,20 @@ returns the ``Axes``:
 (``heartsound analyze`` saves it as ``<stem>.png``; ``heartsound segment`` saves the first
 panel alone).
 
-matplotlib is imported only when a figure is drawn, through the object API with the Agg
-canvas (no pyplot state, no backend switch). Long recordings are drawn as a min/max
-envelope per pixel column, so a 1-hour recording hands matplotlib a few thousand points.
+:func:`figure_png` writes that figure as PNG without matplotlib: the same panels drawn
+with Pillow (:mod:`.raster_report`), from the same description (:mod:`.scene`: texts,
+which attention goes where, data reduced to the pixels, probability rows, layout).
+
+matplotlib is imported only when a matplotlib figure is drawn, through the object API
+with the Agg canvas (no pyplot state, no backend switch). Long recordings are drawn as a
+min/max envelope per pixel column, so a 1-hour recording hands matplotlib a few thousand
+points.
 """
 
 from .figure import figure_png, plot
-from .panels import (PHASE_COLOURS, attention_curve, minmax_envelope, new_figure,
-                     plot_attention, plot_attention_curve, plot_probabilities,
+from .panels import (new_figure, plot_attention, plot_attention_curve, plot_probabilities,
                      plot_segmentation, plot_spectrogram, png_bytes)
+from .scene import PHASE_COLOURS, attention_curve, minmax_envelope
 
 __all__ = ["plot", "figure_png", "plot_segmentation", "plot_attention",
            "plot_attention_curve", "plot_spectrogram", "plot_probabilities", "minmax_envelope",

@@ -218,15 +218,16 @@ class Store:
         return self.cached_result(e, method, tasks) or self.analysis(e, method, tasks)[1]
 
     def figure(self, e: Entry, method: str, tasks: tuple[str, ...]) -> bytes:
-        """The report figure (PNG, :func:`heartsound.report.figure_bytes`) of ``e``."""
-        from ..plotting import plot
-        from ..report import figure_bytes
+        """The report figure (PNG, :func:`heartsound.plotting.figure_png` marked by
+        :func:`heartsound.report.mark_png`) of ``e``."""
+        from ..plotting import figure_png
+        from ..report import mark_png
 
         key = (e.id, e.stamp, method, tasks)
         a, d = self._analyses.hit(key), self._results.hit(key)
         if a is None or d is None:
             a, d = self.analysis(e, method, tasks)
-        return figure_bytes(plot(a, data=d))
+        return mark_png(figure_png(a, data=d))
 
     def sidecar(self, e: Entry) -> dict[str, Any] | None:
         """``<stem>.heartsound.json`` beside a folder file, when heartsound wrote it."""

@@ -1,0 +1,325 @@
+"""What the report figure shows, apart from how it is drawn.
+
+Both renderers read this module: the matplotlib panels (:mod:`.panels`, :func:`.plot`)
+and the Pillow raster of the report figure (:mod:`.raster_report`, which writes the PNG
+without importing matplotlib). Here are the texts (title, caveats, legends), the choice of
+which classifier's attention goes where, the data reduced to the pixels (waveform
+envelope, pooled spectrograms, attention curves), the probability rows and the layout of
+the report figure; nothing here draws.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..serialize import display_text
+from ..vocab import DIASTOLE, S1, S2, SYSTOLE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import Analysis
+
+__all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "caveat_lines",
+           "attention_results", "curve_label", "attention_title", "phase_spans",
+           "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
+           "spectrogram_db", "attention_image", "cell_edges", "ProbabilityPanel",
+           "probability_panel", "grid_boxes"]
+
+#: Band colour of each state.
+PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
+PHASE_ALPHA = {S1: 0.45, SYSTOLE: 0.25, S2: 0.45, DIASTOLE: 0.25}
+#: Colour of the attention-over-time curve over the waveform and over a spectrogram.
+TIMED_COLOUR, MAPPED_COLOUR = "#2ca02c", "white"
+#: Upper y limit of the attention curve over the waveform and over a spectrogram (1.6
+#: keeps it in the lower part of the panel).
+TIMED_YLIM, MAPPED_YLIM = 1.05, 1.6
+#: Levels (of the peak) and colour of the attention map's contours.
+CONTOUR_LEVELS, CONTOUR_COLOUR = (0.5, 0.8), "#00e5ff"
+#: Report figure size (inches) and its grid (matplotlib ``GridSpec`` keywords, figure
+#: fractions): waveform, spectrogram, one probability panel per task.
+FIGSIZE = (11.0, 8.5)
+GRID = {"height_ratios": (1.0, 1.2, 0.8), "hspace": 0.45, "wspace": 0.35, "left": 0.07,
+        "right": 0.93, "top": 0.91, "bottom": 0.17}
+#: zlib level of the PNGs (level 6, zlib's default, takes twice the time for a file
+#: ~10 % smaller).
+PNG_COMPRESS_LEVEL = 3
+#: Task whose attention map is drawn, first available in this order.
+_ATTENTION_PREFERENCE = ("murmur", "abnormal", "severity")
+Rows = Iterable[tuple[float, float, int]]
+
+
+def title_text(d: Mapping[str, Any]) -> str:
+    """The report figure's title line from ``Analysis.to_dict()`` ``d``."""
+    seg, q, hr = d["segmentation"], d["quality"], d["heart_rate_bpm"]
+    # a name that is not UTF-8 (lone surrogates) cannot be drawn: shown as \xNN
+    title = f"{display_text(Path(d['source']).name)}: {d['duration_s']:.1f} s"
+    if seg.get("method"):
+        title += f", segmentation {seg['method']}, {d['n_cycles']} cycles"
+    if hr is not None:
+        title += f", {hr:.0f} bpm"
+    return title + f"; quality {'usable' if q['usable'] else 'NOT usable'} ({q['score']:.2f})"
+
+
+def caveat_lines(d: Mapping[str, Any]) -> list[str]:
+    """``<task>: <caveat>`` of each task whose decision has a caveat."""
+    return [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
+            if (c.get("decision") or {}).get("caveat")]
+
+
+def attention_results(analysis: Analysis) -> tuple[Any, Any]:
+    """The preferred classifier with a time x frequency map (drawn over its spectrogram)
+    and the preferred one with attention over time only (drawn over the waveform)."""
+    order = {t: i for i, t in enumerate(_ATTENTION_PREFERENCE)}
+    ranked = [tr.result for tr in sorted(analysis.classification.values(),
+                                         key=lambda tr: order.get(tr.task, len(order)))
+              if tr.result is not None]
+    mapped = next((r for r in ranked if getattr(r, "spectrogram", None) is not None
+                   and getattr(r, "attention_freqs_hz", None) is not None), None)
+    timed = next((r for r in ranked if r is not mapped
+                  and getattr(r, "attention_freqs_hz", None) is None), None)
+    return mapped, timed
+
+
+def _attention_label(result: Any) -> str:
+    """The class a result's attention map is of (``attention_label``, else ``label``)."""
+    return str(getattr(result, "attention_label", None) or result.label)
+
+
+def curve_label(result: Any) -> str:
+    """Legend entry of ``result``'s attention curve over the waveform."""
+    return f"attention of the {result.task} classifier for '{_attention_label(result)}'"
+
+
+def attention_title(result: Any) -> str:
+    """Title of the spectrogram panel with ``result``'s attention map."""
+    return ("log-Mel spectrogram; cyan contours (50 %, 80 % of peak) and white curve: "
+            f"attention of the {result.task} classifier for '{_attention_label(result)}'")
+
+
+def phase_spans(rows: Rows) -> dict[int, list[tuple[float, float]]]:
+    """``(start_s, width_s)`` of the rows of each state of :data:`PHASE_COLOURS`."""
+    spans: dict[int, list[tuple[float, float]]] = {s: [] for s in PHASE_COLOURS}
+    for a, b, s in rows:
+        if s in spans:
+            spans[s].append((a, b - a))
+    return spans
+
+
+def minmax_envelope(y: np.ndarray, sr: float, n_columns: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min and max of ``y`` over ``n_columns`` equal stretches (no copy of ``y``).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr : float
+        Sample rate in Hz.
+    n_columns : int
+        Columns wanted (pixels); the result has at most this many.
+
+    Returns
+    -------
+    t, lo, hi : np.ndarray [shape=(m,)]
+        Centre time (s), minimum and maximum of each stretch.
+    """
+    k = -(-y.size // max(1, n_columns))
+    m = y.size // k
+    body = y[: m * k].reshape(m, k)
+    lo, hi = body.min(axis=1), body.max(axis=1)
+    t = (np.arange(m) + 0.5) * k / sr
+    if m * k < y.size:  # the short last stretch
+        rest = y[m * k:]
+        lo, hi = np.append(lo, rest.min()), np.append(hi, rest.max())
+        t = np.append(t, (m * k + 0.5 * rest.size) / sr)
+    return t, lo, hi
+
+
+def attention_curve(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Attention over time of a :class:`~heartsound.ClassificationResult` as
+    ``(times_s, weights)`` (a time x frequency map summed over frequency), or None."""
+    att = getattr(result, "attention", None) if result is not None else None
+    times = getattr(result, "attention_times_s", None) if result is not None else None
+    if att is None or times is None:
+        return None
+    w = np.asarray(att)
+    # summed over frequency without a float64 copy of a time x frequency map
+    w = w.sum(axis=1, dtype=float) if w.ndim == 2 else w.astype(float, copy=False)
+    t = np.asarray(times, dtype=float)
+    if w.ndim != 1 or w.size == 0 or t.shape != w.shape:
+        return None
+    return t, w
+
+
+def pool_frames(a: np.ndarray, t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over groups of rows of ``a`` [shape=(n_frames, ...)] and of their times ``t``
+    so at most ``n`` remain (float64; ``a`` is not copied when already short enough)."""
+    a = np.asarray(a)
+    k = -(-len(t) // max(1, n))
+    if k <= 1:
+        return a.astype(float, copy=False), t
+    m = len(t) // k
+    return (a[: m * k].reshape(m, k, *a.shape[1:]).mean(axis=1, dtype=float),
+            t[: m * k].reshape(m, k).mean(axis=1))
+
+
+def scaled_curve(result: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`attention_curve` pooled to at most ``n`` points and scaled to its peak:
+    ``(times_s, weights)``, or None."""
+    curve = attention_curve(result)
+    if curve is None:
+        return None
+    w, t = pool_frames(curve[1], curve[0], n)
+    return t, w / (float(np.max(w)) or 1.0)
+
+
+def spectrogram_db(y: np.ndarray, sr: float, n: int, fmax: float = 800.0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """STFT spectrogram (256-sample Hann windows, half overlap) in dB up to ``fmax`` Hz,
+    pooled to at most ``n`` frames.
+
+    Returns
+    -------
+    times_s : np.ndarray [shape=(n_frames,)]
+    freqs_hz : np.ndarray [shape=(n_freqs,)]
+    db : np.ndarray [shape=(n_frames, n_freqs)]
+    vmin, vmax : float
+        Colour range: the 99.5th percentile and 60 dB under it.
+    """
+    from scipy.signal import spectrogram
+
+    nper = min(256, len(y))
+    f, ts, sxx = spectrogram(y, fs=sr, nperseg=nper, noverlap=nper // 2, window="hann")
+    keep = f <= min(fmax, sr / 2)
+    db, ts = pool_frames(10 * np.log10(sxx[keep].T + 1e-12), ts, n)
+    vmax = float(np.percentile(db, 99.5))
+    return ts, f[keep], db, vmax - 60, vmax
+
+
+def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  float, float, np.ndarray | None]:
+    """The log-Mel spectrogram a classifier saw and its attention map, pooled to at most
+    ``n`` frames.
+
+    Returns
+    -------
+    times_s : np.ndarray [shape=(n_frames,)]
+    freqs_hz : np.ndarray [shape=(n_mels,)]
+        Band centres (band numbers when the result has none).
+    spec : np.ndarray [shape=(n_frames, n_mels)]
+    vmin, vmax : float
+        Colour range: 1st and 99.5th percentiles.
+    amap : np.ndarray [shape=(n_frames, n_mels)] or None
+        The attention map scaled to its peak (None when it has no frequency axis or is
+        all zero).
+    """
+    ts = np.asarray(result.attention_times_s, dtype=float)
+    spec, tsp = pool_frames(result.spectrogram, ts, n)
+    fs = result.attention_freqs_hz
+    fs = np.arange(spec.shape[1]) if fs is None else np.asarray(fs, dtype=float)
+    vmin, vmax = np.percentile(spec, [1, 99.5])
+    amap = np.asarray(result.attention)
+    if amap.ndim == 2 and amap.max() > 0:
+        amap = pool_frames(amap, ts, n)[0]
+        amap = amap / amap.max()
+    else:
+        amap = None
+    return tsp, fs, spec, float(vmin), float(vmax), amap
+
+
+def cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of the cells around ``centres`` [shape=(n,)] (midpoints, the ends half a
+    step out), as matplotlib's ``shading="nearest"``: shape ``(n + 1,)``."""
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+@dataclass
+class ProbabilityPanel:
+    """What a task's probability panel shows.
+
+    ``names``/``values``/``colours``: one bar per class, top to bottom (empty when the
+    classifier is unavailable); ``threshold``: ``(bar, x)`` of the dashed decision mark;
+    ``interval``: ``(bar, score, low, high)`` of the spread error bar; ``rule``: the
+    decision rule wrapped for the x label.
+    """
+
+    task: str
+    title: str
+    names: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    colours: list[str] = field(default_factory=list)
+    hatched: bool = False
+    threshold: tuple[int, float] | None = None
+    interval: tuple[int, float, float, float] | None = None
+    rule: str = ""
+
+    @property
+    def available(self) -> bool:
+        return bool(self.names)
+
+    def value_x(self, v: float) -> float:
+        """Where the value text of a bar of length ``v`` starts."""
+        return min(v + 0.02, 0.8)
+
+
+#: Text of a panel whose classifier did not run.
+UNAVAILABLE_TEXT = "classifier\nunavailable"
+
+
+def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
+    """The probability panel of ``task`` from its ``to_dict()`` entry ``c``: bars (the
+    predicted class green, hatched when uncertain), the threshold and spread on the bar
+    whose probability is the decision score (``P(<name>)``), the rule."""
+    probs = c.get("probabilities") or {}
+    if not probs:
+        return ProbabilityPanel(task, task)
+    names, label, dec = list(probs), c.get("label"), c.get("decision") or {}
+    shown = "not assessable" if label is None else label
+    p = ProbabilityPanel(
+        task, f"{task}: {shown}" + (" (uncertain)" if c.get("uncertain") else ""),
+        names, [float(v) for v in probs.values()],
+        ["#2ca02c" if n == label else "#999999" for n in names], bool(c.get("uncertain")),
+        rule=textwrap.fill(dec["rule"], 48) if dec.get("rule") else "")
+    i = {f"P({n})": i for i, n in enumerate(names)}.get(str(dec.get("score_name")))
+    if i is not None and dec.get("threshold") is not None:
+        p.threshold = (i, float(dec["threshold"]))
+    if i is not None and dec.get("interval") is not None and dec.get("score") is not None:
+        p.interval = (i, float(dec["score"]), *map(float, dec["interval"]))
+    return p
+
+
+def _cells(n: int, lo: float, hi: float, space: float,
+           ratios: Iterable[float]) -> list[tuple[float, float]]:
+    """``(start, end)`` of ``n`` cells between ``lo`` and ``hi`` as ``GridSpec`` lays
+    them out (gaps ``space`` x the mean cell)."""
+    cell = (hi - lo) / (n + space * (n - 1))
+    r = np.asarray(list(ratios), dtype=float)
+    sizes = r * cell * n / r.sum()
+    out, at = [], lo
+    for s in sizes:
+        out.append((at, at + s))
+        at += s + space * cell
+    return out
+
+
+def grid_boxes(n_tasks: int, width: float, height: float
+               ) -> tuple[tuple[float, ...], tuple[float, ...], list[tuple[float, ...]]]:
+    """Pixel boxes ``(x0, y0, x1, y1)`` (y down) of the waveform, spectrogram and
+    probability panels of the report figure ``width`` x ``height`` px (:data:`GRID`)."""
+    g = GRID
+    rows = _cells(3, (1 - g["top"]) * height, (1 - g["bottom"]) * height, g["hspace"],
+                  g["height_ratios"])
+    n = max(1, n_tasks)
+    cols = _cells(n, g["left"] * width, g["right"] * width, g["wspace"], [1.0] * n)
+    full = (cols[0][0], cols[-1][1])
+    return ((full[0], rows[0][0], full[1], rows[0][1]),
+            (full[0], rows[1][0], full[1], rows[1][1]),
+            [(a, rows[2][0], b, rows[2][1]) for a, b in cols[:n_tasks]])
