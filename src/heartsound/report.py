@@ -25,16 +25,14 @@ import base64
 import html
 import json
 import re
-import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .classification.decision import summary_lines
 from .errors import OutputError
-from .plotting import attention_curve, figure_png, png_bytes
+from .plotting import attention_curve, figure_png
 from .serialize import (display_text, json_text, png_text, png_with_text, tsv_text,
                         write_atomic, write_atomic_many)
 from .vocab import STATES
@@ -45,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["write_atomic", "write_outputs", "tsv_text", "json_text", "figure_png",
            "html_report", "attention_curve", "render_outputs", "OUTPUT_KINDS", "OUTPUT_TAG",
            "output_name", "is_heartsound_output", "check_replaceable", "write_named",
-           "mark_png", "figure_bytes", "output_kinds"]
+           "mark_png", "output_kinds"]
 
 #: Output kinds in the order they are written (json last: it marks a complete set).
 OUTPUT_KINDS = ("tsv", "png", "html", "json")
@@ -67,20 +65,6 @@ def output_name(stem: str, kind: str) -> str:
 def mark_png(png: bytes) -> bytes:
     """``png`` marked as written by heartsound (a ``Software`` ``tEXt`` chunk)."""
     return png_with_text(png, "Software", GENERATOR)
-
-
-@contextmanager
-def _quiet_glyphs() -> Iterator[None]:
-    """No warning for characters of a file name missing from matplotlib's font."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing")
-        yield
-
-
-def figure_bytes(fig: Any) -> bytes:
-    """A matplotlib figure as PNG marked as heartsound's (:func:`mark_png`)."""
-    with _quiet_glyphs():
-        return mark_png(png_bytes(fig))
 
 
 def _is_own(kind: str, raw: bytes) -> bool:

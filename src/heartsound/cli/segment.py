@@ -1,7 +1,7 @@
 """``heartsound segment FILE... [--method NAME] [--out DIR]``: S1/S2 and the four states.
 
 Writes ``<stem>.heartsound.tsv`` (CirCor ``start<TAB>end<TAB>state`` rows, the same rows
-``heartsound analyze`` writes) and ``<stem>.heartsound.png`` (the segmentation figure)
+``heartsound analyze`` writes) and ``<stem>.heartsound.png`` (the segmentation figure, drawn with Pillow)
 into ``--out`` (default ``heartsound-out/``), never over a file heartsound did not write.
 """
 
@@ -46,9 +46,9 @@ def main(args: argparse.Namespace) -> int:
     """
     from ..errors import ParameterError
     from ..io import load
-    from ..report import check_replaceable, figure_bytes, write_named
+    from ..report import check_replaceable, mark_png, write_named
     from ..segmentation import segment
-    from ..segmentation.plot import segmentation_figure
+    from ..segmentation.plot import segmentation_png
     from ..serialize import display_text, json_text, tsv_text
 
     kwargs: dict[str, Any] = {}
@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         blobs: dict[str, bytes | str] = {"tsv": tsv_text(d["states"])}
         if not args.no_plot:
             title = f"{display_text(stem)} ({seg.method})"
-            blobs["png"] = figure_bytes(segmentation_figure(rec.y, rec.sr, seg, title=title))
+            blobs["png"] = mark_png(segmentation_png(rec.y, rec.sr, seg, title=title))
         written = write_named(out, stem, blobs)
         if args.json:
             d.pop("states")

@@ -10,13 +10,14 @@ returns the ``Axes``:
 * :func:`plot_spectrogram`: an STFT spectrogram (when no classifier ran);
 * :func:`plot_probabilities`: the class probabilities of one task.
 
-:func:`plot` composes them into the report figure of an :class:`~heartsound.Analysis`
-(``heartsound analyze`` saves it as ``<stem>.png``; ``heartsound segment`` saves the first
-panel alone).
+:func:`plot` composes them into the report figure of an :class:`~heartsound.Analysis`.
 
-:func:`figure_png` writes that figure as PNG without matplotlib: the same panels drawn
-with Pillow (:mod:`.raster_report`), from the same description (:mod:`.scene`: texts,
-which attention goes where, data reduced to the pixels, probability rows, layout).
+:func:`figure_png` writes that figure as PNG without matplotlib (what ``heartsound
+analyze`` saves as ``<stem>.heartsound.png``): the same panels drawn with Pillow
+(:mod:`.raster_report`), from the same description (:mod:`.scene`: texts, which attention
+goes where, data reduced to the pixels, probability rows, layout). ``heartsound segment``
+writes the first panel alone the same way
+(:func:`heartsound.segmentation.plot.segmentation_png`).
 
 matplotlib is imported only when a matplotlib figure is drawn, through the object API
 with the Agg canvas (no pyplot state, no backend switch). Long recordings are drawn as a

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..vocab import S1, S2, STATE_NAMES
+from ..vocab import STATE_NAMES
 from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, MAPPED_COLOUR, MAPPED_YLIM,
-                    PHASE_ALPHA, PHASE_COLOURS, PNG_COMPRESS_LEVEL, UNAVAILABLE_TEXT, Rows,
-                    attention_image, attention_title, minmax_envelope, phase_spans,
-                    probability_panel, scaled_curve, spectrogram_db)
+                    PHASE_ALPHA, PHASE_COLOURS, PNG_COMPRESS_LEVEL, REFERENCE_MARKER_PT,
+                    UNAVAILABLE_TEXT, WAVE_YMARGIN, Rows, attention_image, attention_title,
+                    minmax_envelope, phase_spans, probability_panel, reference_colour,
+                    scaled_curve, spectrogram_db)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -120,9 +121,9 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
                   frameon=False, borderaxespad=0.1)
     for sound, time_s in reference or ():
-        ax.plot([time_s], [-lim], marker="^", ms=5, color=PHASE_COLOURS[S1 if sound == "S1"
-                                                                         else S2])
-    ax.set_ylim(-1.05 * lim, 1.05 * lim)
+        ax.plot([time_s], [-lim], marker="^", ms=REFERENCE_MARKER_PT,
+                color=reference_colour(sound))
+    ax.set_ylim(-WAVE_YMARGIN * lim, WAVE_YMARGIN * lim)
     ax.set_xlim(0, end or 1.0)
     ax.set_ylabel("amplitude")
     ax.set_xlabel("time (s)")

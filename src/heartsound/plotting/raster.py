@@ -284,6 +284,13 @@ class Canvas:
             fill = (*rgb(colour), int(round(alpha * 255)))
             self.draw.rectangle([xa, ya, xb - 1, yb - 1], fill=fill)
 
+    def triangle(self, x: float, y: float, size_pt: float, colour: str) -> None:
+        """An upward triangle centred at pixel ``(x, y)``, ``size_pt`` points high and wide
+        with a 1-pixel edge of its colour (matplotlib's ``marker="^"``)."""
+        h = self.px(size_pt) / 2
+        self.draw.polygon([(x, y - h), (x - h, y + h), (x + h, y + h)], fill=rgb(colour),
+                          outline=rgb(colour))
+
     def png(self) -> bytes:
         """The image as PNG bytes (dpi recorded).
 

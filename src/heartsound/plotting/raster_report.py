@@ -1,6 +1,8 @@
-"""The report figure as PNG, drawn with Pillow: the same panels, texts and colours as
-:func:`heartsound.plotting.plot` (what they show comes from :mod:`.scene`), without
-importing matplotlib.
+"""The report figure and the segmentation figure as PNG, drawn with Pillow: the same
+panels, texts and colours as :func:`heartsound.plotting.plot` and
+:func:`heartsound.segmentation.plot.segmentation_figure` (what they show comes from
+:mod:`.scene`), without importing matplotlib. The segmentation figure is the report's
+waveform panel alone, with its time axis labelled.
 
 The data are reduced to the panel's pixels first: the waveform to a min/max per pixel
 column, the spectrogram to one colour (:data:`.colormap.MAGMA`) per pixel, the
@@ -9,7 +11,7 @@ attention map's contours to the pixels where it crosses each level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,16 +22,17 @@ from .raster import Canvas, Panel, rgb
 from .raster_axes import auto_x, auto_y, frame, legend_row, title, x_axis, x_label, y_axis, \
     y_label
 from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, FIGSIZE, GRID, MAPPED_COLOUR,
-                    MAPPED_YLIM, PHASE_ALPHA, PHASE_COLOURS, TIMED_COLOUR, TIMED_YLIM,
-                    UNAVAILABLE_TEXT, ProbabilityPanel, attention_image, attention_results,
-                    attention_title, caveat_lines, cell_edges, curve_label, grid_boxes,
-                    minmax_envelope, phase_spans, probability_panel, scaled_curve,
-                    spectrogram_db, title_text)
+                    MAPPED_YLIM, PHASE_ALPHA, PHASE_COLOURS, REFERENCE_MARKER_PT,
+                    SEGMENTATION_ADJUST, SEGMENTATION_FIGSIZE, TIMED_COLOUR, TIMED_YLIM,
+                    UNAVAILABLE_TEXT, WAVE_YMARGIN, ProbabilityPanel, Rows, attention_image,
+                    attention_results, attention_title, caveat_lines, cell_edges,
+                    curve_label, figure_box, grid_boxes, phase_spans, probability_panel,
+                    reference_colour, scaled_curve, spectrogram_db, title_text)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import Analysis
 
-__all__ = ["report_png"]
+__all__ = ["report_png", "segmentation_png"]
 
 #: Widths (points) of the contour lines at :data:`.scene.CONTOUR_LEVELS`.
 _CONTOUR_LW = (0.8, 1.4)
@@ -71,23 +74,50 @@ def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> 
     return c.png()
 
 
+def segmentation_png(y: np.ndarray, sr: float, rows: Rows, *, title_line: str = "",
+                     reference: Iterable[tuple[str, float]] | None = None,
+                     dpi: float = 90) -> bytes:
+    """The one-panel segmentation figure as PNG bytes, :data:`.scene.SEGMENTATION_FIGSIZE`
+    inches at ``dpi`` (990 x 270 px at 90): the report's waveform panel of ``y``
+    [shape=(n,)] at ``sr`` Hz with the phase bands of ``rows`` (CirCor ``(start_s,
+    end_s, state)``), legend and axes, the time axis labelled, ``title_line`` above it
+    (none when empty) and ``(sound, time_s)`` ``reference`` sounds as triangles on the
+    bands' bottom edge (:func:`heartsound.segmentation.plot.segmentation_png`)."""
+    width = round(SEGMENTATION_FIGSIZE[0] * dpi)
+    height = round(SEGMENTATION_FIGSIZE[1] * dpi)
+    p = Panel.at(figure_box(SEGMENTATION_ADJUST, width, height))
+    c = Canvas(width, height, dpi)
+    pixels, spans = _waveform_pixels(p, np.asarray(y), sr, rows)
+    c.paste(pixels, p.x0, p.y0)
+    peak = p.ylim[1] / WAVE_YMARGIN
+    for sound, time_s in reference or ():
+        c.triangle(float(p.x(time_s)), float(p.y(-peak)), REFERENCE_MARKER_PT,
+                   reference_colour(sound))
+    _segmentation_axes(c, p, spans, time_labels=True)
+    if title_line:
+        title(c, p, title_line, 9)
+    return c.png()
+
+
 def _waveform_pixels(p: Panel, y: np.ndarray, sr: float, rows: Any
                      ) -> tuple[np.ndarray, dict[int, list[tuple[float, float]]]]:
     """The pixels [shape=(p.height, p.width, 3), uint8] of ``y`` drawn as a min/max per
-    pixel column in ``p`` (setting its limits) with the phase bands over it (each
-    state's colour blended with its :data:`.scene.PHASE_ALPHA` between the peaks), and
-    the bands."""
-    if y.size > 2 * p.width:
-        t, lo, hi = minmax_envelope(y, sr, p.width)
-    else:
-        t, lo, hi = np.arange(y.size) / sr, y, y
-    peak = (max(float(-lo.min()), float(hi.max())) if y.size else 0.0) or 1.0
-    p.xlim, p.ylim = (0.0, (y.size / sr) or 1.0), (-1.05 * peak, 1.05 * peak)
+    pixel column in ``p`` (setting its limits; over the samples each column covers, or
+    interpolated between samples when there are fewer than 2 per column) with the phase
+    bands over it (each state's colour blended with its :data:`.scene.PHASE_ALPHA`
+    between the peaks), and the bands."""
+    peak = (max(-float(y.min()), float(y.max())) if y.size else 0.0) or 1.0
+    p.xlim = (0.0, (y.size / sr) or 1.0)
+    p.ylim = (-WAVE_YMARGIN * peak, WAVE_YMARGIN * peak)
     r = np.arange(p.height)[:, None]
     if y.size:
-        tc = p.column_x()
-        top = np.interp(tc, t, p.y(hi)) - p.y0
-        bottom = np.interp(tc, t, p.y(lo)) - p.y0
+        if y.size > 2 * p.width:  # sample i (at i / sr) is in column i * width // size
+            first = -((-np.arange(p.width) * y.size) // p.width)
+            top = p.y(np.maximum.reduceat(y, first)) - p.y0
+            bottom = p.y(np.minimum.reduceat(y, first)) - p.y0
+        else:
+            t = np.arange(y.size) / sr
+            top = bottom = np.interp(p.column_x(), t, p.y(y)) - p.y0
         # each column reaches its neighbours', as a line through the samples would
         top = np.minimum(top, np.minimum(_shift(bottom, 1), _shift(bottom, -1)))
         bottom = np.maximum(bottom, np.maximum(_shift(top, 1), _shift(top, -1)))
@@ -213,8 +243,18 @@ def _wave_decor(c: Canvas, p: Panel, spans: Mapping[int, list], timed: Any) -> N
     """Axes, legends and the attention curve of the waveform panel."""
     if timed is not None and _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM):
         legend_row(c, p, [("line", TIMED_COLOUR, 1.0, curve_label(timed))], 7, corner="left")
+    # the spectrogram's time axis is below
+    _segmentation_axes(c, p, spans, time_labels=False)
+
+
+def _segmentation_axes(c: Canvas, p: Panel, spans: Mapping[int, list], *,
+                       time_labels: bool) -> None:
+    """Frame, axes and the phase legend of a waveform panel; the time axis labelled when
+    ``time_labels``."""
     frame(c, p)
-    x_axis(c, p, auto_x(c, p), show_labels=False)  # the spectrogram's time axis below
+    bottom = x_axis(c, p, auto_x(c, p), show_labels=time_labels)
+    if time_labels:
+        x_label(c, p, "time (s)", bottom)
     y_label(c, p, "amplitude", y_axis(c, p, auto_y(c, p)))
     legend_row(c, p, [("patch", PHASE_COLOURS[s], PHASE_ALPHA[s], STATE_NAMES[s])
                       for s, sp in spans.items() if sp], 7, corner="right")

@@ -1,11 +1,11 @@
-"""What the report figure shows, apart from how it is drawn.
+"""What the report figure and the segmentation figure show, apart from how they are drawn.
 
-Both renderers read this module: the matplotlib panels (:mod:`.panels`, :func:`.plot`)
-and the Pillow raster of the report figure (:mod:`.raster_report`, which writes the PNG
-without importing matplotlib). Here are the texts (title, caveats, legends), the choice of
-which classifier's attention goes where, the data reduced to the pixels (waveform
-envelope, pooled spectrograms, attention curves), the probability rows and the layout of
-the report figure; nothing here draws.
+Both renderers read this module: the matplotlib panels (:mod:`.panels`, :func:`.plot`,
+:func:`heartsound.segmentation.plot.segmentation_figure`) and the Pillow raster
+(:mod:`.raster_report`, which writes the PNGs without importing matplotlib). Here are the
+texts (titles, caveats, legends), the choice of which classifier's attention goes where,
+the data reduced to the pixels (waveform envelope, pooled spectrograms, attention
+curves), the probability rows and the layouts of both figures; nothing here draws.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ __all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "cav
            "attention_results", "curve_label", "attention_title", "phase_spans",
            "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
            "spectrogram_db", "attention_image", "cell_edges", "ProbabilityPanel",
-           "probability_panel", "grid_boxes"]
+           "probability_panel", "grid_boxes", "SEGMENTATION_FIGSIZE", "SEGMENTATION_ADJUST",
+           "segmentation_title", "reference_colour", "REFERENCE_MARKER_PT", "figure_box"]
 
 #: Band colour of each state.
 PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
@@ -45,6 +46,10 @@ CONTOUR_LEVELS, CONTOUR_COLOUR = (0.5, 0.8), "#00e5ff"
 FIGSIZE = (11.0, 8.5)
 GRID = {"height_ratios": (1.0, 1.2, 0.8), "hspace": 0.45, "wspace": 0.35, "left": 0.07,
         "right": 0.93, "top": 0.91, "bottom": 0.17}
+#: The one-panel segmentation figure (``heartsound segment``): size (inches) and the
+#: panel's edges (figure fractions, ``Figure.subplots_adjust`` keywords).
+SEGMENTATION_FIGSIZE = (11.0, 3.0)
+SEGMENTATION_ADJUST = {"left": 0.07, "right": 0.98, "top": 0.85, "bottom": 0.16}
 #: zlib level of the PNGs (level 6, zlib's default, takes twice the time for a file
 #: ~10 % smaller).
 PNG_COMPRESS_LEVEL = 3
@@ -63,6 +68,25 @@ def title_text(d: Mapping[str, Any]) -> str:
     if hr is not None:
         title += f", {hr:.0f} bpm"
     return title + f"; quality {'usable' if q['usable'] else 'NOT usable'} ({q['score']:.2f})"
+
+
+def segmentation_title(seg: Any) -> str:
+    """The segmentation figure's default title: method, median heart rate and cycles of
+    the :class:`~heartsound.Segmentation` ``seg``."""
+    hr = seg.median_heart_rate_bpm
+    return (f"{seg.method}: {'n/a' if hr is None else f'{hr:.0f}'} bpm, "
+            f"{seg.intervals()['n_cycles']} cycles")
+
+
+#: The waveform panel's y limits, times the waveform's peak.
+WAVE_YMARGIN = 1.05
+#: Size (points, matplotlib's ``markersize``) of a reference sound's triangle.
+REFERENCE_MARKER_PT = 5.0
+
+
+def reference_colour(sound: str) -> str:
+    """Colour of a reference sound's mark: S1's band colour for ``"S1"``, else S2's."""
+    return PHASE_COLOURS[S1 if sound == "S1" else S2]
 
 
 def caveat_lines(d: Mapping[str, Any]) -> list[str]:
@@ -308,6 +332,15 @@ def _cells(n: int, lo: float, hi: float, space: float,
         out.append((at, at + s))
         at += s + space * cell
     return out
+
+
+def figure_box(adjust: Mapping[str, float], width: float, height: float
+               ) -> tuple[float, float, float, float]:
+    """Pixel box ``(x0, y0, x1, y1)`` (y down) of the one panel of a ``width`` x
+    ``height`` px figure whose edges are ``adjust`` (figure fractions, y up, as
+    :data:`SEGMENTATION_ADJUST`)."""
+    return (adjust["left"] * width, (1 - adjust["top"]) * height,
+            adjust["right"] * width, (1 - adjust["bottom"]) * height)
 
 
 def grid_boxes(n_tasks: int, width: float, height: float
