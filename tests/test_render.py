@@ -267,3 +267,31 @@ def test_threads_draw_the_same_png():
     alone = [figure_png(a) for a in analyses]
     with ThreadPoolExecutor(3) as pool:
         assert list(pool.map(figure_png, analyses, timeout=60)) == alone
+
+
+@pytest.mark.parametrize("sr", [2000, 4000, 44100])
+def test_spectrogram_resolution_does_not_depend_on_the_rate(sr):
+    """At 44.1 kHz a 256-sample STFT would give 172 Hz bins (5 rows up to 800 Hz): the
+    plain spectrogram is computed at 2 kHz whatever the input rate."""
+    from heartsound.plotting.scene import spectrogram_db
+
+    t = np.arange(int(4.0 * sr)) / sr
+    ts, f, db, vmin, vmax = spectrogram_db(0.5 * np.sin(2 * np.pi * 300.0 * t), sr, 400)
+    assert f[1] - f[0] == pytest.approx(2000 / 256)
+    assert f[0] >= 0 and f[-1] <= 800
+    assert f[int(np.argmax(db.mean(axis=0)))] == pytest.approx(300, abs=8)
+    assert ts[-1] == pytest.approx(4.0, abs=0.15)
+
+
+def test_a_recording_without_heart_sounds_says_not_assessable_not_unavailable():
+    from heartsound.plotting.scene import UNAVAILABLE_TEXT, probability_panel
+
+    why = ("not assessable: no heart sounds found: 0% of the recording holds repeating "
+           "sounds that stand out from their surroundings")
+    p = probability_panel("murmur", {"available": True, "label": None, "probabilities": None,
+                                     "assessable": False, "reason": why})
+    assert not p.available
+    assert p.empty_text.replace("\n", " ") == "not assessable: no heart sounds found"
+    gone = probability_panel("murmur", {"available": False, "label": None,
+                                        "probabilities": None, "reason": "model missing"})
+    assert gone.empty_text == UNAVAILABLE_TEXT

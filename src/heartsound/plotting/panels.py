@@ -16,7 +16,7 @@ from ..errors import ParameterError
 from ..vocab import STATE_NAMES
 from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, MAPPED_COLOUR, MAPPED_YLIM,
                     PHASE_ALPHA, PHASE_COLOURS, PNG_COMPRESS_LEVEL, REFERENCE_MARKER_PT,
-                    UNAVAILABLE_TEXT, WAVE_YMARGIN, Rows, attention_image, attention_title,
+                    WAVE_YMARGIN, Rows, attention_image, attention_title,
                     minmax_envelope, phase_spans, probability_panel, reference_colour,
                     scaled_curve, spectrogram_db)
 
@@ -247,7 +247,7 @@ def plot_probabilities(task: str, c: Mapping[str, Any], *, ax: Axes | None = Non
     if not p.available:
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.text(0.5, 0.5, UNAVAILABLE_TEXT, ha="center", va="center",
+        ax.text(0.5, 0.5, p.empty_text, ha="center", va="center",
                 transform=ax.transAxes, fontsize=9, color="#777777")
         return ax
     bars = ax.barh(p.names, p.values, color=p.colours)

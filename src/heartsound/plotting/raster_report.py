@@ -24,7 +24,7 @@ from .raster_axes import auto_x, auto_y, frame, legend_row, title, x_axis, x_lab
 from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, FIGSIZE, GRID, MAPPED_COLOUR,
                     MAPPED_YLIM, PHASE_ALPHA, PHASE_COLOURS, REFERENCE_MARKER_PT,
                     SEGMENTATION_ADJUST, SEGMENTATION_FIGSIZE, TIMED_COLOUR, TIMED_YLIM,
-                    UNAVAILABLE_TEXT, WAVE_YMARGIN, ProbabilityPanel, Rows, attention_image,
+                    WAVE_YMARGIN, ProbabilityPanel, Rows, attention_image,
                     attention_results, attention_title, caveat_lines, cell_edges,
                     curve_label, figure_box, grid_boxes, phase_spans, probability_panel,
                     reference_colour, scaled_curve, spectrogram_db, title_text)
@@ -275,7 +275,7 @@ def _probabilities(c: Canvas, p: Panel, pp: ProbabilityPanel) -> None:
     title(c, p, pp.title, 9)
     if not pp.available:
         frame(c, p)
-        c.text((p.x0 + p.x1) / 2, (p.y0 + p.y1) / 2, UNAVAILABLE_TEXT, 9, "#777777",
+        c.text((p.x0 + p.x1) / 2, (p.y0 + p.y1) / 2, pp.empty_text, 9, "#777777",
                ha="center", va="center")
         return
     n = len(pp.names)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "caveat_lines",
            "attention_results", "curve_label", "attention_title", "phase_spans",
            "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
-           "spectrogram_db", "attention_image", "cell_edges", "ProbabilityPanel",
+           "spectrogram_db", "SPECTROGRAM_SR", "empty_text", "attention_image", "cell_edges", "ProbabilityPanel",
            "probability_panel", "grid_boxes", "SEGMENTATION_FIGSIZE", "SEGMENTATION_ADJUST",
            "segmentation_title", "reference_colour", "REFERENCE_MARKER_PT", "figure_box"]
 
@@ -201,10 +201,16 @@ def scaled_curve(result: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return t, w / (float(np.max(w)) or 1.0)
 
 
+#: Rate (Hz) the plain spectrogram is computed at (:func:`spectrogram_db`).
+SPECTROGRAM_SR = 2000
+
+
 def spectrogram_db(y: np.ndarray, sr: float, n: int, fmax: float = 800.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """STFT spectrogram (256-sample Hann windows, half overlap) in dB up to ``fmax`` Hz,
-    pooled to at most ``n`` frames.
+    pooled to at most ``n`` frames. Input above :data:`SPECTROGRAM_SR` is resampled to it
+    first, so the frequency resolution (7.8 Hz, 128 ms windows) does not depend on the
+    recording's rate (at 44.1 kHz, 256 samples would give 172 Hz bins).
 
     Returns
     -------
@@ -216,6 +222,10 @@ def spectrogram_db(y: np.ndarray, sr: float, n: int, fmax: float = 800.0
     """
     from scipy.signal import spectrogram
 
+    from ..resampling import resample
+
+    if sr > SPECTROGRAM_SR:
+        y, sr = resample(np.asarray(y), int(sr), SPECTROGRAM_SR), SPECTROGRAM_SR
     nper = min(256, len(y))
     f, ts, sxx = spectrogram(y, fs=sr, nperseg=nper, noverlap=nper // 2, window="hann")
     keep = f <= min(fmax, sr / 2)
@@ -284,6 +294,7 @@ class ProbabilityPanel:
     threshold: tuple[int, float] | None = None
     interval: tuple[int, float, float, float] | None = None
     rule: str = ""
+    empty_text: str = "classifier\nunavailable"
 
     @property
     def available(self) -> bool:
@@ -294,8 +305,20 @@ class ProbabilityPanel:
         return min(v + 0.02, 0.8)
 
 
-#: Text of a panel whose classifier did not run.
+#: Text of a panel whose classifier did not run (see :func:`empty_text`).
 UNAVAILABLE_TEXT = "classifier\nunavailable"
+
+
+def empty_text(c: Mapping[str, Any]) -> str:
+    """What a probability panel without bars says: why the classifier gave no
+    probabilities. A recording judged to hold no heart sounds is *not assessable* (the
+    classifier is there; the first clause of the reason is shown), anything else is
+    :data:`UNAVAILABLE_TEXT`."""
+    reason = str(c.get("reason") or "")
+    if c.get("assessable") is False and reason.startswith("not assessable: "):
+        why = reason[len("not assessable: "):].split(":", 1)[0].strip()
+        return "not assessable:\n" + textwrap.fill(why, 24) if why else "not assessable"
+    return UNAVAILABLE_TEXT
 
 
 def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
@@ -304,7 +327,7 @@ def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
     whose probability is the decision score (``P(<name>)``), the rule."""
     probs = c.get("probabilities") or {}
     if not probs:
-        return ProbabilityPanel(task, task)
+        return ProbabilityPanel(task, task, empty_text=empty_text(c))
     names, label, dec = list(probs), c.get("label"), c.get("decision") or {}
     shown = "not assessable" if label is None else label
     p = ProbabilityPanel(
