@@ -192,3 +192,22 @@ def test_analyze_dc_not_assessable() -> None:
     assert c["assessable"] is False and c["label"] is None and c["probabilities"] == {}
     assert "no signal" in c["reason"] or "no heart sounds" in c["reason"]
     assert d["quality"]["flags"][0] == "flat" and "clipped" not in d["quality"]["flags"]
+
+
+def test_not_assessable_is_said_as_such_in_every_report() -> None:
+    """A recording without heart sounds is *not assessable* in the console summary, the
+    HTML table and the figure; 'unavailable' is kept for a classifier that could not run."""
+    from heartsound.cli.analyze import format_summary
+    from heartsound.report import _classification_rows
+
+    a = heartsound.analyze(np.full(10 * SR, 0.5), sr=SR, tasks=("abnormal",))
+    d = a.to_dict()
+    line = next(ln for ln in format_summary(d).splitlines() if ln.strip().startswith("abnormal"))
+    assert "not assessable (" in line and "unavailable" not in line
+    assert "not assessable: not assessable" not in line  # the prefix is not repeated
+    task, word, _, why, *_ = _classification_rows(d)[0]
+    assert (task, word) == ("abnormal", "not assessable") and why
+    gone = {**d["classification"]["abnormal"], "assessable": True, "reason": "model missing"}
+    gone.pop("assessable")
+    line = format_summary({**d, "classification": {"abnormal": gone}}).splitlines()
+    assert any("abnormal" in ln and "unavailable (model missing)" in ln for ln in line)

@@ -34,7 +34,7 @@ from .classification.decision import summary_lines
 from .errors import OutputError
 from .plotting import attention_curve, figure_png
 from .serialize import (display_text, json_text, png_text, png_with_text, tsv_text,
-                        write_atomic, write_atomic_many)
+                        unavailable_text, write_atomic, write_atomic_many)
 from .vocab import STATES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -182,7 +182,8 @@ def _classification_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for task, c in d["classification"].items():
         if not c.get("available", True):
-            rows.append((task, "unavailable", "", c.get("reason") or "", "", ""))
+            word, why = unavailable_text(c)
+            rows.append((task, word, "", why, "", ""))
             continue
         probs = ", ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
         lines = [ln for ln in summary_lines(c) if not ln.startswith(("caveat:", "evidence:"))]

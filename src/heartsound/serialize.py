@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DECIMALS", "to_jsonable", "json_text", "tsv_text", "write_atomic", "portable",
-           "write_atomic_many", "quality_dict", "png_with_text", "png_text", "display_text"]
+           "write_atomic_many", "quality_dict", "png_with_text", "png_text", "display_text",
+           "unavailable_text"]
 
 #: Decimals kept for every float in a serialised result.
 DECIMALS = 6
@@ -159,6 +160,17 @@ def quality_dict(quality: Any, notes: dict[str, str] | None = None) -> dict[str,
 #: controls, DEL and the Unicode line and paragraph separators.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]} | {
     10: "\\n", 13: "\\r", 9: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def unavailable_text(c: dict[str, Any]) -> tuple[str, str]:
+    """What one task's ``to_dict()`` entry without probabilities says: ``("not
+    assessable", why)`` for a recording the classifier was not run on because it holds
+    no heart sounds (``"assessable": false``), else ``("unavailable", why)`` (the model
+    could not run); ``why`` is the reason without the ``not assessable:`` prefix."""
+    reason = str(c.get("reason") or "")
+    if c.get("assessable") is False:
+        return "not assessable", reason.removeprefix("not assessable: ")
+    return "unavailable", reason
 
 
 def display_text(text: Any, *, one_line: bool = True) -> str:

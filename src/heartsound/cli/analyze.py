@@ -16,6 +16,7 @@ from typing import Any
 
 from ..classification.decision import summary_lines
 from ..report import OUTPUT_KINDS
+from ..serialize import unavailable_text
 from ._common import (add_method_argument, add_out_argument, add_tasks_argument,
                       check_out_dir, for_each_file, parse_tasks, say, unique_stems)
 
@@ -76,7 +77,8 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
                      f"nearest training site {ty['nearest_site']})")
     for task, c in d["classification"].items():
         if not c.get("available", True):
-            lines.append(f"  {task:<12} unavailable ({c.get('reason')})")
+            word, why = unavailable_text(c)
+            lines.append(f"  {task:<12} {word} ({why})")
             continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
         flag = "  [uncertain: poor quality]" if c.get("uncertain") else ""

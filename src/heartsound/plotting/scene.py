@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..serialize import display_text
+from ..serialize import display_text, unavailable_text
 from ..vocab import DIASTOLE, S1, S2, SYSTOLE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -314,11 +314,11 @@ def empty_text(c: Mapping[str, Any]) -> str:
     probabilities. A recording judged to hold no heart sounds is *not assessable* (the
     classifier is there; the first clause of the reason is shown), anything else is
     :data:`UNAVAILABLE_TEXT`."""
-    reason = str(c.get("reason") or "")
-    if c.get("assessable") is False and reason.startswith("not assessable: "):
-        why = reason[len("not assessable: "):].split(":", 1)[0].strip()
-        return "not assessable:\n" + textwrap.fill(why, 24) if why else "not assessable"
-    return UNAVAILABLE_TEXT
+    word, why = unavailable_text(c)
+    if word == "unavailable":
+        return UNAVAILABLE_TEXT
+    why = why.split(":", 1)[0].strip()
+    return f"{word}:\n" + textwrap.fill(why, 24) if why else word
 
 
 def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
