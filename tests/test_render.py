@@ -295,3 +295,19 @@ def test_a_recording_without_heart_sounds_says_not_assessable_not_unavailable():
     gone = probability_panel("murmur", {"available": False, "label": None,
                                         "probabilities": None, "reason": "model missing"})
     assert gone.empty_text == UNAVAILABLE_TEXT
+
+
+@pytest.mark.parametrize("sr", [2000, 44100])
+def test_web_spectrogram_image_is_sharp_at_any_rate(sr):
+    """The web app's bare spectrogram (``/api/spectrogram``): a 300 Hz tone lights the
+    row of 300 Hz (0 Hz at the bottom, 800 Hz at the top) within a bin, at 2 kHz and at
+    44.1 kHz input alike."""
+    from heartsound.web.signals import spectrogram_png
+
+    t = np.arange(int(4.0 * sr)) / sr
+    img = _pixels(spectrogram_png(0.5 * np.sin(2 * np.pi * 300.0 * t), sr, width=200,
+                                  height=160))
+    assert img.shape == (160, 200, 3)
+    row = int(np.argmax(img.sum(axis=2).mean(axis=1)))
+    f = (159 - row) / 159 * 800
+    assert f == pytest.approx(300, abs=10)

@@ -80,14 +80,23 @@ def spectrogram_png(y: np.ndarray, sr: float, *, t0: float | None = None,
                     fmax: float = 800.0) -> bytes:
     """An STFT spectrogram of ``[t0, t1]`` s as a bare PNG image (no axes): ``width``
     columns (time, left to right), ``height`` rows (0 Hz at the bottom to ``fmax``), dB
-    over a 60 dB range, colour map ``magma``."""
-    from matplotlib import colormaps
-    from matplotlib.image import imsave
+    over a 60 dB range, colour map ``magma`` (the report figure's table).
+
+    Input above :data:`~heartsound.plotting.scene.SPECTROGRAM_SR` is resampled to it
+    first, as in the report figure, so 256-sample windows give 7.8 Hz bins at any rate
+    (at 44.1 kHz they would give 172 Hz: five rows up to 800 Hz).
+    """
     from scipy.signal import stft
+
+    from ..plotting.colormap import MAGMA, colour_index
+    from ..plotting.raster import Canvas
+    from ..plotting.scene import SPECTROGRAM_SR
 
     i0, i1 = window(y.size, sr, t0, t1)
     width, height = _columns(width), max(16, min(int(height), 1024))
-    part = y[i0:i1]
+    part = np.asarray(y[i0:i1], dtype=np.float64)
+    if sr > SPECTROGRAM_SR:
+        part, sr = resample(part, int(sr), SPECTROGRAM_SR), SPECTROGRAM_SR
     nper = int(min(256, part.size))
     hop = max(1, min(nper // 2, part.size // width))
     f, _t, z = stft(part, fs=sr, nperseg=nper, noverlap=nper - hop, window="hann",
@@ -100,9 +109,9 @@ def spectrogram_png(y: np.ndarray, sr: float, *, t0: float | None = None,
     rows = np.linspace(0, pooled.shape[0] - 1, height).round().astype(int)
     img = pooled[rows][::-1]
     vmax = float(np.percentile(img, 99.5))
-    buf = _io.BytesIO()
-    imsave(buf, img, cmap=colormaps["magma"], vmin=vmax - 60, vmax=vmax, format="png")
-    return buf.getvalue()
+    canvas = Canvas(width, height, dpi=72)
+    canvas.paste(np.ascontiguousarray(MAGMA[colour_index(img, vmax - 60, vmax)]), 0, 0)
+    return canvas.png()
 
 
 def wav_bytes(y: np.ndarray, sr: int) -> bytes:
