@@ -46,10 +46,11 @@ def main(args: argparse.Namespace) -> int:
     """
     from ..errors import ParameterError
     from ..io import load
+    from ..plotting.scene import short_name
     from ..report import check_replaceable, mark_png, write_named
     from ..segmentation import segment
     from ..segmentation.plot import segmentation_png
-    from ..serialize import display_text, json_text, tsv_text
+    from ..serialize import json_text, tsv_text
 
     kwargs: dict[str, Any] = {}
     if args.model is not None:
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         d = seg.to_dict()
         blobs: dict[str, bytes | str] = {"tsv": tsv_text(d["states"])}
         if not args.no_plot:
-            title = f"{display_text(stem)} ({seg.method})"
+            title = f"{short_name(stem)} ({seg.method})"  # clear of the legend
             blobs["png"] = mark_png(segmentation_png(rec.y, rec.sr, seg, title=title))
         written = write_named(out, stem, blobs)
         if args.json:

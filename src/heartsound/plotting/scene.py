@@ -29,7 +29,7 @@ __all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "cav
            "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
            "spectrogram_db", "SPECTROGRAM_SR", "empty_text", "attention_image", "cell_edges", "ProbabilityPanel",
            "probability_panel", "grid_boxes", "SEGMENTATION_FIGSIZE", "SEGMENTATION_ADJUST",
-           "segmentation_title", "reference_colour", "REFERENCE_MARKER_PT", "figure_box"]
+           "segmentation_title", "short_name", "reference_colour", "REFERENCE_MARKER_PT", "figure_box"]
 
 #: Band colour of each state.
 PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
@@ -58,11 +58,28 @@ _ATTENTION_PREFERENCE = ("murmur", "abnormal", "severity")
 Rows = Iterable[tuple[float, float, int]]
 
 
+#: Longest file name (characters) a figure title shows whole (:func:`short_name`): the
+#: report title (10 pt) keeps its state on the 11 in line, the segmentation title
+#: (9 pt, centred) stays clear of the legend.
+NAME_CHARS = 44
+
+
+def short_name(name: str, limit: int = NAME_CHARS) -> str:
+    """``name`` shown in a figure title: as is up to ``limit`` characters, else its start
+    and its end (the take number, the extension) around an ellipsis, ``limit`` long. A
+    name that is not UTF-8 (lone surrogates) cannot be drawn: shown as ``\\xNN``."""
+    name = display_text(name)
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 3
+    return f"{name[:limit - 1 - tail]}\u2026{name[-tail:]}"
+
+
 def title_text(d: Mapping[str, Any]) -> str:
-    """The report figure's title line from ``Analysis.to_dict()`` ``d``."""
+    """The report figure's title line from ``Analysis.to_dict()`` ``d`` (a long file name
+    shortened by :func:`short_name`, so the line fits the figure)."""
     seg, q, hr = d["segmentation"], d["quality"], d["heart_rate_bpm"]
-    # a name that is not UTF-8 (lone surrogates) cannot be drawn: shown as \xNN
-    title = f"{display_text(Path(d['source']).name)}: {d['duration_s']:.1f} s"
+    title = f"{short_name(Path(d['source']).name)}: {d['duration_s']:.1f} s"
     if seg.get("method"):
         title += f", segmentation {seg['method']}, {d['n_cycles']} cycles"
     if hr is not None:
@@ -300,9 +317,28 @@ class ProbabilityPanel:
     def available(self) -> bool:
         return bool(self.names)
 
-    def value_x(self, v: float) -> float:
-        """Where the value text of a bar of length ``v`` starts."""
-        return min(v + 0.02, 0.8)
+    def value_x(self, i: int, v: float) -> float:
+        """Where the value text of bar ``i`` (length ``v``) starts, in axis units (0-1):
+        right of the bar's end, else right of the threshold mark or spread bar drawn on
+        it, else inside the bar left of them; never over the bar's end, the mark or the
+        spread bar (the text is :data:`VALUE_TEXT_WIDTH` wide)."""
+        spans = [(v, v)]
+        if self.threshold is not None and self.threshold[0] == i:
+            spans.append((self.threshold[1],) * 2)
+        if self.interval is not None and self.interval[0] == i:
+            spans.append((self.interval[2], self.interval[3]))
+        right = sorted(b + VALUE_GAP for _, b in spans if b >= v)
+        inside = sorted((a - VALUE_GAP - VALUE_TEXT_WIDTH for a, _ in spans), reverse=True)
+        for x in right + inside:
+            lo, hi = x - VALUE_GAP / 2, x + VALUE_TEXT_WIDTH + VALUE_GAP / 2
+            if 0.0 <= x <= 1.0 - VALUE_TEXT_WIDTH and all(b < lo or a > hi for a, b in spans):
+                return x
+        return min(v + VALUE_GAP, 1.0 - VALUE_TEXT_WIDTH)
+
+
+#: Width of a value text (``0.00``, 8 pt: 22 px at 90 dpi) in axis units of the report's
+#: narrowest probability panel (three tasks, 230 px), and its gap to a bar's end or mark.
+VALUE_TEXT_WIDTH, VALUE_GAP = 0.1, 0.02
 
 
 #: Text of a panel whose classifier did not run (see :func:`empty_text`).

@@ -1,0 +1,112 @@
+"""What a new user tripped on in the figures (docs/results/figure_audit_s11.md): value
+texts of the probability bars drawn over the threshold mark or the spread bar, and long
+file names running off the report title or into the segmentation figure's legend.
+
+Known answers: the bar positions are those of real recordings of the audit (CirCor
+29378_MV and 9979_PV mixed to stereo); text widths are measured with the raster's own
+font (DejaVu Sans, as matplotlib).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from heartsound.plotting.raster import Canvas
+from heartsound.plotting.scene import (GRID, VALUE_TEXT_WIDTH, ProbabilityPanel, short_name,
+                                       title_text)
+
+from test_render import _pixels
+from test_render_segment import Y0
+
+#: (value, threshold, spread low, spread high) of the decision bar, from the audit's runs
+DECISION_BARS = [
+    (0.75, 0.85, 0.59, 0.86),   # 29378_MV abnormal: text was over the threshold
+    (0.84, 0.85, 0.66, 0.93),   # stereo abnormal: over the threshold and the spread
+    (0.53, 0.30, 0.14, 0.84),   # stereo murmur: over the spread bar
+    (0.12, 0.30, 0.08, 0.19),   # 29378_MV murmur: over the spread bar's end
+    (0.98, 0.85, 0.97, 0.98),   # c0031 abnormal: over the threshold (text inside the bar)
+    (1.00, 0.30, 0.99, 1.00),   # 9979_PV murmur
+    (0.00, 0.30, 0.00, 0.00),
+]
+
+
+@pytest.mark.parametrize("v,thr,lo,hi", DECISION_BARS)
+def test_value_text_clears_the_bar_end_threshold_and_spread(v, thr, lo, hi):
+    p = ProbabilityPanel("t", "t", ["a", "b"], [v, 1 - v], ["k", "k"],
+                         threshold=(0, thr), interval=(0, v, lo, hi))
+    x = p.value_x(0, v)
+    a, b = x, x + VALUE_TEXT_WIDTH
+    assert 0.0 <= a and b <= 1.0
+    assert not a <= thr <= b
+    assert b < lo or a > hi
+    assert not a <= v <= b
+    x1 = p.value_x(1, 1 - v)  # the other bar has no marks: clear of its own end only
+    assert not x1 <= 1 - v <= x1 + VALUE_TEXT_WIDTH
+
+
+def test_matplotlib_panel_puts_value_texts_where_the_raster_does():
+    pytest.importorskip("matplotlib")
+    from heartsound.plotting import plot_probabilities
+
+    c = {"label": "normal", "probabilities": {"normal": 0.25, "abnormal": 0.75},
+         "decision": {"score_name": "P(abnormal)", "score": 0.75, "threshold": 0.85,
+                      "interval": [0.59, 0.86], "rule": "P(abnormal) 0.75 < 0.85 -> normal"}}
+    ax = plot_probabilities("abnormal", c)
+    xs = {t.get_text(): t.get_position()[0] for t in ax.texts}
+    assert xs["0.75"] > 0.86 and xs["0.25"] == pytest.approx(0.27)
+
+
+def test_short_name_keeps_start_and_end():
+    assert short_name("a0001.wav") == "a0001.wav"
+    long = "patient_0042_left_parasternal_second_intercostal_space_take_3.wav"
+    s = short_name(long)
+    assert len(s) == 44 and s.startswith("patient_0042_left_") and s.endswith("take_3.wav")
+    assert "\u2026" in s
+
+
+def test_report_title_of_a_long_name_fits_the_figure():
+    name = "patient_0042_left_parasternal_second_intercostal_space_supine_after_exercise" \
+           "_recording_take_3.wav"
+    d = {"source": f"/data/{name}", "duration_s": 122.0, "heart_rate_bpm": 158.0,
+         "n_cycles": 134, "segmentation": {"method": "springer2016"},
+         "quality": {"usable": False, "score": 0.17}}
+    title = title_text(d)
+    assert title.endswith("quality NOT usable (0.17)") and "take_3.wav" in title
+    c = Canvas(990, 765, 90)
+    assert GRID["left"] * 990 + c.text_box(title, 10)[0] < 990
+
+
+def test_segment_title_of_a_long_name_stays_clear_of_the_legend(tmp_path):
+    """``heartsound segment`` on a long-named file: the title's pixels (the PNG against
+    one drawn without a title) end left of the legend's first patch."""
+    from heartsound.cli import main
+    from heartsound.example import example_path
+    from heartsound.segmentation.plot import segmentation_png
+    import heartsound.segmentation.plot as splot
+
+    stem = "patient_0042_left_parasternal_second_intercostal_space_supine_take_3"
+    shutil.copy(example_path(), tmp_path / f"{stem}.flac")
+    seen = {}
+
+    def spy(y, sr, seg, *, title=None, **kw):
+        seen.update(y=y, sr=sr, seg=seg, title=title)
+        return segmentation_png(y, sr, seg, title=title, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(splot, "segmentation_png", spy)
+    try:
+        assert main(["segment", str(tmp_path / f"{stem}.flac"), "--out",
+                     str(tmp_path / "o")]) == 0
+    finally:
+        mp.undo()
+    with_title = _pixels(segmentation_png(seen["y"], seen["sr"], seen["seg"],
+                                          title=seen["title"]))
+    no_title = _pixels(segmentation_png(seen["y"], seen["sr"], seen["seg"], title=""))
+    top = slice(0, Y0 - 2)
+    title_cols = np.nonzero((with_title[top] != no_title[top]).any(axis=(0, 2)))[0]
+    legend_cols = np.nonzero((no_title[top] != 255).any(axis=(0, 2)))[0]
+    assert title_cols.size and legend_cols.size
+    assert title_cols.max() < legend_cols.min()
