@@ -13,13 +13,17 @@ import shutil
 
 import numpy as np
 import pytest
-
-from heartsound.plotting.raster import Canvas
-from heartsound.plotting.scene import (GRID, VALUE_TEXT_WIDTH, ProbabilityPanel, short_name,
-                                       title_text)
-
 from test_render import _pixels
 from test_render_segment import Y0
+
+from heartsound.plotting.raster import Canvas
+from heartsound.plotting.scene import (
+    GRID,
+    VALUE_TEXT_WIDTH,
+    ProbabilityPanel,
+    short_name,
+    title_text,
+)
 
 #: (value, threshold, spread low, spread high) of the decision bar, from the audit's runs
 DECISION_BARS = [
@@ -82,10 +86,10 @@ def test_report_title_of_a_long_name_fits_the_figure():
 def test_segment_title_of_a_long_name_stays_clear_of_the_legend(tmp_path):
     """``heartsound segment`` on a long-named file: the title's pixels (the PNG against
     one drawn without a title) end left of the legend's first patch."""
+    import heartsound.segmentation.plot as splot
     from heartsound.cli import main
     from heartsound.example import example_path
     from heartsound.segmentation.plot import segmentation_png
-    import heartsound.segmentation.plot as splot
 
     stem = "patient_0042_left_parasternal_second_intercostal_space_supine_take_3"
     shutil.copy(example_path(), tmp_path / f"{stem}.flac")
