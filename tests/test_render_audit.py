@@ -114,3 +114,33 @@ def test_segment_title_of_a_long_name_stays_clear_of_the_legend(tmp_path):
     legend_cols = np.nonzero((no_title[top] != 255).any(axis=(0, 2)))[0]
     assert title_cols.size and legend_cols.size
     assert title_cols.max() < legend_cols.min()
+
+
+def _entry(**kw):
+    base = {"available": True, "label": "Absent", "uncertain": False,
+            "probabilities": {"Present": 0.1, "Unknown": 0.2, "Absent": 0.7}}
+    return {**base, **kw}
+
+
+def test_summary_csv_labels_say_what_the_report_says():
+    """``summary.csv`` (``heartsound batch``): a recording without heart sounds is "not
+    assessable" as in the figure and HTML (it said "unavailable", the word for a model
+    that could not run); severity of an unknown murmur is "not assessable", not empty."""
+    from heartsound.batch import summary_row
+
+    no_beats = {"available": False, "label": None, "probabilities": {}, "uncertain": True,
+                "assessable": False, "reason": "not assessable: no heart sounds found: 0%"}
+    no_model = {"available": False, "label": None, "probabilities": {}, "uncertain": True,
+                "reason": "model file missing"}
+    d = {"duration_s": 9.0, "sr": 44100, "heart_rate_bpm": None, "n_cycles": 0,
+         "quality": {"usable": False, "score": 0.1, "reasons": [], "notes": {}},
+         "segmentation": {"method": "neural"},
+         "classification": {"abnormal": no_beats, "murmur": no_model,
+                            "severity": _entry(label=None, probabilities={
+                                "normal": 0.5, "mild": 0.3, "moderate_severe": 0.2})}}
+    row = summary_row(d, "x.flac")
+    assert row["abnormal_label"] == "not assessable"
+    assert row["murmur_label"] == "unavailable"
+    assert row["severity_label"] == "not assessable" and row["severity_p_mild"] == 0.3
+    d["classification"] = {"murmur": _entry()}
+    assert summary_row(d, "x.flac")["murmur_label"] == "Absent"
