@@ -144,3 +144,30 @@ def test_summary_csv_labels_say_what_the_report_says():
     assert row["severity_label"] == "not assessable" and row["severity_p_mild"] == 0.3
     d["classification"] = {"murmur": _entry()}
     assert summary_row(d, "x.flac")["murmur_label"] == "Absent"
+
+
+def test_html_evidence_table_signs_agree_with_the_console():
+    """The HTML's occlusion table and the console's ``evidence:`` line show the same
+    signed change per phase (the table showed the drop, +0.92 where the console said
+    -0.92, under a note calling it the change)."""
+    import re
+
+    from heartsound import analyze
+    from heartsound.classification.decision import evidence_text
+    from heartsound.example import synthetic_pcg
+    from heartsound.report import html_report
+
+    y, _ = synthetic_pcg(seconds=10.0, seed=7)
+    d = analyze(y, sr=2000).to_dict()
+    page = html_report(d)
+    seen = 0
+    for c in d["classification"].values():
+        line = evidence_text(c.get("evidence_by_phase"))
+        if not line:
+            continue
+        for ph, change in re.findall(r"(S1|systole|S2|diastole) ([+-]\d\.\d\d) \(", line):
+            drop = c["evidence_by_phase"][ph]["drop"]
+            assert change == f"{-drop:+.2f}" and f"<td>{change} (" in page
+            seen += 1
+    assert seen >= 4
+    assert "negative: the phase held evidence" in page
