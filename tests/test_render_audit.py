@@ -171,3 +171,25 @@ def test_html_evidence_table_signs_agree_with_the_console():
             seen += 1
     assert seen >= 4
     assert "negative: the phase held evidence" in page
+
+
+def test_calibrated_decision_keeps_its_threshold_and_spread_on_the_bar():
+    """With ``--calibration`` the murmur panel lost its threshold mark and spread bar (the
+    score is named ``site-calibrated P(Present)``); the bar shows that calibrated
+    probability, so both go on it. A score that is not the bar's value gets no mark."""
+    from heartsound.plotting.scene import probability_panel
+
+    dec = {"score_name": "site-calibrated P(Present)", "score": 0.020782, "threshold": 0.5,
+           "interval": [0.011406, 0.034508], "rule": "site-calibrated P(Present) 0.02 < 0.50"}
+    c = _entry(probabilities={"Present": 0.020782, "Unknown": 0.340794, "Absent": 0.638424},
+               decision=dec)
+    p = probability_panel("murmur", c)
+    assert p.threshold == (0, 0.5)
+    assert p.interval == (0, 0.020782, 0.011406, 0.034508)
+    other = probability_panel("murmur", {**c, "decision": {**dec, "score": 0.3}})
+    assert other.threshold is None and other.interval is None
+    graded = probability_panel("severity", _entry(
+        probabilities={"normal": 0.1, "mild": 0.2, "moderate_severe": 0.7},
+        decision={"score_name": "P(moderate_severe | murmur)", "score": 0.8,
+                  "threshold": 0.56, "interval": [0.7, 0.9]}))
+    assert graded.threshold is None  # a conditional score is not a bar's value

@@ -96,9 +96,26 @@ def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
         names, [float(v) for v in probs.values()],
         ["#2ca02c" if n == label else "#999999" for n in names], bool(c.get("uncertain")),
         rule=textwrap.fill(dec["rule"], 48) if dec.get("rule") else "")
-    i = {f"P({n})": i for i, n in enumerate(names)}.get(str(dec.get("score_name")))
+    i = _score_bar(names, p.values, dec)
     if i is not None and dec.get("threshold") is not None:
         p.threshold = (i, float(dec["threshold"]))
     if i is not None and dec.get("interval") is not None and dec.get("score") is not None:
         p.interval = (i, float(dec["score"]), *map(float, dec["interval"]))
     return p
+
+
+#: Prefix of a decision score that a site calibration made (``calibration.applying``).
+CALIBRATED = "site-calibrated "
+
+
+def _score_bar(names: list[str], values: list[float], dec: Mapping[str, Any]) -> int | None:
+    """The bar whose probability is the decision score ``P(<name>)``; with a site
+    calibration (``site-calibrated P(<name>)``) only when the bar shows that calibrated
+    probability (then the threshold applies to it), else None."""
+    name = str(dec.get("score_name"))
+    calibrated = name.startswith(CALIBRATED)
+    i = {f"P({n})": i for i, n in enumerate(names)}.get(name.removeprefix(CALIBRATED))
+    if i is None or not calibrated:
+        return i
+    score = dec.get("score")
+    return i if score is not None and abs(float(score) - values[i]) < 1e-6 else None
