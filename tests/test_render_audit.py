@@ -193,3 +193,25 @@ def test_calibrated_decision_keeps_its_threshold_and_spread_on_the_bar():
         decision={"score_name": "P(moderate_severe | murmur)", "score": 0.8,
                   "threshold": 0.56, "interval": [0.7, 0.9]}))
     assert graded.threshold is None  # a conditional score is not a bar's value
+
+
+def test_log_mel_colour_range_ignores_digital_silence():
+    """A recording with long digitally silent gaps: the silent frames (one constant
+    floor) no longer set the colour range's low end, which had pushed every sound into
+    the top colours."""
+    from types import SimpleNamespace
+
+    from heartsound.plotting.scene import attention_image
+
+    n_frames, n_mels = 200, 8
+    sound = np.linspace(0.0, 1.0, 100 * n_mels).reshape(100, n_mels)
+    spec = np.concatenate([np.full((100, n_mels), -1.0), sound])  # first half silent
+    r = SimpleNamespace(attention_times_s=np.arange(n_frames) * 0.016, spectrogram=spec,
+                        attention_freqs_hz=np.arange(n_mels) * 100.0,
+                        attention=np.ones(n_frames))
+    _, _, _, vmin, vmax, amap = attention_image(r, 1000)
+    assert vmin == pytest.approx(np.percentile(sound, 1)) and vmax == pytest.approx(
+        np.percentile(sound, 99.5))
+    assert amap is None
+    r.spectrogram = sound  # without silence: as before
+    assert attention_image(r, 1000)[3] == pytest.approx(np.percentile(sound, 1))

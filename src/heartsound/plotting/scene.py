@@ -264,7 +264,9 @@ def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
         Band centres (band numbers when the result has none).
     spec : np.ndarray [shape=(n_frames, n_mels)]
     vmin, vmax : float
-        Colour range: 1st and 99.5th percentiles.
+        Colour range: 1st and 99.5th percentiles of the frames above the spectrogram's
+        floor (digital silence is one constant value: counted in, a silent stretch
+        would set ``vmin`` and wash the recording's sounds out to the top colours).
     amap : np.ndarray [shape=(n_frames, n_mels)] or None
         The attention map scaled to its peak (None when it has no frequency axis or is
         all zero).
@@ -273,7 +275,8 @@ def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     spec, tsp = pool_frames(result.spectrogram, ts, n)
     fs = result.attention_freqs_hz
     fs = np.arange(spec.shape[1]) if fs is None else np.asarray(fs, dtype=float)
-    vmin, vmax = np.percentile(spec, [1, 99.5])
+    live = spec.max(axis=1) > spec.min()
+    vmin, vmax = np.percentile(spec[live] if live.any() else spec, [1, 99.5])
     amap = np.asarray(result.attention)
     if amap.ndim == 2 and amap.max() > 0:
         amap = pool_frames(amap, ts, n)[0]
