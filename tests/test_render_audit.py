@@ -215,3 +215,25 @@ def test_log_mel_colour_range_ignores_digital_silence():
     assert amap is None
     r.spectrogram = sound  # without silence: as before
     assert attention_image(r, 1000)[3] == pytest.approx(np.percentile(sound, 1))
+
+
+def test_console_says_the_no_beats_reason_once_and_counts_cycles_in_english():
+    """``heartsound analyze`` printed the long no-heart-sounds reason four times (under
+    the heart rate and again for each task) and "1 cycles"; ``segment`` printed "n/a bpm"."""
+    from heartsound.cli.analyze import format_summary
+    from heartsound.cli.segment import _summary
+
+    why = "no heart sounds found: 0% of the recording holds repeating sounds (details)"
+    no_beats = {"available": False, "label": None, "probabilities": {}, "uncertain": True,
+                "assessable": False, "reason": f"not assessable: {why}"}
+    d = {"source": "a.wav", "duration_s": 9.0, "sr": 2000, "heart_rate_bpm": None,
+         "n_cycles": 0, "quality": {"usable": False, "score": 0.1, "reasons": []},
+         "segmentation": {"method": "neural", "presence": {"reason": why}},
+         "classification": {"abnormal": no_beats, "murmur": no_beats}}
+    text = format_summary(d)
+    assert text.count("(details)") == 1
+    assert "  abnormal     not assessable (no heart sounds found, see above)" in text
+    d.update(heart_rate_bpm=60.0, n_cycles=1, classification={})
+    assert "60 bpm, 1 cycle (segmentation" in format_summary(d)
+    seg = {"heart_rate_bpm": None, "intervals": {"n_cycles": 0}, "events": []}
+    assert "heart rate n/a, 0 cycles, 0 sounds" in _summary("a.wav", seg, {}, {})

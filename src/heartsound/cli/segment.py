@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _summary(f: Any, d: dict[str, Any], written: dict[str, Any], notes: dict[str, str]
              ) -> str:
-    hr = d["heart_rate_bpm"]
-    line = (f"{f}: heart rate {'n/a' if hr is None else f'{hr:.0f}'} bpm, "
-            f"{d['intervals']['n_cycles']} cycles, {len(d['events'])} sounds -> "
+    hr, n = d["heart_rate_bpm"], d["intervals"]["n_cycles"]
+    line = (f"{f}: heart rate {'n/a' if hr is None else f'{hr:.0f} bpm'}, "
+            f"{n} cycle{'' if n == 1 else 's'}, {len(d['events'])} sounds -> "
             + ", ".join(str(p) for p in written.values()))
     return "\n".join([line, *(f"  note {code}: {text}" for code, text in notes.items())])
 
