@@ -237,3 +237,17 @@ def test_console_says_the_no_beats_reason_once_and_counts_cycles_in_english():
     assert "60 bpm, 1 cycle (segmentation" in format_summary(d)
     seg = {"heart_rate_bpm": None, "intervals": {"n_cycles": 0}, "events": []}
     assert "heart rate n/a, 0 cycles, 0 sounds" in _summary("a.wav", seg, {}, {})
+
+
+def test_html_warning_does_not_speak_of_a_classification_that_was_not_made():
+    """A recording without heart sounds: the HTML's quality warning said "the
+    classification below is uncertain" where no classification was made."""
+    import heartsound
+    from heartsound.report import html_report
+
+    d = heartsound.analyze(np.full(10 * 2000, 0.5), sr=2000, tasks=("murmur",)).to_dict()
+    assert not d["quality"]["usable"] and not d["classification"]["murmur"]["probabilities"]
+    page = html_report(d)
+    assert "could not be classified" in page and "is uncertain" not in page
+    d["classification"] = {"murmur": _entry(uncertain=True)}
+    assert "classification below is uncertain" in html_report(d)

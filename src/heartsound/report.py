@@ -257,8 +257,11 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
                f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
     warn = ""
     if not d["quality"]["usable"]:
+        graded = any(c.get("probabilities") for c in d["classification"].values())
         warn = ('<p class="warn">The recording did not pass the quality check; the '
-                'classification below is uncertain and should not be relied on.</p>')
+                + ("classification below is uncertain and should not be relied on."
+                   if graded else "recording could not be classified (see below).")
+                + "</p>")
     name = e(display_text(Path(d["source"]).name))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f'<meta name="generator" content="{e(GENERATOR)}">',
