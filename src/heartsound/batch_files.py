@@ -34,7 +34,7 @@ from typing import Any
 from .classification.tasks import LABELS
 from .errors import HeartsoundError, OutputError, ParameterError
 from .serialize import display_text as display  # printable file names
-from .serialize import write_atomic
+from .serialize import unavailable_text, write_atomic
 
 __all__ = ["audio_extensions", "find_inputs", "output_targets", "OutputLock",
            "BatchLockedError", "LOCK_NAME", "display", "csv_columns", "summary_row",
@@ -187,7 +187,10 @@ def summary_row(d: dict[str, Any], path: str) -> dict[str, Any]:
         "n_cycles": d["n_cycles"], "segmentation_method": d["segmentation"].get("method"),
     }
     for t, c in d["classification"].items():
-        row[f"{t}_label"] = c.get("label") if c.get("available", True) else "unavailable"
+        # as the report: "not assessable" (no heart sounds; severity of an unknown
+        # murmur) or "unavailable" (the model could not run), never an empty label
+        row[f"{t}_label"] = (unavailable_text(c)[0] if not c.get("available", True)
+                             else c.get("label") or "not assessable")
         row[f"{t}_uncertain"] = bool(c.get("uncertain", False))
         for lab, p in c.get("probabilities", {}).items():
             row[f"{t}_p_{lab}"] = p

@@ -194,8 +194,9 @@ def _classification_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _evidence_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Per task: the occlusion drop of the decision score per phase (share of the drop,
-    share of time)."""
+    """Per task: the change of the decision score when each phase is occluded (minus its
+    ``drop``, signed as the console's ``evidence:`` line), the phase's share of the
+    decrease and of the time."""
     rows = []
     for task, c in d["classification"].items():
         ev = c.get("evidence_by_phase")
@@ -205,7 +206,7 @@ def _evidence_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
         for ph in STATES:
             e = ev.get(ph) or {}
             share = "n/a" if e.get("share") is None else f"{100 * e['share']:.0f} %"
-            cells.append(f"{e.get('drop', 0.0):+.2f} ({share} of drop, "
+            cells.append(f"{-e.get('drop', 0.0):+.2f} ({share} of the decrease, "
                          f"{100 * (e.get('time_share') or 0.0):.0f} % of time)")
         rows.append((task, f"{ev['score']} {ev['full']:.2f}", *cells))
     return rows
@@ -226,9 +227,9 @@ def _attention_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 _EVIDENCE_NOTE = ("Change of the decision score when the log-Mel frames of one phase are "
-                  "replaced by the recording's background level (positive: the phase "
-                  "holds evidence for the label). Compare each phase's share of the drop "
-                  "with its share of time (chance).")
+                  "replaced by the recording's background level (negative: the phase "
+                  "held evidence for the label). Compare each phase's share of the "
+                  "decrease with its share of time (chance).")
 _ATTENTION_NOTE = ("Where the model's attention pooling put weight. It shows what the "
                    "model looked at, not what its decision depends on; see the occlusion "
                    "table for that.")
@@ -256,8 +257,11 @@ def html_report(analysis: Analysis | dict[str, Any], png: bytes | None = None) -
                f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
     warn = ""
     if not d["quality"]["usable"]:
+        graded = any(c.get("probabilities") for c in d["classification"].values())
         warn = ('<p class="warn">The recording did not pass the quality check; the '
-                'classification below is uncertain and should not be relied on.</p>')
+                + ("classification below is uncertain and should not be relied on."
+                   if graded else "recording could not be classified (see below).")
+                + "</p>")
     name = e(display_text(Path(d["source"]).name))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f'<meta name="generator" content="{e(GENERATOR)}">',

@@ -61,12 +61,14 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
     hr = d["heart_rate_bpm"]
     method = seg.get("method") or "unavailable"
     caveat = "  [uncertain: poor quality]" if hr is not None and not q["usable"] else ""
+    n = d["n_cycles"]
     lines.append(f"  heart rate   {'n/a' if hr is None else f'{hr:.0f} bpm'}, "
-                 f"{d['n_cycles']} cycles (segmentation: {method}){caveat}")
+                 f"{n} cycle{'' if n == 1 else 's'} (segmentation: {method}){caveat}")
     if seg.get("note"):
         lines.append(f"               {seg['note']}")
-    if (seg.get("presence") or {}).get("reason"):
-        lines.append(f"               {seg['presence']['reason']}")
+    presence = (seg.get("presence") or {}).get("reason")
+    if presence:
+        lines.append(f"               {presence}")
     for code, note in q.get("notes", {}).items():
         lines.append(f"  note         {code}: {note}")
     ty = d.get("typicality")
@@ -78,6 +80,8 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
     for task, c in d["classification"].items():
         if not c.get("available", True):
             word, why = unavailable_text(c)
+            if why and why == presence:  # printed in full under the heart rate
+                why = f"{why.split(':', 1)[0]}, see above"
             lines.append(f"  {task:<12} {word} ({why})")
             continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())

@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _summary(f: Any, d: dict[str, Any], written: dict[str, Any], notes: dict[str, str]
              ) -> str:
-    hr = d["heart_rate_bpm"]
-    line = (f"{f}: heart rate {'n/a' if hr is None else f'{hr:.0f}'} bpm, "
-            f"{d['intervals']['n_cycles']} cycles, {len(d['events'])} sounds -> "
+    hr, n = d["heart_rate_bpm"], d["intervals"]["n_cycles"]
+    line = (f"{f}: heart rate {'n/a' if hr is None else f'{hr:.0f} bpm'}, "
+            f"{n} cycle{'' if n == 1 else 's'}, {len(d['events'])} sounds -> "
             + ", ".join(str(p) for p in written.values()))
     return "\n".join([line, *(f"  note {code}: {text}" for code, text in notes.items())])
 
@@ -46,10 +46,11 @@ def main(args: argparse.Namespace) -> int:
     """
     from ..errors import ParameterError
     from ..io import load
+    from ..plotting.scene import short_name
     from ..report import check_replaceable, mark_png, write_named
     from ..segmentation import segment
     from ..segmentation.plot import segmentation_png
-    from ..serialize import display_text, json_text, tsv_text
+    from ..serialize import json_text, tsv_text
 
     kwargs: dict[str, Any] = {}
     if args.model is not None:
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         d = seg.to_dict()
         blobs: dict[str, bytes | str] = {"tsv": tsv_text(d["states"])}
         if not args.no_plot:
-            title = f"{display_text(stem)} ({seg.method})"
+            title = f"{short_name(stem)} ({seg.method})"  # clear of the legend
             blobs["png"] = mark_png(segmentation_png(rec.y, rec.sr, seg, title=title))
         written = write_named(out, stem, blobs)
         if args.json:

@@ -258,7 +258,7 @@ def plot_probabilities(task: str, c: Mapping[str, Any], *, ax: Axes | None = Non
     ax.set_xlim(0, 1)
     ax.set_xticks([0.0, 0.5, 1.0])
     for yi, v in enumerate(p.values):
-        ax.text(p.value_x(v), yi, f"{v:.2f}", va="center", fontsize=8)
+        ax.text(p.value_x(yi, v), yi, f"{v:.2f}", va="center", fontsize=8)
     if p.threshold is not None:
         i, x = p.threshold
         ax.plot([x] * 2, [i - 0.45, i + 0.45], color="k", lw=1.5, ls="--")

@@ -288,7 +288,7 @@ def _probabilities(c: Canvas, p: Panel, pp: ProbabilityPanel) -> None:
         c.rect(x0, y0, x1, y1, colour)
         if pp.hatched:
             _hatch(c, x0, y0, x1, y1)
-        c.text(float(p.x(pp.value_x(v))), float(p.y(i)), f"{v:.2f}", 8, va="center")
+        c.text(float(p.x(pp.value_x(i, v))), float(p.y(i)), f"{v:.2f}", 8, va="center")
     if pp.threshold is not None:
         i, x = pp.threshold
         c.line([p.x(x)] * 2, [p.y(i - 0.45), p.y(i + 0.45)], "k", 1.5, dash=(3.7, 1.6))

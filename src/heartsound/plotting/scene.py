@@ -10,16 +10,16 @@ curves), the probability rows and the layouts of both figures; nothing here draw
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..serialize import display_text, unavailable_text
+from ..serialize import display_text
 from ..vocab import DIASTOLE, S1, S2, SYSTOLE
+from .bars import (UNAVAILABLE_TEXT, VALUE_GAP, VALUE_TEXT_WIDTH, ProbabilityPanel, empty_text,
+                   probability_panel)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import Analysis
@@ -29,7 +29,8 @@ __all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "cav
            "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
            "spectrogram_db", "SPECTROGRAM_SR", "empty_text", "attention_image", "cell_edges", "ProbabilityPanel",
            "probability_panel", "grid_boxes", "SEGMENTATION_FIGSIZE", "SEGMENTATION_ADJUST",
-           "segmentation_title", "reference_colour", "REFERENCE_MARKER_PT", "figure_box"]
+           "segmentation_title", "short_name", "reference_colour", "UNAVAILABLE_TEXT",
+           "VALUE_TEXT_WIDTH", "VALUE_GAP", "REFERENCE_MARKER_PT", "figure_box"]
 
 #: Band colour of each state.
 PHASE_COLOURS = {S1: "#d62728", SYSTOLE: "#ffbb78", S2: "#1f77b4", DIASTOLE: "#aec7e8"}
@@ -58,11 +59,28 @@ _ATTENTION_PREFERENCE = ("murmur", "abnormal", "severity")
 Rows = Iterable[tuple[float, float, int]]
 
 
+#: Longest file name (characters) a figure title shows whole (:func:`short_name`): the
+#: report title (10 pt) keeps its state on the 11 in line, the segmentation title
+#: (9 pt, centred) stays clear of the legend.
+NAME_CHARS = 44
+
+
+def short_name(name: str, limit: int = NAME_CHARS) -> str:
+    """``name`` shown in a figure title: as is up to ``limit`` characters, else its start
+    and its end (the take number, the extension) around an ellipsis, ``limit`` long. A
+    name that is not UTF-8 (lone surrogates) cannot be drawn: shown as ``\\xNN``."""
+    name = display_text(name)
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 3
+    return f"{name[:limit - 1 - tail]}\u2026{name[-tail:]}"
+
+
 def title_text(d: Mapping[str, Any]) -> str:
-    """The report figure's title line from ``Analysis.to_dict()`` ``d``."""
+    """The report figure's title line from ``Analysis.to_dict()`` ``d`` (a long file name
+    shortened by :func:`short_name`, so the line fits the figure)."""
     seg, q, hr = d["segmentation"], d["quality"], d["heart_rate_bpm"]
-    # a name that is not UTF-8 (lone surrogates) cannot be drawn: shown as \xNN
-    title = f"{display_text(Path(d['source']).name)}: {d['duration_s']:.1f} s"
+    title = f"{short_name(Path(d['source']).name)}: {d['duration_s']:.1f} s"
     if seg.get("method"):
         title += f", segmentation {seg['method']}, {d['n_cycles']} cycles"
     if hr is not None:
@@ -246,7 +264,9 @@ def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
         Band centres (band numbers when the result has none).
     spec : np.ndarray [shape=(n_frames, n_mels)]
     vmin, vmax : float
-        Colour range: 1st and 99.5th percentiles.
+        Colour range: 1st and 99.5th percentiles of the frames above the spectrogram's
+        floor (digital silence is one constant value: counted in, a silent stretch
+        would set ``vmin`` and wash the recording's sounds out to the top colours).
     amap : np.ndarray [shape=(n_frames, n_mels)] or None
         The attention map scaled to its peak (None when it has no frequency axis or is
         all zero).
@@ -255,7 +275,8 @@ def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     spec, tsp = pool_frames(result.spectrogram, ts, n)
     fs = result.attention_freqs_hz
     fs = np.arange(spec.shape[1]) if fs is None else np.asarray(fs, dtype=float)
-    vmin, vmax = np.percentile(spec, [1, 99.5])
+    live = spec.max(axis=1) > spec.min()
+    vmin, vmax = np.percentile(spec[live] if live.any() else spec, [1, 99.5])
     amap = np.asarray(result.attention)
     if amap.ndim == 2 and amap.max() > 0:
         amap = pool_frames(amap, ts, n)[0]
@@ -273,74 +294,6 @@ def cell_edges(centres: np.ndarray) -> np.ndarray:
         return np.array([c[0] - 0.5, c[0] + 0.5])
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-
-
-@dataclass
-class ProbabilityPanel:
-    """What a task's probability panel shows.
-
-    ``names``/``values``/``colours``: one bar per class, top to bottom (empty when the
-    classifier is unavailable); ``threshold``: ``(bar, x)`` of the dashed decision mark;
-    ``interval``: ``(bar, score, low, high)`` of the spread error bar; ``rule``: the
-    decision rule wrapped for the x label.
-    """
-
-    task: str
-    title: str
-    names: list[str] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    colours: list[str] = field(default_factory=list)
-    hatched: bool = False
-    threshold: tuple[int, float] | None = None
-    interval: tuple[int, float, float, float] | None = None
-    rule: str = ""
-    empty_text: str = "classifier\nunavailable"
-
-    @property
-    def available(self) -> bool:
-        return bool(self.names)
-
-    def value_x(self, v: float) -> float:
-        """Where the value text of a bar of length ``v`` starts."""
-        return min(v + 0.02, 0.8)
-
-
-#: Text of a panel whose classifier did not run (see :func:`empty_text`).
-UNAVAILABLE_TEXT = "classifier\nunavailable"
-
-
-def empty_text(c: Mapping[str, Any]) -> str:
-    """What a probability panel without bars says: why the classifier gave no
-    probabilities. A recording judged to hold no heart sounds is *not assessable* (the
-    classifier is there; the first clause of the reason is shown), anything else is
-    :data:`UNAVAILABLE_TEXT`."""
-    word, why = unavailable_text(c)
-    if word == "unavailable":
-        return UNAVAILABLE_TEXT
-    why = why.split(":", 1)[0].strip()
-    return f"{word}:\n" + textwrap.fill(why, 24) if why else word
-
-
-def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
-    """The probability panel of ``task`` from its ``to_dict()`` entry ``c``: bars (the
-    predicted class green, hatched when uncertain), the threshold and spread on the bar
-    whose probability is the decision score (``P(<name>)``), the rule."""
-    probs = c.get("probabilities") or {}
-    if not probs:
-        return ProbabilityPanel(task, task, empty_text=empty_text(c))
-    names, label, dec = list(probs), c.get("label"), c.get("decision") or {}
-    shown = "not assessable" if label is None else label
-    p = ProbabilityPanel(
-        task, f"{task}: {shown}" + (" (uncertain)" if c.get("uncertain") else ""),
-        names, [float(v) for v in probs.values()],
-        ["#2ca02c" if n == label else "#999999" for n in names], bool(c.get("uncertain")),
-        rule=textwrap.fill(dec["rule"], 48) if dec.get("rule") else "")
-    i = {f"P({n})": i for i, n in enumerate(names)}.get(str(dec.get("score_name")))
-    if i is not None and dec.get("threshold") is not None:
-        p.threshold = (i, float(dec["threshold"]))
-    if i is not None and dec.get("interval") is not None and dec.get("score") is not None:
-        p.interval = (i, float(dec["score"]), *map(float, dec["interval"]))
-    return p
 
 
 def _cells(n: int, lo: float, hi: float, space: float,
