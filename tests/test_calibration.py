@@ -233,7 +233,9 @@ def test_cli_calibrate_then_analyze(tmp_path, capsys):
     assert cal.input_scale is None  # per-band input normalisation only when asked
     assert cal.provenance["n_per_class"] == {"abnormal": 2, "normal": 2}
     assert cal.provenance["labels"] == "labels.csv"
-    capsys.readouterr()
+    err = capsys.readouterr().err  # not a terminal: one progress line per file, no \r
+    assert "\r" not in err and [ln for ln in err.splitlines() if ln.startswith("scored")] \
+        == [f"scored {i}/4" for i in range(1, 5)]
     assert cli_main(["analyze", str(audio / "r0.wav"), "--tasks", "abnormal",
                      "--calibration", str(out), "--json", "--no-plots",
                      "--out", str(tmp_path / "res")]) == 0

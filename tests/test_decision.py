@@ -276,3 +276,15 @@ def test_row_labels_are_aggregate_patient_of_each_row(task):
     want = [aggregate_patient(task, q[None], rules)[0] for q in p]
     assert list(got) == want
     assert len(set(want)) == k  # every label occurs
+
+
+def test_summary_says_window_for_one_and_windows_for_more():
+    from heartsound.classification.decision import summary_lines
+
+    def spread(n):
+        c = {"decision": {"rule": "r", "interval": [0.1, 0.2], "score": 0.15,
+                          "score_name": "P(x)", "n_crops": n, "stability": 1.0}}
+        return next(ln for ln in summary_lines(c) if ln.startswith("spread"))
+
+    assert "resamples of 1 window;" in spread(1)
+    assert "resamples of 9 windows;" in spread(9)

@@ -308,8 +308,9 @@ def summary_lines(c: dict[str, Any]) -> list[str]:
     lines = [f"rule: {dec['rule']}"]
     if dec.get("interval") is not None and dec.get("score") is not None:
         lo, hi = dec["interval"]
+        n = dec["n_crops"]
         lines.append(f"spread: {dec['score_name']} {lo:.2f}-{hi:.2f} over resamples of "
-                     f"{dec['n_crops']} windows; same label in "
+                     f"{n} window{'' if n == 1 else 's'}; same label in "
                      f"{_pct(dec.get('stability'))}")
     ev = evidence_text(c.get("evidence_by_phase"))
     if ev:

@@ -50,8 +50,13 @@ def main(args: argparse.Namespace) -> int:
 
     rows = read_labels(args.labels, args.task, args.audio)
 
+    live = sys.stderr.isatty()  # redraw one line on a terminal; one line per file elsewhere
+
     def tick(i: int, n: int) -> None:
-        print(f"\rscored {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
+        if live:
+            print(f"\rscored {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
+        else:
+            print(f"scored {i}/{n}", file=sys.stderr)
 
     files, scale = [f for f, _ in rows], None
     if args.band_norm:
