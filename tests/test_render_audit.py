@@ -192,7 +192,34 @@ def test_calibrated_decision_keeps_its_threshold_and_spread_on_the_bar():
         probabilities={"normal": 0.1, "mild": 0.2, "moderate_severe": 0.7},
         decision={"score_name": "P(moderate_severe | murmur)", "score": 0.8,
                   "threshold": 0.56, "interval": [0.7, 0.9]}))
-    assert graded.threshold is None  # a conditional score is not a bar's value
+    # a conditional score is drawn on the conditional bars it was read from
+    assert graded.names == ["mild", "moderate_severe"] and graded.threshold == (1, 0.56)
+
+
+def test_severity_bars_are_the_ones_its_decision_read():
+    """Issue 15: the highlighted severity label was often not the largest bar (graded on
+    P(grade | murmur), or not graded at all without a murmur). Graded: the bars are the
+    conditional distribution among the grades, the score's bar carries the threshold and
+    the label is the green bar; not graded: the model's bars drawn faded, none green."""
+    from heartsound.plotting.bars import UNUSED_COLOUR
+    from heartsound.plotting.scene import probability_panel
+
+    probs = {"normal": 0.04, "mild": 0.28, "moderate_severe": 0.68}
+    graded = probability_panel("severity", _entry(
+        probabilities=probs, label="moderate_severe",
+        decision={"graded": True, "score_name": "P(moderate_severe | murmur)",
+                  "score": 0.708333, "threshold": 0.56, "interval": [0.67, 0.74]}))
+    assert graded.names == ["mild", "moderate_severe"]
+    assert graded.values == pytest.approx([0.291667, 0.708333], abs=1e-6)
+    assert graded.threshold == (1, 0.56) and graded.interval[0] == 1
+    assert graded.colours[1] == "#2ca02c" and "given murmur" in graded.title
+    ungraded = probability_panel("severity", _entry(
+        probabilities={"normal": 0.43, "mild": 0.52, "moderate_severe": 0.05},
+        label="normal", decision={"graded": False, "score_name": "murmur",
+                                  "rule": "murmur Absent -> not graded -> normal"}))
+    assert ungraded.names == ["normal", "mild", "moderate_severe"]
+    assert set(ungraded.colours) == {UNUSED_COLOUR} and ungraded.threshold is None
+    assert ungraded.title == "severity: normal (not graded)"
 
 
 def test_log_mel_colour_range_ignores_digital_silence():

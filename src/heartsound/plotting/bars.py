@@ -6,6 +6,7 @@ bar's value text goes, and what a panel without probabilities says.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,12 +90,15 @@ def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
     probs = c.get("probabilities") or {}
     if not probs:
         return ProbabilityPanel(task, task, empty_text=empty_text(c))
-    names, label, dec = list(probs), c.get("label"), c.get("decision") or {}
+    label, dec = c.get("label"), c.get("decision") or {}
+    names, values, note = _shown_bars(probs, dec)
     shown = "not assessable" if label is None else label
+    used = dec.get("graded") is not False  # an ungraded severity does not read its bars
     p = ProbabilityPanel(
-        task, f"{task}: {shown}" + (" (uncertain)" if c.get("uncertain") else ""),
-        names, [float(v) for v in probs.values()],
-        ["#2ca02c" if n == label else "#999999" for n in names], bool(c.get("uncertain")),
+        task, f"{task}: {shown}" + note + (" (uncertain)" if c.get("uncertain") else ""),
+        names, values,
+        [("#2ca02c" if n == label else "#999999") if used else UNUSED_COLOUR for n in names],
+        bool(c.get("uncertain")),
         rule=textwrap.fill(dec["rule"], 48) if dec.get("rule") else "")
     i = _score_bar(names, p.values, dec)
     if i is not None and dec.get("threshold") is not None:
@@ -102,6 +106,32 @@ def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
     if i is not None and dec.get("interval") is not None and dec.get("score") is not None:
         p.interval = (i, float(dec["score"]), *map(float, dec["interval"]))
     return p
+
+
+#: Colour of bars the decision did not read (severity not graded: no murmur).
+UNUSED_COLOUR = "#dddddd"
+#: A decision score ``P(<class> | <event>)`` is a probability among the classes other than
+#: this one (severity given a murmur: among the grades other than ``normal``).
+CONDITIONED_OUT = {"murmur": "normal"}
+
+
+def _shown_bars(probs: Mapping[str, float], dec: Mapping[str, Any]
+                ) -> tuple[list[str], list[float], str]:
+    """The bars of a panel ``(names, values, title note)``: the model's probabilities,
+    or, when the decision score is conditional (``P(moderate_severe | murmur)``: severity
+    graded because the murmur classifier says Present), the conditional distribution it
+    was read from, so that the bar carries the score its threshold applies to; an
+    ungraded severity keeps the model's bars (drawn faded) and says so."""
+    names, values = list(probs), [float(v) for v in probs.values()]
+    if dec.get("graded") is False:
+        return names, values, " (not graded)"
+    m = re.fullmatch(r"P\((\w+) \| (\w+)\)", str(dec.get("score_name")))
+    out = CONDITIONED_OUT.get(m.group(2)) if m else None
+    if out is None or out not in probs:
+        return names, values, ""
+    keep = [(n, v) for n, v in zip(names, values) if n != out]
+    total = sum(v for _, v in keep) or 1.0
+    return [n for n, _ in keep], [v / total for _, v in keep], f" (given {m.group(2)})"
 
 
 #: Prefix of a decision score that a site calibration made (``calibration.applying``).
@@ -114,6 +144,9 @@ def _score_bar(names: list[str], values: list[float], dec: Mapping[str, Any]) ->
     probability (then the threshold applies to it), else None."""
     name = str(dec.get("score_name"))
     calibrated = name.startswith(CALIBRATED)
+    m = re.fullmatch(r"P\((\w+) \| (\w+)\)", name)
+    if m and m.group(2) in CONDITIONED_OUT:  # the bar of x among the conditional bars
+        name = f"P({m.group(1)})"
     i = {f"P({n})": i for i, n in enumerate(names)}.get(name.removeprefix(CALIBRATED))
     if i is None or not calibrated:
         return i
