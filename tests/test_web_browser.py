@@ -156,6 +156,14 @@ def test_compare_with_annotation_and_escaping(page, site, tmp_path):
     page.click("#list tr.row[data-id='9979_AV.flac']")
     page.wait_for_function("window.heartsound.firstPaint !== null && "
                            "window.heartsound.id === '9979_AV.flac'", timeout=60_000)
+    # severity graded on P(grade | murmur): its bars are that conditional distribution,
+    # as in the report figure (mild and moderate_severe, summing to 1)
+    page.wait_for_selector(".task[data-task='severity'] .bar", timeout=60_000)
+    sev = page.locator(".task[data-task='severity']")
+    assert "(given murmur)" in sev.locator("strong").first.text_content()
+    widths = sev.locator(".bar > span").evaluate_all(
+        "els => els.map(e => parseFloat(e.style.width))")
+    assert len(widths) == 2 and abs(sum(widths) - 100) < 0.3
     page.click("#ref-folder")
     page.wait_for_selector("#differences ul")
     text = page.text_content("#differences")

@@ -43,13 +43,33 @@ export function qualityPanel(d) {
   return [q.usable ? null : el("p", { class: "warn" }, "The recording did not pass the quality check: the classification is uncertain."), table(rows)];
 }
 
-function probabilityBars(c) {
+// The bars a decision read, as heartsound.plotting.bars draws them in the report figure:
+// a conditional score P(grade | murmur) is read among the classes other than this one.
+const CONDITIONED_OUT = { murmur: "normal" };
+
+function shownBars(c) {
+  const dec = c.decision || {};
+  const entries = Object.entries(c.probabilities || {});
+  if (dec.graded === false) return { entries, note: " (not graded)", used: false, scoreBar: null };
+  const cond = /^P\((\w+) \| (\w+)\)$/.exec(dec.score_name || "");
+  const out = cond ? CONDITIONED_OUT[cond[2]] : undefined;
+  if (out !== undefined && entries.some(([n]) => n === out)) {
+    const keep = entries.filter(([n]) => n !== out);
+    const total = keep.reduce((s, [, p]) => s + p, 0) || 1;
+    return { entries: keep.map(([n, p]) => [n, p / total]), note: ` (given ${cond[2]})`,
+             used: true, scoreBar: cond[1] };
+  }
+  const plain = /^P\((\w+)\)$/.exec(dec.score_name || "");
+  return { entries, note: "", used: true, scoreBar: plain ? plain[1] : null };
+}
+
+function probabilityBars(c, shown) {
   const dec = c.decision || {};
   const out = [];
-  for (const [name, p] of Object.entries(c.probabilities || {})) {
-    const bar = el("div", { class: "bar", title: `${name} ${fmt(p, 3)}` },
+  for (const [name, p] of shown.entries) {
+    const bar = el("div", { class: shown.used ? "bar" : "bar unused", title: `${name} ${fmt(p, 3)}` },
                    el("span", { style: `width:${(100 * p).toFixed(1)}%` }));
-    if (dec.score_name === `P(${name})` && dec.threshold !== undefined && dec.threshold !== null) {
+    if (shown.scoreBar === name && dec.threshold !== undefined && dec.threshold !== null) {
       bar.append(el("i", { style: `left:${(100 * dec.threshold).toFixed(1)}%`, title: `threshold ${dec.threshold}` }));
     }
     out.push(el("div", {}, `${name} ${fmt(p, 2)}`, bar));
@@ -71,15 +91,18 @@ export function classificationPanel(d, onShowEvidence) {
   for (const [task, c] of Object.entries(d.classification || {})) {
     const box = el("div", { class: "task", "data-task": task });
     if (!c.available) {
-      box.append(el("strong", {}, task), " unavailable: ", c.reason || "");
+      const assess = c.assessable === false;  // no heart sounds: the model is there
+      box.append(el("strong", {}, task), assess ? " not assessable: " : " unavailable: ",
+                 (c.reason || "").replace(/^not assessable: /, ""));
       out.push(box);
       continue;
     }
     const dec = c.decision || {};
     const label = c.label === null ? "not assessable" : c.label;
-    box.append(el("div", {}, el("strong", {}, `${task}: ${label}`),
+    const shown = shownBars(c);
+    box.append(el("div", {}, el("strong", {}, `${task}: ${label}${shown.note}`),
                   c.uncertain ? el("span", { class: "bad" }, "  uncertain") : null));
-    box.append(...probabilityBars(c));
+    box.append(...probabilityBars(c, shown));
     const rows = [];
     if (dec.rule) rows.push(["rule", dec.rule]);
     if (dec.interval) rows.push(["interval over windows", `${fmt(dec.interval[0])} – ${fmt(dec.interval[1])}`]);
