@@ -113,3 +113,10 @@ def test_resamples_are_the_seeded_draw() -> None:
     for n in (1, 9, 40):
         want = np.random.default_rng(_SEED).integers(0, n, size=(N_BOOT, n))
         assert np.array_equal(_resamples(n), want) and not _resamples(n).flags.writeable
+
+
+def test_autocorrelation_of_rows_equals_row_by_row() -> None:
+    rows = np.random.default_rng(3).normal(size=(5, 200))
+    rows[2] = 1.5  # constant: all zeros, as a constant signal alone
+    assert np.array_equal(autocorrelation(rows), np.stack([autocorrelation(r) for r in rows]))
+    assert not autocorrelation(rows)[2].any()

@@ -114,7 +114,6 @@ class Frontend:
             v = self._memo[key] = make()
         return v
 
-
     def resampled(self, sr_out: int) -> np.ndarray:
         """``io.resample(y, sr, sr_out)`` [shape=(ceil(n sr_out / sr),)]."""
         return self.cached(("resampled", int(sr_out)),

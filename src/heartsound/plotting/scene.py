@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PHASE_COLOURS", "PHASE_ALPHA", "GRID", "FIGSIZE", "title_text", "caveat_lines",
            "attention_results", "curve_label", "attention_title", "phase_spans",
            "minmax_envelope", "attention_curve", "pool_frames", "scaled_curve",
-           "spectrogram_db", "SPECTROGRAM_SR", "empty_text", "attention_image", "cell_edges", "ProbabilityPanel",
+           "spectrogram_db", "spectrogram_input", "SPECTROGRAM_SR", "empty_text",
+           "attention_image", "cell_edges", "ProbabilityPanel",
            "probability_panel", "grid_boxes", "SEGMENTATION_FIGSIZE", "SEGMENTATION_ADJUST",
            "segmentation_title", "short_name", "reference_colour", "UNAVAILABLE_TEXT",
            "VALUE_TEXT_WIDTH", "VALUE_GAP", "REFERENCE_MARKER_PT", "figure_box"]
@@ -219,16 +220,25 @@ def scaled_curve(result: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return t, w / (float(np.max(w)) or 1.0)
 
 
-#: Rate (Hz) the plain spectrogram is computed at (:func:`spectrogram_db`).
+#: Rate (Hz) the plain spectrograms are computed at (:func:`spectrogram_input`).
 SPECTROGRAM_SR = 2000
+
+
+def spectrogram_input(y: np.ndarray, sr: float) -> tuple[np.ndarray, float]:
+    """``(y, sr)`` resampled to :data:`SPECTROGRAM_SR` when faster, so that a 256-sample
+    STFT window has 7.8 Hz bins whatever the recording's rate (at 44.1 kHz it would have
+    172 Hz bins: five rows up to 800 Hz); slower input is returned as it is."""
+    from ..resampling import resample
+
+    if sr <= SPECTROGRAM_SR:
+        return y, sr
+    return resample(np.asarray(y), int(sr), SPECTROGRAM_SR), SPECTROGRAM_SR
 
 
 def spectrogram_db(y: np.ndarray, sr: float, n: int, fmax: float = 800.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """STFT spectrogram (256-sample Hann windows, half overlap) in dB up to ``fmax`` Hz,
-    pooled to at most ``n`` frames. Input above :data:`SPECTROGRAM_SR` is resampled to it
-    first, so the frequency resolution (7.8 Hz, 128 ms windows) does not depend on the
-    recording's rate (at 44.1 kHz, 256 samples would give 172 Hz bins).
+    pooled to at most ``n`` frames, of :func:`spectrogram_input` (7.8 Hz bins at any rate).
 
     Returns
     -------
@@ -240,10 +250,7 @@ def spectrogram_db(y: np.ndarray, sr: float, n: int, fmax: float = 800.0
     """
     from scipy.signal import spectrogram
 
-    from ..resampling import resample
-
-    if sr > SPECTROGRAM_SR:
-        y, sr = resample(np.asarray(y), int(sr), SPECTROGRAM_SR), SPECTROGRAM_SR
+    y, sr = spectrogram_input(y, sr)
     nper = min(256, len(y))
     f, ts, sxx = spectrogram(y, fs=sr, nperseg=nper, noverlap=nper // 2, window="hann")
     keep = f <= min(fmax, sr / 2)

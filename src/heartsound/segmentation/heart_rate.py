@@ -51,16 +51,25 @@ _WINDOW_CHUNK = 256
 
 
 def autocorrelation(x: np.ndarray) -> np.ndarray:
-    """Biased autocorrelation of ``x - mean(x)``, normalised to 1 at lag 0.
+    """Biased autocorrelation of ``x - mean(x)``, normalised to 1 at lag 0 (all zeros for
+    a constant signal).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)] or [shape=(m, n)]
+        One signal, or ``m`` signals (rows), each on its own: the same numbers as row by
+        row.
 
     Returns
     -------
-    np.ndarray [shape=(n,)]
+    np.ndarray [shape=(n,)] or [shape=(m, n)]
         Lags ``0 .. n-1`` samples.
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    acf = lagged_products(x - x.mean())
-    return acf / acf[0] if acf[0] > 0 else np.zeros(x.size)
+    x = np.asarray(x, dtype=np.float64)
+    x = x if x.ndim == 2 else x.ravel()
+    acf = lagged_products(x - x.mean(axis=-1, keepdims=True))
+    lag0 = acf[..., :1]
+    return np.divide(acf, lag0, out=np.zeros_like(acf), where=lag0 > 0)
 
 
 def windowed_autocorrelation(x: np.ndarray, frame_rate: float, *, window_s: float = 4.0,
@@ -92,13 +101,13 @@ def windowed_autocorrelation(x: np.ndarray, frame_rate: float, *, window_s: floa
             starts.append(x.size - w)
     acc = np.zeros(w)
     windows = np.lib.stride_tricks.sliding_window_view(x, w)
-    for c in range(0, len(starts), _WINDOW_CHUNK):  # row by row, the numbers of
-        seg = windows[starts[c:c + _WINDOW_CHUNK]]  # autocorrelation() of each window
+    for c in range(0, len(starts), _WINDOW_CHUNK):  # a chunk of windows at once
+        seg = windows[starts[c:c + _WINDOW_CHUNK]]
         if clip_percentile is not None:
             seg = np.minimum(seg, np.percentile(seg, clip_percentile, axis=1,
                                                 keepdims=True))
-        for acf in lagged_products(seg - seg.mean(axis=1, keepdims=True)):
-            acc += acf / acf[0] if acf[0] > 0 else 0.0
+        for acf in autocorrelation(seg):            # added in order, as window by window
+            acc += acf
     return acc / len(starts)
 
 

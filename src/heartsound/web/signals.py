@@ -82,21 +82,18 @@ def spectrogram_png(y: np.ndarray, sr: float, *, t0: float | None = None,
     columns (time, left to right), ``height`` rows (0 Hz at the bottom to ``fmax``), dB
     over a 60 dB range, colour map ``magma`` (the report figure's table).
 
-    Input above :data:`~heartsound.plotting.scene.SPECTROGRAM_SR` is resampled to it
-    first, as in the report figure, so 256-sample windows give 7.8 Hz bins at any rate
-    (at 44.1 kHz they would give 172 Hz: five rows up to 800 Hz).
+    Computed on :func:`~heartsound.plotting.scene.spectrogram_input` as the report
+    figure's, so 256-sample windows give 7.8 Hz bins at any rate.
     """
     from scipy.signal import stft
 
     from ..plotting.colormap import MAGMA, colour_index
     from ..plotting.raster import Canvas
-    from ..plotting.scene import SPECTROGRAM_SR
+    from ..plotting.scene import spectrogram_input
 
     i0, i1 = window(y.size, sr, t0, t1)
     width, height = _columns(width), max(16, min(int(height), 1024))
-    part = np.asarray(y[i0:i1], dtype=np.float64)
-    if sr > SPECTROGRAM_SR:
-        part, sr = resample(part, int(sr), SPECTROGRAM_SR), SPECTROGRAM_SR
+    part, sr = spectrogram_input(np.asarray(y[i0:i1], dtype=np.float64), sr)
     nper = int(min(256, part.size))
     hop = max(1, min(nper // 2, part.size // width))
     f, _t, z = stft(part, fs=sr, nperseg=nper, noverlap=nper - hop, window="hann",
