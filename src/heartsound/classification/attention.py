@@ -40,14 +40,15 @@ def _accumulate(total: np.ndarray, cover: np.ndarray, ups: np.ndarray, starts: n
                 n_frames: int, crop_frames: int) -> None:
     """Add each upsampled crop of ``ups`` to ``total`` and 1 to ``cover`` on its frames,
     crop after crop."""
-    for up, s in zip(ups, starts):
-        if n_frames < crop_frames:  # tiled input: frames repeat, accumulate each
+    if n_frames < crop_frames:  # tiled input: a crop's frames repeat, accumulate each
+        for up, s in zip(ups, starts):
             frames = (s + np.arange(crop_frames)) % n_frames
             np.add.at(total, frames, up)
             np.add.at(cover, frames, 1.0)
-        else:  # distinct frames: the same sums as np.add.at, without its slow loop
-            total[s:s + crop_frames] += up
-            cover[s:s + crop_frames] += 1.0
+        return
+    for up, s in zip(ups, starts):  # distinct frames: np.add.at's sums, without its loop
+        total[s:s + crop_frames] += up
+        cover[s:s + crop_frames] += 1.0
 
 
 def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int,
