@@ -342,7 +342,7 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
     >>> import numpy as np
     >>> q = assess(np.random.default_rng(0).normal(0, 0.1, 20000), 2000)
     >>> q.usable, q.reasons[0]  # doctest: +ELLIPSIS
-    (False, 'no periodic heart sounds found...')
+    (False, 'irregular envelope...')
     """
     th = dict(THRESHOLDS)
     if thresholds:
@@ -379,15 +379,16 @@ def assess(y: Any, sr: int, *, thresholds: dict[str, float] | None = None,
                        "is near zero")
     if m["periodicity"] < th["min_periodicity"]:
         flags.append("aperiodic")
-        reasons.append(f"no periodic heart sounds found (envelope autocorrelation peak "
-                       f"{m['periodicity']:.2f} < {th['min_periodicity']:g})")
+        reasons.append(f"irregular envelope: autocorrelation peak {m['periodicity']:.2f} < "
+                       f"{th['min_periodicity']:g} (noise, a loud murmur or an irregular "
+                       "rhythm)")
     if m["band_share"] < th["min_band_share"]:
         flags.append("noisy")
         reasons.append(f"noisy: only {100 * m['band_share']:.0f}% of the power is in the "
                        "25-400 Hz heart-sound band")
     if m["kurtosis"] < th["min_kurtosis"]:
         flags.append("not_impulsive")
-        reasons.append(f"no distinct heart sounds: the 25-400 Hz signal is no more "
+        reasons.append(f"not impulsive: the 25-400 Hz signal is no more "
                        f"impulsive than noise (kurtosis {m['kurtosis']:.1f} < "
                        f"{th['min_kurtosis']:g})")
     if m["spike_share"] > th["max_spike_share"]:
