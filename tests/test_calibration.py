@@ -236,6 +236,9 @@ def test_cli_calibrate_then_analyze(tmp_path, capsys):
     err = capsys.readouterr().err  # not a terminal: one progress line per file, no \r
     assert "\r" not in err and [ln for ln in err.splitlines() if ln.startswith("scored")] \
         == [f"scored {i}/4" for i in range(1, 5)]
+    # 2 recordings of a class: too few for a cross-validated estimate, and it says so
+    assert "no cross-validated estimate: needs at least 3" in err
+    assert cal.provenance["estimate"]["available"] is False
     assert cli_main(["analyze", str(audio / "r0.wav"), "--tasks", "abnormal",
                      "--calibration", str(out), "--json", "--no-plots",
                      "--out", str(tmp_path / "res")]) == 0

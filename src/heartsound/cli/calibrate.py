@@ -43,12 +43,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Score the labelled files, fit, write ``--out`` and print what was fitted."""
+    """Score the labelled files, fit, write ``--out`` and print what was fitted.
+
+    Exit code 0; 1 when some labelled files could not be read (each named on one line,
+    left out of the fit and listed in the file's provenance); 2 when nothing was written.
+    """
     from ..calibration import fit, read_labels, save, scores_of
+    from ..calibration.estimate import cross_validated, own_threshold
     from ..calibration.files import normalised_scores_of
     from ..serialize import json_text
 
-    rows = read_labels(args.labels, args.task, args.audio)
+    rows, skipped = readable(read_labels(args.labels, args.task, args.audio))
 
     live = sys.stderr.isatty()  # redraw one line on a terminal; one line per file elsewhere
 
@@ -58,20 +63,68 @@ def main(args: argparse.Namespace) -> int:
         else:
             print(f"scored {i}/{n}", file=sys.stderr)
 
-    files, scale = [f for f, _ in rows], None
+    files, labels, scale = [f for f, _ in rows], [lab for _, lab in rows], None
     if args.band_norm:
         raw, prof, scale = normalised_scores_of(args.task, files,
                                                 with_profiles=args.method == "adapt",
                                                 progress=tick)
+        own_raw, _ = scores_of(args.task, files)  # the uncalibrated model, as analyze runs it
     else:
         raw, prof = scores_of(args.task, files, with_profiles=args.method == "adapt",
                               progress=tick)
-    cal = fit(args.task, raw, [lab for _, lab in rows], method=args.method, profiles=prof,
-              input_scale=scale, provenance={"labels": args.labels.name})
+        own_raw = raw
+    est = cross_validated(args.task, raw, labels, own_threshold(args.task),
+                          method=args.method, profiles=prof, own_scores=own_raw)
+    cal = fit(args.task, raw, labels, method=args.method, profiles=prof,
+              input_scale=scale, provenance={"labels": args.labels.name, "estimate": est,
+                                             "skipped": skipped})
     save(cal, args.out)
+    print(estimate_text(est, len(labels)), file=sys.stderr)
     d = cal.to_dict()
     print(json_text({"out": str(args.out), "task": d["task"], "method": d["method"],
                      "threshold": d["threshold"],
                      "band_normalised": d["input_scale"] is not None,
                      "provenance": d["provenance"]}), end="")
-    return 0
+    return 1 if skipped else 0
+
+
+def readable(rows: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], list[dict]]:
+    """The labelled files that can be read, and one ``{"file", "error"}`` per file that
+    cannot (each also printed as one line): a bad file costs only itself."""
+    from ..errors import HeartsoundError
+    from ..io import load
+
+    good, skipped = [], []
+    for f, lab in rows:
+        try:
+            load(f)
+        except HeartsoundError as e:
+            print(f"heartsound: skipped: {e}", file=sys.stderr)
+            skipped.append({"file": str(f), "error": str(e)})
+        else:
+            good.append((f, lab))
+    if skipped:
+        print(f"heartsound: {len(skipped)} of {len(rows)} labelled files skipped; "
+              f"fitting on {len(good)}", file=sys.stderr)
+    return good, skipped
+
+
+def estimate_text(est: dict, n_files: int) -> str:
+    """One paragraph saying what the calibration is expected to do at the site."""
+    if not est["available"]:
+        return f"no cross-validated estimate: {est['reason']}"
+    c, u, iv = est["calibrated"], est["uncalibrated"], est["interval"]
+
+    def ba(d: dict, i: list[float]) -> str:
+        return (f"{d['balanced_accuracy']:.2f} ({i[0]:.2f}-{i[1]:.2f}; sensitivity "
+                f"{d['sensitivity']:.2f}, specificity {d['specificity']:.2f})")
+    diff = c["balanced_accuracy"] - u["balanced_accuracy"]
+    lo, hi = iv["difference"]
+    verdict = ("calibrating helps at this site" if lo > 0 else
+               "calibrating does worse at this site" if hi < 0 else
+               "these recordings cannot tell whether calibrating helps")
+    return (f"expected at this site, cross-validated over the {est['n']} labelled "
+            f"recordings ({est['folds']} folds; 95% intervals):\n"
+            f"  balanced accuracy, this calibration:     {ba(c, iv['calibrated'])}\n"
+            f"  balanced accuracy, the model's own rule: {ba(u, iv['uncalibrated'])}\n"
+            f"  difference {diff:+.2f} ({lo:+.2f} to {hi:+.2f}): {verdict}")
