@@ -107,3 +107,18 @@ def test_cli_skips_unreadable_labelled_files_and_says_so(tmp_path, capsys):
     assert [s["file"].rsplit("/", 1)[-1] for s in prov["skipped"]] == ["bad.wav", "gone.wav"]
     assert prov["estimate"]["available"] and prov["estimate"]["folds"] == 3
     assert json.loads(cap.out)["provenance"]["estimate"] == prov["estimate"]
+
+
+def test_calibrated_caveat_quotes_the_expected_accuracy(rng):
+    from heartsound.calibration import fit
+
+    raw, lab = _site(rng)
+    est = cross_validated("abnormal", raw, lab, 0.85, method="threshold")
+    cal = fit("abnormal", raw, lab, method="threshold", provenance={"estimate": est})
+    s = cal.summary()
+    assert s["expected"] == {"balanced_accuracy": 1.0, "interval": [1.0, 1.0]}
+    assert "Site-calibrated on 60 labelled recordings" in cal.caveat()
+    assert "expected balanced accuracy at that site 1.00 (1.00-1.00)" in cal.caveat()
+    assert "recalibrate" not in cal.caveat()
+    old = fit("abnormal", raw, lab, method="threshold")  # a file without an estimate
+    assert old.summary()["expected"] is None and "expected" not in old.caveat()

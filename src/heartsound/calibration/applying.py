@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import bundle
-from ..classification.decision import (CAVEATS, N_BOOT, SCORE_NAMES, Decision, _cmp,
+from ..classification.decision import (N_BOOT, SCORE_NAMES, Decision, _cmp,
                                        softmax)
 from ..classification.frontend import FrontendConfig, features
 from ..classification.inference import (ClassificationResult, classify, cohere_severity,
@@ -106,7 +106,7 @@ def apply(cal: Calibration, result: ClassificationResult,
                    rule=f"{name} {_cmp(q, cal.threshold)} ({where}) -> {label}",
                    interval=interval, stability=stab,
                    n_crops=0 if result.crop_probabilities is None
-                   else len(result.crop_probabilities), caveat=CAVEATS[task])
+                   else len(result.crop_probabilities), caveat=cal.caveat())
     out = replace(result, label=label, decision=dec,
                   probabilities={c: float(probs[c]) for c in labels})
     return out, {**cal.summary(), "raw_score": float(raw_p[k])}

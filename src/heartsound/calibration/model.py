@@ -140,11 +140,31 @@ class Calibration:
                 "params": self.params, "provenance": self.provenance}
 
     def summary(self) -> dict[str, Any]:
-        """What an analysis reports about the calibration it applied."""
+        """What an analysis reports about the calibration it applied (``expected``: the
+        cross-validated balanced accuracy at the site and its 95 % interval, from
+        ``heartsound calibrate``; None for files written before it was measured)."""
+        est = self.provenance.get("estimate") or {}
+        expected = None
+        if est.get("available"):
+            expected = {"balanced_accuracy": float(est["calibrated"]["balanced_accuracy"]),
+                        "interval": [float(v) for v in est["interval"]["calibrated"]]}
         return {"file": None if self.source is None else Path(self.source).name,
                 "sha256": self.sha256, "method": self.method, "fitted_on": self.n,
                 "threshold": float(self.threshold),
-                "band_normalised": self.input_scale is not None}
+                "band_normalised": self.input_scale is not None, "expected": expected}
+
+    def caveat(self) -> str:
+        """The caveat of a site-calibrated decision (replaces the model card's advice to
+        recalibrate)."""
+        where = self.summary()["file"] or "a calibration file"
+        text = (f"Screening aid, not a diagnosis. Site-calibrated on {self.n} labelled "
+                f"recordings ({where})")
+        exp = self.summary()["expected"]
+        if exp is not None:
+            lo, hi = exp["interval"]
+            text += (f"; expected balanced accuracy at that site {exp['balanced_accuracy']:.2f}"
+                     f" ({lo:.2f}-{hi:.2f}), cross-validated on them")
+        return text + "."
 
 
 def save(cal: Calibration, path: str | Path) -> Path:
