@@ -347,6 +347,9 @@ def main() -> None:
                            for t, d in alone.items()}
     out["nested_coherent"] = nested_pairs(recs, cm, cs, alone)
     out["alternatives_cv"] = alternatives(recs, mo, so)
+    # the CV winner among the alternatives, scored on the other split (same patients)
+    out["alternative_unknown_severity_model_loco"] = summarise(
+        patient_rows(recs, lm, ls, unknown="severity_model"))
     print(json.dumps(out, indent=1))
 
 
