@@ -128,13 +128,23 @@ def patient_decision(Pm: np.ndarray, Ps: np.ndarray, rules_m: dict[str, float],
     return lab_m, _severity(_lp(pp_s), m, rules_s, unknown)
 
 
+def severity_alone(Ps: np.ndarray, rules_s: dict[str, float], rule: str = "project"
+                   ) -> str:
+    """The severity model's own patient label (no murmur gate): ``aggregate_patient``
+    (``project``) or the most severe of its recordings' own labels (``worst``)."""
+    if rule == "worst":
+        return worst("severity", [aggregate_patient("severity", p[None], rules_s)[0]
+                                  for p in Ps])
+    return aggregate_patient("severity", Ps, rules_s)[0]
+
+
 def patient_rows(recs: Sequence[Any], mo: dict, so: dict, rule: str = "project",
                  unknown: str = "not_assessable", gate: float | None = None,
                  bias: float | None = None) -> list[dict[str, Any]]:
     """One row per patient with a murmur target and out-of-fold murmur probabilities:
     truths, the murmur fold (``mfold``), and, where the severity run holds the patient,
-    its fold (``sfold``), the severity model's own label (``alone``) and the coherent one
-    (``coherent``). ``gate``/``bias`` replace the folds' ``t_present``/``bias``."""
+    its fold (``sfold``), the severity model's own label (``alone``, by the same patient
+    ``rule``) and the coherent one (``coherent``). ``gate``/``bias`` replace the folds' ``t_present``/``bias``."""
     rows = []
     for pid, idx in patient_groups(recs).items():
         keys = [f"{recs[i].corpus}/{recs[i].id}" for i in idx]
@@ -149,7 +159,7 @@ def patient_rows(recs: Sequence[Any], mo: dict, so: dict, rule: str = "project",
             Ps = np.array([so[k][0] for k in keys])
             rules_s = dict(so[keys[0]][1], **({} if bias is None else {"bias": bias}))
             row["sfold"] = so[keys[0]][2]
-            row["alone"] = aggregate_patient("severity", Ps, so[keys[0]][1])[0]
+            row["alone"] = severity_alone(Ps, so[keys[0]][1], rule)
             row["murmur"], row["coherent"] = patient_decision(Pm, Ps, rules_m, rules_s,
                                                               rule, unknown)
         else:

@@ -130,3 +130,10 @@ def test_paired_difference_of_identical_decisions_is_zero():
     assert cf.paired_uar_difference(truth, pred, pred, n=50) == (0.0, 0.0, 0.0)
     d, lo, hi = cf.paired_uar_difference(truth, pred, truth, n=200)
     assert d == pytest.approx(1 - 1 / 3) and lo <= d <= hi
+
+
+def test_severity_alone_patient_rules():
+    # recording 0 is the most murmur-like (0.6) and mild; recording 1 (0.55) is ms
+    Ps = np.array([[0.4, 0.5, 0.1], [0.45, 0.05, 0.5]])
+    assert cf.severity_alone(Ps, SEV, "project") == "mild"
+    assert cf.severity_alone(Ps, SEV, "worst") == "moderate_severe"
