@@ -47,7 +47,8 @@ CAVEATS: dict[str, str] = {
     "murmur": ("Screening aid trained on CirCor (children, Brazil); external AUC 0.62 on "
                "PASCAL set A. Thresholds do not transfer between sites: recalibrate."),
     "severity": ("Graded only when the murmur classifier says Present. Rough systolic "
-                 "grade from CirCor (recall of mild 0.31), not a clinical assessment."),
+                 "grade from CirCor (recall of mild 0.34 in patients of the other "
+                 "campaign), not a clinical assessment."),
 }
 
 
