@@ -108,6 +108,10 @@ def test_no_signal_is_the_quality_checks_near_silence():
     assert no_signal_spans(_signal(10.0, (4.0, 4.3)), SR) == []  # shorter than 0.5 s
     note = no_signal_note(no_signal_spans(y, SR), 10.0)
     assert note.startswith("3.0 s (30% of the recording) hold no signal (4.0-7.0 s)")
+    from heartsound.plotting.scene import caveat_lines
+
+    d = {"quality": {"notes": {"no_signal": note}}, "classification": {"murmur": {}}}
+    assert caveat_lines(d) == [f"note: {note}"]  # first among the figure's caveats
 
 
 def test_no_attention_drawn_over_silence_and_the_stretch_is_labelled():

@@ -77,6 +77,5 @@ def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str |
     where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:5])
     more = f" and {len(spans) - 5} more" if len(spans) > 5 else ""
     return (f"{total:.1f} s ({100 * total / max(duration_s, 1e-9):.0f}% of the recording) "
-            f"hold no signal ({where}{more}); the classifiers read these stretches as part "
-            "of the recording, and such gaps can change their labels: check the result "
-            "on the recording without them")
+            f"hold no signal ({where}{more}); the classifiers read them as part of the "
+            "recording, and such gaps can change their labels")
