@@ -148,7 +148,8 @@ class Analysis:
     segmentation_note : str or None
         Why the requested method did not run.
     classification : dict of str to TaskResult
-        One entry per task, in the order asked.
+        One entry per task, in the order asked; severity asked without murmur also has
+        the murmur decision its rule reads, just before it (``computed_for``).
     typicality : dict or None
         How typical the recording is of the classifiers' training data
         (:func:`heartsound.classification.ood.typicality`: ``score``, ``threshold``,
