@@ -157,12 +157,14 @@ def test_matplotlib_draws_no_attention_over_silence_either():
 
 @pytest.mark.slow
 def test_analyze_notes_a_silent_stretch():
-    """A recording with 3 s of inserted zeros is analysed with a note saying where."""
+    """A recording with 3 s of inserted zeros is analysed with a note saying where, and
+    the stretch as data (``quality.no_signal_s``, for the web app's viewer)."""
     import heartsound
 
     y = _signal(12.0, GAP)
     d = heartsound.analyze(y, sr=SR, tasks=(), evidence=False).to_dict()
     assert "4.0-7.0 s" in d["quality"]["notes"]["no_signal"]
+    assert d["quality"]["no_signal_s"] == [pytest.approx(list(GAP))]
     d = heartsound.analyze(_signal(12.0), sr=SR, tasks=(), evidence=False).to_dict()
     assert "no_signal" not in d["quality"].get("notes", {})
 
@@ -295,7 +297,7 @@ def test_short_recording_spectrogram_reaches_both_ends(mapped):
     img = _pixels(figure_png(a))
     _, spec, _, _ = _boxes(max(1, len(tasks)))
     mid = (int(spec[1]) + int(spec[3])) // 2
-    x0, x1 = int(round(spec[0])), int(round(spec[2]))
+    x0, x1 = round(spec[0]), round(spec[2])
     for x in (x0, x0 + 1, x1 - 2, x1 - 1):
         assert img[mid - 20:mid + 20, x].min() < 250, x  # not white
     pytest.importorskip("matplotlib")
@@ -304,3 +306,48 @@ def test_short_recording_spectrogram_reaches_both_ends(mapped):
     old = _pixels(png_bytes(plot(a), dpi=90))
     for x in (x0 + 1, x1 - 2):
         assert old[mid - 20:mid + 20, x].min() < 250, x
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_web_viewer_greys_the_stretches_without_signal(tmp_path, data_root):
+    """The web app's viewer draws the result's ``quality.no_signal_s`` as the figure does
+    (grey, "no signal") and its quality panel prints the note; a real recording with 6 s
+    of zeros inserted, uploaded in headless Chromium."""
+    import soundfile as sf
+    from test_web_browser import ARGS, CHROMIUM, _playwright
+
+    from heartsound.web.launch import served
+
+    y, sr = sf.read(data_root / "circor2022/recordings/9979_AV.flac", dtype="int16")
+    half = y.size // 2
+    path = tmp_path / "gapped.flac"
+    sf.write(path, np.concatenate([y[:half], np.zeros(6 * sr, np.int16), y[half:]]), sr,
+             subtype="PCM_16")
+    gap = (half / sr, half / sr + 6.0)
+    sync_playwright = _playwright()
+    errors: list[str] = []
+    with served(None, log_dir=tmp_path) as s, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(s.url + "/")
+            page.set_input_files("#upload", str(path))
+            page.wait_for_function("window.heartsound.firstPaint !== null && "
+                                   "window.heartsound.id.startsWith('upload:')",
+                                   timeout=60_000)
+            spans = page.evaluate("window.heartsound.viewer.noSignal")
+            rgba = page.evaluate("""([t]) => {
+                const v = window.heartsound.viewer, dpr = devicePixelRatio;
+                return [...v.base.getContext('2d').getImageData(
+                    Math.round(v.x(t)) * dpr, 6 * dpr, 1, 1).data];
+            }""", [sum(gap) / 2])
+            quality = page.text_content("#quality")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert len(spans) == 1 and spans[0] == pytest.approx(gap, abs=0.03)
+    over_white = [c * rgba[3] / 255 + 255 * (1 - rgba[3] / 255) for c in rgba[:3]]
+    assert all(abs(c - 224) <= 3 for c in over_white), rgba  # 12 % black over the page
+    assert "no_signal: 6.0 s" in quality

@@ -154,6 +154,9 @@ class Analysis:
         How typical the recording is of the classifiers' training data
         (:func:`heartsound.classification.ood.typicality`: ``score``, ``threshold``,
         ``atypical``, ``nearest_site``); None when the statistics are unavailable.
+    no_signal_s : list of (start_s, end_s) or None
+        Stretches without signal (:func:`heartsound.quality_silence.no_signal_spans`),
+        ``quality.no_signal_s`` of the JSON when there are any; None: not looked for.
     """
 
     recording: Recording
@@ -163,6 +166,7 @@ class Analysis:
     classification: dict[str, TaskResult] = field(default_factory=dict)
     segmentation_note: str | None = None
     typicality: dict[str, Any] | None = None
+    no_signal_s: list[tuple[float, float]] | None = None
 
     @property
     def source(self) -> str:
@@ -211,7 +215,8 @@ class Analysis:
             "source": to_jsonable(self.source),
             "sr": self.sr,
             "duration_s": to_jsonable(self.duration_s),
-            "quality": quality_dict(self.quality, notes=self.recording.notes),
+            "quality": quality_dict(self.quality, notes=self.recording.notes)
+            | ({"no_signal_s": to_jsonable(self.no_signal_s)} if self.no_signal_s else {}),
             "heart_rate_bpm": seg.get("heart_rate_bpm"),
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
@@ -355,9 +360,9 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     # shared by the quality check, the segmenter and the classifiers' front end
     fe = Frontend(rec.y, rec.sr, source=rec.source)
     quality = assess(rec.y, rec.sr, frontend=fe)
-    silent = no_signal_note(no_signal_spans(rec.y, rec.sr), rec.duration_s)
-    if silent:
-        rec.notes["no_signal"] = silent
+    spans = no_signal_spans(rec.y, rec.sr)
+    if spans:
+        rec.notes["no_signal"] = no_signal_note(spans, rec.duration_s)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
     fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
     if seg is not None and not seg.heart_sounds:  # nothing to classify: say so, no labels
@@ -376,7 +381,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     del fe
     return Analysis(recording=_compact(rec), quality=quality, segmentation=seg,
                     requested_segmenter=method, classification=cls,
-                    segmentation_note=note, typicality=typical)
+                    segmentation_note=note, typicality=typical, no_signal_s=spans)
 
 
 def _compact(rec: Recording) -> Recording:

@@ -144,7 +144,8 @@ def figure_view(analysis: Analysis) -> View:
     rec = analysis.recording
     y = np.asarray(rec.y)
     duration = y.size / rec.sr
-    spans = no_signal_spans(y, rec.sr)
+    spans = getattr(analysis, "no_signal_s", None)  # analyze() looked for them
+    spans = no_signal_spans(y, rec.sr) if spans is None else list(spans)
     mapped, timed = attention_results(analysis)
     drawn = map_drawn(mapped)
     if duration <= LONG_S:
