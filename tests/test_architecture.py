@@ -14,7 +14,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "heartsound"
 #: Top-level areas, lowest first; an area may import only areas at its level or below.
 LAYERS: list[set[str]] = [
     {"_version", "vocab", "errors", "filters", "resampling"},
-    {"io", "preprocess", "features", "frontend", "bundle", "serialize", "example", "plotting"},
+    {"io", "preprocess", "features", "frontend", "bundle", "serialize", "example", "plotting",
+     "quality_silence"},
     {"quality", "segmentation"},
     {"classification", "streaming", "calibration"},
     {"pipeline", "report"},

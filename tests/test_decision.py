@@ -197,11 +197,14 @@ def test_severity_alone_is_still_gated_by_the_murmur():
 
     y, _ = synthetic_pcg(seconds=12.0, seed=5, murmur=False)
     d = analyze(y, sr=2000, tasks=("severity",), evidence=False).to_dict()
-    assert list(d["classification"]) == ["severity"]
+    # the murmur decision it read is shown, marked as not asked for (issue 15, session 12)
+    assert list(d["classification"]) == ["murmur", "severity"]
+    assert d["classification"]["murmur"]["computed_for"] == "severity"
     c = d["classification"]["severity"]
     rule = c["decision"]["rule"]
     assert rule.startswith("murmur ")
     murmur_label = rule.split()[1]
+    assert murmur_label == d["classification"]["murmur"]["label"]
     assert c["label"] == {"Present": c["label"], "Absent": "normal",
                           "Unknown": None}[murmur_label]
     assert "evidence_by_phase" not in c

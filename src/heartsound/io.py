@@ -16,7 +16,9 @@ and the problem. What is analysed but not as recorded is never silent: a note in
 ``low_sample_rate`` (below 2000 Hz the content above ``sr / 2`` the models were made with
 is missing), ``mixed_down`` (channels averaged), ``channels_cancel`` (opposite polarity:
 the loudest channel alone instead of a near-silent mix), ``beyond_full_scale`` (float
-samples beyond +-1, analysed as is), ``wfdb_header`` (an unreadable ``.hea`` ignored).
+samples beyond +-1, analysed as is), ``wfdb_header`` (an unreadable ``.hea`` ignored);
+``no_signal`` (stretches without signal, added by :func:`heartsound.analyze`:
+:mod:`heartsound.quality_silence`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ __all__ = ["Recording", "load", "validate_audio", "resample", "read_wfdb_header"
 
 #: Codes of :attr:`Recording.notes`, in the order they are reported.
 NOTE_CODES: tuple[str, ...] = ("truncated", "low_sample_rate", "mixed_down",
-                               "channels_cancel", "beyond_full_scale", "wfdb_header")
+                               "channels_cancel", "beyond_full_scale", "wfdb_header",
+                               "no_signal")
 #: A mix whose RMS is below this share of its loudest channel's RMS "cancels".
 CANCEL_RATIO = 0.1
 #: Frames per block when re-reading a file that failed part-way (keeps what is readable).

@@ -38,6 +38,7 @@ from .example import example_path
 from .io import Recording, load
 from .frontend import Frontend, trim_heap
 from .quality import Quality, assess
+from .quality_silence import no_signal_note, no_signal_spans
 from .segmentation import DEFAULT_METHOD, segment
 from .segmentation.result import Segmentation
 from .serialize import quality_dict, to_jsonable
@@ -74,6 +75,9 @@ class TaskResult:
     calibration : dict or None
         The site calibration applied (file, sha256, method, fitted_on, threshold,
         raw_score), :func:`heartsound.calibration.apply`.
+    computed_for : str or None
+        The task this one was not asked for but run for (murmur for severity's gate);
+        ``to_dict()`` then has ``"computed_for"``.
     """
 
     task: str
@@ -83,6 +87,7 @@ class TaskResult:
     attention_by_phase: dict[str, float] | None = None
     assessable: bool = True
     calibration: dict[str, Any] | None = None
+    computed_for: str | None = None
 
     @property
     def available(self) -> bool:
@@ -119,6 +124,8 @@ class TaskResult:
             d["attention_by_phase"] = self.attention_by_phase
         if self.calibration is not None:
             d["calibration"] = self.calibration
+        if self.computed_for is not None:
+            d["computed_for"] = self.computed_for
         return to_jsonable(d)
 
 
@@ -141,11 +148,15 @@ class Analysis:
     segmentation_note : str or None
         Why the requested method did not run.
     classification : dict of str to TaskResult
-        One entry per task, in the order asked.
+        One entry per task, in the order asked; severity asked without murmur also has
+        the murmur decision its rule reads, just before it (``computed_for``).
     typicality : dict or None
         How typical the recording is of the classifiers' training data
         (:func:`heartsound.classification.ood.typicality`: ``score``, ``threshold``,
         ``atypical``, ``nearest_site``); None when the statistics are unavailable.
+    no_signal_s : list of (start_s, end_s) or None
+        Stretches without signal (:func:`heartsound.quality_silence.no_signal_spans`),
+        ``quality.no_signal_s`` of the JSON when there are any; None: not looked for.
     """
 
     recording: Recording
@@ -155,6 +166,7 @@ class Analysis:
     classification: dict[str, TaskResult] = field(default_factory=dict)
     segmentation_note: str | None = None
     typicality: dict[str, Any] | None = None
+    no_signal_s: list[tuple[float, float]] | None = None
 
     @property
     def source(self) -> str:
@@ -203,7 +215,8 @@ class Analysis:
             "source": to_jsonable(self.source),
             "sr": self.sr,
             "duration_s": to_jsonable(self.duration_s),
-            "quality": quality_dict(self.quality, notes=self.recording.notes),
+            "quality": quality_dict(self.quality, notes=self.recording.notes)
+            | ({"no_signal_s": to_jsonable(self.no_signal_s)} if self.no_signal_s else {}),
             "heart_rate_bpm": seg.get("heart_rate_bpm"),
             "n_cycles": int(seg["intervals"].get("n_cycles") or 0),
             "segmentation": seg,
@@ -246,11 +259,11 @@ def _segment_with_fallback(y: np.ndarray, sr: int, method: str, frontend: Fronte
 
 def classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...],
                    frontend: Frontend | None = None, seg: Segmentation | None = None,
-                   evidence: bool = True) -> dict[str, Any]:
+                   evidence: bool = True, gate: bool = False) -> dict[str, Any]:
     """Each task's ClassificationResult, or the exception saying why it is unavailable.
     All tasks at once go through ``classify_all`` (one shared front end). Severity is
     graded only for a murmur: asked without murmur, the murmur model still runs for the
-    gate (not reported).
+    gate (returned too, before severity, when ``gate``).
 
     ``seg`` is handed to models with phase channels only if the default (neural) method
     made it: they were trained on its phases, so after a springer2016 segmentation or a
@@ -264,18 +277,19 @@ def classify_tasks(y: np.ndarray, sr: int, tasks: tuple[str, ...],
         except (ModelError, ImportError):
             pass  # a model is missing: classify task by task to report each one
     out: dict[str, Any] = {}
-    gate = ("murmur",) if "severity" in tasks and "murmur" not in tasks else ()
-    for t in sorted(tasks + gate, key=TASKS.index):  # murmur before severity
+    gate_run = ("murmur",) if "severity" in tasks and "murmur" not in tasks else ()
+    for t in sorted(tasks + gate_run, key=TASKS.index):  # murmur before severity
         graded = t != "severity" or getattr(out.get("murmur"), "label", None) == "Present"
         try:
             out[t] = classify(y, sr, task=t, frontend=frontend, segmentation=seg,
-                              evidence=evidence and t not in gate and graded)
+                              evidence=evidence and t not in gate_run and graded)
         except (ModelError, ImportError, ParameterError) as exc:
             out[t] = exc  # ParameterError: the segmenter of its phase channels is missing
     if "severity" in tasks and not isinstance(out["severity"], Exception):
         murmur = out["murmur"] if not isinstance(out["murmur"], Exception) else None
         out["severity"] = cohere_severity(out["severity"], murmur)
-    return {t: out[t] for t in tasks}
+    return {u: out[u] for t in tasks for u in ((*gate_run, t) if t == "severity" and gate
+                                               else (t,))}
 
 
 def _task_result(task: str, res: Any, uncertain: bool, seg: Segmentation | None
@@ -346,23 +360,28 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     # shared by the quality check, the segmenter and the classifiers' front end
     fe = Frontend(rec.y, rec.sr, source=rec.source)
     quality = assess(rec.y, rec.sr, frontend=fe)
+    spans = no_signal_spans(rec.y, rec.sr)
+    if spans:
+        rec.notes["no_signal"] = no_signal_note(spans, rec.duration_s)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)
     fe.release()  # the 1 kHz signals and envelopes are not needed after segmentation
     if seg is not None and not seg.heart_sounds:  # nothing to classify: say so, no labels
         why = f"not assessable: {(seg.presence or {}).get('reason')}"
         cls = {t: TaskResult(t, None, True, why, assessable=False) for t in tasks}
     else:
-        results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence)
+        results = classify_tasks(rec.y, rec.sr, tasks, fe, seg, evidence, gate=True)
         results, calibrated = apply_all(cals, results, rec.y, rec.sr, fe, seg)
         uncertain = not bool(quality.usable)
-        cls = {t: _task_result(t, results[t], uncertain, seg) for t in tasks}
+        cls = {t: _task_result(t, results[t], uncertain, seg) for t in results}
+        for t in set(cls) - set(tasks):  # murmur, shown as what severity's rule read
+            cls[t].computed_for = "severity"
         for t, info in calibrated.items():
             cls[t].calibration = info
     typical = typicality(rec.y, rec.sr, frontend=fe)
     del fe
     return Analysis(recording=_compact(rec), quality=quality, segmentation=seg,
                     requested_segmenter=method, classification=cls,
-                    segmentation_note=note, typicality=typical)
+                    segmentation_note=note, typicality=typical, no_signal_s=spans)
 
 
 def _compact(rec: Recording) -> Recording:

@@ -44,6 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import ParameterError, SilentAudioError
 from .features import lagged_products
 from .frontend import Frontend, as_frontend
+from .quality_silence import quiet_frames
 from .serialize import quality_dict
 from .vocab import ANALYSIS_SR, FRAME_RATE, PASS_BAND_HZ, PREPROCESS_SR
 
@@ -273,15 +274,8 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
     out["flat"] = bool(np.ptp(y) == 0)
-    # near-silence on 20 ms frames at the original rate
-    fl = max(1, int(0.02 * sr))
-    nf = y.size // fl
-    if nf:
-        rms = np.sqrt(np.mean(y[: nf * fl].reshape(nf, fl) ** 2, axis=1))
-        ref = np.percentile(rms, 95)
-        out["quiet_share"] = float(np.mean((rms <= 1e-3 * ref) | (rms == 0)))
-    else:
-        out["quiet_share"] = 0.0
+    quiet = quiet_frames(y, sr)[1]  # near-silence on 20 ms frames at the original rate
+    out["quiet_share"] = float(np.mean(quiet)) if quiet.size else 0.0
     # spectra at the analysis rate
     x = fe.resampled(ANALYSIS_SR) if sr > ANALYSIS_SR else y
     xsr = ANALYSIS_SR if sr > ANALYSIS_SR else sr

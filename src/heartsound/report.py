@@ -33,8 +33,8 @@ from ._version import __version__
 from .classification.decision import summary_lines
 from .errors import OutputError
 from .plotting import attention_curve, figure_png
-from .serialize import (display_text, json_text, png_text, png_with_text, tsv_text,
-                        unavailable_text, write_atomic, write_atomic_many)
+from .serialize import (computed_for_text, display_text, json_text, png_text, png_with_text,
+                        tsv_text, unavailable_text, write_atomic, write_atomic_many)
 from .vocab import STATES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -175,7 +175,8 @@ def _summary_rows(d: dict[str, Any]) -> list[tuple[str, Any]]:
 def _label_text(c: dict[str, Any]) -> str:
     """A task's label for people: ``not assessable`` when it has none."""
     label = c.get("label") if c.get("label") is not None else "not assessable"
-    return label + (" (uncertain)" if c.get("uncertain") else "")
+    gate = f" ({computed_for_text(c)})" if c.get("computed_for") else ""
+    return label + (" (uncertain)" if c.get("uncertain") else "") + gate
 
 
 def _classification_rows(d: dict[str, Any]) -> list[tuple[str, ...]]:

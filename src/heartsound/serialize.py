@@ -33,7 +33,7 @@ from typing import Any
 
 __all__ = ["DECIMALS", "to_jsonable", "json_text", "tsv_text", "write_atomic", "portable",
            "write_atomic_many", "quality_dict", "png_with_text", "png_text", "display_text",
-           "unavailable_text"]
+           "unavailable_text", "computed_for_text"]
 
 #: Decimals kept for every float in a serialised result.
 DECIMALS = 6
@@ -171,6 +171,13 @@ def unavailable_text(c: dict[str, Any]) -> tuple[str, str]:
     if c.get("assessable") is False:
         return "not assessable", reason.removeprefix("not assessable: ")
     return "unavailable", reason
+
+
+def computed_for_text(c: dict[str, Any]) -> str:
+    """What a task's ``to_dict()`` entry that was not asked for says about itself
+    (``"computed_for": "severity"``: murmur, the decision severity's rule reads), else
+    ``""``."""
+    return f"not asked: run for {c['computed_for']}" if c.get("computed_for") else ""
 
 
 def display_text(text: Any, *, one_line: bool = True) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..classification.decision import summary_lines
 from ..report import OUTPUT_KINDS
-from ..serialize import unavailable_text
+from ..serialize import computed_for_text, unavailable_text
 from ._common import (add_method_argument, add_out_argument, add_tasks_argument,
                       check_out_dir, for_each_file, parse_tasks, say, unique_stems)
 
@@ -86,6 +86,7 @@ def format_summary(d: dict[str, Any], written: dict[str, Path] | None = None) ->
             continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in c["probabilities"].items())
         flag = "  [uncertain: poor quality]" if c.get("uncertain") else ""
+        flag += f"  [{computed_for_text(c)}]" if c.get("computed_for") else ""
         label = "not assessable" if c["label"] is None else c["label"]
         lines.append(f"  {task:<12} {label:<16} {probs}{flag}")
         lines += [f"{'':15}{ln}" for ln in summary_lines(c)]

@@ -17,7 +17,11 @@ analyze`` saves as ``<stem>.heartsound.png``): the same panels drawn with Pillow
 (:mod:`.raster_report`), from the same description (:mod:`.scene`: texts, which attention
 goes where, data reduced to the pixels, probability rows, layout). ``heartsound segment``
 writes the first panel alone the same way
-(:func:`heartsound.segmentation.plot.segmentation_png`).
+(:func:`heartsound.segmentation.plot.segmentation_png`). Both renderers take from
+:mod:`.view` what time range the panels show (a recording over a minute: a 15 s zoom on
+the attention and an overview strip of the whole), which stretches hold no signal (greyed,
+labelled, no attention drawn over them) and whether a map is drawn at all (not the map
+of a severity that was not graded).
 
 matplotlib is imported only when a matplotlib figure is drawn, through the object API
 with the Agg canvas (no pyplot state, no backend switch). Long recordings are drawn as a

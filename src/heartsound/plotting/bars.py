@@ -94,8 +94,9 @@ def probability_panel(task: str, c: Mapping[str, Any]) -> ProbabilityPanel:
     names, values, note = _shown_bars(probs, dec)
     shown = "not assessable" if label is None else label
     used = dec.get("graded") is not False  # an ungraded severity does not read its bars
+    gate = f" (for {c['computed_for']})" if c.get("computed_for") else ""
     p = ProbabilityPanel(
-        task, f"{task}: {shown}" + note + (" (uncertain)" if c.get("uncertain") else ""),
+        task, f"{task}: {shown}" + note + (" (uncertain)" if c.get("uncertain") else "") + gate,
         names, values,
         [("#2ca02c" if n == label else "#999999") if used else UNUSED_COLOUR for n in names],
         bool(c.get("uncertain")),

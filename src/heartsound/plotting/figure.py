@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .panels import (new_figure, plot_attention, plot_attention_curve, plot_probabilities,
-                     plot_segmentation, plot_spectrogram)
-from .scene import (FIGSIZE, GRID, TIMED_COLOUR, attention_results, caveat_lines,
-                    curve_label, title_text)
+from .panels import (new_figure, plot_attention, plot_attention_curve, plot_no_signal,
+                     plot_probabilities, plot_segmentation, plot_spectrogram)
+from .scene import FIGSIZE, GRID, TIMED_COLOUR, caveat_lines, curve_label, title_text
+from .view import GRID_LONG, WINDOW_COLOUR, View, figure_view, overview_title
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -25,38 +25,60 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["plot", "figure_png"]
 
 
-def _layout(fig: Figure, n_tasks: int, timed: bool) -> dict[str, Any]:
-    """The axes of the report figure, added to ``fig`` in drawing order: ``wave``,
-    ``spec`` (sharing the time axis), ``spec_twin``, ``wave_twin`` (when ``timed``) and
-    ``probs`` (one per task)."""
-    gs = fig.add_gridspec(3, max(1, n_tasks), **GRID)
-    ax_w = fig.add_subplot(gs[0, :])
-    ax_s = fig.add_subplot(gs[1, :], sharex=ax_w)
-    axes = {"wave": ax_w, "spec": ax_s, "spec_twin": ax_s.twinx()}
+def _layout(fig: Figure, n_tasks: int, timed: bool, zoomed: bool = False) -> dict[str, Any]:
+    """The axes of the report figure, added to ``fig`` in drawing order: ``overview``
+    (when ``zoomed``, else None), ``wave``, ``spec`` (sharing the time axis),
+    ``spec_twin``, ``wave_twin`` (when ``timed``) and ``probs`` (one per task)."""
+    grid = GRID_LONG if zoomed else GRID
+    gs = fig.add_gridspec(len(grid["height_ratios"]), max(1, n_tasks), **grid)
+    k = 1 if zoomed else 0
+    overview = fig.add_subplot(gs[0, :]) if zoomed else None
+    ax_w = fig.add_subplot(gs[k, :])
+    ax_s = fig.add_subplot(gs[k + 1, :], sharex=ax_w)
+    axes = {"overview": overview, "wave": ax_w, "spec": ax_s, "spec_twin": ax_s.twinx()}
     axes["wave_twin"] = ax_w.twinx() if timed else None
-    axes["probs"] = [fig.add_subplot(gs[2, j]) for j in range(n_tasks)]
+    axes["probs"] = [fig.add_subplot(gs[k + 2, j]) for j in range(n_tasks)]
     return axes
 
 
+def _overview(ax: Any, analysis: Analysis, v: View) -> None:
+    """The overview strip of a zoomed view: the whole waveform, the stretches without
+    signal, the zoom window boxed."""
+    rec = analysis.recording
+    plot_segmentation(y=rec.y, sr=rec.sr, rows=[], ax=ax, legend=False)
+    plot_no_signal(ax, v.no_signal, label=False)
+    ax.axvspan(v.t0, v.t1, fill=False, edgecolor=WINDOW_COLOUR, lw=1.5)
+    ax.set_yticks([])
+    ax.set_ylabel("")
+    ax.set_xlabel("")
+    ax.tick_params(labelsize=7)
+    ax.set_title(overview_title(v), fontsize=8)
+
+
 def _draw(fig: Figure, axes: Mapping[str, Any], analysis: Analysis,
-          d: Mapping[str, Any]) -> None:
+          d: Mapping[str, Any], v: View) -> None:
     """Draw the report figure of ``analysis`` (``d``: its ``to_dict()``) on the axes of
     :func:`_layout`."""
-    rec = analysis.recording
+    sr = analysis.recording.sr
     ax_w, ax_s = axes["wave"], axes["spec"]
-    plot_segmentation(y=rec.y, sr=rec.sr, rows=d["segmentation"]["states"], ax=ax_w)
+    plot_segmentation(y=v.y, sr=sr, rows=d["segmentation"]["states"], ax=ax_w, t0=v.y_t0)
+    plot_no_signal(ax_w, v.no_signal)
     ax_w.set_xlabel("")
     ax_w.tick_params(labelbottom=False)  # shares the time axis of the spectrogram
     fig.suptitle(title_text(d), fontsize=10, x=GRID["left"], ha="left", y=0.985)
-    mapped, timed = attention_results(analysis)
-    if mapped is not None:
-        plot_attention(mapped, ax=ax_s, twin=axes["spec_twin"])
+    if v.mapped is not None:
+        plot_attention(v.mapped, ax=ax_s, twin=axes["spec_twin"], xlim=ax_w.get_xlim(),
+                       no_signal=v.no_signal, drawn=v.map_drawn)
     else:
-        plot_spectrogram(rec.y, rec.sr, ax=ax_s)
+        plot_spectrogram(v.y, sr, ax=ax_s, t0=v.y_t0)
         axes["spec_twin"].set_yticks([])
-    if timed is not None:
-        plot_attention_curve(timed, ax=axes["wave_twin"], colour=TIMED_COLOUR,
-                             label=curve_label(timed))
+    ax_s.set_xlim(ax_w.get_xlim())
+    plot_no_signal(ax_s, v.no_signal, colour="#bbbbbb", shade=False)
+    if v.timed is not None:
+        plot_attention_curve(v.timed, ax=axes["wave_twin"], colour=TIMED_COLOUR,
+                             label=curve_label(v.timed), no_signal=v.no_signal)
+    if axes.get("overview") is not None:
+        _overview(axes["overview"], analysis, v)
     for ax, (task, c) in zip(axes["probs"], d["classification"].items()):
         plot_probabilities(task, c, ax=ax)
     caveats = caveat_lines(d)
@@ -90,8 +112,9 @@ def plot(analysis: Analysis, *, data: Mapping[str, Any] | None = None,
     """
     d = analysis.to_dict() if data is None else data
     fig = new_figure(figsize)
-    timed = attention_results(analysis)[1] is not None
-    _draw(fig, _layout(fig, len(d["classification"]), timed), analysis, d)
+    v = figure_view(analysis)
+    _draw(fig, _layout(fig, len(d["classification"]), v.timed is not None, v.zoomed),
+          analysis, d, v)
     return fig
 
 

@@ -16,9 +16,13 @@ from ..errors import ParameterError
 from ..vocab import STATE_NAMES
 from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, MAPPED_COLOUR, MAPPED_YLIM,
                     PHASE_ALPHA, PHASE_COLOURS, PNG_COMPRESS_LEVEL, REFERENCE_MARKER_PT,
-                    WAVE_YMARGIN, Rows, attention_image, attention_title,
+                    WAVE_YMARGIN, Rows, attention_image, attention_title, cell_edges,
                     minmax_envelope, phase_spans, probability_panel, reference_colour,
                     scaled_curve, spectrogram_db)
+from .view import NO_SIGNAL_ALPHA, NO_SIGNAL_SHADE, NO_SIGNAL_TEXT, curve_pieces, signal_mask
+
+#: Stretches without signal, ``(start_s, end_s)`` (:func:`.view.figure_view`).
+Spans = list[tuple[float, float]] | None
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -49,16 +53,16 @@ def _columns(ax: Axes) -> int:
     return max(100, int(ax.get_position().width * fig.get_figwidth() * fig.dpi))
 
 
-def _waveform(ax: Axes, y: np.ndarray, sr: float) -> float:
-    """Draw ``y`` (an envelope per pixel column when longer than 2 samples per column);
-    returns the peak amplitude."""
+def _waveform(ax: Axes, y: np.ndarray, sr: float, t0: float = 0.0) -> float:
+    """Draw ``y`` (its first sample at ``t0`` s; an envelope per pixel column when longer
+    than 2 samples per column); returns the peak amplitude."""
     n_px = 2 * _columns(ax)
     if y.size > 2 * n_px:
         t, lo, hi = minmax_envelope(y, sr, n_px)
-        ax.fill_between(t, lo, hi, color="k", lw=0.3)
+        ax.fill_between(t0 + t, lo, hi, color="k", lw=0.3)
         peak = max(float(-lo.min()), float(hi.max()))
     else:
-        ax.plot(np.arange(y.size) / sr, y, color="k", lw=0.5)
+        ax.plot(t0 + np.arange(y.size) / sr, y, color="k", lw=0.5)
         peak = float(np.max(np.abs(y))) if y.size else 0.0
     return peak or 1.0
 
@@ -77,7 +81,7 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
                       sr: float | None = None, *, ax: Axes | None = None,
                       rows: Rows | None = None,
                       reference: Iterable[tuple[str, float]] | None = None,
-                      title: str | None = None, legend: bool = True) -> Axes:
+                      title: str | None = None, legend: bool = True, t0: float = 0.0) -> Axes:
     """The waveform with S1 and S2 as bands and systole/diastole shaded.
 
     Parameters
@@ -97,6 +101,8 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
     title : str, optional
     legend : bool
         Name the bands above the axes.
+    t0 : float
+        Time (s) of ``y``'s first sample (a part of a recording).
 
     Returns
     -------
@@ -115,8 +121,8 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
             raise ParameterError("plot_segmentation: give `sr` with `y` (or a "
                                  "segmentation that has its `sr`)")
         y = np.asarray(y)
-        lim = _waveform(ax, y, sr)
-        end = y.size / sr
+        lim = _waveform(ax, y, sr, t0)
+        end = t0 + y.size / sr
     if _bands(ax, rows, lim) and legend:
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
                   frameon=False, borderaxespad=0.1)
@@ -124,7 +130,7 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
         ax.plot([time_s], [-lim], marker="^", ms=REFERENCE_MARKER_PT,
                 color=reference_colour(sound))
     ax.set_ylim(-WAVE_YMARGIN * lim, WAVE_YMARGIN * lim)
-    ax.set_xlim(0, end or 1.0)
+    ax.set_xlim(t0, end or 1.0)
     ax.set_ylabel("amplitude")
     ax.set_xlabel("time (s)")
     if title:
@@ -133,8 +139,8 @@ def plot_segmentation(segmentation: Any = None, y: np.ndarray | None = None,
 
 
 def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: Any = None,
-                         colour: str = "k", ylim: float = 1.05, label: str | None = None
-                         ) -> Axes:
+                         colour: str = "k", ylim: float = 1.05, label: str | None = None,
+                         no_signal: Spans = None) -> Axes:
     """Attention over time of ``result``, scaled to its peak, over the phases of
     ``segmentation`` when given.
 
@@ -149,6 +155,9 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
         Upper y limit (1.6 keeps the curve in the lower part of a shared panel).
     label : str, optional
         Legend entry of the curve.
+    no_signal : list of (start_s, end_s), optional
+        Stretches without signal: no curve over them
+        (:func:`heartsound.quality_silence.no_signal_spans`).
 
     Returns
     -------
@@ -165,7 +174,8 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
         ax.set_title("attention share: " + ", ".join(
             f"{STATE_NAMES[s]} {shares[STATE_NAMES[s]]:.2f}" for s in PHASE_COLOURS),
             fontsize=9)
-    ax.plot(*curve, color=colour, lw=1.1, label=label)
+    for i, (t, w) in enumerate(curve_pieces(*curve, no_signal)):
+        ax.plot(t, w, color=colour, lw=1.1, label=None if i else label)
     ax.set_ylim(0, ylim)
     ax.set_yticks([0.0, 0.5, 1.0])
     ax.set_ylabel("attention (rel.)", fontsize=8)
@@ -177,7 +187,9 @@ def plot_attention_curve(result: Any, *, ax: Axes | None = None, segmentation: A
 
 
 def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True,
-                   curve: bool = True, twin: Axes | None = None) -> Axes:
+                   curve: bool = True, twin: Axes | None = None,
+                   xlim: tuple[float, float | None] = (0.0, None), no_signal: Spans = None,
+                   drawn: bool = True) -> Axes:
     """The log-Mel spectrogram a classifier saw, its attention map as contours (50 %,
     80 % of the peak) and its attention over time as a white curve (right axis).
 
@@ -193,6 +205,12 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
         Draw the attention over time on a twin axis.
     twin : matplotlib Axes, optional
         That twin (``ax.twinx()`` otherwise).
+    xlim : (float, float or None)
+        The time range drawn (s): the first and last cells reach it.
+    no_signal : list of (start_s, end_s), optional
+        Stretches without signal: neither contours nor curve over them.
+    drawn : bool
+        Draw the attention at all (False: the log-Mel alone, as for an ungraded severity).
 
     Returns
     -------
@@ -201,27 +219,46 @@ def plot_attention(result: Any, *, ax: Axes | None = None, contours: bool = True
     """
     ax = _axes(ax, (11, 3.5))
     tsp, fs, spec, vmin, vmax, amap = attention_image(result, 2 * _columns(ax))
-    ax.pcolormesh(tsp, fs, spec.T, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
-                  rasterized=True)
-    if contours and amap is not None:
+    ax.pcolormesh(cell_edges(tsp, *xlim), cell_edges(fs), spec.T, shading="flat",
+                  cmap="magma", vmin=vmin, vmax=vmax, rasterized=True)
+    if drawn and contours and amap is not None:
+        silent = np.broadcast_to(~signal_mask(tsp, no_signal)[:, None], amap.shape)
+        amap = np.ma.masked_where(silent, amap)
         ax.contour(tsp, fs, amap.T, levels=list(CONTOUR_LEVELS), colors=[CONTOUR_COLOUR],
                    linewidths=[0.8, 1.4])
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel("time (s)")
-    ax.set_title(attention_title(result), fontsize=9)
-    if curve:
+    ax.set_title(attention_title(result, drawn), fontsize=9)
+    if curve and drawn:
         plot_attention_curve(result, ax=ax.twinx() if twin is None else twin,
-                             colour=MAPPED_COLOUR, ylim=MAPPED_YLIM)
+                             colour=MAPPED_COLOUR, ylim=MAPPED_YLIM, no_signal=no_signal)
+    elif twin is not None:
+        twin.set_yticks([])
+    return ax
+
+
+def plot_no_signal(ax: Axes, spans: Spans, *, colour: str = "#444444",
+                   shade: bool = True, label: bool = True) -> Axes:
+    """Grey the stretches ``spans`` (``(start_s, end_s)``, no signal) of ``ax`` (when
+    ``shade``) and label those wide enough "no signal" in ``colour`` (when ``label``)."""
+    for a, b in spans or ():
+        if shade:
+            ax.axvspan(a, b, color=NO_SIGNAL_SHADE, alpha=NO_SIGNAL_ALPHA, lw=0)
+        lo, hi = ax.get_xlim()
+        if label and min(b, hi) - max(a, lo) > 0.06 * (hi - lo):
+            ax.text((max(a, lo) + min(b, hi)) / 2, 0.8, NO_SIGNAL_TEXT, fontsize=7,
+                    color=colour, ha="center", va="center", transform=ax.get_xaxis_transform())
     return ax
 
 
 def plot_spectrogram(y: np.ndarray, sr: float, *, ax: Axes | None = None,
-                     fmax: float = 800.0) -> Axes:
-    """STFT spectrogram (256-sample Hann windows, half overlap) in dB, up to ``fmax`` Hz."""
+                     fmax: float = 800.0, t0: float = 0.0) -> Axes:
+    """STFT spectrogram (256-sample Hann windows, half overlap) in dB, up to ``fmax`` Hz,
+    of ``y`` (its first sample at ``t0`` s), its cells reaching both ends of ``y``."""
     ax = _axes(ax, (11, 3.5))
     ts, f, db, vmin, vmax = spectrogram_db(y, sr, 2 * _columns(ax), fmax)
-    ax.pcolormesh(ts, f, db.T, shading="nearest", cmap="magma", vmin=vmin, vmax=vmax,
-                  rasterized=True)
+    ax.pcolormesh(cell_edges(t0 + ts, t0, t0 + y.size / sr), cell_edges(f), db.T,
+                  shading="flat", cmap="magma", vmin=vmin, vmax=vmax, rasterized=True)
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel("time (s)")
     ax.set_title("spectrogram", fontsize=9)

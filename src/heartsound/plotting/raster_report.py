@@ -25,9 +25,11 @@ from .scene import (CONTOUR_COLOUR, CONTOUR_LEVELS, FIGSIZE, GRID, MAPPED_COLOUR
                     MAPPED_YLIM, PHASE_ALPHA, PHASE_COLOURS, REFERENCE_MARKER_PT,
                     SEGMENTATION_ADJUST, SEGMENTATION_FIGSIZE, TIMED_COLOUR, TIMED_YLIM,
                     WAVE_YMARGIN, ProbabilityPanel, Rows, attention_image,
-                    attention_results, attention_title, caveat_lines, cell_edges,
-                    curve_label, figure_box, grid_boxes, phase_spans, probability_panel,
-                    reference_colour, scaled_curve, spectrogram_db, title_text)
+                    attention_title, caveat_lines, cell_edges, curve_label, figure_box,
+                    grid_boxes, phase_spans, probability_panel, reference_colour,
+                    scaled_curve, spectrogram_db, title_text)
+from .view import (GRID_LONG, NO_SIGNAL_ALPHA, NO_SIGNAL_SHADE, NO_SIGNAL_TEXT, WINDOW_COLOUR,
+                   View, curve_pieces, figure_view, overview_title, signal_mask)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import Analysis
@@ -44,26 +46,22 @@ def report_png(analysis: Analysis, d: Mapping[str, Any], *, dpi: float = 90) -> 
     """The report figure of ``analysis`` (``d``: its ``to_dict()``) as PNG bytes,
     ``FIGSIZE`` inches at ``dpi`` (990 x 765 px at 90)."""
     width, height = round(FIGSIZE[0] * dpi), round(FIGSIZE[1] * dpi)
-    boxes = grid_boxes(len(d["classification"]), width, height)
+    v = figure_view(analysis)
+    boxes = grid_boxes(len(d["classification"]), width, height,
+                       GRID_LONG if v.zoomed else GRID)
     wave, spec = Panel.at(boxes[0]), Panel.at(boxes[1])
-    rec = analysis.recording
-    mapped, timed = attention_results(analysis)
+    sr = analysis.recording.sr
     c = Canvas(width, height, dpi)
-    wave_px, spans = _waveform_pixels(wave, np.asarray(rec.y), rec.sr,
-                                      d["segmentation"]["states"])
+    wave_px, spans = _waveform_pixels(wave, v.y, sr, d["segmentation"]["states"],
+                                      t0=v.y_t0)
+    _shade(wave_px, wave, v.no_signal)
     c.paste(wave_px, wave.x0, wave.y0)
     spec.xlim = wave.xlim
-    spec_px = np.full((spec.height, spec.width, 3), 255, dtype=np.uint8)
-    if mapped is not None:
-        ts, fs, z, vmin, vmax, amap = attention_image(mapped, spec.width)
-        _image_pixels(spec_px, spec, ts, fs, z, vmin, vmax)
-        if amap is not None:
-            _contour_pixels(spec_px, spec, ts, fs, amap, dpi)
-    else:
-        _image_pixels(spec_px, spec, *spectrogram_db(rec.y, rec.sr, spec.width))
-    c.paste(spec_px, spec.x0, spec.y0)
-    _wave_decor(c, wave, spans, timed)
-    _spec_decor(c, spec, mapped)
+    c.paste(_spec_pixels(spec, v, sr, dpi), spec.x0, spec.y0)
+    _wave_decor(c, wave, spans, v)
+    _spec_decor(c, spec, v)
+    if boxes[3] is not None:
+        _overview(c, Panel.at(boxes[3]), np.asarray(analysis.recording.y), sr, v)
     for box, (task, tc) in zip(boxes[2], d["classification"].items()):
         _probabilities(c, Panel.at(box), probability_panel(task, tc))
     c.text(GRID["left"] * width, (1 - 0.985) * height, title_text(d), 10, va="top")
@@ -99,15 +97,66 @@ def segmentation_png(y: np.ndarray, sr: float, rows: Rows, *, title_line: str = 
     return c.png()
 
 
-def _waveform_pixels(p: Panel, y: np.ndarray, sr: float, rows: Any
+def _spec_pixels(p: Panel, v: View, sr: float, dpi: float) -> np.ndarray:
+    """The spectrogram panel's pixels [shape=(p.height, p.width, 3), uint8]: the log-Mel
+    of ``v.mapped`` with its attention contours (when drawn), else the STFT spectrogram
+    of ``v.y``; sets ``p``'s y limits."""
+    pixels = np.full((p.height, p.width, 3), 255, dtype=np.uint8)
+    if v.mapped is not None:
+        ts, fs, z, vmin, vmax, amap = attention_image(v.mapped, p.width)
+        _image_pixels(pixels, p, ts, fs, z, vmin, vmax)
+        if amap is not None and v.map_drawn:
+            _contour_pixels(pixels, p, ts, fs, amap, dpi, v.no_signal)
+    else:
+        ts, fs, db, vmin, vmax = spectrogram_db(v.y, sr, p.width)
+        _image_pixels(pixels, p, ts + v.y_t0, fs, db, vmin, vmax)
+    return pixels
+
+
+def _shade(pixels: np.ndarray, p: Panel, spans: list[tuple[float, float]] | None) -> None:
+    """Blend :data:`.view.NO_SIGNAL_SHADE` over the columns of ``p``'s ``pixels`` whose
+    centre is in a stretch of ``spans`` (no signal)."""
+    cols = ~signal_mask(p.column_x(), spans)
+    if cols.any():
+        shade = np.asarray(rgb(NO_SIGNAL_SHADE), dtype=float)
+        pixels[:, cols] = (pixels[:, cols] * (1 - NO_SIGNAL_ALPHA) + shade * NO_SIGNAL_ALPHA
+                           + 0.5).astype(np.uint8)
+
+
+def _no_signal_labels(c: Canvas, p: Panel, spans: list[tuple[float, float]] | None,
+                      colour: str) -> None:
+    """"no signal" centred in each stretch of ``spans`` wide enough on ``p`` for it."""
+    w = c.text_box(NO_SIGNAL_TEXT, 7)[0]
+    for a, b in spans or ():
+        xa, xb = (float(p.x(max(a, p.xlim[0]))), float(p.x(min(b, p.xlim[1]))))
+        if xb - xa > w + c.px(4):
+            c.text((xa + xb) / 2, p.y0 + 0.2 * p.height, NO_SIGNAL_TEXT, 7, colour,
+                   ha="center", va="center")
+
+
+def _overview(c: Canvas, p: Panel, y: np.ndarray, sr: float, v: View) -> None:
+    """The overview strip of a zoomed view: the whole waveform, the stretches without
+    signal shaded, the zoom window boxed, the time axis and a title."""
+    pixels, _ = _waveform_pixels(p, y, sr, [])
+    _shade(pixels, p, v.no_signal)
+    c.paste(pixels, p.x0, p.y0)
+    lw = max(1, round(c.px(1.5)))
+    c.draw.rectangle([round(float(p.x(v.t0))), p.y0, round(float(p.x(v.t1))), p.y1 - 1],
+                     outline=rgb(WINDOW_COLOUR), width=lw)
+    frame(c, p)
+    x_axis(c, p, auto_x(c, p, 7), size_pt=7)
+    title(c, p, overview_title(v), 8)
+
+
+def _waveform_pixels(p: Panel, y: np.ndarray, sr: float, rows: Any, *, t0: float = 0.0
                      ) -> tuple[np.ndarray, dict[int, list[tuple[float, float]]]]:
-    """The pixels [shape=(p.height, p.width, 3), uint8] of ``y`` drawn as a min/max per
-    pixel column in ``p`` (setting its limits; over the samples each column covers, or
-    interpolated between samples when there are fewer than 2 per column) with the phase
-    bands over it (each state's colour blended with its :data:`.scene.PHASE_ALPHA`
-    between the peaks), and the bands."""
+    """The pixels [shape=(p.height, p.width, 3), uint8] of ``y`` (its first sample at
+    ``t0`` s) drawn as a min/max per pixel column in ``p`` (setting its limits; over the
+    samples each column covers, or interpolated between samples when there are fewer
+    than 2 per column) with the phase bands over it (each state's colour blended with
+    its :data:`.scene.PHASE_ALPHA` between the peaks), and the bands."""
     peak = (max(-float(y.min()), float(y.max())) if y.size else 0.0) or 1.0
-    p.xlim = (0.0, (y.size / sr) or 1.0)
+    p.xlim = (t0, t0 + ((y.size / sr) or 1.0))
     p.ylim = (-WAVE_YMARGIN * peak, WAVE_YMARGIN * peak)
     r = np.arange(p.height)[:, None]
     if y.size:
@@ -116,7 +165,7 @@ def _waveform_pixels(p: Panel, y: np.ndarray, sr: float, rows: Any
             top = p.y(np.maximum.reduceat(y, first)) - p.y0
             bottom = p.y(np.minimum.reduceat(y, first)) - p.y0
         else:
-            t = np.arange(y.size) / sr
+            t = t0 + np.arange(y.size) / sr
             top = bottom = np.interp(p.column_x(), t, p.y(y)) - p.y0
         # each column reaches its neighbours', as a line through the samples would
         top = np.minimum(top, np.minimum(_shift(bottom, 1), _shift(bottom, -1)))
@@ -168,7 +217,7 @@ def _image_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
     ``shading="nearest"``) coloured with magma from ``vmin`` to ``vmax``, one lookup per
     pixel, on ``p``'s ``pixels`` [shape=(p.height, p.width, 3)]; sets ``p``'s y limits
     to the cells' edges."""
-    et, ef = cell_edges(ts), cell_edges(fs)
+    et, ef = cell_edges(ts, *p.xlim), cell_edges(fs)
     p.ylim = (float(ef[0]), float(ef[-1]))
     ti = np.searchsorted(et, p.column_x(), side="right") - 1
     fi = np.searchsorted(ef, p.row_y(), side="right") - 1
@@ -192,11 +241,13 @@ def _lerp(a: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray,
-                    amap: np.ndarray, dpi: float) -> None:
+                    amap: np.ndarray, dpi: float,
+                    spans: list[tuple[float, float]] | None = None) -> None:
     """Contours of ``amap`` [shape=(n_times, n_freqs), peak 1] at
     :data:`.scene.CONTOUR_LEVELS` on ``p``'s ``pixels``: the pixels where the map,
     interpolated between cell centres, crosses each level (the wider line on both sides
-    of the crossing, the thinner one on the side above the level)."""
+    of the crossing, the thinner one on the side above the level), none in the columns
+    over a stretch of ``spans`` (no signal)."""
     tc, fr = p.column_x(), p.row_y()  # fr decreases (top row first)
     c0 = int(np.searchsorted(tc, ts[0], side="left"))
     c1 = int(np.searchsorted(tc, ts[-1], side="right"))
@@ -208,6 +259,7 @@ def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray
     yi = np.interp(fr[r0:r1], fs, np.arange(len(fs)))
     grid = _lerp(_lerp(amap.astype(np.float32), xi, 0), yi, 1).T  # (rows, columns)
     sub = pixels[r0:r1, c0:c1]
+    silent = ~signal_mask(tc[c0:c1], spans)
     for level, lw in zip(CONTOUR_LEVELS, _CONTOUR_LW):
         above = grid >= level
         cx, cy = above[:, 1:] != above[:, :-1], above[1:] != above[:-1]
@@ -222,27 +274,33 @@ def _contour_pixels(pixels: np.ndarray, p: Panel, ts: np.ndarray, fs: np.ndarray
             edge[:, :-1] |= cx & above[:, :-1]
             edge[1:] |= cy & above[1:]
             edge[:-1] |= cy & above[:-1]
+        edge[:, silent] = False
         sub[edge] = rgb(CONTOUR_COLOUR)
 
 
-def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float) -> bool:
+def _curve(c: Canvas, p: Panel, result: Any, colour: str, ylim: float,
+           spans: list[tuple[float, float]] | None) -> bool:
     """The attention-over-time curve of ``result`` on a twin of ``p`` (y 0..``ylim``),
-    with its right axis; False when ``result`` has none (nothing drawn)."""
+    with its right axis, not drawn over the stretches ``spans`` (no signal); False when
+    ``result`` has none (nothing drawn)."""
     twin = Panel(p.x0, p.y0, p.x1, p.y1, p.xlim, (0.0, ylim))
     curve = scaled_curve(result, p.width)  # a point per pixel column
     if curve is None:
         return False
-    t, w = curve
-    c.line(twin.x(t), twin.y(w), colour, 1.1)
+    for t, w in curve_pieces(*curve, spans):
+        c.line(twin.x(t), twin.y(w), colour, 1.1)
     outer = y_axis(c, twin, [0.0, 0.5, 1.0], size_pt=7, side="right")
     y_label(c, twin, "attention (rel.)", outer, 8, side="right")
     return True
 
 
-def _wave_decor(c: Canvas, p: Panel, spans: Mapping[int, list], timed: Any) -> None:
-    """Axes, legends and the attention curve of the waveform panel."""
-    if timed is not None and _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM):
+def _wave_decor(c: Canvas, p: Panel, spans: Mapping[int, list], v: View) -> None:
+    """Axes, legends, the attention curve and the no-signal labels of the waveform
+    panel."""
+    timed = v.timed
+    if timed is not None and _curve(c, p, timed, TIMED_COLOUR, TIMED_YLIM, v.no_signal):
         legend_row(c, p, [("line", TIMED_COLOUR, 1.0, curve_label(timed))], 7, corner="left")
+    _no_signal_labels(c, p, v.no_signal, "#444444")
     # the spectrogram's time axis is below
     _segmentation_axes(c, p, spans, time_labels=False)
 
@@ -260,14 +318,16 @@ def _segmentation_axes(c: Canvas, p: Panel, spans: Mapping[int, list], *,
                       for s, sp in spans.items() if sp], 7, corner="right")
 
 
-def _spec_decor(c: Canvas, p: Panel, mapped: Any) -> None:
-    """Axes, title and attention curve of the spectrogram panel."""
-    if mapped is not None:
-        _curve(c, p, mapped, MAPPED_COLOUR, MAPPED_YLIM)
+def _spec_decor(c: Canvas, p: Panel, v: View) -> None:
+    """Axes, title, attention curve and no-signal labels of the spectrogram panel."""
+    mapped = v.mapped
+    if mapped is not None and v.map_drawn:
+        _curve(c, p, mapped, MAPPED_COLOUR, MAPPED_YLIM, v.no_signal)
+    _no_signal_labels(c, p, v.no_signal, "#bbbbbb")
     frame(c, p)
     x_label(c, p, "time (s)", x_axis(c, p, auto_x(c, p)))
     y_label(c, p, "frequency (Hz)", y_axis(c, p, auto_y(c, p)))
-    title(c, p, "spectrogram" if mapped is None else attention_title(mapped), 9)
+    title(c, p, "spectrogram" if mapped is None else attention_title(mapped, v.map_drawn), 9)
 
 
 def _probabilities(c: Canvas, p: Panel, pp: ProbabilityPanel) -> None:

@@ -109,18 +109,22 @@ def reference_colour(sound: str) -> str:
 
 
 def caveat_lines(d: Mapping[str, Any]) -> list[str]:
-    """``<task>: <caveat>`` of each task whose decision has a caveat."""
-    return [f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
-            if (c.get("decision") or {}).get("caveat")]
+    """``<task>: <caveat>`` of each task whose decision has a caveat, after the
+    recording's ``no_signal`` note (stretches without signal can change the labels)."""
+    silent = ((d.get("quality") or {}).get("notes") or {}).get("no_signal")
+    return ([f"note: {silent}"] if silent and d["classification"] else []) + [
+        f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
+        if (c.get("decision") or {}).get("caveat")]
 
 
 def attention_results(analysis: Analysis) -> tuple[Any, Any]:
     """The preferred classifier with a time x frequency map (drawn over its spectrogram)
-    and the preferred one with attention over time only (drawn over the waveform)."""
+    and the preferred one with attention over time only (drawn over the waveform), of the
+    tasks asked for (not a murmur run only for severity's gate)."""
     order = {t: i for i, t in enumerate(_ATTENTION_PREFERENCE)}
     ranked = [tr.result for tr in sorted(analysis.classification.values(),
                                          key=lambda tr: order.get(tr.task, len(order)))
-              if tr.result is not None]
+              if tr.result is not None and not getattr(tr, "computed_for", None)]
     mapped = next((r for r in ranked if getattr(r, "spectrogram", None) is not None
                    and getattr(r, "attention_freqs_hz", None) is not None), None)
     timed = next((r for r in ranked if r is not mapped
@@ -138,10 +142,20 @@ def curve_label(result: Any) -> str:
     return f"attention of the {result.task} classifier for '{_attention_label(result)}'"
 
 
-def attention_title(result: Any) -> str:
-    """Title of the spectrogram panel with ``result``'s attention map."""
+def attention_title(result: Any, drawn: bool = True) -> str:
+    """Title of the spectrogram panel with ``result``'s attention map; ``drawn`` False:
+    the log-Mel alone, and why (an ungraded severity: its map is of a grade not
+    reported). A map of another class than the reported label says so."""
+    if not drawn:
+        rule = str(getattr(getattr(result, "decision", None), "rule", "") or "")
+        why = rule.split(" -> ")[0].split(" (")[0] or "no decision"
+        return (f"log-Mel spectrogram the {result.task} classifier read; its attention is "
+                f"not drawn: {result.task} not graded ({why})")
+    own, label = _attention_label(result), result.label
+    note = "" if label is None or own == str(label) else \
+        f" (its most probable class; reported: '{label}')"
     return ("log-Mel spectrogram; cyan contours (50 %, 80 % of peak) and white curve: "
-            f"attention of the {result.task} classifier for '{_attention_label(result)}'")
+            f"attention of the {result.task} classifier for '{own}'{note}")
 
 
 def phase_spans(rows: Rows) -> dict[int, list[tuple[float, float]]]:
@@ -293,14 +307,24 @@ def attention_image(result: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return tsp, fs, spec, float(vmin), float(vmax), amap
 
 
-def cell_edges(centres: np.ndarray) -> np.ndarray:
+def cell_edges(centres: np.ndarray, lo: float | None = None,
+               hi: float | None = None) -> np.ndarray:
     """Edges of the cells around ``centres`` [shape=(n,)] (midpoints, the ends half a
-    step out), as matplotlib's ``shading="nearest"``: shape ``(n + 1,)``."""
+    step out, as matplotlib's ``shading="nearest"``), the first one moved out to ``lo``
+    and the last to ``hi`` when they stop short of them (a spectrogram's frames are
+    centred half a window in from the recording's ends; drawn to their centres' cells
+    only, a short recording had blank strips at both ends): shape ``(n + 1,)``."""
     c = np.asarray(centres, dtype=float)
     if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[1:] + c[:-1]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+        e = np.array([c[0] - 0.5, c[0] + 0.5])
+    else:
+        mid = (c[1:] + c[:-1]) / 2
+        e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+    if lo is not None:
+        e[0] = min(e[0], lo)
+    if hi is not None:
+        e[-1] = max(e[-1], hi)
+    return e
 
 
 def _cells(n: int, lo: float, hi: float, space: float,
@@ -326,16 +350,23 @@ def figure_box(adjust: Mapping[str, float], width: float, height: float
             adjust["right"] * width, (1 - adjust["bottom"]) * height)
 
 
-def grid_boxes(n_tasks: int, width: float, height: float
-               ) -> tuple[tuple[float, ...], tuple[float, ...], list[tuple[float, ...]]]:
+Box = tuple[float, float, float, float]
+
+
+def grid_boxes(n_tasks: int, width: float, height: float,
+               grid: Mapping[str, Any] = GRID) -> tuple[Box, Box, list[Box], Box | None]:
     """Pixel boxes ``(x0, y0, x1, y1)`` (y down) of the waveform, spectrogram and
-    probability panels of the report figure ``width`` x ``height`` px (:data:`GRID`)."""
-    g = GRID
-    rows = _cells(3, (1 - g["top"]) * height, (1 - g["bottom"]) * height, g["hspace"],
+    probability panels of the report figure ``width`` x ``height`` px laid out by
+    ``grid`` (:data:`GRID`; with four rows, as :data:`.view.GRID_LONG`, the first is an
+    overview strip, whose box comes last, else None)."""
+    g = grid
+    n_rows = len(g["height_ratios"])
+    rows = _cells(n_rows, (1 - g["top"]) * height, (1 - g["bottom"]) * height, g["hspace"],
                   g["height_ratios"])
     n = max(1, n_tasks)
     cols = _cells(n, g["left"] * width, g["right"] * width, g["wspace"], [1.0] * n)
     full = (cols[0][0], cols[-1][1])
-    return ((full[0], rows[0][0], full[1], rows[0][1]),
-            (full[0], rows[1][0], full[1], rows[1][1]),
-            [(a, rows[2][0], b, rows[2][1]) for a, b in cols[:n_tasks]])
+    boxes = [(full[0], r[0], full[1], r[1]) for r in rows]
+    overview = boxes.pop(0) if n_rows == 4 else None
+    return (boxes[0], boxes[1], [(a, rows[-1][0], b, rows[-1][1]) for a, b in cols[:n_tasks]],
+            overview)

@@ -101,7 +101,9 @@ export function classificationPanel(d, onShowEvidence) {
     const label = c.label === null ? "not assessable" : c.label;
     const shown = shownBars(c);
     box.append(el("div", {}, el("strong", {}, `${task}: ${label}${shown.note}`),
-                  c.uncertain ? el("span", { class: "bad" }, "  uncertain") : null));
+                  c.uncertain ? el("span", { class: "bad" }, "  uncertain") : null,
+                  // murmur not asked for, run as the decision severity's rule reads
+                  c.computed_for ? el("span", { class: "small" }, `  not asked: run for ${c.computed_for}`) : null));
     box.append(...probabilityBars(c, shown));
     const rows = [];
     if (dec.rule) rows.push(["rule", dec.rule]);

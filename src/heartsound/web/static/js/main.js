@@ -75,7 +75,7 @@ async function openRecording(id, result = null) {
     state.segs = new Segments(d.segmentation.states, d.duration_s);
     $("title").textContent = `${d.source} — ${fmt(d.duration_s, 1)} s`;
     $("save-name").value = String(d.source).split("/").pop().replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9._-]/g, "_") + "-corrected";
-    viewer.load({ duration: d.duration_s, overview, specOverview: spec, segs: state.segs });
+    viewer.load({ duration: d.duration_s, overview, specOverview: spec, segs: state.segs, noSignal: d.quality.no_signal_s || [] });
     showEvidence(d, Object.keys(d.classification).find((t) => d.classification[t].evidence_by_phase));
     $("quality").replaceChildren(...qualityPanel(d).filter(Boolean));
     $("classification").replaceChildren(...classificationPanel(d, (task) => showEvidence(d, task)));

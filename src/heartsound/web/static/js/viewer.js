@@ -1,6 +1,6 @@
 // The canvas view: waveform (min/max per pixel column) with S1/systole/S2/diastole bands,
 // the reference lane and differences, spectrogram image, heart rate over time, one time
-// axis. Zoom (wheel), pan (drag), drag an S1/S2 edge, click to select or seek. The base
+// axis; stretches without signal (quality.no_signal_s of the result) greyed and labelled. Zoom (wheel), pan (drag), drag an S1/S2 edge, click to select or seek. The base
 // canvas is redrawn on change only; the cursor lives on the overlay canvas.
 import { S1, SYS, S2, DIA } from "./edit.js";
 
@@ -15,7 +15,7 @@ export class Viewer {
   constructor(base, overlay, hooks) {
     this.base = base; this.overlay = overlay; this.hooks = hooks;
     this.view = { t0: 0, t1: 1 }; this.duration = 1;
-    this.segs = null; this.reference = null; this.diffs = []; this.evidence = null;
+    this.segs = null; this.reference = null; this.diffs = []; this.evidence = null; this.noSignal = [];
     this.overview = null; this.detail = null; this.specOverview = null; this.specDetail = null;
     this.mode = null; this.drag = null; this.cursor = 0;
     this.resize();
@@ -30,8 +30,8 @@ export class Viewer {
       c.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
     }
   }
-  load({ duration, overview, specOverview, segs }) {
-    Object.assign(this, { duration, overview, specOverview, segs, detail: null, specDetail: null, reference: null, diffs: [] });
+  load({ duration, overview, specOverview, segs, noSignal = [] }) {
+    Object.assign(this, { duration, overview, specOverview, segs, noSignal, detail: null, specDetail: null, reference: null, diffs: [] });
     this.view = { t0: 0, t1: duration };
     this.draw();
   }
@@ -64,7 +64,7 @@ export class Viewer {
     const g = this.base.getContext("2d");
     g.clearRect(0, 0, this.W, this.H);
     if (!this.overview) return;
-    this.drawBands(g); this.drawWave(g); this.drawEvidenceLabel(g); this.drawReference(g); this.drawSpec(g); this.drawHR(g); this.drawAxis(g);
+    this.drawBands(g); this.drawNoSignal(g); this.drawWave(g); this.drawEvidenceLabel(g); this.drawReference(g); this.drawSpec(g); this.drawHR(g); this.drawAxis(g);
     if (this.hooks.drawn) this.hooks.drawn();
   }
   visibleRows(rows) {
@@ -88,6 +88,16 @@ export class Viewer {
       }
       if (i === this.segs.selected) { g.strokeStyle = "#000"; g.lineWidth = 2; g.strokeRect(x0, WAVE[0] + 1, w, WAVE[1] - 2); }
     }
+  }
+  drawNoSignal(g) {  // the quality check's near-silent stretches (as the report figure)
+    g.font = "10px sans-serif"; g.textAlign = "center";
+    for (const [a, b] of this.noSignal) {
+      if (b < this.view.t0 || a > this.view.t1) continue;
+      const x0 = Math.max(0, this.x(a)), x1 = Math.min(this.W, this.x(b));
+      g.fillStyle = "rgba(0,0,0,0.12)"; g.fillRect(x0, WAVE[0], x1 - x0, WAVE[1] - WAVE[0]);
+      if (x1 - x0 > 60) { g.fillStyle = "#444"; g.fillText("no signal", (x0 + x1) / 2, WAVE[0] + 30); }
+    }
+    g.textAlign = "start";
   }
   envelope() {
     const d = this.detail, o = this.overview;

@@ -1,0 +1,81 @@
+"""Stretches of a recording that hold no signal, by the quality check's near-silence
+criterion (:func:`quiet_frames`, the frames counted in ``quality.measures.quiet_share``).
+
+:func:`no_signal_spans` gives the stretches (runs of quiet frames of at least
+:data:`MIN_NO_SIGNAL_S`) that the figures grey out and where they draw no attention;
+:func:`no_signal_note` the recording note (``quality.notes.no_signal`` of the JSON) that
+says they are there: the classifiers read them as part of the recording, and on real
+recordings with 10-12 s of digital silence inserted their labels changed
+(``docs/results/figure_audit_s12.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["quiet_frames", "no_signal_spans", "no_signal_note", "FRAME_S", "QUIET_RATIO",
+           "MIN_NO_SIGNAL_S"]
+
+#: Frame length (s) of the near-silence measure.
+FRAME_S = 0.02
+#: A frame is near-silent when its RMS is at most this share of the 95th-percentile
+#: frame RMS (-60 dB), or zero.
+QUIET_RATIO = 1e-3
+#: Shortest run of near-silent frames (s) reported as a stretch without signal.
+MIN_NO_SIGNAL_S = 0.5
+
+
+def quiet_frames(y: Any, sr: float) -> tuple[int, np.ndarray]:
+    """The near-silent frames of ``y``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr : float
+        Sample rate in Hz.
+
+    Returns
+    -------
+    frame_len : int
+        Samples per frame (:data:`FRAME_S`, at least one); frame ``i`` covers samples
+        ``i * frame_len`` to ``(i + 1) * frame_len`` (a short last stretch is left out).
+    quiet : np.ndarray [shape=(n // frame_len,), dtype=bool]
+        RMS at most :data:`QUIET_RATIO` x the 95th-percentile frame RMS, or zero.
+    """
+    y = np.asarray(y, dtype=float)
+    fl = max(1, int(FRAME_S * sr))
+    nf = y.size // fl
+    if not nf:
+        return fl, np.zeros(0, dtype=bool)
+    rms = np.sqrt(np.mean(y[: nf * fl].reshape(nf, fl) ** 2, axis=1))
+    return fl, (rms <= QUIET_RATIO * np.percentile(rms, 95)) | (rms == 0)
+
+
+def no_signal_spans(y: Any, sr: float, *, min_s: float = MIN_NO_SIGNAL_S
+                    ) -> list[tuple[float, float]]:
+    """``(start_s, end_s)`` of each run of :func:`quiet_frames` lasting at least
+    ``min_s`` seconds, in time order (empty for a recording without one)."""
+    fl, quiet = quiet_frames(y, sr)
+    if not quiet.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(np.int8), 0]))
+    out = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        if (b - a) * fl / sr >= min_s:
+            out.append((float(a * fl / sr), float(b * fl / sr)))
+    return out
+
+
+def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str | None:
+    """The recording note of the stretches ``spans`` (:func:`no_signal_spans`) of a
+    recording of ``duration_s`` seconds, or None when there are none."""
+    if not spans:
+        return None
+    total = sum(b - a for a, b in spans)
+    where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:5])
+    more = f" and {len(spans) - 5} more" if len(spans) > 5 else ""
+    return (f"{total:.1f} s ({100 * total / max(duration_s, 1e-9):.0f}% of the recording) "
+            f"hold no signal ({where}{more}); the classifiers read them as part of the "
+            "recording, and such gaps can change their labels")
