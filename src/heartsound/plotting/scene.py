@@ -46,7 +46,7 @@ CONTOUR_LEVELS, CONTOUR_COLOUR = (0.5, 0.8), "#00e5ff"
 #: Report figure size (inches) and its grid (matplotlib ``GridSpec`` keywords, figure
 #: fractions): waveform, spectrogram, one probability panel per task.
 FIGSIZE = (11.0, 8.5)
-GRID = {"height_ratios": (1.0, 1.2, 0.8), "hspace": 0.45, "wspace": 0.35, "left": 0.07,
+GRID = {"height_ratios": (1.0, 1.2, 0.8), "hspace": 0.45, "wspace": 0.5, "left": 0.07,
         "right": 0.93, "top": 0.91, "bottom": 0.17}
 #: The one-panel segmentation figure (``heartsound segment``): size (inches) and the
 #: panel's edges (figure fractions, ``Figure.subplots_adjust`` keywords).

@@ -37,7 +37,7 @@ LONG_S = 60.0
 ZOOM_S = 15.0
 #: The report grid of a long recording (``GridSpec`` keywords, figure fractions):
 #: overview strip, waveform, spectrogram, probability panels.
-GRID_LONG = {"height_ratios": (0.4, 1.0, 1.0, 0.8), "hspace": 0.6, "wspace": 0.35,
+GRID_LONG = {"height_ratios": (0.4, 1.0, 1.0, 0.8), "hspace": 0.6, "wspace": 0.5,
              "left": 0.07, "right": 0.93, "top": 0.91, "bottom": 0.17}
 #: Label, shade (alpha-blended colour) of a stretch without signal, and the colour of
 #: the zoom window's box on the overview.
