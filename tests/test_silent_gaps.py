@@ -25,6 +25,8 @@ from heartsound.example import synthetic_pcg
 from heartsound.features import neural_features, springer_features, zscore
 from heartsound.io import load
 from heartsound.pipeline import analyze
+from heartsound.preprocess import schmidt_spike_removal
+from heartsound.quality import assess
 from heartsound.quality_silence import no_signal_spans, signal_mask
 from heartsound.segmentation import segment
 from heartsound.segmentation.run_evidence import present_share
@@ -160,6 +162,28 @@ def test_segmenter_features_and_heart_rate_ignore_the_gaps(pcg: np.ndarray) -> N
     assert sg.median_heart_rate_bpm == pytest.approx(s0.median_heart_rate_bpm, rel=0.02)
 
 
+def test_spike_removal_median_leaves_the_gaps_out() -> None:
+    """10 s of a 0.1 sine with one spike of 5, then 20 s of zeros: the median window
+    maximum is 0 over all windows (nothing would be removed); over the windows with
+    signal it is 0.1, and the spike goes."""
+    y = np.r_[np.sin(np.arange(10_000) / 10.0) * 0.1, np.zeros(20_000)]
+    y[2500] = 5.0
+    spans = no_signal_spans(y, 1000)
+    assert spans and spans[0][0] == pytest.approx(10.0, abs=0.05)
+    assert np.abs(schmidt_spike_removal(y, 1000)).max() == 5.0
+    assert np.abs(schmidt_spike_removal(y, 1000, no_signal=spans)).max() < 0.2
+
+
+def test_quality_measures_leave_the_gaps_out(pcg: np.ndarray) -> None:
+    """Periodicity and spikes are measured over the signal; only the silent share counts
+    the gaps (14 s of 34 s: under the 50% limit, so no flag at all)."""
+    q0, qg = assess(pcg, SR), assess(_with_gaps(pcg, SR, (8.0, 6.0)), SR)
+    assert qg.flags == q0.flags and qg.usable == q0.usable
+    assert qg.measures["spike_share"] == pytest.approx(q0.measures["spike_share"], abs=0.05)
+    assert qg.measures["periodicity"] == pytest.approx(q0.measures["periodicity"], abs=0.1)
+    assert qg.measures["quiet_share"] == pytest.approx(14 / 34, abs=0.03)
+
+
 def test_typicality_profile_leaves_the_gaps_out(pcg: np.ndarray) -> None:
     yg = _with_gaps(pcg, SR)
     p0, pg = profile(pcg, SR), profile(yg, SR)
@@ -189,6 +213,7 @@ def test_physionet_recording_with_inserted_zeros(physionet_root) -> None:
     a = analyze(y, sr=rec.sr, evidence=False)
     b = analyze(_with_gaps(y, rec.sr), sr=rec.sr, evidence=False)
     assert b.segmentation.presence["heart_sounds"], b.segmentation.presence["reason"]
+    assert b.quality.flags == a.quality.flags and b.quality.usable == a.quality.usable
     for t, r in a.classification.items():
         g = b.classification[t]
         assert g.label == r.label, t

@@ -3,16 +3,18 @@ criterion (:func:`quiet_frames`, the frames counted in ``quality.measures.quiet_
 
 :func:`no_signal_spans` gives the stretches (runs of quiet frames of at least
 :data:`MIN_NO_SIGNAL_S`): the one definition every stage leaves out (a Bluetooth dropout
-or a paused recording holds no information about the heart). The classifiers normalise
-over the other frames and cut their crops from them only, the heart-sound presence check
-counts its share over them, the typicality profile is taken over them, and the figures
-grey the stretches out; :func:`signal_mask` says which frames of a stage's grid lie
-outside them (a frame belongs to a stretch when its centre does), :func:`spans_of` keeps
-one recording's stretches on its :class:`~heartsound.frontend.Frontend`, and
-:func:`no_signal_note` is the recording note (``quality.notes.no_signal`` of the JSON).
-A recording without such a stretch is analysed exactly as before.
-(``docs/results/silent_gaps_s12.md``: on real recordings with 10-12 s of digital silence
-inserted every label changed before; now they hold.)
+or a paused recording holds no information about the heart). The spike removal's median,
+the segmenter's per-recording z-scores, the heart-sound presence share, the classifiers'
+normalisation and crops (their attention is 0 there), the typicality profile and the
+quality check's periodicity and spike measures are taken over the other frames only (the
+quality check's ``quiet_share`` counts them: a mostly silent recording is still called
+so), and the figures grey the stretches out. :func:`signal_mask` says which frames of a
+stage's grid lie outside them (a frame belongs to a stretch when its centre does),
+:func:`spans_of` keeps one recording's stretches on its
+:class:`~heartsound.frontend.Frontend`, and :func:`no_signal_note` is the recording note
+(``quality.notes.no_signal`` of the JSON). A recording without such a stretch is analysed
+exactly as before (``docs/results/silent_gaps_s12.md``: with 10-12 s of digital silence
+inserted into real recordings, the labels changed before and hold now).
 """
 
 from __future__ import annotations
@@ -103,6 +105,5 @@ def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str |
     where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:5])
     more = f" and {len(spans) - 5} more" if len(spans) > 5 else ""
     return (f"{total:.1f} s ({100 * total / max(duration_s, 1e-9):.0f}% of the recording) "
-            f"hold no signal ({where}{more}); the classifiers, the heart-sound check and "
-            "the typicality profile left them out (the segmenter and the quality check "
-            "still read them)")
+            f"hold no signal ({where}{more}); the segmentation, the classifiers and the "
+            "typicality left them out (the quality check's silent share counts them)")
