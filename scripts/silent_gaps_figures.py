@@ -13,6 +13,12 @@ the JSON results):
 * ``shapes``: four of them with other gaps (5 s at the start, 5 s at the end, 2 s and 30 s
   in the middle) and a 60 s recording with half of it silent (the first 30 s of a0334 and
   a0001 with 30 s of zeros in the middle).
+* ``causes``: on the ten gapped recordings, what moves the classifiers: their scores with
+  the normalisation's statistics over the signal frames only (``norm``), the crops cut
+  from the signal frames only (``crops``), crops mostly in a gap dropped (``drop``), and
+  both fixes (``norm+crops``), each with the tree's segmentation for the phase channels;
+  and the share of 50 Hz frames whose decoded state is that of the recording without the
+  gaps (``seg_agree``, gaps cut out). Uses only functions both trees have.
 * ``scan``: every ``--step``-th recording of both corpora, searched for natural stretches
   without signal (:func:`heartsound.quality_silence.no_signal_spans`); those that hold one
   are analysed.
@@ -39,7 +45,7 @@ from heartsound.pipeline import analyze
 from heartsound.quality_silence import no_signal_spans
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("what", nargs="?", choices=("picked", "shapes", "scan"))
+parser.add_argument("what", nargs="?", choices=("picked", "shapes", "causes", "scan"))
 parser.add_argument("--root", type=Path, default=Path("../shared/data"))
 parser.add_argument("--out", type=Path)
 parser.add_argument("--step", type=int, default=20, help="scan: every step-th recording")
@@ -120,6 +126,63 @@ def run_shapes(root: Path) -> list[dict]:
     return out
 
 
+VARIANTS = ("as_is", "norm", "crops", "drop", "norm+crops")
+
+
+def _gap_frames(n: int, times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
+    gap = np.zeros(n, bool)
+    for a, b in spans:
+        gap |= (times >= a) & (times < b)
+    return gap
+
+
+def _variant_scores(y: np.ndarray, sr: int, seg: object) -> dict:
+    from heartsound.classification.crops import crop_starts
+    from heartsound.classification.decision import decide
+    from heartsound.classification.frontend import _log_mel_raw, _std, frame_times, with_phases
+    from heartsound.classification.inference import _load, _run
+    from heartsound.frontend import Frontend
+    fe, out = Frontend(y, sr), {}
+    for t in ("abnormal", "murmur"):
+        m = _load(t)
+        cfg = m.frontend
+        raw = _log_mel_raw(y, sr, cfg, fe)
+        gap = _gap_frames(len(raw), frame_times(len(raw), cfg), no_signal_spans(y, sr))
+        sig = np.flatnonzero(~gap)
+        for v in VARIANTS:
+            s = raw[sig] if v in ("norm", "norm+crops") else raw
+            mu = s.mean() if cfg.normalize == "recording" else s.mean(axis=0, keepdims=True)
+            f = ((raw - mu) / (_std(s) + 1e-6)).astype(np.float32)
+            f = with_phases(f, seg, cfg) if cfg.phase_channels else f
+            f = f[sig] if v in ("crops", "norm+crops") else f
+            st = crop_starts(len(f), cfg)
+            if v == "drop":
+                st = st[[gap[i:i + cfg.crop_frames].mean() <= 0.5 for i in st]]
+            lp, _ = _run(m, f, st)
+            out[f"{t} {v}"] = round(float(decide(t, lp, m.meta.get("rules"))[1].score), 3)
+    return out
+
+
+def run_causes(root: Path) -> list[dict]:
+    from heartsound.segmentation import segment
+    out = []
+    for p in picked(root):
+        r = load(root / p)
+        y, sr = np.asarray(r.y, np.float64), r.sr
+        yg = insert(y, sr, [(1 / 3, 12.0), (2 / 3, 10.0)])
+        s0, sg = segment(y, sr), segment(yg, sr)
+        g = _gap_frames(len(sg.decoded_states), np.arange(len(sg.decoded_states)) / 50.0,
+                        no_signal_spans(yg, sr))
+        kept = sg.decoded_states[~g]
+        m = min(len(kept), len(s0.decoded_states))
+        row = {"file": p, "seg_agree": round(float(np.mean(kept[:m] == s0.decoded_states[:m])), 3),
+               "hr": [s0.median_heart_rate_bpm, sg.median_heart_rate_bpm],
+               **_variant_scores(yg, sr, sg)}
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    return out
+
+
 def run_scan(root: Path, step: int) -> list[dict]:
     files = (sorted((root / "physionet2016").glob("training-*/*.flac"))
              + sorted((root / "circor2022/recordings").glob("*.flac")))[::step]
@@ -170,6 +233,7 @@ if __name__ == "__main__":
         table(*args.table)
     else:
         res = {"picked": lambda: run_picked(args.root), "shapes": lambda: run_shapes(args.root),
+               "causes": lambda: run_causes(args.root),
                "scan": lambda: run_scan(args.root, args.step)}[args.what]()
         if args.out:
             args.out.write_text(json.dumps(res, indent=1))
