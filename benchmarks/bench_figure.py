@@ -18,18 +18,11 @@ Prints one JSON object.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import subset  # noqa: E402  (same folder)
-
-REPO = Path(__file__).resolve().parents[1]
+import trees  # noqa: E402  (same folder)
 
 #: Run in each tree's process: ``python -c CHILD n repeats file...``; prints JSON.
 CHILD = r'''
@@ -69,28 +62,5 @@ print(json.dumps(out))
 '''
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--base", help="src folder of the code to compare with (`before`)")
-    a = ap.parse_args()
-    trees = {"before": str(Path(a.base).resolve())} if a.base else {}
-    trees["after"] = str(REPO / "src")
-    files = [str(f) for f in subset(400)[:: max(1, 400 // a.n)][: a.n]]
-    out: dict = {"benchmark": "bench_figure",
-                 "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "load_avg_start": [round(x, 2) for x in os.getloadavg()], "n_files": len(files)}
-    for name, src in trees.items():
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
-        p = subprocess.run([sys.executable, "-c", CHILD, str(a.repeats), *files], env=env,
-                           capture_output=True, text=True, check=True)
-        commit = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        out[name] = {"commit": commit, **json.loads(p.stdout.strip().splitlines()[-1])}
-    out["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(out, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    trees.main("bench_figure", CHILD, __doc__.split("\n")[0])

@@ -4,7 +4,8 @@ Two public steps, one per segmenter: :func:`neural_features` (the neural segment
 input: these envelopes plus :func:`band_energies`) and :func:`springer_features`:
 pre-process (:mod:`heartsound.preprocess`),
 compute the envelopes at 1000 Hz, downsample them to :data:`FRAME_RATE` = 50 Hz and z-score
-each per recording. Frame ``k`` of the result corresponds to time ``k / 50`` s, the same
+each per recording (over the frames outside its stretches without signal,
+:mod:`heartsound.quality_silence`). Frame ``k`` of the result corresponds to time ``k / 50`` s, the same
 convention as :func:`heartsound.segmentation.result.rows_to_states`, so CirCor ``.tsv``
 rows label the frames directly.
 
@@ -47,6 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .filters import butter_ba, lfilter_zi, polyphase_taps
 from .io import resample
 from .preprocess import bandpass, preprocess, zero_phase
+from .quality_silence import no_signal_spans, signal_mask, spans_of
 from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -181,11 +183,21 @@ def _psd_basis(nper: int, sr: float, lo: float, hi: float) -> tuple[np.ndarray, 
     return basis, 2.0 / (sr * np.sum(win ** 2))
 
 
-def zscore(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """``(x - mean) / std`` along ``axis``; a constant column becomes zeros."""
+def zscore(x: np.ndarray, axis: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
+    """``(x - mean) / std`` along ``axis``; a constant column becomes zeros. ``rows``
+    (bool, along axis 0): the mean and std of those rows only (all when None)."""
     x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=axis, keepdims=True)
-    return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    s = x if rows is None or not np.any(rows) else x[np.asarray(rows, bool)]
+    sd = s.std(axis=axis, keepdims=True)
+    return (x - s.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+
+
+def _signal_frames(n: int, y: Any, sr: float, fe: Frontend | None) -> np.ndarray | None:
+    """Which of ``n`` frames (``k / FRAME_RATE`` s) lie outside the recording's stretches
+    without signal [shape=(n,), bool]; None when it has none (or nothing is outside)."""
+    spans = spans_of(fe) if fe is not None else no_signal_spans(y, sr)
+    keep = signal_mask(np.arange(n) / FRAME_RATE, spans) if spans else None
+    return keep if keep is not None and keep.any() else None
 
 
 def n_frames_for(n_samples: int, sr: float, frame_rate: float = FRAME_RATE) -> int:
@@ -308,7 +320,8 @@ def springer_features(y: np.ndarray, sr: float, *, preprocessed: bool = False,
     if extended:
         bands = band_envelopes(x, x_sr)
         cols += [to_frames(bands[:, i], x_sr, FRAME_RATE) for i in range(bands.shape[1])]
-    return zscore(np.column_stack(cols), axis=0), FRAME_RATE
+    sig = None if preprocessed else _signal_frames(len(cols[0]), y, sr, frontend)
+    return zscore(np.column_stack(cols), axis=0, rows=sig), FRAME_RATE
 
 
 def band_powers(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
@@ -357,7 +370,8 @@ def _band_kernel() -> tuple[np.ndarray, np.ndarray]:
     return np.hanning(_BAND_WIN), weights.astype(np.float64)
 
 
-def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
+def band_energies(y: np.ndarray, sr: float, n_frames: int,
+                  signal: np.ndarray | None = None) -> np.ndarray:
     """Log energies of :data:`~heartsound.vocab.NEURAL_BANDS_HZ` at 50 Hz, z-scored per
     recording (parameters: those of :func:`band_powers`).
 
@@ -366,12 +380,14 @@ def band_energies(y: np.ndarray, sr: float, n_frames: int) -> np.ndarray:
     np.ndarray [shape=(n_frames, len(NEURAL_BANDS_HZ)), dtype=float32]
         ``log10`` of the power in each band of an 80 ms Hann-windowed frame
         (:func:`band_powers`), each column then standardised to zero mean and unit
-        variance over the recording.
+        variance over the recording (over the frames where ``signal`` [shape=(n_frames,),
+        bool] is True, when given).
     """
     bands = band_powers(y, sr, n_frames)
-    out = np.log10(bands + 1e-10 + 1e-6 * bands.mean(axis=0, keepdims=True))
-    out -= out.mean(axis=0, keepdims=True)
-    sd = out.std(axis=0, keepdims=True)
+    ref = bands if signal is None else bands[signal]
+    out = np.log10(bands + 1e-10 + 1e-6 * ref.mean(axis=0, keepdims=True))
+    out -= (out if signal is None else out[signal]).mean(axis=0, keepdims=True)
+    sd = (out if signal is None else out[signal]).std(axis=0, keepdims=True)
     out /= np.where(sd > 1e-8, sd, 1.0)
     return out.astype(np.float32)
 
@@ -406,7 +422,7 @@ def neural_features(y: Any, sr: float, *, frontend: Frontend | None = None) -> t
         env, _ = springer_features(y, sr)
         x, x_sr = y, sr
     env = np.asarray(env, dtype=np.float32)
-    bands = band_energies(x, x_sr, env.shape[0])
+    bands = band_energies(x, x_sr, env.shape[0], _signal_frames(env.shape[0], y, sr, fe))
     return np.concatenate([env, bands], axis=1), FRAME_RATE
 
 

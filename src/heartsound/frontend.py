@@ -36,6 +36,7 @@ from .errors import ParameterError, TooShortError
 from .features import hilbert_envelope, homomorphic_envelope
 from .io import resample, validate_audio
 from .preprocess import bandpass_centred, remove_spikes_in_place
+from .quality_silence import spans_of
 from .vocab import MIN_DURATION_S, PASS_BAND_HZ, PREPROCESS_SR
 
 __all__ = ["Frontend", "as_frontend", "trim_heap"]
@@ -148,7 +149,8 @@ class Frontend:
         if ("clean", *key) not in self._memo:
             b = self._memo.pop(("bandpassed", *key), None)  # handed out: de-spike a copy
             b = self._bandpass(*key) if b is None else b.copy()
-            self._memo[("spikes", *key)] = remove_spikes_in_place(b, key[0])
+            self._memo[("spikes", *key)] = remove_spikes_in_place(b, key[0],
+                                                                  no_signal=spans_of(self))
             self._memo[("clean", *key)] = b
         return self._memo[("clean", *key)]
 

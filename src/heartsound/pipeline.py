@@ -38,7 +38,7 @@ from .example import example_path
 from .io import Recording, load
 from .frontend import Frontend, trim_heap
 from .quality import Quality, assess
-from .quality_silence import no_signal_note, no_signal_spans
+from .quality_silence import no_signal_note, spans_of
 from .segmentation import DEFAULT_METHOD, segment
 from .segmentation.result import Segmentation
 from .serialize import quality_dict, to_jsonable
@@ -360,7 +360,7 @@ def analyze(source: str | Path | np.ndarray, *, sr: int | None = None,
     # shared by the quality check, the segmenter and the classifiers' front end
     fe = Frontend(rec.y, rec.sr, source=rec.source)
     quality = assess(rec.y, rec.sr, frontend=fe)
-    spans = no_signal_spans(rec.y, rec.sr)
+    spans = spans_of(fe)  # left out by the classifiers, presence check and typicality
     if spans:
         rec.notes["no_signal"] = no_signal_note(spans, rec.duration_s)
     seg, note = _segment_with_fallback(rec.y, rec.sr, method, fe)

@@ -28,6 +28,7 @@ import numpy as np
 from .errors import ParameterError
 from .filters import butter_sos, sosfilt_zi
 from .io import resample
+from .quality_silence import no_signal_spans, signal_mask
 from .vocab import PASS_BAND_HZ, PREPROCESS_SR
 
 __all__ = ["SR", "BAND_HZ", "preprocess", "bandpass", "bandpass_centred",
@@ -150,13 +151,16 @@ def bandpass(y: np.ndarray, sr: float, *, low_hz: float = BAND_HZ[0],
 
 
 def schmidt_spike_removal(y: np.ndarray, sr: float, *, window_s: float = 0.5,
-                          threshold: float = 3.0, max_iter: int = 1000) -> np.ndarray:
+                          threshold: float = 3.0, max_iter: int = 1000,
+                          no_signal: list[tuple[float, float]] | None = None) -> np.ndarray:
     """Remove friction spikes (Schmidt et al. 2010, as used by Springer et al. 2016).
 
     The signal is cut into windows of ``window_s``. While the largest window maximum of
     ``|y|`` exceeds ``threshold`` times the median of the window maxima, the spike in that
     window is zeroed: from the zero crossing before its largest sample to the zero
-    crossing after it. Samples after the last whole window are left as they are.
+    crossing after it. Samples after the last whole window are left as they are. Windows
+    centred in a stretch without signal (``no_signal``,
+    :func:`heartsound.quality_silence.no_signal_spans`) are left out of the median.
 
     Parameters
     ----------
@@ -184,12 +188,14 @@ def schmidt_spike_removal(y: np.ndarray, sr: float, *, window_s: float = 0.5,
     True
     """
     y = np.array(y, dtype=np.float64, copy=True)
-    remove_spikes_in_place(y, sr, window_s=window_s, threshold=threshold, max_iter=max_iter)
+    remove_spikes_in_place(y, sr, window_s=window_s, threshold=threshold, max_iter=max_iter,
+                           no_signal=no_signal)
     return y
 
 
 def remove_spikes_in_place(y: np.ndarray, sr: float, *, window_s: float = 0.5,
-                           threshold: float = 3.0, max_iter: int = 1000
+                           threshold: float = 3.0, max_iter: int = 1000,
+                           no_signal: list[tuple[float, float]] | None = None
                            ) -> list[tuple[int, np.ndarray]]:
     """:func:`schmidt_spike_removal` done on ``y`` itself (float64, writeable).
 
@@ -207,8 +213,10 @@ def remove_spikes_in_place(y: np.ndarray, sr: float, *, window_s: float = 0.5,
         return removed
     frames = y[: n_win * win].reshape(n_win, win)  # a view: edits go to y
     maxima = np.abs(frames).max(axis=1)
+    keep = signal_mask((np.arange(n_win) + 0.5) * win / sr, no_signal) if no_signal else None
+    keep = keep if keep is not None and keep.any() else None  # the median's windows
     for _ in range(max_iter):
-        med = np.median(maxima)
+        med = np.median(maxima if keep is None else maxima[keep])
         k = int(np.argmax(maxima))
         if not maxima[k] > threshold * med or med <= 0:
             break
@@ -256,7 +264,7 @@ def preprocess(y: np.ndarray, sr: float, *, target_sr: int = SR, band_hz: tuple[
     x = resample(np.asarray(y, dtype=np.float64), int(sr), int(target_sr))
     x = bandpass_centred(x, target_sr, band_hz)
     if remove_spikes:
-        x = schmidt_spike_removal(x, target_sr)
+        x = schmidt_spike_removal(x, target_sr, no_signal=no_signal_spans(y, sr))
     return x, int(target_sr)
 
 

@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import ParameterError, SilentAudioError
 from .features import lagged_products
 from .frontend import Frontend, as_frontend
-from .quality_silence import quiet_frames
+from .quality_silence import quiet_frames, signal_mask, spans_of
 from .serialize import quality_dict
 from .vocab import ANALYSIS_SR, FRAME_RATE, PASS_BAND_HZ, PREPROCESS_SR
 
@@ -213,15 +213,20 @@ def _autocorr_peak(env: Any, env_sr: float) -> tuple[float, float]:
     return float(max(r[kk], 0.0)), float(kk / env_sr)
 
 
-def _windowed_periodicity(env: Any, env_sr: float) -> tuple[float, float, int]:
+def _windowed_periodicity(env: Any, env_sr: float, no_signal: Any = None
+                          ) -> tuple[float, float, int]:
     """Median over 5 s windows (hop 2.5 s) of :func:`_autocorr_peak`, the median lag, and
     the number of windows. Windows make the measure robust to a heart rate that drifts
     (children, breathing) and to a stretch of artefact; a recording shorter than one
-    window is measured whole."""
+    window is measured whole. Windows mostly in the stretches ``no_signal`` are left out
+    (unless every window is)."""
     wl = int(PERIODICITY_WINDOW_S * env_sr)
     hop = wl // 2
     n = len(env)
     starts = range(0, n - wl + 1, hop) if n >= wl else [0]
+    if no_signal:
+        sig = signal_mask(np.arange(n) / env_sr, no_signal)
+        starts = [i for i in starts if sig[i: i + wl].mean() >= 0.5] or starts
     peaks, lags = [], []
     for i in starts:
         p, lag = _autocorr_peak(env[i: i + wl], env_sr)
@@ -260,7 +265,9 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
         peak of the homomorphic envelope at lags 0.3-1.5 s, and the median lag of those
         peaks; ``n_periodicity_windows``; ``periodicity_whole``, the same peak over the
         whole recording; ``kurtosis`` (Pearson, 3 for Gaussian noise) of the 25-400 Hz
-        signal; ``spike_share`` (0.5 s windows with a spike).
+        signal; ``spike_share`` (0.5 s windows with a spike). The periodicity windows
+        and the spike windows (and their median) leave out the stretches without signal
+        (:func:`heartsound.quality_silence.no_signal_spans`); ``quiet_share`` counts them.
 
     Notes
     -----
@@ -271,6 +278,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     """
     fe = as_frontend(y, sr, frontend, min_duration_s=0.0)
     y, sr = fe.y, fe.sr
+    gaps = spans_of(fe)  # left out of the periodicity and spike measures
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
     out["flat"] = bool(np.ptp(y) == 0)
@@ -289,7 +297,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     # envelope periodicity on the 25-400 Hz signal, spikes removed
     env = _decimate_pick(fe.homomorphic(), PREPROCESS_SR, FRAME_RATE)
     (out["periodicity"], out["period_s"],
-     out["n_periodicity_windows"]) = _windowed_periodicity(env, FRAME_RATE)
+     out["n_periodicity_windows"]) = _windowed_periodicity(env, FRAME_RATE, gaps)
     out["periodicity_whole"] = _autocorr_peak(env, FRAME_RATE)[0]
     # spikiness (before spike removal)
     b = fe.bandpassed()
@@ -299,6 +307,8 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     nw = len(b) // wl
     if nw >= 2:
         mx = np.abs(b[: nw * wl]).reshape(nw, wl).max(axis=1)
+        sig = signal_mask((np.arange(nw) + 0.5) * wl / PREPROCESS_SR, gaps)
+        mx = mx[sig] if gaps and sig.any() else mx
         out["spike_share"] = float(np.mean(mx > 3 * np.median(mx)))
     else:
         out["spike_share"] = 0.0

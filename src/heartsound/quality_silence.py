@@ -2,21 +2,32 @@
 criterion (:func:`quiet_frames`, the frames counted in ``quality.measures.quiet_share``).
 
 :func:`no_signal_spans` gives the stretches (runs of quiet frames of at least
-:data:`MIN_NO_SIGNAL_S`) that the figures grey out and where they draw no attention;
-:func:`no_signal_note` the recording note (``quality.notes.no_signal`` of the JSON) that
-says they are there: the classifiers read them as part of the recording, and on real
-recordings with 10-12 s of digital silence inserted their labels changed
-(``docs/results/figure_audit_s12.md``).
+:data:`MIN_NO_SIGNAL_S`): the one definition every stage leaves out (a Bluetooth dropout
+or a paused recording holds no information about the heart). The spike removal's median,
+the segmenter's per-recording z-scores, the heart-sound presence share, the classifiers'
+normalisation and crops (their attention is 0 there), the typicality profile and the
+quality check's periodicity and spike measures are taken over the other frames only (the
+quality check's ``quiet_share`` counts them: a mostly silent recording is still called
+so), and the figures grey the stretches out. :func:`signal_mask` says which frames of a
+stage's grid lie outside them (a frame belongs to a stretch when its centre does),
+:func:`spans_of` keeps one recording's stretches on its
+:class:`~heartsound.frontend.Frontend`, and :func:`no_signal_note` is the recording note
+(``quality.notes.no_signal`` of the JSON). A recording without such a stretch is analysed
+exactly as before (``docs/results/silent_gaps_s12.md``: with 10-12 s of digital silence
+inserted into real recordings, the labels changed before and hold now).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["quiet_frames", "no_signal_spans", "no_signal_note", "FRAME_S", "QUIET_RATIO",
-           "MIN_NO_SIGNAL_S"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .frontend import Frontend
+
+__all__ = ["quiet_frames", "no_signal_spans", "no_signal_note", "signal_mask", "spans_of",
+           "FRAME_S", "QUIET_RATIO", "MIN_NO_SIGNAL_S"]
 
 #: Frame length (s) of the near-silence measure.
 FRAME_S = 0.02
@@ -68,6 +79,23 @@ def no_signal_spans(y: Any, sr: float, *, min_s: float = MIN_NO_SIGNAL_S
     return out
 
 
+def spans_of(frontend: Frontend) -> list[tuple[float, float]]:
+    """:func:`no_signal_spans` of the recording of ``frontend``, found once and kept on it
+    (until :meth:`~heartsound.frontend.Frontend.release`) for every stage that asks."""
+    return frontend.cached(("no_signal_spans", MIN_NO_SIGNAL_S),
+                           lambda: no_signal_spans(frontend.y, frontend.sr))
+
+
+def signal_mask(times: Any, spans: list[tuple[float, float]] | None) -> np.ndarray:
+    """True at each of ``times`` (s) [shape=(n,)] outside every span of ``spans``
+    (a ``(start_s, end_s)`` span holds ``start_s <= t < end_s``)."""
+    t = np.asarray(times, dtype=float)
+    keep = np.ones(t.shape, dtype=bool)
+    for a, b in spans or ():
+        keep &= ~((t >= a) & (t < b))
+    return keep
+
+
 def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str | None:
     """The recording note of the stretches ``spans`` (:func:`no_signal_spans`) of a
     recording of ``duration_s`` seconds, or None when there are none."""
@@ -77,5 +105,5 @@ def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str |
     where = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:5])
     more = f" and {len(spans) - 5} more" if len(spans) > 5 else ""
     return (f"{total:.1f} s ({100 * total / max(duration_s, 1e-9):.0f}% of the recording) "
-            f"hold no signal ({where}{more}); the classifiers read them as part of the "
-            "recording, and such gaps can change their labels")
+            f"hold no signal ({where}{more}); the segmentation, the classifiers and the "
+            "typicality left them out (the quality check's silent share counts them)")

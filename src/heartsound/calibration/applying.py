@@ -33,6 +33,7 @@ from ..classification.ood import profile
 from ..classification.tasks import aggregate_patient
 from ..errors import ParameterError
 from ..frontend import Frontend
+from ..quality_silence import no_signal_spans, spans_of
 from .bands import scale_input
 from .model import POSITIVE, Calibration, load
 
@@ -153,8 +154,10 @@ def rescore(cal: Calibration, result: ClassificationResult, y: np.ndarray, sr: i
         raise ParameterError(f"{cal.source or 'calibration'}: input_scale has "
                              f"{len(cal.input_scale)} bands, the {cal.task} model "
                              f"{cfg.n_mels}")
-    x = features(y, sr, cfg, segmentation=segmentation, frontend=frontend)
-    new = classify(y, sr, task=cal.task, features=scale_input(x, np.array(cal.input_scale)))
+    gaps = spans_of(frontend) if frontend is not None else no_signal_spans(y, sr)
+    x = features(y, sr, cfg, segmentation=segmentation, frontend=frontend, no_signal=gaps)
+    new = classify(y, sr, task=cal.task, features=scale_input(x, np.array(cal.input_scale)),
+                   no_signal=gaps)
     return replace(new, evidence_by_phase=result.evidence_by_phase)
 
 

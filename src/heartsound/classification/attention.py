@@ -97,8 +97,8 @@ def stitch(maps: np.ndarray, starts: np.ndarray, n_frames: int, crop_frames: int
     return np.full(total.shape, 1.0 / total.size, dtype=total.dtype)
 
 
-def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation: Any
-                       ) -> dict[str, float]:
+def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation: Any, *,
+                       signal: np.ndarray | None = None) -> dict[str, float]:
     """Share of attention falling in each cardiac phase.
 
     Parameters
@@ -109,6 +109,10 @@ def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation:
         Centre time of each attention frame in seconds.
     segmentation : Segmentation
         States per frame at ``segmentation.frame_rate``.
+    signal : np.ndarray [shape=(n_read,), dtype=int], optional
+        The attention frames the model read (outside the stretches without signal,
+        ``ClassificationResult.signal_frames``): the time shares count only the
+        segmentation frames of these (default: all).
 
     Returns
     -------
@@ -138,7 +142,8 @@ def attention_by_phase(attention: np.ndarray, times_s: np.ndarray, segmentation:
     owner = np.clip(owner, 0, t.size - 1)
     per_frame = np.bincount(owner, minlength=t.size).astype(np.float64)
     share = np.zeros(5)
-    time_share = np.bincount(np.clip(st, 0, 4), minlength=5).astype(np.float64)
+    read = None if signal is None else np.isin(owner, signal).astype(np.float64)
+    time_share = np.bincount(np.clip(st, 0, 4), weights=read, minlength=5).astype(np.float64)
     w = a[owner] / np.maximum(per_frame[owner], 1.0)
     np.add.at(share, np.clip(st, 0, 4), w)
     covered = a[per_frame > 0].sum()

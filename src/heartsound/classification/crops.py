@@ -3,7 +3,9 @@
 A recording's feature frames are cut into ``FrontendConfig.crop_frames``-frame crops
 every ``crop_hop`` frames (a recording shorter than one crop is tiled); inference takes
 them batch by batch as row indices (:func:`crop_rows`), training as arrays
-(:func:`crops`).
+(:func:`crops`). Inference cuts them from the frames outside the recording's stretches
+without signal only (:func:`signal_rows`: the frames with signal joined end to end), and
+puts per-frame results back on the whole grid with :func:`scatter_rows`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from .frontend import FrontendConfig
+from ..quality_silence import signal_mask
+from .frontend import FrontendConfig, frame_times
 
-__all__ = ["crops", "crop_starts", "crop_rows"]
+__all__ = ["crops", "crop_starts", "crop_rows", "signal_rows", "scatter_rows"]
 
 
 def crops(features: np.ndarray, config: FrontendConfig = FrontendConfig(), *,
@@ -72,3 +75,29 @@ def crop_rows(starts: np.ndarray, n: int, crop_frames: int) -> np.ndarray:
         shorter than one crop is tiled).
     """
     return (np.asarray(starts, dtype=int)[:, None] + np.arange(crop_frames)) % n
+
+
+def signal_rows(no_signal: list[tuple[float, float]] | None, n: int,
+                config: FrontendConfig = FrontendConfig()) -> np.ndarray | None:
+    """The frames of an ``n``-frame grid (:func:`~.frontend.frame_times`) whose centre
+    lies outside every stretch of ``no_signal``
+    (:func:`heartsound.quality_silence.no_signal_spans`).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_signal,), dtype=int] or None
+        Their indices in order; None when there is no stretch, or no frame outside one:
+        every frame is read.
+    """
+    if not no_signal:
+        return None
+    rows = np.flatnonzero(signal_mask(frame_times(n, config), no_signal))
+    return rows if 0 < rows.size < n else None
+
+
+def scatter_rows(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``values`` [shape=(len(rows), ...)] placed at ``rows`` of an array of ``n`` rows,
+    zero elsewhere (same dtype) [shape=(n, ...)]."""
+    out = np.zeros((n, *values.shape[1:]), values.dtype)
+    out[rows] = values
+    return out

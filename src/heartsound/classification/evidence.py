@@ -76,7 +76,8 @@ def blend(f: np.ndarray, w: np.ndarray, bg: np.ndarray, n_mels: int) -> np.ndarr
 def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: FrontendConfig,
                        score: Callable[[np.ndarray], float], score_name: str,
                        full: float | None = None, *,
-                       score_masked: Callable[[np.ndarray, np.ndarray], float] | None = None
+                       score_masked: Callable[[np.ndarray, np.ndarray], float] | None = None,
+                       rows: np.ndarray | None = None, n_frames: int | None = None
                        ) -> dict[str, Any] | None:
     """The change of a decision score when each cardiac phase is occluded.
 
@@ -98,6 +99,10 @@ def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: Frontend
         ``(w, bg) ->`` the score of ``features`` with each frame's log-Mel blended to
         ``bg`` [shape=(n_mels,)] by ``w`` [shape=(n_frames, 1)] (:func:`blend`); used
         instead of ``score(mask_phase(...))`` so the caller can mask crop by crop.
+    rows, n_frames : np.ndarray [shape=(n_frames_read,)] and int, optional
+        ``features`` are the frames ``rows`` of an ``n_frames``-frame grid (the frames
+        outside the stretches without signal, :func:`~.crops.signal_rows`): the phases
+        and their time shares are those of these frames. Default: all frames.
 
     Returns
     -------
@@ -109,9 +114,10 @@ def occlusion_by_phase(features: np.ndarray, segmentation: Any, config: Frontend
         segmented frames (chance); ``ratio = share / time_share``. None when the
         segmentation holds no phase.
     """
-    n = len(features)
+    n = len(features) if rows is None or n_frames is None else int(n_frames)
     shares = shares_of(np.asarray(segmentation.states), float(segmentation.frame_rate),
                        n, config)
+    shares = shares if rows is None else shares[rows]
     time = shares.sum(axis=0).astype(np.float64)
     if time.sum() <= 0:
         return None

@@ -17,7 +17,9 @@ sound classification", Machine Learning with Applications 9, 100322):
   ``fmin = 25`` Hz and ``fmax = 1000`` Hz -> natural log;
 * per-recording normalisation (``normalize="recording"``): subtract the mean and divide by
   the standard deviation of the whole recording's log-Mel values, which removes the
-  recording gain (and, with ``"recording_bins"``, the per-band channel response);
+  recording gain (and, with ``"recording_bins"``, the per-band channel response); frames
+  in a stretch without signal (``no_signal=``,
+  :func:`heartsound.quality_silence.no_signal_spans`) are left out of the statistics;
 * fixed-length model inputs: crops of ``crop_frames`` frames taken every ``crop_hop``
   frames over the whole recording; shorter recordings are tiled (repeated) to one crop;
 * optional cardiac-phase channels (``phase_channels=True``, :func:`features`): four more
@@ -36,6 +38,7 @@ import numpy as np
 
 from ..errors import ParameterError, TooShortError
 from ..io import resample, validate_audio
+from ..quality_silence import signal_mask
 from ..segmentation import segment
 from ..vocab import ANALYSIS_SR, STATES
 
@@ -44,8 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FrontendConfig", "mel_filterbank", "hz_to_mel", "mel_to_hz", "n_frames",
            "frame_times", "log_mel", "phase_shares", "with_phases", "features",
-           "NORMALIZATIONS",
-           "PHASES"]
+           "NORMALIZATIONS", "PHASES"]
 
 #: Per-recording normalisations by name.
 NORMALIZATIONS = ("recording", "recording_bins", "none")
@@ -205,7 +207,8 @@ def _prepare(y: np.ndarray, sr: int, config: FrontendConfig,
 
 
 def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
-            frontend: Frontend | None = None) -> np.ndarray:
+            frontend: Frontend | None = None,
+            no_signal: list[tuple[float, float]] | None = None) -> np.ndarray:
     """Normalised log-Mel spectrogram of a whole recording.
 
     Parameters
@@ -218,6 +221,9 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end: its samples, resampled to ``config.sr`` once per
         recording, are used instead of ``y`` (not validated again).
+    no_signal : list of (start_s, end_s), optional
+        Stretches without signal: frames centred in them are left out of the
+        normalisation's statistics (not out of the output).
 
     Returns
     -------
@@ -246,8 +252,10 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
     n = len(m)
     if config.normalize == "none":
         return m.astype(np.float32)
-    mu = m.mean() if config.normalize == "recording" else m.mean(axis=0, keepdims=True)
-    sd = _std(m)
+    keep = signal_mask(frame_times(n, config), no_signal) if no_signal else None
+    s = m if keep is None or not keep.any() else m[keep]  # the statistics' frames
+    mu = s.mean() if config.normalize == "recording" else s.mean(axis=0, keepdims=True)
+    sd = _std(s)
     out = np.empty((n, config.n_mels), np.float32)
     for i in range(0, n, _CHUNK_FRAMES):  # (m - mean) / (sd + eps) block by block
         out[i:i + _CHUNK_FRAMES] = (m[i:i + _CHUNK_FRAMES] - mu) / (sd + 1e-6)
@@ -353,7 +361,8 @@ def _shares_kept(states: bytes, dtype: str, state_rate: float, n: int,
 
 
 def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *,
-             segmentation: Any = None, frontend: Frontend | None = None) -> np.ndarray:
+             segmentation: Any = None, frontend: Frontend | None = None,
+             no_signal: list[tuple[float, float]] | None = None) -> np.ndarray:
     """The model input of a whole recording: :func:`log_mel`, followed with
     ``config.phase_channels`` by :func:`phase_shares` of its segmentation.
 
@@ -368,12 +377,14 @@ def features(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), 
         all-zero phase channels (nothing segmented), as at its edges.
     frontend : heartsound.frontend.Frontend, optional
         The recording's front end (shared with the segmenter; see :func:`log_mel`).
+    no_signal : list of (start_s, end_s), optional
+        Stretches without signal, left out of the normalisation (:func:`log_mel`).
 
     Returns
     -------
     np.ndarray [shape=(n_frames, config.n_features), dtype=float32]
     """
-    m = log_mel(y, sr, config, frontend=frontend)
+    m = log_mel(y, sr, config, frontend=frontend, no_signal=no_signal)
     if not config.phase_channels:
         return m
     if segmentation is None:

@@ -9,6 +9,10 @@ models trained with phase channels the segmentation's cardiac phases) over the w
 recording, crops of
 ``crop_frames`` every ``crop_hop`` frames, the mean of the crops' log-probabilities, and the
 crops' attention maps stitched over the whole recording.
+
+Stretches without signal (:mod:`heartsound.quality_silence`) are left out: normalised
+over the other frames, crops cut from those only (:func:`~.crops.signal_rows`), attention
+0 over them; a recording without one is classified exactly as before.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from .. import bundle
 from ..bundle import ModelBundle
 from ..errors import ModelError, ParameterError
 from ..frontend import Frontend, as_frontend
+from ..quality_silence import no_signal_spans, spans_of
 from ..segmentation import segment
 from .attention import attention_by_phase, stitch
 from .decision import Decision, SCORE_NAMES, cohere, decide, decision_score, softmax
 from .evidence import blend, occlusion_by_phase
-from .crops import crop_rows, crop_starts
+from .crops import crop_rows, crop_starts, scatter_rows, signal_rows
 from .frontend import (FrontendConfig, features as frontend_features,
                        frame_times, hz_to_mel, log_mel, mel_to_hz, with_phases)
 from .tasks import TASKS, aggregate_patient, check_task
@@ -122,6 +127,9 @@ class ClassificationResult:
     attention_label : str or None
         The class whose attention ``attention`` is: the model's own label (for severity it
         can differ from ``label`` after :func:`cohere_severity`).
+    signal_frames : np.ndarray [shape=(n_read,), dtype=int] or None
+        The frames the model read (outside the stretches without signal, in order);
+        None: every frame.
     """
 
     task: str
@@ -136,6 +144,7 @@ class ClassificationResult:
     decision: Decision | None = None
     evidence_by_phase: dict[str, Any] | None = None
     attention_label: str | None = None
+    signal_frames: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.attention_label is None:
@@ -157,7 +166,8 @@ class ClassificationResult:
     def attention_by_phase(self, segmentation: Any) -> dict[str, float]:
         """Share of attention in S1, systole, S2, diastole (and unsegmented) given a
         :class:`~heartsound.segmentation.result.Segmentation` of the same recording."""
-        return attention_by_phase(self.attention, self.attention_times_s, segmentation)
+        return attention_by_phase(self.attention, self.attention_times_s, segmentation,
+                                  signal=self.signal_frames)
 
 
 #: Crops per ONNX Runtime call: bounds the session's memory arena (a 1-hour recording
@@ -192,7 +202,8 @@ def _run(m: _Classifier, feat: np.ndarray, starts: np.ndarray,
 def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1,
              features: np.ndarray | None = None, model: str | None = None,
              segmentation: Any = None, frontend: Frontend | None = None,
-             evidence: bool = False) -> ClassificationResult:
+             evidence: bool = False,
+             no_signal: list[tuple[float, float]] | None = None) -> ClassificationResult:
     """Classify one recording with the shipped attention model of ``task``.
 
     Parameters
@@ -222,6 +233,10 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         Also measure the decision's evidence per cardiac phase by occlusion
         (``evidence_by_phase``; 4 more model runs; needs ``segmentation`` when
         ``features`` are given), for a label in :data:`FINDINGS` only.
+    no_signal : list of (start_s, end_s), optional
+        The recording's stretches without signal, left out of the crops (and of the
+        normalisation when the features are computed here); default: looked for in
+        ``y`` (:func:`~heartsound.quality_silence.no_signal_spans`).
 
     Returns
     -------
@@ -251,15 +266,20 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     src = None if features is not None else as_frontend(y, sr, frontend)
     m = _load(task, threads, model)
     fe = m.frontend
+    if no_signal is None:
+        no_signal = spans_of(src) if src is not None else no_signal_spans(y, sr)
     if src is not None:
-        feat = frontend_features(src.y, src.sr, fe, segmentation=segmentation, frontend=src)
+        feat = frontend_features(src.y, src.sr, fe, segmentation=segmentation, frontend=src,
+                                 no_signal=no_signal)
     else:
         feat = np.asarray(features, np.float32)
     if feat.ndim != 2 or feat.shape[1] != fe.n_features:
         raise ParameterError(f"features must have shape (n_frames, {fe.n_features}) for "
                              f"the {task} model, got {feat.shape}")
-    starts = crop_starts(feat.shape[0], fe)
-    lp, att = _run(m, feat, starts)
+    rows = signal_rows(no_signal, len(feat), fe)
+    read = feat if rows is None else feat[rows]  # the frames with signal, joined
+    starts = crop_starts(read.shape[0], fe)
+    lp, att = _run(m, read, starts)
     p, dec = decide(task, lp, m.meta.get("rules"))
     k = m.labels.index(dec.label)
     ev = None
@@ -267,8 +287,10 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         if segmentation is None:
             segmentation = segment(src.y, src.sr, frontend=src) if src is not None else None
         if segmentation is not None:
-            ev = _evidence(m, task, feat, segmentation, float(dec.score))
-    attention = stitch(att[:, k], starts, feat.shape[0], fe.crop_frames, fe.n_mels)
+            ev = _evidence(m, task, read, segmentation, float(dec.score), rows, len(feat))
+    attention = stitch(att[:, k], starts, read.shape[0], fe.crop_frames, fe.n_mels)
+    if rows is not None:  # back on the whole recording's grid, 0 over the stretches
+        attention = scatter_rows(attention, rows, len(feat))
     freqs = None
     if attention.ndim == 2:
         edges = mel_to_hz(np.linspace(hz_to_mel(fe.fmin), hz_to_mel(fe.fmax), fe.n_mels + 2))
@@ -280,13 +302,15 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
         probabilities={lab: float(v) for lab, v in zip(m.labels, p)}, model=m.name,
         attention=attention, attention_times_s=frame_times(feat.shape[0], fe),
         attention_freqs_hz=freqs, spectrogram=feat[:, :fe.n_mels], crop_probabilities=cp,
-        decision=dec, evidence_by_phase=ev)
+        decision=dec, evidence_by_phase=ev, signal_frames=rows)
 
 
 def _evidence(m: _Classifier, task: str, feat: np.ndarray, segmentation: Any,
-              full: float) -> dict[str, Any] | None:
+              full: float, rows: np.ndarray | None = None, n_frames: int | None = None
+              ) -> dict[str, Any] | None:
     """:func:`~.evidence.occlusion_by_phase` of ``m``'s decision score on ``feat``, each
-    phase masked crop batch by crop batch (:func:`~.evidence.blend`)."""
+    phase masked crop batch by crop batch (:func:`~.evidence.blend`); ``feat`` holds the
+    frames ``rows`` of the ``n_frames`` of the recording (None: all)."""
     starts = crop_starts(len(feat), m.frontend)
 
     def score(f: np.ndarray, transform: Any = None) -> float:
@@ -297,7 +321,8 @@ def _evidence(m: _Classifier, task: str, feat: np.ndarray, segmentation: Any,
         return score(feat, lambda b, rows: blend(b, w[rows], bg, m.frontend.n_mels))
 
     return occlusion_by_phase(feat, segmentation, m.frontend, score, SCORE_NAMES[task],
-                              full=full, score_masked=score_masked)
+                              full=full, score_masked=score_masked, rows=rows,
+                              n_frames=n_frames)
 
 
 def cohere_severity(severity: ClassificationResult, murmur: ClassificationResult | None,
@@ -325,6 +350,7 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
     draws over it; None otherwise), so a long recording holds one log-Mel, not one per
     task."""
     fe = as_frontend(y, sr, frontend)
+    gaps = spans_of(fe)  # left out by every model (none: every frame is read)
     out: dict[str, ClassificationResult] = {}
     cache: dict[str, np.ndarray] = {}
     if segmentation is None and (evidence or any(_load(t, threads).frontend.phase_channels
@@ -338,11 +364,13 @@ def classify_all(y: np.ndarray, sr: int, *, threads: int = 1,
     for i, t in enumerate(TASKS):
         cfg, key = cfgs[t], keys[t]
         if key not in cache:
-            cache[key] = log_mel(fe.y, fe.sr, replace(cfg, phase_channels=False), frontend=fe)
+            cache[key] = log_mel(fe.y, fe.sr, replace(cfg, phase_channels=False), frontend=fe,
+                                 no_signal=gaps)
         feat = with_phases(cache[key], segmentation, cfg) if cfg.phase_channels else cache[key]
         graded = t != "severity" or out["murmur"].label == "Present"  # else not graded
         res = classify(fe.y, fe.sr, task=t, threads=threads, features=feat,
-                       segmentation=segmentation, evidence=evidence and graded)
+                       segmentation=segmentation, evidence=evidence and graded,
+                       no_signal=gaps)
         del feat
         # the same values, kept only where a figure draws them (time x frequency maps)
         res.spectrogram = cache[key] if res.attention.ndim == 2 else None

@@ -4,7 +4,9 @@ A recording is summarised by its **spectral profile** (:func:`profile`): the log
 spectrogram of the classifiers' front end (64 bands 25-1000 Hz at 2000 Hz, normalised by
 the recording's mean and standard deviation, so the gain drops out) pooled into
 :data:`N_BANDS` bands, and per band the mean over time (the recording chain's spectral
-shape) and the standard deviation over time (how much the band moves with the beats).
+shape) and the standard deviation over time (how much the band moves with the beats),
+both over the frames outside the recording's stretches without signal
+(:mod:`heartsound.quality_silence`; all frames when there is none).
 
 The training corpora are described by one Gaussian per recording site (each PhysioNet
 2016 database, CirCor; :func:`fit_stats`, shrunk covariance), stored in
@@ -30,6 +32,8 @@ import numpy as np
 
 from ..errors import ModelError, ParameterError
 from ..frontend import Frontend
+from ..quality_silence import no_signal_spans, spans_of
+from .crops import signal_rows
 from .frontend import FrontendConfig, log_mel
 
 __all__ = ["profile", "OODStats", "fit_stats", "load_stats", "score", "assess", "typicality",
@@ -59,9 +63,12 @@ def profile(y: np.ndarray, sr: int, *, frontend: Frontend | None = None) -> np.n
     -------
     np.ndarray [shape=(2 * N_BANDS,), dtype=float64]
         Per band: the mean over time of the normalised log-Mel, then the standard
-        deviations over time.
+        deviations over time, over the frames with signal.
     """
-    m = log_mel(y, sr, PROFILE_CONFIG, frontend=frontend).astype(np.float64)
+    gaps = spans_of(frontend) if frontend is not None else no_signal_spans(y, sr)
+    m = log_mel(y, sr, PROFILE_CONFIG, frontend=frontend, no_signal=gaps).astype(np.float64)
+    rows = signal_rows(gaps, len(m), PROFILE_CONFIG)
+    m = m if rows is None else m[rows]
     b = m.reshape(len(m), N_BANDS, -1).mean(axis=2)  # (frames, bands)
     return np.concatenate([b.mean(axis=0), b.std(axis=0)])
 

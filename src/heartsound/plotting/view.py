@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..quality_silence import no_signal_spans
+from ..quality_silence import no_signal_spans, signal_mask
 from .scene import attention_curve, attention_results
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,15 +74,6 @@ def map_drawn(result: Any) -> bool:
     graded (severity without a murmur: the map is of a grade that was not reported)."""
     dec = getattr(result, "decision", None)
     return result is not None and getattr(dec, "graded", True) is not False
-
-
-def signal_mask(times: np.ndarray, spans: list[tuple[float, float]] | None) -> np.ndarray:
-    """True at each of ``times`` (s) [shape=(n,)] outside every span of ``spans``."""
-    t = np.asarray(times, dtype=float)
-    keep = np.ones(t.shape, dtype=bool)
-    for a, b in spans or ():
-        keep &= ~((t >= a) & (t < b))
-    return keep
 
 
 def curve_pieces(t: np.ndarray, w: np.ndarray, spans: list[tuple[float, float]] | None

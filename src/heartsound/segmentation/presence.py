@@ -31,7 +31,8 @@ below ``min_heart_score``.
 
 The recording holds no heart sounds (every frame 0, heart rate None, the reason in
 ``Segmentation.presence``) when its 25-400 Hz signal is flat (constant, DC, digital
-silence), or when less than ``min_present_share`` of its duration is left in runs.
+silence), or when less than ``min_present_share`` of its duration is left in runs (of
+its duration outside the stretches without signal, :mod:`heartsound.quality_silence`).
 
 The thresholds were chosen on training-side data only (PhysioNet 2016 training sets and
 CirCor 2022 recordings, and synthetic signals), never on PASCAL set A ``artifact``; see
@@ -46,10 +47,12 @@ from typing import Any
 import numpy as np
 
 from ..frontend import Frontend
+from ..quality_silence import signal_mask, spans_of
 from ..vocab import PREPROCESS_SR, S1, S2
 from .presence_sounds import low_band_share, sound_shape, sound_spectra, spectral_evidence
 from .result import Segmentation
-from .run_evidence import frame_confidence, heart_score, run_features, runs_of, uses_confidence
+from .run_evidence import (frame_confidence, heart_score, present_share, run_features, runs_of,
+                           uses_confidence)
 
 __all__ = ["THRESHOLDS", "frame_envelope", "sound_evidence", "low_band_share", "sound_spectra",
            "keep_mask", "measure", "aligned_posteriors", "decide", "run_passes", "reason", "apply"]
@@ -289,7 +292,7 @@ def run_passes(feat: dict[str, float], th: dict[str, float], method: str = "neur
 
 
 def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
-           method: str = "neural", *, evidence: bool = False
+           method: str = "neural", *, evidence: bool = False, signal: np.ndarray | None = None
            ) -> tuple[np.ndarray, dict[str, Any], list[dict[str, float]]]:
     """Which sounds are kept, from :func:`measure` (cheap; no signal access).
 
@@ -305,6 +308,8 @@ def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
         Segmentation method (which heart-score model).
     evidence : bool
         Compute every run's full evidence even when the heart score is off.
+    signal : np.ndarray [shape=(n_frames,), dtype=bool], optional
+        Frames outside the stretches without signal: ``present_share`` is over these.
 
     Returns
     -------
@@ -330,7 +335,7 @@ def decide(states: np.ndarray, ev: dict[str, Any], th: dict[str, float],
         runs.append(f)
     gated = _gated_states(states, sounds, keep)
     info: dict[str, Any] = {
-        "present_share": float(np.mean(gated > 0)) if gated.size else 0.0,
+        "present_share": present_share(gated, signal),
         "n_sounds_decoded": len(sounds), "n_sounds_kept": int(keep.sum()),
         "n_sounds_prominent": n_loud,
         "median_prominence": float(np.median(prom)) if prom.size else None,
@@ -356,7 +361,8 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     Segmentation
         ``seg``, with unsupported frames set to 0 (the decoder's path kept as
         ``seg.decoded_states``) and ``seg.presence`` filled:
-        ``heart_sounds`` (bool), ``present_share`` (share of frames left in runs),
+        ``heart_sounds`` (bool), ``present_share`` (share of the frames with signal
+        left in runs),
         ``n_sounds_decoded``, ``n_sounds_prominent`` (after the loudness test),
         ``n_sounds_kept`` (after the run tests too), ``median_prominence``,
         ``median_low_share`` (of the kept sounds), ``n_runs`` (loud runs) and
@@ -367,7 +373,9 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     band_rms = _band_rms(fe, th["flat_rms"])
     post = aligned_posteriors(seg) if uses_confidence(seg.method) else None
     ev = measure(states, fe, seg.frame_rate, th["context_s"], post)
-    gated, info, runs = decide(states, ev, th, seg.method)
+    gaps = spans_of(fe)  # the share is of the time with signal
+    sig = signal_mask((np.arange(states.size) + 0.5) / seg.frame_rate, gaps) if gaps else None
+    gated, info, runs = decide(states, ev, th, seg.method, signal=sig)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}
     info["reason"] = reason(info, band_rms, th)

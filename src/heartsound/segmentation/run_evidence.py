@@ -45,7 +45,7 @@ from ..vocab import S1
 from .presence_sounds import low_band_share, sound_spectra
 
 __all__ = ["low_band_share", "sound_spectra", "spectral_consistency", "frame_confidence",
-           "CONFIDENCE_KEYS", "runs_of",
+           "CONFIDENCE_KEYS", "runs_of", "present_share",
            "periodicity", "alternation", "run_features", "RUN_INPUTS", "RUN_FEATURES",
            "RUN_MODELS", "run_vector", "heart_score", "uses_confidence", "N_SOUNDS_CAP"]
 
@@ -120,6 +120,16 @@ def runs_of(keep: np.ndarray) -> list[tuple[int, int]]:
     """``(first, end)`` sound-index ranges of the runs of True in ``keep``."""
     d = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(keep, np.int8), [0]])))
     return list(zip(d[::2].tolist(), d[1::2].tolist()))
+
+
+def present_share(gated: np.ndarray, signal: np.ndarray | None = None) -> float:
+    """Share of the frames that keep a state (> 0) in ``gated`` [shape=(n_frames,)]: of
+    the frames where ``signal`` [shape=(n_frames,), bool] is True when given (the frames
+    outside the stretches without signal, :mod:`heartsound.quality_silence`), else of
+    all; 0.0 without frames."""
+    g = np.asarray(gated)
+    g = g if signal is None or not np.any(signal) else g[np.asarray(signal, bool)]
+    return float(np.mean(g > 0)) if g.size else 0.0
 
 
 def _cycle_frames(starts: np.ndarray) -> float:
