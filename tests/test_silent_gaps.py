@@ -221,3 +221,13 @@ def test_physionet_recording_with_inserted_zeros(physionet_root) -> None:
         assert (s0 is None) == (s1 is None)
         assert s0 is None or s1 == pytest.approx(s0, abs=0.1), t
     assert b.heart_rate_bpm == pytest.approx(a.heart_rate_bpm, rel=0.05)
+
+
+def test_presence_reason_says_which_time_the_share_is_of() -> None:
+    from heartsound.segmentation.presence import THRESHOLDS, reason
+
+    info = {"present_share": 0.2, "median_prominence": 1.0, "n_sounds_prominent": 3,
+            "n_sounds_kept": 1}
+    th = {**THRESHOLDS, "flat_rms": 0.0}
+    assert "20% of the recording holds" in reason(info, 1.0, th)
+    assert "20% of the time with signal holds" in reason(info, 1.0, th, gaps=True)

@@ -378,7 +378,7 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     gated, info, runs = decide(states, ev, th, seg.method, signal=sig)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}
-    info["reason"] = reason(info, band_rms, th)
+    info["reason"] = reason(info, band_rms, th, gaps=bool(gaps))
     if info["reason"] is not None:
         info["heart_sounds"] = False
         info["present_share"] = 0.0
@@ -389,14 +389,17 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     return seg
 
 
-def reason(info: dict[str, Any], band_rms: float, th: dict[str, float]) -> str | None:
-    """Why the recording holds no heart sounds (None when it does)."""
+def reason(info: dict[str, Any], band_rms: float, th: dict[str, float], *,
+           gaps: bool = False) -> str | None:
+    """Why the recording holds no heart sounds (None when it does); ``gaps``: the share
+    was taken over the time with signal (stretches without signal left out)."""
     if band_rms < th["flat_rms"]:
         return (f"flat: no signal in the 25-400 Hz heart-sound band (RMS "
                 f"{band_rms:.1e} < {th['flat_rms']:g}; constant, DC or silent)")
     if info["present_share"] < th["min_present_share"]:
+        where = "time with signal" if gaps else "recording"
         return (f"no heart sounds found: {100 * info['present_share']:.0f}% of the "
-                f"recording holds repeating sounds that stand out from their surroundings "
+                f"{where} holds repeating sounds that stand out from their surroundings "
                 f"(at least {100 * th['min_present_share']:.0f}% needed; median "
                 f"prominence {info['median_prominence'] or 0:.1f}, at least "
                 f"{th['high']:g} for a clear sound; runs that are not heart-like, with "
