@@ -110,7 +110,8 @@ def reference_colour(sound: str) -> str:
 
 def caveat_lines(d: Mapping[str, Any]) -> list[str]:
     """``<task>: <caveat>`` of each task whose decision has a caveat, after the
-    recording's ``no_signal`` note (stretches without signal can change the labels)."""
+    recording's ``no_signal`` note (where the stretches without signal are; the analysis
+    left them out)."""
     silent = ((d.get("quality") or {}).get("notes") or {}).get("no_signal")
     return ([f"note: {silent}"] if silent and d["classification"] else []) + [
         f"{t}: {c['decision']['caveat']}" for t, c in d["classification"].items()
