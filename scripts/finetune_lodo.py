@@ -46,7 +46,7 @@ from calibration_recipes import draws_of, load_run, score_draws  # noqa: E402
 from heartsound.calibration.fitting import balanced_accuracy  # noqa: E402
 from heartsound.classification.tasks import patient_target  # noqa: E402
 from heartsound.cli.train import _read, _resolve_roots  # noqa: E402
-from heartsound.evaluation.classification import binary_auc, lodo_folds  # noqa: E402
+from heartsound.evaluation.classification import binary_auc  # noqa: E402
 from heartsound.training import classifier as tc  # noqa: E402
 from heartsound.training.runtime import import_torch  # noqa: E402
 

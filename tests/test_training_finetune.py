@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -81,24 +82,18 @@ def test_finetune_trains_only_the_named_parameters_and_is_seeded(site):
 
 def test_finetune_draws_balanced_target_and_replay_epochs(site, monkeypatch):
     cfg, net, tgt, src, feats = site
-    calls = []
-    orig = tc.balanced_indices
-
-    def spy(domains, y, n, r):
-        calls.append((list(domains), np.asarray(y).copy(), n))
-        return orig(domains, y, n, r)
-
+    spy = mock.Mock(wraps=tc.balanced_indices)
     monkeypatch.setattr(tc.finetune, "balanced_indices", spy)
     tc.finetune_network(net, cfg, tgt, feats, replay=src, epochs=3)
-    assert len(calls) == 3
-    domains, y, n = calls[0]
+    assert spy.call_count == 3
+    domains, y, n, _ = spy.call_args_list[0].args
     assert n == 2 * len(tgt)
     assert domains == ["target"] * len(tgt) + ["replay"] * len(src)
     assert y.tolist() == [int(r.label == "abnormal") for r in tgt + src]
 
 
 def test_finetune_rejects_one_class_no_parameters_and_no_epochs(site):
-    cfg, net, tgt, src, feats = site
+    cfg, net, tgt, _, feats = site
     normal = [r for r in tgt if r.label == "normal"]
     with pytest.raises(ParameterError, match="two"):
         tc.finetune_network(net, cfg, normal, feats)
