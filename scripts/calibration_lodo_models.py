@@ -6,7 +6,8 @@ input normalisation) can be evaluated (``scripts/calibration_adapt_lodo.py``).
 Usage (from the repository root, HEARTSOUND_DATA and PYTHONPATH set, OMP_NUM_THREADS=1)::
 
     python scripts/calibration_lodo_models.py docs/results/abnormal_lodo_bigru_phase.json \
-        OUTDIR [--databases a b e f] [--device-augment P] [--json RUN.json]
+        OUTDIR [--databases a b e f] [--device-augment P] [--json RUN.json] \
+        [--keep-torch DIR]
 
 writes ``OUTDIR/lodo_<db>.onnx`` and ``OUTDIR/lodo_<db>.npz`` (``test_ids``, ``probs``,
 ``val_ids``, ``val_probs``, ``threshold``, ``epochs``) and prints, per fold, how close
@@ -17,7 +18,8 @@ recipe with the simulated stethoscope response on (TrainConfig ``device_augment`
 ``--json`` also writes the held-out probabilities in the format of
 ``docs/results/abnormal_lodo_*.json`` (``folds`` with ``fold``, ``test_ids``, ``probs``,
 ``truth``, ``rules``, ``epochs``, ``val_ids``, ``val_probs``), which
-``scripts/calibration_recipes.py`` reads.
+``scripts/calibration_recipes.py`` reads. ``--keep-torch DIR`` also keeps each fold's
+torch model (``DIR/lodo_<db>.pt``) for ``scripts/finetune_lodo.py``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ def stored_argv(args: dict) -> list[str]:
     return argv
 
 
+def save_torch(m: tc.Trained, path: Path, db: str, train_ids: list[str]) -> None:
+    """Write a fold's network for later fine-tuning: ``state_dict``, ``config`` (the
+    :class:`~heartsound.training.classifier.TrainConfig`), ``rules``, ``heldout``,
+    ``train_ids`` (the fold's training records, inner validation included) and
+    ``val_ids``."""
+    from heartsound.training.runtime import import_torch
+    torch = import_torch()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": m.model.state_dict(), "config": m.config, "rules": m.rules,
+                "heldout": db, "train_ids": train_ids, "val_ids": list(m.val_ids),
+                "epochs": len(m.history)}, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cv_json")
@@ -73,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="train with this probability of a simulated stethoscope response "
                          "per crop (default 0: the stored recipe)")
     ap.add_argument("--json", help="also write the folds in the LODO run JSON format")
+    ap.add_argument("--keep-torch", metavar="DIR",
+                    help="also save each fold's torch model as DIR/lodo_<db>.pt (state_dict, "
+                         "TrainConfig, rules, training and validation record keys), for "
+                         "fine-tuning (scripts/finetune_lodo.py); keep it outside the repo")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stored = json.loads(Path(a.cv_json).read_text())
@@ -109,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         val_probs = m.predict([by_key[v] for v in m.val_ids], feats)
         tc.export_onnx(m, out / f"lodo_{db}.onnx", extra={"lodo_heldout": db})
         ids = [record_key(r) for r in te_recs]
+        if a.keep_torch:
+            save_torch(m, Path(a.keep_torch) / f"lodo_{db}.pt", db,
+                       [record_key(recs[i]) for i in tr])
         np.savez(out / f"lodo_{db}.npz", test_ids=np.array(ids), probs=probs,
                  val_ids=np.array(m.val_ids), val_probs=val_probs,
                  threshold=m.rules.get("threshold", 0.5), epochs=len(m.history))

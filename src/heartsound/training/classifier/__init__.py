@@ -25,19 +25,21 @@ Modules, by concern: :mod:`.config` (:class:`TrainConfig`), :mod:`.models` (netw
 :mod:`.data` (feature cache, splits, crops, augmentation, sampling), :mod:`.loop` (one
 network's training), :mod:`.crossfit` (ensembles), :mod:`.rules` (patient decisions and
 threshold tuning), :mod:`.trainer` (:func:`train`), :mod:`.cv` (cross-validation),
-:mod:`.export` (ONNX bundle) and :mod:`.card` (model card). torch is imported on first
+:mod:`.export` (ONNX bundle), :mod:`.card` (model card) and :mod:`.finetune` (further
+training on a new site's labelled recordings). torch is imported on first
 use; only :mod:`heartsound.training` imports it.
 """
 
 from __future__ import annotations
 
-from . import card, config, crossfit, cv, data, export, loop, models, rules, trainer
+from . import card, config, crossfit, cv, data, export, finetune, loop, models, rules, trainer
 from .card import model_card
 from .config import ATTENTIONS, BALANCES, EARLY_STOPS, MODELS, RULE_TUNINGS, TrainConfig
 from .cv import best_epochs, cross_validate, retune_cv
 from .data import (augment, balanced_indices, database, feature_cache, grouped_folds,
                    record_key)
 from .export import export_onnx
+from .finetune import finetune as finetune_network
 from .loop import Trained, macro_auc, predict_records
 from .models import build_model, ensemble_module, feature_dim, gradient_reversal
 from .rules import patient_decisions, task_score, tune_rules
@@ -57,6 +59,6 @@ __all__ = ["TrainConfig", "Trained", "build_model", "feature_cache", "train",
            "MODELS", "ATTENTIONS", "BALANCES", "RULE_TUNINGS", "EARLY_STOPS", "retune_cv",
            "patient_decisions", "task_score", "balanced_indices", "database",
            "gradient_reversal", "ensemble_module", "feature_dim", "augment", "macro_auc",
-           "best_epochs", "grouped_folds", "record_key",
-           "card", "config", "crossfit", "cv", "data", "export", "loop", "models", "rules",
-           "trainer"]
+           "best_epochs", "grouped_folds", "record_key", "finetune_network",
+           "card", "config", "crossfit", "cv", "data", "export", "finetune", "loop", "models",
+           "rules", "trainer"]
