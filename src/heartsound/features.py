@@ -48,7 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .filters import butter_ba, lfilter_zi, polyphase_taps
 from .io import resample
 from .preprocess import bandpass, preprocess, zero_phase
-from .quality_silence import no_signal_spans, signal_mask, spans_of
+from .quality_silence import gaps_of, signal_frames
 from .vocab import FRAME_RATE, NEURAL_BANDS_HZ, PREPROCESS_SR, SPRINGER_BANDS_HZ
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,9 +195,7 @@ def zscore(x: np.ndarray, axis: int = 0, rows: np.ndarray | None = None) -> np.n
 def _signal_frames(n: int, y: Any, sr: float, fe: Frontend | None) -> np.ndarray | None:
     """Which of ``n`` frames (``k / FRAME_RATE`` s) lie outside the recording's stretches
     without signal [shape=(n,), bool]; None when it has none (or nothing is outside)."""
-    spans = spans_of(fe) if fe is not None else no_signal_spans(y, sr)
-    keep = signal_mask(np.arange(n) / FRAME_RATE, spans) if spans else None
-    return keep if keep is not None and keep.any() else None
+    return signal_frames(np.arange(n) / FRAME_RATE, gaps_of(y, sr, fe))
 
 
 def n_frames_for(n_samples: int, sr: float, frame_rate: float = FRAME_RATE) -> int:

@@ -28,7 +28,7 @@ import numpy as np
 from .errors import ParameterError
 from .filters import butter_sos, sosfilt_zi
 from .io import resample
-from .quality_silence import no_signal_spans, signal_mask
+from .quality_silence import no_signal_spans, signal_frames
 from .vocab import PASS_BAND_HZ, PREPROCESS_SR
 
 __all__ = ["SR", "BAND_HZ", "preprocess", "bandpass", "bandpass_centred",
@@ -213,8 +213,7 @@ def remove_spikes_in_place(y: np.ndarray, sr: float, *, window_s: float = 0.5,
         return removed
     frames = y[: n_win * win].reshape(n_win, win)  # a view: edits go to y
     maxima = np.abs(frames).max(axis=1)
-    keep = signal_mask((np.arange(n_win) + 0.5) * win / sr, no_signal) if no_signal else None
-    keep = keep if keep is not None and keep.any() else None  # the median's windows
+    keep = signal_frames((np.arange(n_win) + 0.5) * win / sr, no_signal)  # the median's
     for _ in range(max_iter):
         med = np.median(maxima if keep is None else maxima[keep])
         k = int(np.argmax(maxima))

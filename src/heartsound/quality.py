@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import ParameterError, SilentAudioError
 from .features import lagged_products
 from .frontend import Frontend, as_frontend
-from .quality_silence import quiet_frames, signal_mask, spans_of
+from .quality_silence import quiet_of, signal_frames, signal_mask, spans_of
 from .serialize import quality_dict
 from .vocab import ANALYSIS_SR, FRAME_RATE, PASS_BAND_HZ, PREPROCESS_SR
 
@@ -282,7 +282,7 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     out: dict[str, Any] = {"duration_s": float(y.size / sr)}
     out.update(clipping(y))
     out["flat"] = bool(np.ptp(y) == 0)
-    quiet = quiet_frames(y, sr)[1]  # near-silence on 20 ms frames at the original rate
+    quiet = quiet_of(fe)[1]  # near-silence on 20 ms frames at the original rate
     out["quiet_share"] = float(np.mean(quiet)) if quiet.size else 0.0
     # spectra at the analysis rate
     x = fe.resampled(ANALYSIS_SR) if sr > ANALYSIS_SR else y
@@ -307,8 +307,8 @@ def measure(y: Any, sr: int, *, frontend: Frontend | None = None) -> dict[str, A
     nw = len(b) // wl
     if nw >= 2:
         mx = np.abs(b[: nw * wl]).reshape(nw, wl).max(axis=1)
-        sig = signal_mask((np.arange(nw) + 0.5) * wl / PREPROCESS_SR, gaps)
-        mx = mx[sig] if gaps and sig.any() else mx
+        sig = signal_frames((np.arange(nw) + 0.5) * wl / PREPROCESS_SR, gaps)
+        mx = mx if sig is None else mx[sig]
         out["spike_share"] = float(np.mean(mx > 3 * np.median(mx)))
     else:
         out["spike_share"] = 0.0

@@ -26,8 +26,9 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .frontend import Frontend
 
-__all__ = ["quiet_frames", "no_signal_spans", "no_signal_note", "signal_mask", "spans_of",
-           "FRAME_S", "QUIET_RATIO", "MIN_NO_SIGNAL_S"]
+__all__ = ["quiet_frames", "quiet_of", "no_signal_spans", "no_signal_note", "signal_mask",
+           "signal_frames", "spans_of", "gaps_of", "FRAME_S", "QUIET_RATIO",
+           "MIN_NO_SIGNAL_S"]
 
 #: Frame length (s) of the near-silence measure.
 FRAME_S = 0.02
@@ -68,7 +69,11 @@ def no_signal_spans(y: Any, sr: float, *, min_s: float = MIN_NO_SIGNAL_S
                     ) -> list[tuple[float, float]]:
     """``(start_s, end_s)`` of each run of :func:`quiet_frames` lasting at least
     ``min_s`` seconds, in time order (empty for a recording without one)."""
-    fl, quiet = quiet_frames(y, sr)
+    return _runs(*quiet_frames(y, sr), sr, min_s)
+
+
+def _runs(fl: int, quiet: np.ndarray, sr: float, min_s: float) -> list[tuple[float, float]]:
+    """The runs of ``quiet`` frames (``fl`` samples each) lasting at least ``min_s``."""
     if not quiet.any():
         return []
     edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(np.int8), 0]))
@@ -79,11 +84,25 @@ def no_signal_spans(y: Any, sr: float, *, min_s: float = MIN_NO_SIGNAL_S
     return out
 
 
+def quiet_of(frontend: Frontend) -> tuple[int, np.ndarray]:
+    """:func:`quiet_frames` of the recording of ``frontend``, computed once and kept on it
+    (the quality check's ``quiet_share`` and :func:`spans_of` read the same frames)."""
+    return frontend.cached(("quiet_frames",),
+                           lambda: quiet_frames(frontend.y, frontend.sr))
+
+
 def spans_of(frontend: Frontend) -> list[tuple[float, float]]:
     """:func:`no_signal_spans` of the recording of ``frontend``, found once and kept on it
     (until :meth:`~heartsound.frontend.Frontend.release`) for every stage that asks."""
     return frontend.cached(("no_signal_spans", MIN_NO_SIGNAL_S),
-                           lambda: no_signal_spans(frontend.y, frontend.sr))
+                           lambda: _runs(*quiet_of(frontend), frontend.sr, MIN_NO_SIGNAL_S))
+
+
+def gaps_of(y: Any, sr: float, frontend: Frontend | None = None
+            ) -> list[tuple[float, float]]:
+    """The stretches without signal of a recording: :func:`spans_of` its front end when
+    there is one, else :func:`no_signal_spans` of the samples ``y`` at ``sr``."""
+    return spans_of(frontend) if frontend is not None else no_signal_spans(y, sr)
 
 
 def signal_mask(times: Any, spans: list[tuple[float, float]] | None) -> np.ndarray:
@@ -94,6 +113,17 @@ def signal_mask(times: Any, spans: list[tuple[float, float]] | None) -> np.ndarr
     for a, b in spans or ():
         keep &= ~((t >= a) & (t < b))
     return keep
+
+
+def signal_frames(times: Any, spans: list[tuple[float, float]] | None
+                  ) -> np.ndarray | None:
+    """:func:`signal_mask` of ``times`` [shape=(n,)], or None when there is nothing to
+    leave out (no ``spans``) or nothing would be left (every time in one): the frames a
+    per-recording statistic reads, None meaning all of them."""
+    if not spans:
+        return None
+    keep = signal_mask(times, spans)
+    return keep if keep.any() else None
 
 
 def no_signal_note(spans: list[tuple[float, float]], duration_s: float) -> str | None:

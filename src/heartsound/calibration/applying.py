@@ -33,7 +33,7 @@ from ..classification.ood import profile
 from ..classification.tasks import aggregate_patient
 from ..errors import ParameterError
 from ..frontend import Frontend
-from ..quality_silence import no_signal_spans, spans_of
+from ..quality_silence import gaps_of
 from .bands import scale_input
 from .model import POSITIVE, Calibration, load
 
@@ -154,7 +154,7 @@ def rescore(cal: Calibration, result: ClassificationResult, y: np.ndarray, sr: i
         raise ParameterError(f"{cal.source or 'calibration'}: input_scale has "
                              f"{len(cal.input_scale)} bands, the {cal.task} model "
                              f"{cfg.n_mels}")
-    gaps = spans_of(frontend) if frontend is not None else no_signal_spans(y, sr)
+    gaps = gaps_of(y, sr, frontend)
     x = features(y, sr, cfg, segmentation=segmentation, frontend=frontend, no_signal=gaps)
     new = classify(y, sr, task=cal.task, features=scale_input(x, np.array(cal.input_scale)),
                    no_signal=gaps)

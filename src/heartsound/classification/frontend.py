@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import ParameterError, TooShortError
 from ..io import resample, validate_audio
-from ..quality_silence import signal_mask
+from ..quality_silence import signal_frames
 from ..segmentation import segment
 from ..vocab import ANALYSIS_SR, STATES
 
@@ -252,8 +252,8 @@ def log_mel(y: np.ndarray, sr: int, config: FrontendConfig = FrontendConfig(), *
     n = len(m)
     if config.normalize == "none":
         return m.astype(np.float32)
-    keep = signal_mask(frame_times(n, config), no_signal) if no_signal else None
-    s = m if keep is None or not keep.any() else m[keep]  # the statistics' frames
+    keep = signal_frames(frame_times(n, config), no_signal)
+    s = m if keep is None else m[keep]  # the statistics' frames
     mu = s.mean() if config.normalize == "recording" else s.mean(axis=0, keepdims=True)
     sd = _std(s)
     out = np.empty((n, config.n_mels), np.float32)

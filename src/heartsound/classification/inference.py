@@ -28,7 +28,7 @@ from .. import bundle
 from ..bundle import ModelBundle
 from ..errors import ModelError, ParameterError
 from ..frontend import Frontend, as_frontend
-from ..quality_silence import no_signal_spans, spans_of
+from ..quality_silence import gaps_of, spans_of
 from ..segmentation import segment
 from .attention import attention_by_phase, stitch
 from .decision import Decision, SCORE_NAMES, cohere, decide, decision_score, softmax
@@ -267,7 +267,7 @@ def classify(y: np.ndarray, sr: int, *, task: str = "abnormal", threads: int = 1
     m = _load(task, threads, model)
     fe = m.frontend
     if no_signal is None:
-        no_signal = spans_of(src) if src is not None else no_signal_spans(y, sr)
+        no_signal = gaps_of(y, sr, src)
     if src is not None:
         feat = frontend_features(src.y, src.sr, fe, segmentation=segmentation, frontend=src,
                                  no_signal=no_signal)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ModelError, ParameterError
 from ..frontend import Frontend
-from ..quality_silence import no_signal_spans, spans_of
+from ..quality_silence import gaps_of
 from .crops import signal_rows
 from .frontend import FrontendConfig, log_mel
 
@@ -65,7 +65,7 @@ def profile(y: np.ndarray, sr: int, *, frontend: Frontend | None = None) -> np.n
         Per band: the mean over time of the normalised log-Mel, then the standard
         deviations over time, over the frames with signal.
     """
-    gaps = spans_of(frontend) if frontend is not None else no_signal_spans(y, sr)
+    gaps = gaps_of(y, sr, frontend)
     m = log_mel(y, sr, PROFILE_CONFIG, frontend=frontend, no_signal=gaps).astype(np.float64)
     rows = signal_rows(gaps, len(m), PROFILE_CONFIG)
     m = m if rows is None else m[rows]

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..frontend import Frontend
-from ..quality_silence import signal_mask, spans_of
+from ..quality_silence import signal_frames, spans_of
 from ..vocab import PREPROCESS_SR, S1, S2
 from .presence_sounds import low_band_share, sound_shape, sound_spectra, spectral_evidence
 from .result import Segmentation
@@ -374,7 +374,7 @@ def apply(seg: Segmentation, fe: Frontend, *, thresholds: dict[str, float] | Non
     post = aligned_posteriors(seg) if uses_confidence(seg.method) else None
     ev = measure(states, fe, seg.frame_rate, th["context_s"], post)
     gaps = spans_of(fe)  # the share is of the time with signal
-    sig = signal_mask((np.arange(states.size) + 0.5) / seg.frame_rate, gaps) if gaps else None
+    sig = signal_frames((np.arange(states.size) + 0.5) / seg.frame_rate, gaps)
     gated, info, runs = decide(states, ev, th, seg.method, signal=sig)
     info = {"heart_sounds": True, **info, "n_runs": len(runs),
             "n_runs_kept": sum(bool(r["kept"]) for r in runs), "reason": None}
