@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from ..quality_silence import signal_mask
+from ..quality_silence import signal_frames
 from .frontend import FrontendConfig, frame_times
 
 __all__ = ["crops", "crop_starts", "crop_rows", "signal_rows", "scatter_rows"]
@@ -89,10 +89,8 @@ def signal_rows(no_signal: list[tuple[float, float]] | None, n: int,
         Their indices in order; None when there is no stretch, or no frame outside one:
         every frame is read.
     """
-    if not no_signal:
-        return None
-    rows = np.flatnonzero(signal_mask(frame_times(n, config), no_signal))
-    return rows if 0 < rows.size < n else None
+    keep = signal_frames(frame_times(n, config), no_signal)
+    return None if keep is None or keep.all() else np.flatnonzero(keep)
 
 
 def scatter_rows(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
